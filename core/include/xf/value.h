@@ -1,0 +1,118 @@
+/* xfutures — immutable values.
+ *
+ * An xf_value_t is an immutable, reference-counted value that is safe to
+ * share between threads. Void, booleans, most integers and most doubles are
+ * encoded in the handle itself and cost no allocation; for them _ref and
+ * _unref do nothing. Every constructor returns a new reference in its
+ * out-parameter, which the caller owns and releases with xf_value_unref().
+ *
+ * Objects are foreign values (a Python object, a Lua table, a JS object): the
+ * value keeps the runtime's name and its retain/release hooks, so the same
+ * object comes back to its own runtime, and another runtime sees an opaque
+ * handle it can pass along.
+ */
+#ifndef XF_VALUE_H
+#define XF_VALUE_H
+
+#include <stdbool.h>
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct xf_value xf_value_t;
+typedef struct xf_error xf_error_t;
+
+typedef enum xf_kind {
+  XF_KIND_VOID = 0,
+  XF_KIND_BOOL = 1,
+  XF_KIND_INT = 2,
+  XF_KIND_DOUBLE = 3,
+  XF_KIND_STRING = 4,
+  XF_KIND_BYTES = 5,
+  XF_KIND_LIST = 6,
+  XF_KIND_POINTER = 7,
+  XF_KIND_OBJECT = 8,
+  XF_KIND_ERROR = 9
+} xf_kind_t;
+
+/* The hooks of a foreign runtime for the objects it hands to xfutures.
+ * retain is called when the core needs another reference to the object and
+ * release when it drops one; both may be NULL. release may be called on any
+ * thread: a runtime whose objects must be released on their owner thread
+ * marshals the release itself (the loop module helps with that). The struct
+ * must outlive every object value that points to it (usually static). */
+typedef struct xf_object_hooks {
+  size_t sz;        /* sizeof(xf_object_hooks_t), for growth */
+  const char *name; /* the runtime's name: "python", "lua", "node", ... */
+  void (*retain)(void *object, void *hook_data);
+  void (*release)(void *object, void *hook_data);
+  void *hook_data;
+} xf_object_hooks_t;
+
+/* Static values: never fail, never allocate. */
+XF_API xf_value_t *xf_value_void(void);
+XF_API xf_value_t *xf_value_bool(bool b);
+
+/* Numbers. Most integers and doubles need no allocation; the others allocate
+ * and may fail with XF_ENOMEM. */
+XF_API int xf_value_new_int(int64_t i, xf_value_t **out);
+XF_API int xf_value_new_double(double d, xf_value_t **out);
+
+/* Strings are UTF-8 with an explicit length (they may contain NUL); bytes are
+ * arbitrary. The bytes are copied. Invalid UTF-8 in a string is XF_EINVAL.
+ * A NULL pointer is allowed only with a length of 0. */
+XF_API int xf_value_new_string(const char *s, size_t len, xf_value_t **out);
+XF_API int xf_value_new_cstring(const char *s, xf_value_t **out);
+XF_API int xf_value_new_bytes(const void *p, size_t len, xf_value_t **out);
+
+/* A list takes a new reference to each of the n items (the caller keeps its
+ * own). A NULL item is XF_EINVAL. */
+XF_API int xf_value_new_list(xf_value_t *const *items, size_t n, xf_value_t **out);
+
+/* A raw pointer. When the last reference drops, dtor (if not NULL) is called
+ * with the pointer, on whichever thread drops it. On failure dtor is not
+ * called: the caller still owns the pointer. */
+XF_API int xf_value_new_pointer(void *p, xf_free_data_fn dtor, xf_value_t **out);
+
+/* A foreign object. hooks->retain is called once here (the value holds its
+ * own reference) and hooks->release once when the value is freed. On
+ * failure neither is called. */
+XF_API int xf_value_new_object(void *object, const xf_object_hooks_t *hooks,
+                               xf_value_t **out);
+
+/* An error as a value (for lists of outcomes, as gather with collected
+ * errors returns). Takes a new reference to err. */
+XF_API int xf_value_new_error(xf_error_t *err, xf_value_t **out);
+
+/* Reference counting; any thread. ref returns its argument. NULL is a no-op. */
+XF_API xf_value_t *xf_value_ref(xf_value_t *v);
+XF_API void xf_value_unref(xf_value_t *v);
+
+/* The kind of a value; XF_EINVAL for NULL. */
+XF_API int xf_value_kind(const xf_value_t *v);
+
+/* Accessors. Each returns XF_ETYPE when the value has another kind and
+ * XF_EINVAL for NULL arguments. Borrowed results (string bytes, list items,
+ * object pointers, errors) stay valid as long as the caller holds the value. */
+XF_API int xf_value_get_bool(const xf_value_t *v, bool *out);
+XF_API int xf_value_get_int(const xf_value_t *v, int64_t *out);
+XF_API int xf_value_get_double(const xf_value_t *v, double *out);
+XF_API int xf_value_get_string(const xf_value_t *v, const char **out, size_t *len);
+XF_API int xf_value_get_bytes(const xf_value_t *v, const void **out, size_t *len);
+XF_API int xf_value_list_len(const xf_value_t *v, size_t *out);
+XF_API int xf_value_list_get(const xf_value_t *v, size_t i, xf_value_t **borrowed);
+XF_API int xf_value_get_pointer(const xf_value_t *v, void **out);
+XF_API int xf_value_get_object(const xf_value_t *v, void **object,
+                               const xf_object_hooks_t **hooks);
+XF_API int xf_value_get_error(const xf_value_t *v, xf_error_t **borrowed);
+
+/* Structural equality: same kind and same contents (lists element-wise,
+ * pointers and objects by identity, errors by code, type and message). */
+XF_API bool xf_value_equal(const xf_value_t *a, const xf_value_t *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XF_VALUE_H */

@@ -1,0 +1,12 @@
+/* xfutures — the umbrella header: futures, executors and an event loop
+ * behind a stable C ABI. Include this, or the one module header you need. */
+#ifndef XF_XF_H
+#define XF_XF_H
+
+#include "common.h"
+#include "value.h"
+#include "error.h"
+#include "future.h"
+#include "executor.h"
+
+#endif /* XF_XF_H */

@@ -1,0 +1,386 @@
+/* Futures.
+ *
+ * Design notes
+ * ------------
+ * A future's state lives in one 32-bit word: the xf_future_state_t in its
+ * low two bits and XF__WAITERS, set by a thread about to sleep on the word.
+ * State changes happen under the future's lock (a futex word, see
+ * internal.h); readers of the state never take the lock. The outcome (value,
+ * error, cancel message) is written before the state is published with a
+ * release store, so a reader that sees a done state with an acquire load
+ * sees the outcome too, and it never changes after that.
+ *
+ * Waiting does not sleep when it need not: a waiter first spins for a few
+ * microseconds (most results on a busy pool arrive in that window), and only
+ * then sets XF__WAITERS and sleeps on the word. The finisher issues the wake
+ * system call only when that bit was set, so a future nobody sleeps on is
+ * finished with no system call at all.
+ *
+ * Done callbacks are a singly linked list guarded by the lock. The finisher
+ * detaches the whole list under the lock and runs it after releasing it, in
+ * order; a callback added after that runs at once in the adding thread (or
+ * is posted to its loop). Lock rule: no callback ever runs with the lock
+ * held, so callbacks may call anything on the same future.
+ */
+#include <stdlib.h>
+
+#include "future_internal.h"
+
+/* How long a waiter spins before it sleeps. */
+#define XF__SPIN_ITERATIONS 4000
+
+static inline uint32_t xf__state(const xf_future_t *f) {
+  return atomic_load_explicit(&((xf_future_t *) f)->state, memory_order_acquire) &
+         XF__STATE_MASK;
+}
+
+static inline bool xf__is_done(uint32_t s) {
+  return (s & XF__STATE_MASK) >= XF_FINISHED;
+}
+
+int xf__future_new(xf_loop_t *loop, xf_future_t **out) {
+  if (!out)
+    return XF_EINVAL;
+  *out = NULL;
+  xf_future_t *f = xf__malloc(sizeof *f);
+  if (!f)
+    return XF_ENOMEM;
+  memset(f, 0, sizeof *f);
+  atomic_init(&f->refs, 1);
+  atomic_init(&f->state, XF_PENDING);
+  xf__lock_init(&f->lock);
+  f->loop = loop ? xf__loop_ref(loop) : NULL;
+  *out = f;
+  return XF_OK;
+}
+
+int xf_future_new(xf_future_t **out) {
+  return xf__future_new(NULL, out);
+}
+
+xf_future_t *xf_future_ref(xf_future_t *f) {
+  if (f)
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+  return f;
+}
+
+static void xf__cb_free_list(xf__cb_t *cb) {
+  while (cb) {
+    xf__cb_t *next = cb->next;
+    if (cb->free_data)
+      cb->free_data(cb->data);
+    xf__loop_unref(cb->loop);
+    xf__free(cb);
+    cb = next;
+  }
+}
+
+void xf_future_unref(xf_future_t *f) {
+  if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  /* Executors hold a reference to a queued task's future and free the
+   * task's data when they run or drop it; this catches anything left. */
+  if (f->task_free)
+    f->task_free(f->task_data);
+  xf__cb_free_list(f->cb_head);
+  xf_value_unref(f->value);
+  xf_error_unref(f->error);
+  xf__free(f->cancel_msg);
+  xf__loop_unref(f->loop);
+  xf__free(f);
+}
+
+void xf__future_run_callbacks(xf_future_t *f, xf__cb_t *cb) {
+  while (cb) {
+    xf__cb_t *next = cb->next;
+    if (cb->loop) {
+      xf__loop_post_done(cb->loop, f, cb);
+    } else {
+      xf__cb_invoke(f, cb);
+      xf__free(cb);
+    }
+    cb = next;
+  }
+}
+
+/* Publish a final state (FINISHED or CANCELLED) and run what follows. Called
+ * with the lock held and the outcome already stored; releases the lock. */
+static void xf__complete_locked(xf_future_t *f, uint32_t final_state) {
+  xf__cb_t *cbs = f->cb_head;
+  f->cb_head = f->cb_tail = NULL;
+  uint32_t old = atomic_exchange_explicit(&f->state, final_state, memory_order_acq_rel);
+  xf__unlock(&f->lock);
+  if (old & XF__WAITERS)
+    xf__futex_wake(&f->state, INT32_MAX);
+  if (cbs) {
+    /* A callback may drop the caller's last reference; keep f alive. */
+    xf_future_ref(f);
+    xf__future_run_callbacks(f, cbs);
+    xf_future_unref(f);
+  }
+}
+
+int xf_future_set_result(xf_future_t *f, xf_value_t *value) {
+  if (!f) {
+    xf_value_unref(value);
+    return XF_EINVAL;
+  }
+  xf__lock(&f->lock);
+  if (xf__is_done(atomic_load_explicit(&f->state, memory_order_relaxed))) {
+    xf__unlock(&f->lock);
+    xf_value_unref(value);
+    return XF_ESTATE;
+  }
+  f->value = value ? value : xf_value_void();
+  xf__complete_locked(f, XF_FINISHED);
+  return XF_OK;
+}
+
+int xf_future_set_error(xf_future_t *f, xf_error_t *err) {
+  if (!f || !err) {
+    xf_error_unref(err);
+    return XF_EINVAL;
+  }
+  xf__lock(&f->lock);
+  if (xf__is_done(atomic_load_explicit(&f->state, memory_order_relaxed))) {
+    xf__unlock(&f->lock);
+    xf_error_unref(err);
+    return XF_ESTATE;
+  }
+  f->error = err;
+  xf__complete_locked(f, XF_FINISHED);
+  return XF_OK;
+}
+
+int xf_future_fail(xf_future_t *f, int code, const char *type, const char *message) {
+  if (!f)
+    return XF_EINVAL;
+  if (xf__is_done(atomic_load_explicit(&f->state, memory_order_acquire)))
+    return XF_ESTATE;
+  xf_error_t *err;
+  int rc = xf_error_new(code, type, message, &err);
+  if (rc != XF_OK)
+    return rc;
+  return xf_future_set_error(f, err);
+}
+
+int xf__future_fail_code(xf_future_t *f, int code) {
+  int rc = xf_future_fail(f, code, NULL, NULL);
+  if (rc == XF_ENOMEM)
+    rc = xf_future_set_error(f, xf__error_oom());
+  return rc;
+}
+
+int xf_future_cancel_msg(xf_future_t *f, const char *msg) {
+  if (!f)
+    return XF_EINVAL;
+  if (f->cancel_hook && !xf__is_done(xf__state(f)))
+    return f->cancel_hook(f, msg);
+  return xf__future_cancel_final(f, msg);
+}
+
+int xf__future_cancel_final(xf_future_t *f, const char *msg) {
+  char *copy = NULL;
+  if (msg && !(copy = xf__strdup(msg)))
+    return XF_ENOMEM;
+  xf__lock(&f->lock);
+  uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed) & XF__STATE_MASK;
+  if (s != XF_PENDING) {
+    xf__unlock(&f->lock);
+    xf__free(copy);
+    return s == XF_CANCELLED ? XF_OK : XF_ESTATE;
+  }
+  f->cancel_msg = copy;
+  xf__complete_locked(f, XF_CANCELLED);
+  return XF_OK;
+}
+
+int xf_future_cancel(xf_future_t *f) {
+  return xf_future_cancel_msg(f, NULL);
+}
+
+int xf_future_set_running_or_notify_cancel(xf_future_t *f) {
+  if (!f)
+    return XF_EINVAL;
+  xf__lock(&f->lock);
+  uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  int rc;
+  if ((s & XF__STATE_MASK) == XF_PENDING) {
+    /* Keep the waiters bit: sleepers still wait for the final state. */
+    atomic_store_explicit(&f->state, (s & XF__WAITERS) | XF_RUNNING, memory_order_release);
+    rc = XF_OK;
+  } else {
+    rc = (s & XF__STATE_MASK) == XF_CANCELLED ? XF_ECANCELLED : XF_ESTATE;
+  }
+  xf__unlock(&f->lock);
+  return rc;
+}
+
+int xf_future_state(const xf_future_t *f) {
+  return f ? (int) xf__state(f) : XF_EINVAL;
+}
+
+bool xf_future_done(const xf_future_t *f) {
+  return f && xf__is_done(xf__state(f));
+}
+
+bool xf_future_cancelled(const xf_future_t *f) {
+  return f && xf__state(f) == XF_CANCELLED;
+}
+
+bool xf_future_running(const xf_future_t *f) {
+  return f && xf__state(f) == XF_RUNNING;
+}
+
+xf_loop_t *xf_future_loop(const xf_future_t *f) {
+  return f ? f->loop : NULL;
+}
+
+int xf_future_wait(xf_future_t *f, int64_t timeout_ns) {
+  if (!f)
+    return XF_EINVAL;
+  if (xf__is_done(xf__state(f)))
+    return XF_OK;
+  if (timeout_ns == 0)
+    return XF_ETIMEDOUT;
+  int64_t deadline = xf__deadline(timeout_ns);
+  for (int i = 0; i < XF__SPIN_ITERATIONS; i++) {
+    xf__cpu_relax();
+    if (xf__is_done(atomic_load_explicit(&f->state, memory_order_acquire)))
+      return XF_OK;
+  }
+  for (;;) {
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
+    if (xf__is_done(s))
+      return XF_OK;
+    if (deadline >= 0 && xf_now() >= deadline)
+      return XF_ETIMEDOUT;
+    if (!(s & XF__WAITERS) &&
+        !atomic_compare_exchange_weak_explicit(&f->state, &s, s | XF__WAITERS,
+                                               memory_order_acq_rel, memory_order_acquire))
+      continue;
+    xf__futex_wait(&f->state, s | XF__WAITERS, deadline);
+  }
+}
+
+int xf_future_result(xf_future_t *f, int64_t timeout_ns, xf_value_t **out) {
+  if (!out)
+    return XF_EINVAL;
+  *out = NULL;
+  int rc = xf_future_wait(f, timeout_ns);
+  if (rc != XF_OK)
+    return rc;
+  if (xf__state(f) == XF_CANCELLED)
+    return XF_ECANCELLED;
+  if (f->error)
+    return XF_EFAILED;
+  *out = xf_value_ref(f->value);
+  return XF_OK;
+}
+
+int xf_future_error(xf_future_t *f, int64_t timeout_ns, xf_error_t **out) {
+  if (!out)
+    return XF_EINVAL;
+  *out = NULL;
+  int rc = xf_future_wait(f, timeout_ns);
+  if (rc != XF_OK)
+    return rc;
+  if (xf__state(f) == XF_CANCELLED)
+    return xf_error_new(XF_ECANCELLED, NULL, f->cancel_msg ? f->cancel_msg : "", out);
+  *out = xf_error_ref(f->error);
+  return XF_OK;
+}
+
+static int xf__add_callback(xf_future_t *f, xf_done_fn fn, void *data,
+                            xf_free_data_fn free_data, xf_loop_t *loop) {
+  xf__cb_t *cb = xf__malloc(sizeof *cb);
+  if (!cb)
+    return XF_ENOMEM;
+  cb->next = NULL;
+  cb->fn = fn;
+  cb->data = data;
+  cb->free_data = free_data;
+  cb->loop = loop ? xf__loop_ref(loop) : NULL;
+  xf__lock(&f->lock);
+  if (!xf__is_done(atomic_load_explicit(&f->state, memory_order_relaxed))) {
+    if (f->cb_tail)
+      f->cb_tail->next = cb;
+    else
+      f->cb_head = cb;
+    f->cb_tail = cb;
+    xf__unlock(&f->lock);
+    return XF_OK;
+  }
+  xf__unlock(&f->lock);
+  xf__future_run_callbacks(f, cb);
+  return XF_OK;
+}
+
+int xf_future_add_done_callback(xf_future_t *f, xf_done_fn fn, void *data,
+                                xf_free_data_fn free_data, xf_loop_t *loop) {
+  if (!f || !fn)
+    return XF_EINVAL;
+  return xf__add_callback(f, fn, data, free_data, loop ? loop : f->loop);
+}
+
+int xf__future_add_inline(xf_future_t *f, xf_done_fn fn, void *data,
+                          xf_free_data_fn free_data) {
+  return xf__add_callback(f, fn, data, free_data, NULL);
+}
+
+void xf__future_bind(xf_future_t *f) {
+  xf__lock(&f->lock);
+  f->flags |= XF__BOUND;
+  xf__unlock(&f->lock);
+}
+
+void xf__future_finish_after(xf_future_t *f, int rc) {
+  xf__lock(&f->lock);
+  bool open = !(f->flags & XF__BOUND) &&
+              !xf__is_done(atomic_load_explicit(&f->state, memory_order_relaxed));
+  xf__unlock(&f->lock);
+  if (!open)
+    return;
+  if (rc < 0)
+    xf__future_fail_code(f, rc);
+  else
+    xf_future_set_result(f, NULL);
+}
+
+int xf__future_copy_outcome(xf_future_t *src, xf_future_t *dst) {
+  uint32_t s = xf__state(src);
+  if (s == XF_CANCELLED) {
+    int rc = xf_future_cancel_msg(dst, src->cancel_msg);
+    return rc == XF_ENOMEM ? xf_future_cancel(dst) : rc;
+  }
+  if (src->error)
+    return xf_future_set_error(dst, xf_error_ref(src->error));
+  return xf_future_set_result(dst, xf_value_ref(src->value));
+}
+
+int xf_future_remove_done_callback(xf_future_t *f, xf_done_fn fn, void *data) {
+  if (!f || !fn)
+    return XF_EINVAL;
+  xf__cb_t *removed = NULL, **tail = &removed;
+  int count = 0;
+  xf__lock(&f->lock);
+  xf__cb_t **link = &f->cb_head, *prev = NULL;
+  while (*link) {
+    xf__cb_t *cb = *link;
+    if (cb->fn == fn && cb->data == data) {
+      *link = cb->next;
+      cb->next = NULL;
+      *tail = cb;
+      tail = &cb->next;
+      count++;
+    } else {
+      prev = cb;
+      link = &cb->next;
+    }
+  }
+  f->cb_tail = prev;
+  xf__unlock(&f->lock);
+  /* Freed outside the lock: a free function may touch this future. */
+  xf__cb_free_list(removed);
+  return count;
+}

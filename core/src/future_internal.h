@@ -1,0 +1,100 @@
+/* The future's layout, shared by the files that need more than the public
+ * calls: executors (which carry their task inside the future, so a
+ * submission costs one allocation) and the loop. */
+#ifndef XF_FUTURE_INTERNAL_H
+#define XF_FUTURE_INTERNAL_H
+
+#include "internal.h"
+
+/* The low two bits of the state word hold xf_future_state_t; this bit says
+ * that some thread sleeps on the word and the finisher must wake it. */
+#define XF__STATE_MASK 3u
+#define XF__WAITERS 4u
+
+/* Flags, written under the lock. */
+#define XF__BOUND 1u /* chained to another future that will finish it */
+
+typedef struct xf__cb {
+  struct xf__cb *next;
+  xf_done_fn fn;
+  void *data;
+  xf_free_data_fn free_data;
+  xf_loop_t *loop; /* NULL: inline; else a reference to the target loop */
+} xf__cb_t;
+
+struct xf_future {
+  _Atomic uint32_t refs;
+  _Atomic uint32_t state;
+  xf__lock_t lock;
+  uint32_t flags;
+  xf_value_t *value; /* owned; set once before the state becomes FINISHED */
+  xf_error_t *error; /* owned; likewise */
+  char *cancel_msg;  /* owned; set once before the state becomes CANCELLED */
+  xf__cb_t *cb_head, *cb_tail;
+  xf_loop_t *loop; /* a reference, for loop-bound futures */
+
+  /* When set (before the future is shared), xf_future_cancel on a future
+   * that is not done calls this instead of cancelling: a loop task turns the
+   * request into a cancellation delivered to its step, which decides. The
+   * hook finishes the future itself with xf__future_cancel_final. */
+  int (*cancel_hook)(xf_future_t *f, const char *msg);
+  void *hook_data;
+
+  /* The task this future stands for, when an executor made it. */
+  struct xf_future *task_next; /* an executor's intrusive queue link */
+  xf_task_fn task_fn;
+  void *task_data;
+  xf_free_data_fn task_free;
+};
+
+/* A new pending future bound to loop (which gets a reference), or
+ * free-standing with loop NULL. */
+XF__HIDDEN int xf__future_new(xf_loop_t *loop, xf_future_t **out);
+
+/* Fail f with a default error for code. If even that error cannot be
+ * allocated, f fails with the preallocated out-of-memory error, so a future
+ * that must finish always does. */
+XF__HIDDEN int xf__future_fail_code(xf_future_t *f, int code);
+
+/* After a task or continuation returned rc having been handed f: unless it
+ * finished f or bound it to another future, finish f now — with a void
+ * result for rc >= 0, else with an error of code rc. */
+XF__HIDDEN void xf__future_finish_after(xf_future_t *f, int rc);
+
+/* Add a done callback that runs inline in the finishing thread even when f
+ * belongs to a loop: the combinators' internal plumbing. Same contract as
+ * xf_future_add_done_callback otherwise. */
+XF__HIDDEN int xf__future_add_inline(xf_future_t *f, xf_done_fn fn, void *data,
+                                     xf_free_data_fn free_data);
+
+/* Copy src's outcome (done) into dst. Returns what the setter returned. */
+XF__HIDDEN int xf__future_copy_outcome(xf_future_t *src, xf_future_t *dst);
+
+/* Mark f as bound: another future will finish it. */
+XF__HIDDEN void xf__future_bind(xf_future_t *f);
+
+/* Cancel f now, bypassing its cancel hook. Same codes as xf_future_cancel. */
+XF__HIDDEN int xf__future_cancel_final(xf_future_t *f, const char *msg);
+
+/* Call every done-callback record in list order: run inline ones, post loop
+ * ones. Frees the records. */
+XF__HIDDEN void xf__future_run_callbacks(xf_future_t *f, xf__cb_t *list);
+
+/* Run one callback record now, in this thread, then free its data. */
+static inline void xf__cb_invoke(xf_future_t *f, xf__cb_t *cb) {
+  cb->fn(f, cb->data);
+  if (cb->free_data)
+    cb->free_data(cb->data);
+}
+
+/* Provided by the loop: post a done callback for f (done) to run on loop.
+ * Takes over cb (the record, its data and its loop reference) in every case:
+ * if the loop is closed, the callback is dropped, its data freed and the
+ * loss reported to the loop's exception handler. */
+XF__HIDDEN void xf__loop_post_done(xf_loop_t *loop, xf_future_t *f, xf__cb_t *cb);
+
+/* Provided by the loop: references on loops, for callback records. */
+XF__HIDDEN xf_loop_t *xf__loop_ref(xf_loop_t *loop);
+XF__HIDDEN void xf__loop_unref(xf_loop_t *loop);
+
+#endif /* XF_FUTURE_INTERNAL_H */

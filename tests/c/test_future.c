@@ -1,0 +1,594 @@
+/* The future: states, outcomes, waiting, done callbacks, bad input, failed
+ * allocations, and a stress test of racing threads. */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "testutil.h"
+#include <xf/xf.h>
+
+#define MS 1000000LL
+
+static xf_value_t *int_value(int64_t i) {
+  xf_value_t *v;
+  ck_assert_int_eq(xf_value_new_int(i, &v), XF_OK);
+  return v;
+}
+
+static int64_t result_int(xf_future_t *f) {
+  xf_value_t *v;
+  int64_t i = 0;
+  ck_assert_int_eq(xf_future_result(f, -1, &v), XF_OK);
+  ck_assert_int_eq(xf_value_get_int(v, &i), XF_OK);
+  xf_value_unref(v);
+  return i;
+}
+
+/* ---- states ----------------------------------------------------------- */
+
+START_TEST(test_new_is_pending) {
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_state(f), XF_PENDING);
+  ck_assert(!xf_future_done(f));
+  ck_assert(!xf_future_running(f));
+  ck_assert(!xf_future_cancelled(f));
+  ck_assert_ptr_null(xf_future_loop(f));
+  xf_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_set_result_once) {
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, int_value(7)), XF_OK);
+  ck_assert_int_eq(xf_future_state(f), XF_FINISHED);
+  ck_assert(xf_future_done(f));
+  ck_assert_int_eq(result_int(f), 7);
+  /* A finished future keeps its first outcome. */
+  ck_assert_int_eq(xf_future_set_result(f, int_value(8)), XF_ESTATE);
+  xf_error_t *e;
+  ck_assert_int_eq(xf_error_new(XF_EFAILED, "ValueError", "late", &e), XF_OK);
+  ck_assert_int_eq(xf_future_set_error(f, e), XF_ESTATE);
+  ck_assert_int_eq(xf_future_cancel(f), XF_ESTATE);
+  ck_assert_int_eq(result_int(f), 7);
+  xf_error_t *none;
+  ck_assert_int_eq(xf_future_error(f, 0, &none), XF_OK);
+  ck_assert_ptr_null(none);
+  xf_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_void_result) {
+  xf_future_t *f;
+  xf_value_t *v;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, NULL), XF_OK);
+  ck_assert_int_eq(xf_future_result(f, 0, &v), XF_OK);
+  ck_assert_int_eq(xf_value_kind(v), XF_KIND_VOID);
+  xf_value_unref(v);
+  xf_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_set_error) {
+  xf_future_t *f;
+  xf_error_t *e, *got;
+  xf_value_t *v = (xf_value_t *) 1;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_error_new(XF_EFAILED, "ValueError", "bad value", &e), XF_OK);
+  ck_assert_int_eq(xf_future_set_error(f, e), XF_OK);
+  ck_assert_int_eq(xf_future_result(f, 0, &v), XF_EFAILED);
+  ck_assert_ptr_null(v);
+  ck_assert_int_eq(xf_future_error(f, 0, &got), XF_OK);
+  ck_assert_ptr_eq(got, e);
+  ck_assert_str_eq(xf_error_type(got), "ValueError");
+  ck_assert_str_eq(xf_error_message(got), "bad value");
+  xf_error_unref(got);
+  ck_assert_int_eq(xf_future_set_error(f, NULL), XF_EINVAL);
+  xf_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_fail_shorthand) {
+  xf_future_t *f;
+  xf_error_t *got;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_fail(f, XF_ETIMEDOUT, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_future_error(f, 0, &got), XF_OK);
+  ck_assert_int_eq(xf_error_code(got), XF_ETIMEDOUT);
+  ck_assert_str_eq(xf_error_type(got), "TimeoutError");
+  xf_error_unref(got);
+  ck_assert_int_eq(xf_future_fail(f, XF_EFAILED, NULL, NULL), XF_ESTATE);
+  xf_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_cancel_pending) {
+  xf_future_t *f;
+  xf_value_t *v;
+  xf_error_t *e;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_cancel_msg(f, "no longer needed"), XF_OK);
+  ck_assert(xf_future_cancelled(f));
+  ck_assert(xf_future_done(f));
+  /* Cancelling again is fine, as in Python. */
+  ck_assert_int_eq(xf_future_cancel(f), XF_OK);
+  ck_assert_int_eq(xf_future_result(f, 0, &v), XF_ECANCELLED);
+  ck_assert_int_eq(xf_future_error(f, 0, &e), XF_OK);
+  ck_assert_int_eq(xf_error_code(e), XF_ECANCELLED);
+  ck_assert_str_eq(xf_error_type(e), "CancelledError");
+  ck_assert_str_eq(xf_error_message(e), "no longer needed");
+  xf_error_unref(e);
+  ck_assert_int_eq(xf_future_set_result(f, NULL), XF_ESTATE);
+  ck_assert_int_eq(xf_future_set_running_or_notify_cancel(f), XF_ECANCELLED);
+  xf_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_running_cannot_cancel) {
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_set_running_or_notify_cancel(f), XF_OK);
+  ck_assert(xf_future_running(f));
+  ck_assert_int_eq(xf_future_set_running_or_notify_cancel(f), XF_ESTATE);
+  ck_assert_int_eq(xf_future_cancel(f), XF_ESTATE);
+  ck_assert(!xf_future_cancelled(f));
+  ck_assert_int_eq(xf_future_set_result(f, int_value(1)), XF_OK);
+  ck_assert_int_eq(xf_future_set_running_or_notify_cancel(f), XF_ESTATE);
+  xf_future_unref(f);
+}
+END_TEST
+
+/* ---- waiting ---------------------------------------------------------- */
+
+START_TEST(test_wait_timeout) {
+  xf_future_t *f;
+  xf_value_t *v;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_wait(f, 0), XF_ETIMEDOUT);
+  int64_t t0 = xf_now();
+  ck_assert_int_eq(xf_future_result(f, 20 * MS, &v), XF_ETIMEDOUT);
+  ck_assert_int_ge(xf_now() - t0, 20 * MS);
+  ck_assert_ptr_null(v);
+  xf_future_unref(f);
+}
+END_TEST
+
+typedef struct {
+  xf_future_t *f;
+  int64_t delay;
+  int64_t value;
+} setter_t;
+
+static void *setter_thread(void *arg) {
+  setter_t *s = arg;
+  struct timespec ts = {0, (long) s->delay};
+  nanosleep(&ts, NULL);
+  xf_future_set_result(s->f, int_value(s->value));
+  return NULL;
+}
+
+START_TEST(test_wait_across_threads) {
+  /* Both a short delay (the waiter is still spinning) and a long one (it
+   * sleeps on the futex) must wake it. */
+  int64_t delays[] = {0, 1000, 30 * MS};
+  for (int i = 0; i < 3; i++) {
+    xf_future_t *f;
+    ck_assert_int_eq(xf_future_new(&f), XF_OK);
+    setter_t s = {f, delays[i], 40 + i};
+    pthread_t t;
+    pthread_create(&t, NULL, setter_thread, &s);
+    ck_assert_int_eq(result_int(f), 40 + i);
+    pthread_join(t, NULL);
+    xf_future_unref(f);
+  }
+}
+END_TEST
+
+/* ---- callbacks -------------------------------------------------------- */
+
+typedef struct {
+  int order[16];
+  int n;
+  int freed;
+  pthread_t thread;
+} trace_t;
+
+typedef struct {
+  trace_t *trace;
+  int id;
+} tag_t;
+
+static void record_cb(xf_future_t *f, void *data) {
+  tag_t *t = data;
+  ck_assert(xf_future_done(f));
+  t->trace->order[t->trace->n++] = t->id;
+  t->trace->thread = pthread_self();
+}
+
+static void free_tag(void *data) {
+  tag_t *t = data;
+  t->trace->freed++;
+  free(t);
+}
+
+static tag_t *tag(trace_t *trace, int id) {
+  tag_t *t = malloc(sizeof *t);
+  t->trace = trace;
+  t->id = id;
+  return t;
+}
+
+START_TEST(test_callbacks_in_order_once) {
+  trace_t trace = {0};
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  for (int i = 0; i < 5; i++)
+    ck_assert_int_eq(xf_future_add_done_callback(f, record_cb, tag(&trace, i), free_tag, NULL),
+                     XF_OK);
+  ck_assert_int_eq(trace.n, 0);
+  ck_assert_int_eq(xf_future_set_result(f, NULL), XF_OK);
+  ck_assert_int_eq(trace.n, 5);
+  for (int i = 0; i < 5; i++)
+    ck_assert_int_eq(trace.order[i], i);
+  ck_assert_int_eq(trace.freed, 5);
+  /* Finishing attempts after that run nothing again. */
+  xf_future_cancel(f);
+  xf_future_set_result(f, NULL);
+  ck_assert_int_eq(trace.n, 5);
+  xf_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_callback_after_done_runs_at_once) {
+  trace_t trace = {0};
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_cancel(f), XF_OK);
+  ck_assert_int_eq(xf_future_add_done_callback(f, record_cb, tag(&trace, 9), free_tag, NULL),
+                   XF_OK);
+  ck_assert_int_eq(trace.n, 1);
+  ck_assert_int_eq(trace.order[0], 9);
+  ck_assert_int_eq(trace.freed, 1);
+  ck_assert(pthread_equal(trace.thread, pthread_self()));
+  xf_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_callback_runs_in_finishing_thread) {
+  trace_t trace = {0};
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_add_done_callback(f, record_cb, tag(&trace, 1), free_tag, NULL),
+                   XF_OK);
+  setter_t s = {f, 0, 1};
+  pthread_t t;
+  pthread_create(&t, NULL, setter_thread, &s);
+  pthread_join(t, NULL);
+  ck_assert_int_eq(trace.n, 1);
+  ck_assert(pthread_equal(trace.thread, t));
+  xf_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_remove_callback) {
+  trace_t trace = {0};
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  tag_t *a = tag(&trace, 1), *b = tag(&trace, 2);
+  ck_assert_int_eq(xf_future_add_done_callback(f, record_cb, a, free_tag, NULL), XF_OK);
+  ck_assert_int_eq(xf_future_add_done_callback(f, record_cb, b, free_tag, NULL), XF_OK);
+  ck_assert_int_eq(xf_future_add_done_callback(f, record_cb, a, NULL, NULL), XF_OK);
+  /* Both registrations of (record_cb, a) go; a's data is freed once, by the
+   * registration that owned it. */
+  ck_assert_int_eq(xf_future_remove_done_callback(f, record_cb, a), 2);
+  ck_assert_int_eq(trace.freed, 1);
+  ck_assert_int_eq(xf_future_remove_done_callback(f, record_cb, a), 0);
+  ck_assert_int_eq(xf_future_set_result(f, NULL), XF_OK);
+  ck_assert_int_eq(trace.n, 1);
+  ck_assert_int_eq(trace.order[0], 2);
+  ck_assert_int_eq(trace.freed, 2);
+  /* After done there is nothing left to remove. */
+  ck_assert_int_eq(xf_future_remove_done_callback(f, record_cb, b), 0);
+  xf_future_unref(f);
+}
+END_TEST
+
+static void unref_in_cb(xf_future_t *f, void *data) {
+  (void) data;
+  xf_future_unref(f);
+}
+
+static void touch_cb(xf_future_t *f, void *data) {
+  *(int *) data = xf_future_state(f);
+}
+
+START_TEST(test_callback_may_drop_last_reference) {
+  xf_future_t *f;
+  int seen = -1;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_add_done_callback(f, unref_in_cb, NULL, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_future_add_done_callback(f, touch_cb, &seen, NULL, NULL), XF_OK);
+  /* The caller's reference is handed to the first callback. */
+  ck_assert_int_eq(xf_future_set_result(f, NULL), XF_OK);
+  ck_assert_int_eq(seen, XF_FINISHED);
+}
+END_TEST
+
+START_TEST(test_unref_pending_frees_callbacks) {
+  trace_t trace = {0};
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_add_done_callback(f, record_cb, tag(&trace, 1), free_tag, NULL),
+                   XF_OK);
+  xf_future_unref(f);
+  ck_assert_int_eq(trace.n, 0);
+  ck_assert_int_eq(trace.freed, 1);
+}
+END_TEST
+
+/* ---- bad input -------------------------------------------------------- */
+
+static void noop_cb(xf_future_t *f, void *data) {
+  (void) f;
+  (void) data;
+}
+
+START_TEST(test_null_handles) {
+  xf_value_t *v = (xf_value_t *) 1;
+  xf_error_t *e = (xf_error_t *) 1;
+  ck_assert_int_eq(xf_future_new(NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_set_result(NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_set_error(NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_fail(NULL, XF_EFAILED, NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_cancel(NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_cancel_msg(NULL, "x"), XF_EINVAL);
+  ck_assert_int_eq(xf_future_set_running_or_notify_cancel(NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_state(NULL), XF_EINVAL);
+  ck_assert(!xf_future_done(NULL));
+  ck_assert(!xf_future_cancelled(NULL));
+  ck_assert(!xf_future_running(NULL));
+  ck_assert_int_eq(xf_future_wait(NULL, 0), XF_EINVAL);
+  ck_assert_int_eq(xf_future_result(NULL, 0, &v), XF_EINVAL);
+  ck_assert_ptr_null(v);
+  ck_assert_int_eq(xf_future_error(NULL, 0, &e), XF_EINVAL);
+  ck_assert_ptr_null(e);
+  ck_assert_int_eq(xf_future_add_done_callback(NULL, noop_cb, NULL, NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_remove_done_callback(NULL, noop_cb, NULL), XF_EINVAL);
+  xf_future_ref(NULL);
+  xf_future_unref(NULL);
+
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_result(f, 0, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_error(f, 0, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_add_done_callback(f, NULL, NULL, NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_remove_done_callback(f, NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_fail(f, XF_OK, NULL, NULL), XF_EINVAL);
+  ck_assert(!xf_future_done(f));
+  xf_future_unref(f);
+}
+END_TEST
+
+START_TEST(test_error_names) {
+  ck_assert_str_eq(xf_err_name(XF_OK), "XF_OK");
+  ck_assert_str_eq(xf_err_name(XF_ESTATE), "XF_ESTATE");
+  ck_assert_str_eq(xf_err_name(12345), "XF_UNKNOWN");
+  ck_assert_str_eq(xf_strerror(XF_ETIMEDOUT), "timed out");
+  ck_assert_str_eq(xf_strerror(-9999), "unknown error");
+  ck_assert_int_eq(xf_abi_version(), XF_ABI_VERSION);
+  ck_assert_ptr_nonnull(xf_version());
+  ck_assert_int_eq(xf_set_allocator(malloc, NULL, free), XF_EINVAL);
+}
+END_TEST
+
+/* ---- allocation failures ---------------------------------------------- */
+
+START_TEST(test_enomem_everywhere) {
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_future_t *f;
+    int rc = xf_future_new(&f);
+    if (rc == XF_ENOMEM)
+      continue;
+    ck_assert_int_eq(rc, XF_OK);
+    xf_future_unref(f);
+  }
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  long base = xft_alloc_live();
+  trace_t trace = {0};
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    tag_t *t = tag(&trace, 1);
+    int rc = xf_future_add_done_callback(f, record_cb, t, free_tag, NULL);
+    if (rc == XF_ENOMEM) {
+      free(t); /* on failure the caller keeps its data */
+      continue;
+    }
+    ck_assert_int_eq(rc, XF_OK);
+    ck_assert_int_eq(xf_future_remove_done_callback(f, record_cb, t), 1);
+  }
+  xf_future_unref(f);
+  ck_assert_int_lt(xft_alloc_live(), base);
+
+  /* Operations that change a future run on a fresh one each pass. */
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_future_t *c;
+    xft_alloc_fail_at(-1); /* the fresh future is not the operation */
+    ck_assert_int_eq(xf_future_new(&c), XF_OK);
+    xft_alloc_fail_at(n);
+    int rc = xf_future_cancel_msg(c, "why");
+    if (rc == XF_ENOMEM) {
+      ck_assert(!xf_future_done(c));
+      xf_future_unref(c);
+      continue;
+    }
+    ck_assert_int_eq(rc, XF_OK);
+    ck_assert(xf_future_cancelled(c));
+    xf_future_unref(c);
+  }
+  xf_future_t *c;
+  ck_assert_int_eq(xf_future_new(&c), XF_OK);
+  ck_assert_int_eq(xf_future_cancel_msg(c, "why"), XF_OK);
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_error_t *e;
+    int rc = xf_future_error(c, 0, &e);
+    if (rc == XF_ENOMEM)
+      continue;
+    ck_assert_int_eq(rc, XF_OK);
+    xf_error_unref(e);
+  }
+  xf_future_unref(c);
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_future_t *g;
+    xft_alloc_fail_at(-1);
+    ck_assert_int_eq(xf_future_new(&g), XF_OK);
+    xft_alloc_fail_at(n);
+    int rc = xf_future_fail(g, XF_EFAILED, "KeyError", "k");
+    if (rc == XF_ENOMEM) {
+      ck_assert(!xf_future_done(g));
+      xf_future_unref(g);
+      continue;
+    }
+    ck_assert_int_eq(rc, XF_OK);
+    ck_assert(xf_future_done(g));
+    xf_future_unref(g);
+  }
+}
+END_TEST
+
+/* ---- stress ----------------------------------------------------------- */
+
+#define STRESS_FUTURES 2000
+#define STRESS_THREADS 4
+
+typedef struct {
+  xf_future_t *fs[STRESS_FUTURES];
+  _Atomic int fired[STRESS_FUTURES];
+  _Atomic int freed[STRESS_FUTURES];
+  _Atomic int added[STRESS_FUTURES];
+  _Atomic int removed[STRESS_FUTURES];
+  _Atomic int wins[STRESS_FUTURES];
+} stress_t;
+
+static stress_t *stress;
+
+static void stress_cb(xf_future_t *f, void *data) {
+  (void) f;
+  atomic_fetch_add(&stress->fired[(intptr_t) data], 1);
+}
+
+static void stress_free(void *data) {
+  atomic_fetch_add(&stress->freed[(intptr_t) data], 1);
+}
+
+static void *stress_thread(void *arg) {
+  unsigned seed = (unsigned) (uintptr_t) arg;
+  for (int round = 0; round < 3 * STRESS_FUTURES; round++) {
+    intptr_t i = rand_r(&seed) % STRESS_FUTURES;
+    xf_future_t *f = stress->fs[i];
+    switch (rand_r(&seed) % 6) {
+    case 0:
+      if (xf_future_set_result(f, NULL) == XF_OK)
+        atomic_fetch_add(&stress->wins[i], 1);
+      break;
+    case 1:
+      if (xf_future_cancel(f) == XF_OK && xf_future_cancelled(f))
+        atomic_fetch_add(&stress->wins[i], 0);
+      break;
+    case 2:
+    case 3:
+      if (xf_future_add_done_callback(f, stress_cb, (void *) i, stress_free, NULL) == XF_OK)
+        atomic_fetch_add(&stress->added[i], 1);
+      break;
+    case 4: {
+      int removed = xf_future_remove_done_callback(f, stress_cb, (void *) i);
+      ck_assert_int_ge(removed, 0);
+      atomic_fetch_add(&stress->removed[i], removed);
+      break;
+    }
+    case 5:
+      xf_future_wait(f, rand_r(&seed) % 2 ? 0 : 50000);
+      break;
+    }
+  }
+  return NULL;
+}
+
+START_TEST(test_stress_races) {
+  stress = calloc(1, sizeof *stress);
+  for (int i = 0; i < STRESS_FUTURES; i++)
+    ck_assert_int_eq(xf_future_new(&stress->fs[i]), XF_OK);
+  pthread_t threads[STRESS_THREADS];
+  for (int t = 0; t < STRESS_THREADS; t++)
+    pthread_create(&threads[t], NULL, stress_thread, (void *) (uintptr_t) (t + 1));
+  for (int t = 0; t < STRESS_THREADS; t++)
+    pthread_join(threads[t], NULL);
+  /* Finish whatever is left, so every registration has had its chance. */
+  for (int i = 0; i < STRESS_FUTURES; i++) {
+    if (xf_future_set_result(stress->fs[i], NULL) == XF_OK)
+      atomic_fetch_add(&stress->wins[i], 1);
+    ck_assert_int_eq(xf_future_wait(stress->fs[i], -1), XF_OK);
+  }
+  for (int i = 0; i < STRESS_FUTURES; i++) {
+    int added = atomic_load(&stress->added[i]), removed = atomic_load(&stress->removed[i]);
+    int fired = atomic_load(&stress->fired[i]);
+    /* Every registration either fired exactly once or was removed, and
+     * every one had its data freed exactly once. */
+    ck_assert_int_eq(fired + removed, added);
+    ck_assert_int_eq(atomic_load(&stress->freed[i]), added);
+    ck_assert_int_le(atomic_load(&stress->wins[i]), 1);
+    ck_assert(xf_future_done(stress->fs[i]));
+    ck_assert_int_eq(xf_future_cancelled(stress->fs[i]), atomic_load(&stress->wins[i]) == 0);
+    xf_future_unref(stress->fs[i]);
+  }
+  free(stress);
+}
+END_TEST
+
+static Suite *future_suite(void) {
+  Suite *s = suite_create("future");
+  TCase *tc = tcase_create("states");
+  tcase_add_test(tc, test_new_is_pending);
+  tcase_add_test(tc, test_set_result_once);
+  tcase_add_test(tc, test_void_result);
+  tcase_add_test(tc, test_set_error);
+  tcase_add_test(tc, test_fail_shorthand);
+  tcase_add_test(tc, test_cancel_pending);
+  tcase_add_test(tc, test_running_cannot_cancel);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("waiting");
+  tcase_add_test(tc, test_wait_timeout);
+  tcase_add_test(tc, test_wait_across_threads);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("callbacks");
+  tcase_add_test(tc, test_callbacks_in_order_once);
+  tcase_add_test(tc, test_callback_after_done_runs_at_once);
+  tcase_add_test(tc, test_callback_runs_in_finishing_thread);
+  tcase_add_test(tc, test_remove_callback);
+  tcase_add_test(tc, test_callback_may_drop_last_reference);
+  tcase_add_test(tc, test_unref_pending_frees_callbacks);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("bad_input");
+  tcase_add_test(tc, test_null_handles);
+  tcase_add_test(tc, test_error_names);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("enomem");
+  tcase_add_test(tc, test_enomem_everywhere);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("stress");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_stress_races);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  xft_alloc_install();
+  SRunner *sr = srunner_create(future_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
