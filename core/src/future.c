@@ -206,8 +206,13 @@ int xf_future_set_running_or_notify_cancel(xf_future_t *f) {
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
   int rc;
   if ((s & XF__STATE_MASK) == XF_PENDING) {
-    /* Keep the waiters bit: sleepers still wait for the final state. */
-    atomic_store_explicit(&f->state, (s & XF__WAITERS) | XF_RUNNING, memory_order_release);
+    /* Keep the waiters bit, which a waiter may set at any moment without
+     * the lock: a plain store could erase it, and the finisher would then
+     * not wake that waiter. */
+    while (!atomic_compare_exchange_weak_explicit(
+        &f->state, &s, (s & XF__WAITERS) | XF_RUNNING, memory_order_acq_rel,
+        memory_order_relaxed))
+      ;
     rc = XF_OK;
   } else {
     rc = (s & XF__STATE_MASK) == XF_CANCELLED ? XF_ECANCELLED : XF_ESTATE;
@@ -256,8 +261,8 @@ int xf_future_wait(xf_future_t *f, int64_t timeout_ns) {
     if (deadline >= 0 && xf_now() >= deadline)
       return XF_ETIMEDOUT;
     if (!(s & XF__WAITERS) &&
-        !atomic_compare_exchange_weak_explicit(&f->state, &s, s | XF__WAITERS,
-                                               memory_order_acq_rel, memory_order_acquire))
+        !atomic_compare_exchange_weak_explicit(
+            &f->state, &s, s | XF__WAITERS, memory_order_acq_rel, memory_order_acquire))
       continue;
     xf__futex_wait(&f->state, s | XF__WAITERS, deadline);
   }

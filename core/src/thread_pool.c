@@ -41,7 +41,7 @@ typedef struct xf__pool {
   _Atomic size_t queued;    /* its length; written under lock, read anywhere */
   _Atomic uint32_t wake_seq;
   _Atomic uint32_t sleepers;
-  _Atomic uint32_t idle; /* live workers not running a task */
+  _Atomic uint32_t idle; /* tokens: tasks finished, not yet matched by a submit */
   _Atomic uint32_t space_seq;
   _Atomic uint32_t space_waiters;
   _Atomic bool shutdown; /* written under lock */
@@ -82,7 +82,8 @@ static xf_future_t *xf__pool_pop_locked(xf__pool_t *p) {
     if (!p->head)
       p->tail = NULL;
     f->task_next = NULL;
-    atomic_store_explicit(&p->queued, atomic_load_explicit(&p->queued, memory_order_relaxed) - 1,
+    atomic_store_explicit(&p->queued,
+                          atomic_load_explicit(&p->queued, memory_order_relaxed) - 1,
                           memory_order_relaxed);
   }
   return f;
@@ -125,10 +126,13 @@ static void xf__pool_drop_list(xf__pool_t *p, xf_future_t *list, int code) {
 static void xf__pool_run(xf__pool_t *p, xf_future_t *f) {
   atomic_fetch_add_explicit(&p->running, 1, memory_order_relaxed);
   int rc = xf_executor_run_task(f);
+  xf_future_unref(f);
   atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(rc == XF_OK ? &p->completed : &p->cancelled, 1,
-                            memory_order_relaxed);
-  xf_future_unref(f);
+                            memory_order_release);
+  /* One idle token per finished task, as Python's idle semaphore: a later
+   * submission takes it instead of starting a thread. */
+  atomic_fetch_add_explicit(&p->idle, 1, memory_order_relaxed);
 }
 
 /* Wait for work. Returns with the lock held, and either a task popped or
@@ -138,7 +142,6 @@ static xf_future_t *xf__pool_next(xf__pool_t *p) {
   xf_future_t *f = xf__pool_pop_locked(p);
   if (f)
     return f;
-  atomic_fetch_add_explicit(&p->idle, 1, memory_order_relaxed);
   for (;;) {
     if (atomic_load_explicit(&p->shutdown, memory_order_relaxed))
       break;
@@ -164,7 +167,6 @@ static xf_future_t *xf__pool_next(xf__pool_t *p) {
     if ((f = xf__pool_pop_locked(p)))
       break;
   }
-  atomic_fetch_sub_explicit(&p->idle, 1, memory_order_relaxed);
   return f;
 }
 
@@ -233,7 +235,8 @@ static int xf__pool_submit(void *impl, xf_future_t *f) {
       xf__unlock(&p->lock);
       return XF_ESHUTDOWN;
     }
-    if (!p->max_queue || atomic_load_explicit(&p->queued, memory_order_relaxed) < p->max_queue)
+    if (!p->max_queue ||
+        atomic_load_explicit(&p->queued, memory_order_relaxed) < p->max_queue)
       break;
     if (p->queue_policy == XF_QUEUE_REJECT || xf__current_pool == p) {
       /* A worker blocking on its own pool's queue could wait forever. */
@@ -247,7 +250,12 @@ static int xf__pool_submit(void *impl, xf_future_t *f) {
     atomic_fetch_sub_explicit(&p->space_waiters, 1, memory_order_relaxed);
     xf__lock(&p->lock);
   }
-  if (!atomic_load_explicit(&p->idle, memory_order_relaxed) && p->nthreads < p->max_workers) {
+  uint32_t idle = atomic_load_explicit(&p->idle, memory_order_relaxed);
+  while (idle && !atomic_compare_exchange_weak_explicit(&p->idle, &idle, idle - 1,
+                                                        memory_order_relaxed,
+                                                        memory_order_relaxed))
+    ;
+  if (!idle && p->nthreads < p->max_workers) {
     int rc = xf__pool_spawn_locked(p);
     if (rc != XF_OK && p->nthreads == 0) {
       xf__unlock(&p->lock);
@@ -259,7 +267,8 @@ static int xf__pool_submit(void *impl, xf_future_t *f) {
   else
     p->head = f;
   p->tail = f;
-  atomic_store_explicit(&p->queued, atomic_load_explicit(&p->queued, memory_order_relaxed) + 1,
+  atomic_store_explicit(&p->queued,
+                        atomic_load_explicit(&p->queued, memory_order_relaxed) + 1,
                         memory_order_seq_cst);
   xf__unlock(&p->lock);
   if (atomic_load_explicit(&p->sleepers, memory_order_seq_cst))

@@ -1,0 +1,116 @@
+/* The counting, failing allocator of testutil.h. */
+#include "testutil.h"
+
+#include <check.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "xf/common.h"
+
+static atomic_long xft__live;
+static atomic_long xft__count;
+/* Allocations still to go before the armed failure; negative when none is
+ * armed. */
+static atomic_long xft__fail_in = -1;
+static atomic_bool xft__failed;
+
+/* Counts an allocation; true when this one is to fail. */
+static bool xft__alloc_should_fail(void) {
+  atomic_fetch_add(&xft__count, 1);
+  long left = atomic_load(&xft__fail_in);
+  while (left >= 0) {
+    if (atomic_compare_exchange_weak(&xft__fail_in, &left, left - 1)) {
+      if (left != 0)
+        return false;
+      atomic_store(&xft__failed, true);
+      return true;
+    }
+  }
+  return false;
+}
+
+static void *xft__malloc(size_t size) {
+  if (xft__alloc_should_fail())
+    return NULL;
+  void *p = malloc(size);
+  if (p)
+    atomic_fetch_add(&xft__live, 1);
+  return p;
+}
+
+static void *xft__realloc(void *ptr, size_t size) {
+  if (xft__alloc_should_fail())
+    return NULL;
+  /* A size of 0 would let realloc free the block; ask for a byte instead so
+   * that every successful call leaves exactly one live block. */
+  void *p = realloc(ptr, size ? size : 1);
+  if (p && !ptr)
+    atomic_fetch_add(&xft__live, 1);
+  return p;
+}
+
+static void xft__free(void *ptr) {
+  if (!ptr)
+    return;
+  atomic_fetch_sub(&xft__live, 1);
+  free(ptr);
+}
+
+void xft_alloc_install(void) {
+  atomic_store(&xft__live, 0);
+  atomic_store(&xft__count, 0);
+  atomic_store(&xft__fail_in, -1);
+  atomic_store(&xft__failed, false);
+  /* This runs before any test, where a Check assertion has nowhere to
+   * report to. */
+  if (xf_set_allocator(xft__malloc, xft__realloc, xft__free) != XF_OK) {
+    fprintf(stderr, "xft_alloc_install: xf_set_allocator failed\n");
+    abort();
+  }
+}
+
+void xft_alloc_fail_at(long n) {
+  if (n >= 0)
+    atomic_store(&xft__failed, false);
+  atomic_store(&xft__fail_in, n < 0 ? -1 : n);
+}
+
+bool xft_alloc_failed(void) {
+  return atomic_load(&xft__failed);
+}
+
+long xft_alloc_live(void) {
+  return atomic_load(&xft__live);
+}
+
+long xft_alloc_count(void) {
+  return atomic_load(&xft__count);
+}
+
+/* An operation that still has not run through after this many failed
+ * allocations is taken to be looping. */
+#define XFT__MAX_ALLOC_POINTS 100000
+
+xft_alloc_loop_t xft__alloc_loop_begin(void) {
+  xft_alloc_loop_t loop = {.n = 0, .base = xft_alloc_live(), .done = false};
+  xft_alloc_fail_at(0);
+  return loop;
+}
+
+void xft__alloc_loop_next(xft_alloc_loop_t *loop) {
+  bool failed = xft_alloc_failed();
+  xft_alloc_fail_at(-1);
+  long live = xft_alloc_live();
+  ck_assert_msg(live == loop->base,
+                "%ld live block(s) instead of %ld after the pass failing allocation %ld",
+                live, loop->base, loop->n);
+  if (!failed) {
+    loop->done = true;
+    return;
+  }
+  ck_assert_msg(loop->n < XFT__MAX_ALLOC_POINTS, "more than %d allocation points",
+                XFT__MAX_ALLOC_POINTS);
+  loop->n++;
+  xft_alloc_fail_at(loop->n);
+}
