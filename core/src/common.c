@@ -11,8 +11,8 @@
 
 const char *xf_strerror(int code) {
   switch (code) {
-#define XF__ERRNO_TEXT(name, value, text)                                               \
-  case value:                                                                          \
+#define XF__ERRNO_TEXT(name, value, text)                                                \
+  case value:                                                                            \
     return text;
     XF_ERRNO_MAP(XF__ERRNO_TEXT)
 #undef XF__ERRNO_TEXT
@@ -22,8 +22,8 @@ const char *xf_strerror(int code) {
 
 const char *xf_err_name(int code) {
   switch (code) {
-#define XF__ERRNO_NAME(name, value, text)                                               \
-  case value:                                                                          \
+#define XF__ERRNO_NAME(name, value, text)                                                \
+  case value:                                                                            \
     return "XF_" #name;
     XF_ERRNO_MAP(XF__ERRNO_NAME)
 #undef XF__ERRNO_NAME
@@ -32,7 +32,7 @@ const char *xf_err_name(int code) {
 }
 
 #define XF__STR2(x) #x
-#define XF__STR(x) XF__STR2(x)
+#define XF__STR(x)  XF__STR2(x)
 
 const char *xf_version(void) {
   return XF__STR(XF_VERSION_MAJOR) "." XF__STR(XF_VERSION_MINOR) "." XF__STR(

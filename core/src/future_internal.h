@@ -9,7 +9,7 @@
 /* The low two bits of the state word hold xf_future_state_t; this bit says
  * that some thread sleeps on the word and the finisher must wake it. */
 #define XF__STATE_MASK 3u
-#define XF__WAITERS 4u
+#define XF__WAITERS    4u
 
 /* Flags, written under the lock. */
 #define XF__BOUND 1u /* chained to another future that will finish it */

@@ -11,11 +11,11 @@
 
 #include "xf/xf.h"
 
-#define XF__HIDDEN __attribute__((visibility("hidden")))
-#define XF__LIKELY(x) __builtin_expect(!!(x), 1)
+#define XF__HIDDEN      __attribute__((visibility("hidden")))
+#define XF__LIKELY(x)   __builtin_expect(!!(x), 1)
 #define XF__UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define XF__CONTAINER_OF(ptr, type, member)                                             \
-  ((type *) (void *) ((char *) (ptr) - offsetof(type, member)))
+#define XF__CONTAINER_OF(ptr, type, member)                                              \
+  ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
 
 /* Allocation: every byte xfutures allocates goes through these. */
 XF__HIDDEN void *xf__malloc(size_t size);
@@ -56,7 +56,8 @@ static inline void xf__cpu_relax(void) {
 typedef struct xf__lock {
   _Atomic uint32_t word;
 } xf__lock_t;
-#define XF__LOCK_INIT {0}
+#define XF__LOCK_INIT                                                                    \
+  { 0 }
 
 static inline void xf__lock_init(xf__lock_t *l) {
   atomic_init(&l->word, 0);

@@ -226,8 +226,8 @@ START_TEST(test_callbacks_in_order_once) {
   xf_future_t *f;
   ck_assert_int_eq(xf_future_new(&f), XF_OK);
   for (int i = 0; i < 5; i++)
-    ck_assert_int_eq(xf_future_add_done_callback(f, record_cb, tag(&trace, i), free_tag, NULL),
-                     XF_OK);
+    ck_assert_int_eq(
+        xf_future_add_done_callback(f, record_cb, tag(&trace, i), free_tag, NULL), XF_OK);
   ck_assert_int_eq(trace.n, 0);
   ck_assert_int_eq(xf_future_set_result(f, NULL), XF_OK);
   ck_assert_int_eq(trace.n, 5);
@@ -247,8 +247,8 @@ START_TEST(test_callback_after_done_runs_at_once) {
   xf_future_t *f;
   ck_assert_int_eq(xf_future_new(&f), XF_OK);
   ck_assert_int_eq(xf_future_cancel(f), XF_OK);
-  ck_assert_int_eq(xf_future_add_done_callback(f, record_cb, tag(&trace, 9), free_tag, NULL),
-                   XF_OK);
+  ck_assert_int_eq(
+      xf_future_add_done_callback(f, record_cb, tag(&trace, 9), free_tag, NULL), XF_OK);
   ck_assert_int_eq(trace.n, 1);
   ck_assert_int_eq(trace.order[0], 9);
   ck_assert_int_eq(trace.freed, 1);
@@ -261,8 +261,8 @@ START_TEST(test_callback_runs_in_finishing_thread) {
   trace_t trace = {0};
   xf_future_t *f;
   ck_assert_int_eq(xf_future_new(&f), XF_OK);
-  ck_assert_int_eq(xf_future_add_done_callback(f, record_cb, tag(&trace, 1), free_tag, NULL),
-                   XF_OK);
+  ck_assert_int_eq(
+      xf_future_add_done_callback(f, record_cb, tag(&trace, 1), free_tag, NULL), XF_OK);
   setter_t s = {f, 0, 1};
   pthread_t t;
   pthread_create(&t, NULL, setter_thread, &s);
@@ -321,8 +321,8 @@ START_TEST(test_unref_pending_frees_callbacks) {
   trace_t trace = {0};
   xf_future_t *f;
   ck_assert_int_eq(xf_future_new(&f), XF_OK);
-  ck_assert_int_eq(xf_future_add_done_callback(f, record_cb, tag(&trace, 1), free_tag, NULL),
-                   XF_OK);
+  ck_assert_int_eq(
+      xf_future_add_done_callback(f, record_cb, tag(&trace, 1), free_tag, NULL), XF_OK);
   xf_future_unref(f);
   ck_assert_int_eq(trace.n, 0);
   ck_assert_int_eq(trace.freed, 1);
@@ -355,7 +355,8 @@ START_TEST(test_null_handles) {
   ck_assert_ptr_null(v);
   ck_assert_int_eq(xf_future_error(NULL, 0, &e), XF_EINVAL);
   ck_assert_ptr_null(e);
-  ck_assert_int_eq(xf_future_add_done_callback(NULL, noop_cb, NULL, NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_add_done_callback(NULL, noop_cb, NULL, NULL, NULL),
+                   XF_EINVAL);
   ck_assert_int_eq(xf_future_remove_done_callback(NULL, noop_cb, NULL), XF_EINVAL);
   xf_future_ref(NULL);
   xf_future_unref(NULL);
@@ -499,7 +500,8 @@ static void *stress_thread(void *arg) {
       break;
     case 2:
     case 3:
-      if (xf_future_add_done_callback(f, stress_cb, (void *) i, stress_free, NULL) == XF_OK)
+      if (xf_future_add_done_callback(f, stress_cb, (void *) i, stress_free, NULL) ==
+          XF_OK)
         atomic_fetch_add(&stress->added[i], 1);
       break;
     case 4: {
@@ -532,7 +534,8 @@ START_TEST(test_stress_races) {
     ck_assert_int_eq(xf_future_wait(stress->fs[i], -1), XF_OK);
   }
   for (int i = 0; i < STRESS_FUTURES; i++) {
-    int added = atomic_load(&stress->added[i]), removed = atomic_load(&stress->removed[i]);
+    int added = atomic_load(&stress->added[i]),
+        removed = atomic_load(&stress->removed[i]);
     int fired = atomic_load(&stress->fired[i]);
     /* Every registration either fired exactly once or was removed, and
      * every one had its data freed exactly once. */
@@ -540,7 +543,8 @@ START_TEST(test_stress_races) {
     ck_assert_int_eq(atomic_load(&stress->freed[i]), added);
     ck_assert_int_le(atomic_load(&stress->wins[i]), 1);
     ck_assert(xf_future_done(stress->fs[i]));
-    ck_assert_int_eq(xf_future_cancelled(stress->fs[i]), atomic_load(&stress->wins[i]) == 0);
+    ck_assert_int_eq(xf_future_cancelled(stress->fs[i]),
+                     atomic_load(&stress->wins[i]) == 0);
     xf_future_unref(stress->fs[i]);
   }
   free(stress);

@@ -28,7 +28,7 @@ extern "C" {
 #define XF_VERSION_PATCH 0
 /* The ABI version changes only when a published symbol changes incompatibly;
  * it is the major part of the shared library's SONAME. */
-#define XF_ABI_VERSION 0
+#define XF_ABI_VERSION   0
 
 /* The error table: name, value, message. A code is never reused: new codes
  * take the next free number. */
@@ -36,7 +36,7 @@ extern "C" {
   X(OK, 0, "success")                                                                    \
   X(EINVAL, -1, "invalid argument")                                                      \
   X(ENOMEM, -2, "out of memory")                                                         \
-  X(ESTATE, -3, "invalid state for this operation")                                     \
+  X(ESTATE, -3, "invalid state for this operation")                                      \
   X(ETIMEDOUT, -4, "timed out")                                                          \
   X(ECANCELLED, -5, "cancelled")                                                         \
   X(EFAILED, -6, "the operation finished with an error")                                 \

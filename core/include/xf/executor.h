@@ -47,15 +47,16 @@ XF_API void xf_executor_unref(xf_executor_t *ex);
 /* Diagnostics. Counters are a snapshot; they may be stale by the time the
  * caller reads them. */
 typedef struct xf_executor_stats {
-  size_t sz;           /* set by the caller: sizeof(xf_executor_stats_t) */
-  uint64_t queued;     /* accepted, not started */
-  uint64_t running;    /* running now */
-  uint64_t completed;  /* ran to completion (any outcome) */
-  uint64_t cancelled;  /* never ran because their future was cancelled */
-  uint32_t threads;    /* worker threads alive */
+  size_t sz;          /* set by the caller: sizeof(xf_executor_stats_t) */
+  uint64_t queued;    /* accepted, not started */
+  uint64_t running;   /* running now */
+  uint64_t completed; /* ran to completion (any outcome) */
+  uint64_t cancelled; /* never ran because their future was cancelled */
+  uint32_t threads;   /* worker threads alive */
   uint32_t max_workers;
 } xf_executor_stats_t;
-#define XF_EXECUTOR_STATS_INIT {sizeof(xf_executor_stats_t), 0, 0, 0, 0, 0, 0}
+#define XF_EXECUTOR_STATS_INIT                                                           \
+  { sizeof(xf_executor_stats_t), 0, 0, 0, 0, 0, 0 }
 XF_API int xf_executor_stats(xf_executor_t *ex, xf_executor_stats_t *out);
 
 /* ---- The thread pool -------------------------------------------------- */
@@ -80,7 +81,7 @@ typedef struct xf_thread_pool_options {
   int queue_policy;               /* xf_queue_policy_t */
 } xf_thread_pool_options_t;
 #define XF_THREAD_POOL_OPTIONS_INIT                                                      \
-  {sizeof(xf_thread_pool_options_t), 0, NULL, NULL, NULL, 0, XF_QUEUE_BLOCK}
+  { sizeof(xf_thread_pool_options_t), 0, NULL, NULL, NULL, 0, XF_QUEUE_BLOCK }
 
 /* A new thread pool; opts may be NULL for the defaults. Threads start
  * lazily, one per submission that finds no idle worker, up to max_workers.
