@@ -340,6 +340,7 @@ struct xf__gather {
   int mode;
   unsigned flags;
   bool cancel_rest;
+  bool decided; /* any/first: a winner was found; under lock */
   size_t n, remaining;
   xf_future_t *out;
   xf_future_t **inputs; /* references, dropped once out is done */
@@ -408,14 +409,19 @@ static void xf__gather_on_input(xf_future_t *f, void *data) {
   xf__gather_entry_t *e = data;
   xf__gather_t *g = e->g;
   bool ok = xf_future_state(f) == XF_FINISHED && !f->error;
-  if (g->mode == XF__GATHER_FIRST) {
-    if (xf__future_copy_outcome(f, g->out) == XF_OK && g->cancel_rest)
+  if (g->mode == XF__GATHER_FIRST || (g->mode == XF__GATHER_ANY && ok)) {
+    /* One winner. It claims the result before cancelling the others (whose
+     * callbacks then find it decided) and before finishing the result
+     * (whose own callback lets go of the inputs). */
+    xf__lock(&g->lock);
+    bool won = !g->decided;
+    g->decided = true;
+    xf__unlock(&g->lock);
+    if (!won)
+      return;
+    if (g->cancel_rest)
       xf__gather_cancel_inputs(g, f);
-    return;
-  }
-  if (g->mode == XF__GATHER_ANY && ok) {
-    if (xf__future_copy_outcome(f, g->out) == XF_OK && g->cancel_rest)
-      xf__gather_cancel_inputs(g, f);
+    xf__future_copy_outcome(f, g->out);
     return;
   }
   if (g->mode == XF__GATHER_ALL && !ok && !(g->flags & XF_ALL_COLLECT)) {
