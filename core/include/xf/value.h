@@ -61,7 +61,8 @@ XF_API int xf_value_new_int(int64_t i, xf_value_t **out);
 XF_API int xf_value_new_double(double d, xf_value_t **out);
 
 /* Strings are UTF-8 with an explicit length (they may contain NUL); bytes are
- * arbitrary. The bytes are copied. Invalid UTF-8 in a string is XF_EINVAL.
+ * arbitrary. The bytes are copied, and the copy is followed by a NUL byte
+ * that the length does not count. Invalid UTF-8 in a string is XF_EINVAL.
  * A NULL pointer is allowed only with a length of 0. */
 XF_API int xf_value_new_string(const char *s, size_t len, xf_value_t **out);
 XF_API int xf_value_new_cstring(const char *s, xf_value_t **out);
@@ -78,7 +79,8 @@ XF_API int xf_value_new_pointer(void *p, xf_free_data_fn dtor, xf_value_t **out)
 
 /* A foreign object. hooks->retain is called once here (the value holds its
  * own reference) and hooks->release once when the value is freed. On
- * failure neither is called. */
+ * failure neither is called. A NULL object, a NULL hooks->name or a
+ * hooks->sz smaller than this header's struct is XF_EINVAL. */
 XF_API int xf_value_new_object(void *object, const xf_object_hooks_t *hooks,
                                xf_value_t **out);
 
@@ -93,8 +95,9 @@ XF_API void xf_value_unref(xf_value_t *v);
 /* The kind of a value; XF_EINVAL for NULL. */
 XF_API int xf_value_kind(const xf_value_t *v);
 
-/* Accessors. Each returns XF_ETYPE when the value has another kind and
- * XF_EINVAL for NULL arguments. Borrowed results (string bytes, list items,
+/* Accessors. Each returns XF_ETYPE when the value has another kind,
+ * XF_EINVAL for NULL arguments (every out-parameter is required) and, for
+ * xf_value_list_get, XF_ERANGE for an index past the end. Borrowed results (string bytes, list items,
  * object pointers, errors) stay valid as long as the caller holds the value. */
 XF_API int xf_value_get_bool(const xf_value_t *v, bool *out);
 XF_API int xf_value_get_int(const xf_value_t *v, int64_t *out);
@@ -109,7 +112,9 @@ XF_API int xf_value_get_object(const xf_value_t *v, void **object,
 XF_API int xf_value_get_error(const xf_value_t *v, xf_error_t **borrowed);
 
 /* Structural equality: same kind and same contents (lists element-wise,
- * pointers and objects by identity, errors by code, type and message). */
+ * pointers and objects by identity, errors by code, type and message).
+ * Doubles compare numerically, except that NaN equals NaN so that equality
+ * stays reflexive. Anything compared with NULL is unequal. */
 XF_API bool xf_value_equal(const xf_value_t *a, const xf_value_t *b);
 
 #ifdef __cplusplus
