@@ -1,0 +1,78 @@
+# A thin driver around CMake. Targets: deps, build, demo, test (stages
+# test-default, test-asan, test-tsan, test-valgrind, test-abi), abi-baseline,
+# format, format-check, clean. Build trees live under build/: default
+# (RelWithDebInfo), asan and tsan (Debug).
+
+BUILD_DIR := build
+JOBS      ?= 2
+CMAKE_CONFIGURE := cmake -G "Unix Makefiles" -S .
+CTEST_FLAGS := --output-on-failure --no-tests=error
+FORMAT_FILES = $(shell find core tests examples -name '*.[ch]' 2>/dev/null)
+
+.PHONY: all deps build demo test abi-baseline format format-check clean \
+        test-default test-asan test-tsan test-valgrind test-abi
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+build: deps
+	$(CMAKE_CONFIGURE) -B $(BUILD_DIR)/default -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD_DIR)/default -j$(JOBS)
+
+demo: build
+	scripts/demo.sh $(BUILD_DIR)/default
+
+# The test stages, in order; the first that fails stops the run.
+TEST_STAGES := test-default test-asan test-tsan test-valgrind test-abi
+
+test: deps
+	@for stage in $(TEST_STAGES); do \
+	  echo "==> $$stage"; \
+	  if $(MAKE) --no-print-directory $$stage; then \
+	    echo "test: stage $${stage#test-} passed"; \
+	  else \
+	    echo "test: stage $${stage#test-} FAILED"; exit 1; \
+	  fi; \
+	done; \
+	echo "test: all stages passed"
+
+# (a) Every CTest test of the default build but the ABI check.
+test-default: build
+	cd $(BUILD_DIR)/default && ctest $(CTEST_FLAGS) -j$(JOBS) -LE abi
+
+# (b) AddressSanitizer and UBSan; the install and ABI tests need a plain build.
+test-asan: deps
+	$(CMAKE_CONFIGURE) -B $(BUILD_DIR)/asan -DCMAKE_BUILD_TYPE=Debug \
+	  -DXF_SANITIZE=address,undefined
+	cmake --build $(BUILD_DIR)/asan -j$(JOBS)
+	cd $(BUILD_DIR)/asan && UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest $(CTEST_FLAGS) -j$(JOBS) -LE 'install|abi'
+
+# (c) ThreadSanitizer on the C suites.
+test-tsan: deps
+	$(CMAKE_CONFIGURE) -B $(BUILD_DIR)/tsan -DCMAKE_BUILD_TYPE=Debug -DXF_SANITIZE=thread
+	cmake --build $(BUILD_DIR)/tsan -j$(JOBS)
+	cd $(BUILD_DIR)/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  ctest $(CTEST_FLAGS) -j$(JOBS) -L csuite
+
+# (d) valgrind memcheck on the C suites of the default build.
+test-valgrind: build
+	tests/valgrind.sh $(BUILD_DIR)/default
+
+# (e) The ABI against the committed baseline.
+test-abi: build
+	cd $(BUILD_DIR)/default && ctest $(CTEST_FLAGS) -L abi
+
+abi-baseline: build
+	tests/abi/abi-check.sh $(BUILD_DIR)/default --update
+
+format:
+	$(if $(FORMAT_FILES),clang-format -i $(FORMAT_FILES))
+
+format-check:
+	$(if $(FORMAT_FILES),clang-format --dry-run --Werror $(FORMAT_FILES))
+
+clean:
+	rm -rf $(BUILD_DIR)
