@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "future_internal.h"
+#include "xf/loop.h"
 
 /* How long a waiter spins before it sleeps. */
 #define XF__SPIN_ITERATIONS 4000
@@ -82,6 +83,10 @@ void xf_future_unref(xf_future_t *f) {
    * task's data when they run or drop it; this catches anything left. */
   if (f->task_free)
     f->task_free(f->task_data);
+  if (f->loop && f->error && xf_error_code(f->error) != XF_ECANCELLED &&
+      !atomic_load_explicit(&f->retrieved, memory_order_relaxed))
+    xf_loop_call_exception_handler(f->loop, "Future exception was never retrieved",
+                                   f->error);
   xf__cb_free_list(f->cb_head);
   xf_value_unref(f->value);
   xf_error_unref(f->error);
@@ -275,6 +280,7 @@ int xf_future_result(xf_future_t *f, int64_t timeout_ns, xf_value_t **out) {
   int rc = xf_future_wait(f, timeout_ns);
   if (rc != XF_OK)
     return rc;
+  atomic_store_explicit(&f->retrieved, true, memory_order_relaxed);
   if (xf__state(f) == XF_CANCELLED)
     return XF_ECANCELLED;
   if (f->error)
@@ -290,6 +296,7 @@ int xf_future_error(xf_future_t *f, int64_t timeout_ns, xf_error_t **out) {
   int rc = xf_future_wait(f, timeout_ns);
   if (rc != XF_OK)
     return rc;
+  atomic_store_explicit(&f->retrieved, true, memory_order_relaxed);
   if (xf__state(f) == XF_CANCELLED)
     return xf_error_new(XF_ECANCELLED, NULL, f->cancel_msg ? f->cancel_msg : "", out);
   *out = xf_error_ref(f->error);
@@ -353,6 +360,7 @@ void xf__future_finish_after(xf_future_t *f, int rc) {
 }
 
 int xf__future_copy_outcome(xf_future_t *src, xf_future_t *dst) {
+  atomic_store_explicit(&src->retrieved, true, memory_order_relaxed);
   uint32_t s = xf__state(src);
   if (s == XF_CANCELLED) {
     int rc = xf_future_cancel_msg(dst, src->cancel_msg);

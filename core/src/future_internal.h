@@ -32,6 +32,10 @@ struct xf_future {
   char *cancel_msg;  /* owned; set once before the state becomes CANCELLED */
   xf__cb_t *cb_head, *cb_tail;
   xf_loop_t *loop; /* a reference, for loop-bound futures */
+  /* Someone read the outcome (result, error, or a combinator copying it);
+   * a loop future freed with an error nobody read is reported to its loop,
+   * as asyncio's "exception was never retrieved". */
+  _Atomic bool retrieved;
 
   /* When set (before the future is shared), xf_future_cancel on a future
    * that is not done calls this instead of cancelling: a loop task turns the

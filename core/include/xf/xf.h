@@ -8,5 +8,6 @@
 #include "error.h"
 #include "future.h"
 #include "executor.h"
+#include "loop.h"
 
 #endif /* XF_XF_H */

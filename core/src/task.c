@@ -1,0 +1,296 @@
+/* Tasks: C coroutines driven by the loop.
+ *
+ * Design notes
+ * ------------
+ * A task is a loop-bound future whose state (xf__task_t) hangs off the
+ * future itself: hook_data for the cancel hook, and task_data/task_free so
+ * that the state is freed with the future's last reference (a task future
+ * is never handed to an executor, so those fields are free for this use).
+ *
+ * The step function runs on the loop's thread only: first from a call_soon
+ * callback, then from a done callback that the awaited future posts to the
+ * task's loop, whatever thread finishes it. Each of these holds a reference
+ * to the task, so a running task stays alive even when nobody else holds it.
+ *
+ * Cancellation may come from any thread. The request is a flag (and a
+ * message) under the task's lock, read and cleared by the next step, which
+ * receives XF_ECANCELLED: once per request, as asyncio delivers one
+ * CancelledError per cancel(). The hook also cancels the future the task
+ * awaits, so that the step is resumed soon. A request that arrives during a
+ * step, before the step picked the future to await, is acted upon when the
+ * step returns XF_TASK_AWAIT.
+ *
+ * A task suspended on a future holds that future, and the future's done
+ * callback holds the task: a cycle that completion breaks. The loop keeps
+ * its suspended tasks on a list so that closing it breaks the cycles of the
+ * tasks that will never resume (xf__tasks_release).
+ *
+ * Lock rule: the task lock is never held while a future is cancelled or a
+ * callback runs.
+ */
+#include "loop_internal.h"
+
+typedef struct xf__task {
+  xf__link_t link;   /* in the loop's suspended list; loop thread */
+  bool linked;       /* loop thread */
+  bool in_step;      /* loop thread */
+  bool awaited;      /* xf_task_await was called in this step; loop thread */
+  xf_future_t *self; /* the task's future, borrowed: the state lives in it */
+  xf_step_fn step;
+  void *data;
+  xf_free_data_fn free_data;
+
+  xf__lock_t lock;
+  bool finished;         /* under lock */
+  bool cancel_requested; /* under lock */
+  char *cancel_msg;      /* under lock */
+  xf_future_t *awaiting; /* under lock; a reference */
+} xf__task_t;
+
+static int xf__task_cancel_hook(xf_future_t *f, const char *msg);
+
+static void xf__task_unref_future(void *p) {
+  xf_future_unref(p);
+}
+
+static void xf__task_free_data(xf__task_t *st) {
+  xf_free_data_fn free_data = st->free_data;
+  st->free_data = NULL;
+  if (free_data)
+    free_data(st->data);
+}
+
+/* Called by the future's last unref (task_free). */
+static void xf__task_state_free(void *p) {
+  xf__task_t *st = p;
+  xf__task_free_data(st);
+  xf_future_unref(st->awaiting);
+  xf__free(st->cancel_msg);
+  xf__free(st);
+}
+
+static inline xf__task_t *xf__task_of(xf_future_t *task) {
+  return task->hook_data;
+}
+
+bool xf_task_is_task(const xf_future_t *f) {
+  return f && f->cancel_hook == xf__task_cancel_hook;
+}
+
+static void xf__task_unlink(xf__task_t *st) {
+  if (!st->linked)
+    return;
+  st->link.prev->next = st->link.next;
+  st->link.next->prev = st->link.prev;
+  st->linked = false;
+}
+
+/* The outcome of a done future, as a step's status. */
+static int xf__task_status(xf_future_t *f) {
+  if (xf_future_cancelled(f))
+    return XF_ECANCELLED;
+  return f->error ? XF_EFAILED : XF_OK;
+}
+
+static void xf__task_step(xf_future_t *task, xf_future_t *awaited, int status);
+
+static void xf__task_first(void *data) {
+  xf__task_step(data, NULL, XF_OK);
+}
+
+static void xf__task_wakeup(xf_future_t *awaited, void *data) {
+  xf__task_step(data, awaited, xf__task_status(awaited));
+}
+
+/* The task is over: finish its future unless the step did, free its data. */
+static void xf__task_finish(xf_future_t *task, xf__task_t *st, int rc) {
+  xf__lock(&st->lock);
+  st->finished = true;
+  char *msg = st->cancel_msg;
+  st->cancel_msg = NULL;
+  xf_future_t *aw = st->awaiting;
+  st->awaiting = NULL;
+  xf__unlock(&st->lock);
+  xf_future_unref(aw);
+  if (rc == XF_ECANCELLED) {
+    xf__lock(&task->lock);
+    bool bound = task->flags & XF__BOUND;
+    xf__unlock(&task->lock);
+    if (!bound && !xf_future_done(task) &&
+        xf__future_cancel_final(task, msg) == XF_ENOMEM)
+      xf__future_cancel_final(task, NULL);
+  } else {
+    xf__future_finish_after(task, rc);
+  }
+  xf__free(msg);
+  xf__task_free_data(st);
+}
+
+static void xf__task_step(xf_future_t *task, xf_future_t *awaited, int status) {
+  xf__task_t *st = xf__task_of(task);
+  xf__task_unlink(st);
+  xf__lock(&st->lock);
+  xf_future_t *prev = st->awaiting;
+  st->awaiting = NULL;
+  bool finished = st->finished;
+  if (st->cancel_requested) {
+    st->cancel_requested = false;
+    status = XF_ECANCELLED;
+  }
+  xf__unlock(&st->lock);
+  xf_future_unref(prev);
+  if (finished)
+    return;
+  if (xf_future_done(task)) {
+    /* Finished from outside (set_result on the task): the step is over. */
+    xf__task_finish(task, st, XF_OK);
+    return;
+  }
+
+  st->in_step = true;
+  st->awaited = false;
+  int rc = st->step(task, st->data, awaited, status);
+  st->in_step = false;
+
+  if (xf_future_done(task) || (rc != XF_TASK_AWAIT && rc != XF_TASK_YIELD)) {
+    xf__task_finish(task, st, rc > 0 ? XF_OK : rc);
+    return;
+  }
+  if (rc == XF_TASK_YIELD) {
+    int yrc = xf_loop_call_soon(task->loop, xf__task_first, xf_future_ref(task),
+                                xf__task_unref_future, NULL);
+    if (yrc != XF_OK) {
+      xf_future_unref(task);
+      xf__task_finish(task, st, yrc);
+    }
+    return;
+  }
+  xf__lock(&st->lock);
+  xf_future_t *aw = xf_future_ref(st->awaiting);
+  xf__unlock(&st->lock);
+  if (!aw) {
+    /* XF_TASK_AWAIT without xf_task_await: a bug in the step. */
+    xf__task_finish(task, st, XF_ESTATE);
+    return;
+  }
+  int arc = xf_future_add_done_callback(aw, xf__task_wakeup, xf_future_ref(task),
+                                        xf__task_unref_future, task->loop);
+  if (arc != XF_OK) {
+    xf_future_unref(task);
+    xf_future_unref(aw);
+    xf__task_finish(task, st, arc);
+    return;
+  }
+  xf__link_t *head = xf__loop_suspended(task->loop);
+  st->link.next = head;
+  st->link.prev = head->prev;
+  head->prev->next = &st->link;
+  head->prev = &st->link;
+  st->linked = true;
+  /* A cancellation requested during the step could not reach aw yet. */
+  xf__lock(&st->lock);
+  bool cancel = st->cancel_requested;
+  xf__unlock(&st->lock);
+  if (cancel)
+    xf_future_cancel(aw);
+  xf_future_unref(aw);
+}
+
+static int xf__task_cancel_hook(xf_future_t *f, const char *msg) {
+  xf__task_t *st = xf__task_of(f);
+  char *copy = NULL;
+  if (msg && !(copy = xf__strdup(msg)))
+    return XF_ENOMEM;
+  xf__lock(&st->lock);
+  if (st->finished) {
+    xf__unlock(&st->lock);
+    xf__free(copy);
+    return xf__future_cancel_final(f, msg);
+  }
+  st->cancel_requested = true;
+  char *old = st->cancel_msg;
+  st->cancel_msg = copy;
+  xf_future_t *aw = xf_future_ref(st->awaiting);
+  xf__unlock(&st->lock);
+  xf__free(old);
+  if (aw) {
+    xf_future_cancel(aw);
+    xf_future_unref(aw);
+  }
+  return XF_OK;
+}
+
+int xf_task_new(xf_loop_t *loop, xf_step_fn step, void *data, xf_free_data_fn free_data,
+                xf_future_t **out) {
+  if (!out)
+    return XF_EINVAL;
+  *out = NULL;
+  if (!loop || !step)
+    return XF_EINVAL;
+  int rc = xf__loop_check_thread(loop);
+  if (rc != XF_OK)
+    return rc;
+  xf__task_t *st = xf__calloc(1, sizeof *st);
+  if (!st)
+    return XF_ENOMEM;
+  xf__lock_init(&st->lock);
+  st->step = step;
+  st->data = data;
+  st->free_data = free_data;
+  xf_future_t *task;
+  if ((rc = xf__future_new(loop, &task)) != XF_OK) {
+    xf__free(st);
+    return rc;
+  }
+  st->self = task;
+  task->hook_data = st;
+  task->cancel_hook = xf__task_cancel_hook;
+  task->task_data = st;
+  task->task_free = xf__task_state_free;
+  rc = xf_loop_call_soon(loop, xf__task_first, xf_future_ref(task), xf__task_unref_future,
+                         NULL);
+  if (rc != XF_OK) {
+    st->free_data = NULL; /* the caller keeps its data */
+    xf_future_unref(task);
+    xf_future_unref(task);
+    return rc;
+  }
+  *out = task;
+  return XF_OK;
+}
+
+int xf_task_await(xf_future_t *task, xf_future_t *f) {
+  if (!xf_task_is_task(task) || !f || f == task)
+    return XF_EINVAL;
+  xf__task_t *st = xf__task_of(task);
+  if (!xf__loop_is_running_here(task->loop)) {
+    int rc = xf__loop_check_thread(task->loop);
+    return rc != XF_OK ? rc : XF_ESTATE;
+  }
+  if (!st->in_step || st->awaited)
+    return XF_ESTATE;
+  st->awaited = true;
+  xf_future_ref(f);
+  xf__lock(&st->lock);
+  st->awaiting = f;
+  xf__unlock(&st->lock);
+  return XF_OK;
+}
+
+void xf__tasks_release(xf_loop_t *loop) {
+  xf__link_t *head = xf__loop_suspended(loop);
+  while (head->next != head) {
+    xf__task_t *st = XF__CONTAINER_OF(head->next, xf__task_t, link);
+    xf__task_unlink(st);
+    xf__lock(&st->lock);
+    xf_future_t *aw = st->awaiting;
+    st->awaiting = NULL;
+    xf__unlock(&st->lock);
+    if (!aw)
+      continue;
+    /* The task cannot be resumed any more: its wake-up callback goes, and
+     * with it the callback's reference to the task (which may free st). */
+    xf_future_remove_done_callback(aw, xf__task_wakeup, st->self);
+    xf_future_unref(aw);
+  }
+}

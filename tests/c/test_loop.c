@@ -1,0 +1,1295 @@
+/* The event loop: life cycle, callbacks, timers, the thread-safe queue, fd
+ * readiness, loop futures, executors, timeouts, the exception handler,
+ * embedding in a host loop, threads and bad input. */
+#include <check.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include <xf/xf.h>
+
+#define MS 1000000LL
+
+static xf_loop_t *new_loop(void) {
+  xf_loop_t *loop;
+  ck_assert_int_eq(xf_loop_new(&loop), XF_OK);
+  return loop;
+}
+
+static void free_loop(xf_loop_t *loop) {
+  ck_assert_int_eq(xf_loop_close(loop), XF_OK);
+  xf_loop_unref(loop);
+}
+
+static xf_value_t *int_value(int64_t i) {
+  xf_value_t *v;
+  ck_assert_int_eq(xf_value_new_int(i, &v), XF_OK);
+  return v;
+}
+
+static int64_t value_int(xf_value_t *v) {
+  int64_t i = -1;
+  ck_assert_int_eq(xf_value_get_int(v, &i), XF_OK);
+  xf_value_unref(v);
+  return i;
+}
+
+/* A log of small integers, appended to by callbacks. */
+typedef struct record {
+  int n;
+  int items[64];
+  _Atomic int freed;
+} record_t;
+
+typedef struct entry {
+  record_t *r;
+  int value;
+} entry_t;
+
+static entry_t *entry(record_t *r, int value) {
+  entry_t *e = malloc(sizeof *e);
+  e->r = r;
+  e->value = value;
+  return e;
+}
+
+static void entry_run(void *data) {
+  entry_t *e = data;
+  e->r->items[e->r->n++] = e->value;
+}
+
+static void entry_free(void *data) {
+  entry_t *e = data;
+  atomic_fetch_add(&e->r->freed, 1);
+  free(e);
+}
+
+static void stop_loop(void *data) {
+  xf_loop_stop(data);
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+START_TEST(test_new_close) {
+  xf_loop_t *loop = new_loop();
+  ck_assert(!xf_loop_is_closed(loop));
+  ck_assert(!xf_loop_is_running(loop));
+  ck_assert_int_ge(xf_loop_backend_fd(loop), 0);
+  ck_assert_int_eq(xf_loop_close(loop), XF_OK);
+  ck_assert(xf_loop_is_closed(loop));
+  ck_assert_int_eq(xf_loop_close(loop), XF_OK);
+  record_t r = {0};
+  entry_t *e = entry(&r, 1);
+  ck_assert_int_eq(xf_loop_call_soon(loop, entry_run, e, entry_free, NULL), XF_ECLOSED);
+  ck_assert_int_eq(xf_loop_call_soon_threadsafe(loop, entry_run, e, entry_free),
+                   XF_ECLOSED);
+  ck_assert_int_eq(xf_loop_call_later(loop, MS, entry_run, e, entry_free, NULL),
+                   XF_ECLOSED);
+  ck_assert_int_eq(r.freed, 0); /* refused: the caller still owns e */
+  free(e);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_ECLOSED);
+  ck_assert_int_eq(xf_loop_stop(loop), XF_ECLOSED);
+  xf_future_t *f;
+  ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_ECLOSED);
+  ck_assert_ptr_null(f);
+  ck_assert_int_eq(xf_loop_backend_fd(loop), XF_ECLOSED);
+  xf_loop_unref(loop);
+}
+END_TEST
+
+START_TEST(test_close_frees_pending) {
+  xf_loop_t *loop = new_loop();
+  record_t r = {0};
+  ck_assert_int_eq(xf_loop_call_soon(loop, entry_run, entry(&r, 1), entry_free, NULL),
+                   XF_OK);
+  ck_assert_int_eq(
+      xf_loop_call_later(loop, 1000 * MS, entry_run, entry(&r, 2), entry_free, NULL),
+      XF_OK);
+  ck_assert_int_eq(
+      xf_loop_call_soon_threadsafe(loop, entry_run, entry(&r, 3), entry_free), XF_OK);
+  xf_handle_t *h;
+  ck_assert_int_eq(
+      xf_loop_call_later(loop, 1000 * MS, entry_run, entry(&r, 4), entry_free, &h),
+      XF_OK);
+  free_loop(loop);
+  ck_assert_int_eq(r.n, 0);
+  ck_assert_int_eq(r.freed, 4);
+  /* A handle outlives its loop harmlessly. */
+  ck_assert_int_eq(xf_handle_cancel(h), XF_OK);
+  xf_handle_unref(h);
+}
+END_TEST
+
+START_TEST(test_unref_closes) {
+  xf_loop_t *loop = new_loop();
+  record_t r = {0};
+  ck_assert_int_eq(xf_loop_call_soon(loop, entry_run, entry(&r, 1), entry_free, NULL),
+                   XF_OK);
+  xf_future_t *f;
+  ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+  xf_loop_unref(loop); /* the future keeps the memory, not the loop open */
+  ck_assert_int_eq(r.freed, 1);
+  ck_assert_ptr_eq(xf_future_loop(f), loop);
+  ck_assert(xf_loop_is_closed(loop));
+  xf_future_unref(f);
+}
+END_TEST
+
+static void check_running(void *data) {
+  xf_loop_t *loop = data;
+  ck_assert_ptr_eq(xf_loop_current(), loop);
+  ck_assert(xf_loop_is_running(loop));
+  ck_assert_int_eq(xf_loop_close(loop), XF_EBUSY);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_EBUSY);
+  xf_future_t *f;
+  ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, f, NULL), XF_EBUSY);
+  xf_future_unref(f);
+  /* A thread runs at most one loop. */
+  xf_loop_t *other = new_loop();
+  ck_assert_int_eq(xf_loop_run(other, XF_RUN_NOWAIT), XF_EBUSY);
+  free_loop(other);
+  xf_loop_stop(loop);
+}
+
+START_TEST(test_run_and_stop) {
+  xf_loop_t *loop = new_loop();
+  ck_assert_ptr_null(xf_loop_current());
+  ck_assert_int_eq(xf_loop_call_soon(loop, check_running, loop, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_ptr_null(xf_loop_current());
+  ck_assert(!xf_loop_is_running(loop));
+  /* A stop before the run: one iteration, then return. */
+  record_t r = {0};
+  ck_assert_int_eq(xf_loop_stop(loop), XF_OK);
+  ck_assert_int_eq(xf_loop_call_soon(loop, entry_run, entry(&r, 1), entry_free, NULL),
+                   XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_eq(r.n, 1);
+  ck_assert_int_eq(xf_loop_run(loop, 7), XF_EINVAL);
+  free_loop(loop);
+}
+END_TEST
+
+static void set_42(void *data) {
+  xf_future_set_result(data, int_value(42));
+}
+
+START_TEST(test_run_until_complete) {
+  xf_loop_t *loop = new_loop();
+  xf_future_t *f;
+  ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+  ck_assert_int_eq(xf_loop_call_later(loop, 2 * MS, set_42, f, NULL, NULL), XF_OK);
+  xf_value_t *v;
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, f, &v), XF_OK);
+  ck_assert_int_eq(value_int(v), 42);
+  /* Already done: its outcome at once. */
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, f, NULL), XF_OK);
+  xf_future_unref(f);
+  /* Failed and cancelled futures report as xf_future_result does. */
+  ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+  ck_assert_int_eq(xf_future_fail(f, XF_EFAILED, "ValueError", "bad"), XF_OK);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, f, &v), XF_EFAILED);
+  ck_assert_ptr_null(v);
+  xf_future_unref(f);
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_cancel(f), XF_OK);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, f, &v), XF_ECANCELLED);
+  xf_future_unref(f);
+  /* Stopped before the future was done. */
+  ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+  ck_assert_int_eq(xf_loop_call_soon(loop, stop_loop, loop, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, f, &v), XF_ESTATE);
+  /* A later completion does not stop a later run. */
+  xf_future_set_result(f, NULL);
+  record_t r = {0};
+  ck_assert_int_eq(
+      xf_loop_call_later(loop, 5 * MS, entry_run, entry(&r, 1), entry_free, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_call_later(loop, 6 * MS, stop_loop, loop, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_eq(r.n, 1);
+  xf_future_unref(f);
+  free_loop(loop);
+}
+END_TEST
+
+typedef struct runner {
+  xf_loop_t *loop;
+  int rc;
+} runner_t;
+
+static void *run_thread(void *p) {
+  runner_t *r = p;
+  r->rc = xf_loop_run(r->loop, XF_RUN_NOWAIT);
+  return NULL;
+}
+
+static void try_run_elsewhere(void *data) {
+  runner_t *r = data;
+  pthread_t t;
+  pthread_create(&t, NULL, run_thread, r);
+  pthread_join(t, NULL);
+}
+
+START_TEST(test_second_thread_cannot_run) {
+  runner_t r = {new_loop(), 0};
+  ck_assert_int_eq(xf_loop_call_soon(r.loop, try_run_elsewhere, &r, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(r.loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(r.rc, XF_EBUSY);
+  /* Once this thread is done with it, another thread may run it. */
+  r.rc = -100;
+  try_run_elsewhere(&r);
+  ck_assert_int_eq(r.rc, XF_OK);
+  free_loop(r.loop);
+}
+END_TEST
+
+/* ---- call_soon -------------------------------------------------------- */
+
+typedef struct resched {
+  xf_loop_t *loop;
+  int runs;
+} resched_t;
+
+static void reschedule(void *data) {
+  resched_t *s = data;
+  if (++s->runs < 3)
+    xf_loop_call_soon(s->loop, reschedule, s, NULL, NULL);
+}
+
+START_TEST(test_call_soon_fifo) {
+  xf_loop_t *loop = new_loop();
+  record_t r = {0};
+  for (int i = 0; i < 10; i++)
+    ck_assert_int_eq(xf_loop_call_soon(loop, entry_run, entry(&r, i), entry_free, NULL),
+                     XF_OK);
+  ck_assert_int_eq(r.n, 0); /* never synchronously */
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(r.n, 10);
+  for (int i = 0; i < 10; i++)
+    ck_assert_int_eq(r.items[i], i);
+  ck_assert_int_eq(r.freed, 10);
+  /* What a callback schedules waits for the next iteration. */
+  resched_t s = {loop, 0};
+  ck_assert_int_eq(xf_loop_call_soon(loop, reschedule, &s, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(s.runs, 1);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_ONCE), XF_OK);
+  ck_assert_int_eq(s.runs, 2);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(s.runs, 3);
+  free_loop(loop);
+}
+END_TEST
+
+START_TEST(test_cancel_soon) {
+  xf_loop_t *loop = new_loop();
+  record_t r = {0};
+  xf_handle_t *a, *b;
+  ck_assert_int_eq(xf_loop_call_soon(loop, entry_run, entry(&r, 1), entry_free, &a),
+                   XF_OK);
+  ck_assert_int_eq(xf_loop_call_soon(loop, entry_run, entry(&r, 2), entry_free, &b),
+                   XF_OK);
+  ck_assert(!xf_handle_cancelled(a));
+  ck_assert_int_eq(xf_handle_cancel(a), XF_OK);
+  ck_assert(xf_handle_cancelled(a));
+  ck_assert_int_eq(xf_handle_cancel(a), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(r.n, 1);
+  ck_assert_int_eq(r.items[0], 2);
+  ck_assert_int_eq(r.freed, 2);
+  /* Cancelling after it ran changes nothing. */
+  ck_assert_int_eq(xf_handle_cancel(b), XF_OK);
+  xf_handle_unref(a);
+  xf_handle_unref(b);
+  free_loop(loop);
+}
+END_TEST
+
+/* ---- timers ----------------------------------------------------------- */
+
+START_TEST(test_timer_order) {
+  xf_loop_t *loop = new_loop();
+  record_t r = {0};
+  int64_t now = xf_loop_time(loop);
+  /* Deadlines out of order, and ties that must keep scheduling order. */
+  int64_t offsets[] = {30, 10, 20, 10, 0, 20, 10};
+  for (int i = 0; i < 7; i++)
+    ck_assert_int_eq(xf_loop_call_at(loop, now + offsets[i] * MS, entry_run, entry(&r, i),
+                                     entry_free, NULL),
+                     XF_OK);
+  ck_assert_int_eq(xf_loop_call_at(loop, now + 31 * MS, stop_loop, loop, NULL, NULL),
+                   XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_ge(xf_loop_time(loop), now + 31 * MS);
+  int expected[] = {4, 1, 3, 6, 2, 5, 0};
+  ck_assert_int_eq(r.n, 7);
+  for (int i = 0; i < 7; i++)
+    ck_assert_int_eq(r.items[i], expected[i]);
+  free_loop(loop);
+}
+END_TEST
+
+typedef struct many {
+  int64_t last_when;
+  int64_t last_index;
+  long ran;
+  bool ordered;
+  _Atomic long freed;
+  int64_t *when;
+} many_t;
+
+typedef struct many_entry {
+  many_t *m;
+  int64_t index;
+} many_entry_t;
+
+static void many_run(void *data) {
+  many_entry_t *e = data;
+  many_t *m = e->m;
+  int64_t when = m->when[e->index];
+  if (when < m->last_when || (when == m->last_when && e->index < m->last_index))
+    m->ordered = false;
+  m->last_when = when;
+  m->last_index = e->index;
+  m->ran++;
+}
+
+static void many_free(void *data) {
+  many_entry_t *e = data;
+  atomic_fetch_add(&e->m->freed, 1);
+  free(e);
+}
+
+START_TEST(test_many_timers_half_cancelled) {
+  enum { N = 100000 };
+  xf_loop_t *loop = new_loop();
+  many_t m = {.last_when = INT64_MIN, .last_index = -1, .ordered = true};
+  m.when = malloc(N * sizeof *m.when);
+  xf_handle_t **hs = malloc(N * sizeof *hs);
+  int64_t base = xf_loop_time(loop);
+  unsigned seed = 12345;
+  for (int i = 0; i < N; i++) {
+    seed = seed * 1103515245u + 12345u;
+    /* 64 distinct deadlines: many ties. */
+    m.when[i] = base + (int64_t) ((seed >> 16) % 64) * 100000;
+    many_entry_t *e = malloc(sizeof *e);
+    e->m = &m;
+    e->index = i;
+    ck_assert_int_eq(xf_loop_call_at(loop, m.when[i], many_run, e, many_free, &hs[i]),
+                     XF_OK);
+  }
+  for (int i = 0; i < N; i += 2)
+    ck_assert_int_eq(xf_handle_cancel(hs[i]), XF_OK);
+  /* Cancelled on the loop's thread: freed at once, not at their deadline. */
+  ck_assert_int_eq(m.freed, N / 2);
+  for (int i = 0; i < N; i++)
+    xf_handle_unref(hs[i]);
+  ck_assert_int_eq(xf_loop_call_at(loop, base + 64 * 100000, stop_loop, loop, NULL, NULL),
+                   XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_eq(m.ran, N / 2);
+  ck_assert_int_eq(m.freed, N);
+  ck_assert(m.ordered);
+  free(hs);
+  free(m.when);
+  free_loop(loop);
+}
+END_TEST
+
+typedef struct cancel_from {
+  xf_handle_t *h;
+} cancel_from_t;
+
+static void *cancel_thread(void *p) {
+  xf_handle_cancel(((cancel_from_t *) p)->h);
+  return NULL;
+}
+
+static void cancel_elsewhere(void *data) {
+  pthread_t t;
+  pthread_create(&t, NULL, cancel_thread, data);
+  pthread_join(t, NULL);
+}
+
+START_TEST(test_cancel_timer_from_other_thread) {
+  xf_loop_t *loop = new_loop();
+  record_t r = {0};
+  cancel_from_t c;
+  ck_assert_int_eq(
+      xf_loop_call_later(loop, 5 * MS, entry_run, entry(&r, 1), entry_free, &c.h), XF_OK);
+  ck_assert_int_eq(xf_loop_call_soon(loop, cancel_elsewhere, &c, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_call_later(loop, 10 * MS, stop_loop, loop, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_eq(r.n, 0);
+  ck_assert_int_eq(r.freed, 1);
+  ck_assert(xf_handle_cancelled(c.h));
+  xf_handle_unref(c.h);
+  free_loop(loop);
+}
+END_TEST
+
+/* ---- call_soon_threadsafe --------------------------------------------- */
+
+enum { FLOOD = 100000 };
+
+typedef struct flood {
+  xf_loop_t *loop;
+  long next[2]; /* the next sequence number expected from each producer */
+  long received;
+  bool ordered;
+  _Atomic int producers_done;
+} flood_t;
+
+typedef struct flood_item {
+  flood_t *fl;
+  int producer;
+  long seq;
+} flood_item_t;
+
+static void flood_run(void *data) {
+  flood_item_t *it = data;
+  flood_t *fl = it->fl;
+  if (it->seq != fl->next[it->producer])
+    fl->ordered = false;
+  fl->next[it->producer] = it->seq + 1;
+  if (++fl->received == 2L * FLOOD)
+    xf_loop_stop(fl->loop);
+}
+
+typedef struct producer {
+  flood_t *fl;
+  int id;
+} producer_t;
+
+static void *produce(void *p) {
+  producer_t *pr = p;
+  for (long i = 0; i < FLOOD; i++) {
+    flood_item_t *it = malloc(sizeof *it);
+    it->fl = pr->fl;
+    it->producer = pr->id;
+    it->seq = i;
+    int rc = xf_loop_call_soon_threadsafe(pr->fl->loop, flood_run, it, free);
+    if (rc != XF_OK)
+      abort();
+  }
+  return NULL;
+}
+
+START_TEST(test_threadsafe_flood) {
+  flood_t fl = {.loop = new_loop(), .ordered = true};
+  producer_t p[2] = {{&fl, 0}, {&fl, 1}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    pthread_create(&t[i], NULL, produce, &p[i]);
+  ck_assert_int_eq(xf_loop_run(fl.loop, XF_RUN_DEFAULT), XF_OK);
+  for (int i = 0; i < 2; i++)
+    pthread_join(t[i], NULL);
+  ck_assert_int_eq(fl.received, 2L * FLOOD);
+  ck_assert_int_eq(fl.next[0], FLOOD);
+  ck_assert_int_eq(fl.next[1], FLOOD);
+  ck_assert(fl.ordered);
+  free_loop(fl.loop);
+}
+END_TEST
+
+static void *post_later(void *p) {
+  struct timespec ts = {0, 20 * MS};
+  nanosleep(&ts, NULL);
+  xf_loop_call_soon_threadsafe(p, stop_loop, p, NULL);
+  return NULL;
+}
+
+START_TEST(test_threadsafe_wakes_blocked_loop) {
+  xf_loop_t *loop = new_loop();
+  pthread_t t;
+  pthread_create(&t, NULL, post_later, loop);
+  /* Nothing scheduled: the loop blocks until the other thread posts. */
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  pthread_join(t, NULL);
+  free_loop(loop);
+}
+END_TEST
+
+static void *stop_later(void *p) {
+  struct timespec ts = {0, 20 * MS};
+  nanosleep(&ts, NULL);
+  xf_loop_stop(p);
+  return NULL;
+}
+
+START_TEST(test_stop_from_other_thread) {
+  xf_loop_t *loop = new_loop();
+  pthread_t t;
+  pthread_create(&t, NULL, stop_later, loop);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  pthread_join(t, NULL);
+  free_loop(loop);
+}
+END_TEST
+
+/* ---- fds -------------------------------------------------------------- */
+
+typedef struct io_state {
+  xf_loop_t *loop;
+  int fd;
+  int reads, writes;
+  char buf[16];
+  _Atomic int freed;
+} io_state_t;
+
+static void on_readable(int fd, void *data) {
+  io_state_t *s = data;
+  ck_assert_int_eq(fd, s->fd);
+  ck_assert_int_gt(read(fd, s->buf, sizeof s->buf), 0);
+  s->reads++;
+  xf_loop_stop(s->loop);
+}
+
+static void on_writable(int fd, void *data) {
+  io_state_t *s = data;
+  ck_assert_int_eq(fd, s->fd);
+  s->writes++;
+  ck_assert_int_eq(xf_loop_remove_writer(s->loop, fd), 1);
+}
+
+static void count_free(void *data) {
+  atomic_fetch_add(&((io_state_t *) data)->freed, 1);
+}
+
+static void write_byte(void *data) {
+  ck_assert_int_eq(write(*(int *) data, "x", 1), 1);
+}
+
+START_TEST(test_pipe_reader) {
+  xf_loop_t *loop = new_loop();
+  int p[2];
+  ck_assert_int_eq(pipe(p), 0);
+  io_state_t s = {.loop = loop, .fd = p[0]};
+  ck_assert_int_eq(xf_loop_add_reader(loop, p[0], on_readable, &s, count_free), XF_OK);
+  ck_assert_int_eq(xf_loop_call_later(loop, 2 * MS, write_byte, &p[1], NULL, NULL),
+                   XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_eq(s.reads, 1);
+  ck_assert_int_eq(s.buf[0], 'x');
+  ck_assert_int_eq(xf_loop_remove_reader(loop, p[0]), 1);
+  ck_assert_int_eq(s.freed, 1);
+  ck_assert_int_eq(xf_loop_remove_reader(loop, p[0]), 0);
+  /* Nothing readable: a non-blocking run calls nothing. */
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(s.reads, 1);
+  close(p[0]);
+  close(p[1]);
+  free_loop(loop);
+}
+END_TEST
+
+START_TEST(test_socket_reader_writer) {
+  xf_loop_t *loop = new_loop();
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ck_assert_int_eq(bind(ls, (struct sockaddr *) &addr, sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ck_assert_int_eq(getsockname(ls, (struct sockaddr *) &addr, &len), 0);
+  ck_assert_int_eq(listen(ls, 1), 0);
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_eq(connect(c, (struct sockaddr *) &addr, sizeof addr), 0);
+  int a = accept(ls, NULL, NULL);
+  ck_assert_int_ge(a, 0);
+
+  io_state_t w = {.loop = loop, .fd = c}, r = {.loop = loop, .fd = a};
+  ck_assert_int_eq(xf_loop_add_writer(loop, c, on_writable, &w, count_free), XF_OK);
+  ck_assert_int_eq(xf_loop_add_reader(loop, a, on_readable, &r, count_free), XF_OK);
+  ck_assert_int_eq(xf_loop_call_later(loop, 2 * MS, write_byte, &c, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_eq(w.writes, 1); /* removed itself after the first */
+  ck_assert_int_eq(w.freed, 1);
+  ck_assert_int_eq(r.reads, 1);
+  /* Replacing a reader frees the old one's data; closing frees the rest. */
+  io_state_t r2 = {.loop = loop, .fd = a};
+  ck_assert_int_eq(xf_loop_add_reader(loop, a, on_readable, &r2, count_free), XF_OK);
+  ck_assert_int_eq(r.freed, 1);
+  free_loop(loop);
+  ck_assert_int_eq(r2.freed, 1);
+  close(a);
+  close(c);
+  close(ls);
+}
+END_TEST
+
+START_TEST(test_io_bad_input) {
+  xf_loop_t *loop = new_loop();
+  io_state_t s = {.loop = loop};
+  ck_assert_int_eq(xf_loop_add_reader(loop, -1, on_readable, &s, count_free), XF_EINVAL);
+  ck_assert_int_eq(xf_loop_add_reader(loop, 0, NULL, &s, count_free), XF_EINVAL);
+  ck_assert_int_eq(xf_loop_add_reader(NULL, 0, on_readable, &s, count_free), XF_EINVAL);
+  int fd = open("/proc/self/exe", O_RDONLY);
+  ck_assert_int_ge(fd, 0);
+  /* A regular file cannot be polled. */
+  ck_assert_int_eq(xf_loop_add_reader(loop, fd, on_readable, &s, count_free), XF_ESYS);
+  ck_assert_int_eq(s.freed, 0);
+  ck_assert_int_eq(xf_loop_remove_reader(loop, fd), 0);
+  ck_assert_int_eq(xf_loop_remove_writer(loop, 100000), 0);
+  close(fd);
+  free_loop(loop);
+}
+END_TEST
+
+/* ---- loop futures ----------------------------------------------------- */
+
+typedef struct cb_probe {
+  xf_loop_t *loop;
+  _Atomic int calls;
+  bool on_loop;
+} cb_probe_t;
+
+static void probe_cb(xf_future_t *f, void *data) {
+  (void) f;
+  cb_probe_t *p = data;
+  p->on_loop = xf_loop_current() == p->loop;
+  atomic_fetch_add(&p->calls, 1);
+  xf_loop_stop(p->loop);
+}
+
+START_TEST(test_loop_future_callbacks_on_loop) {
+  xf_loop_t *loop = new_loop();
+  xf_future_t *f;
+  ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+  ck_assert_ptr_eq(xf_future_loop(f), loop);
+  cb_probe_t p = {.loop = loop};
+  ck_assert_int_eq(xf_future_add_done_callback(f, probe_cb, &p, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, int_value(1)), XF_OK);
+  ck_assert_int_eq(p.calls, 0); /* not inside set_result */
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_eq(p.calls, 1);
+  ck_assert(p.on_loop);
+  /* Added to a done future: posted too. */
+  ck_assert_int_eq(xf_future_add_done_callback(f, probe_cb, &p, NULL, NULL), XF_OK);
+  ck_assert_int_eq(p.calls, 1);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_eq(p.calls, 2);
+  xf_future_unref(f);
+  free_loop(loop);
+}
+END_TEST
+
+static void *finish_later(void *p) {
+  struct timespec ts = {0, 5 * MS};
+  nanosleep(&ts, NULL);
+  xf_future_set_result(p, int_value(7));
+  return NULL;
+}
+
+START_TEST(test_future_finished_by_other_thread) {
+  xf_loop_t *loop = new_loop();
+  /* A loop future, and a free-standing one whose callback targets the loop. */
+  for (int kind = 0; kind < 2; kind++) {
+    xf_future_t *f;
+    if (kind == 0)
+      ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+    else
+      ck_assert_int_eq(xf_future_new(&f), XF_OK);
+    cb_probe_t p = {.loop = loop};
+    ck_assert_int_eq(xf_future_add_done_callback(f, probe_cb, &p, NULL, loop), XF_OK);
+    pthread_t t;
+    pthread_create(&t, NULL, finish_later, f);
+    ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(p.calls, 1);
+    ck_assert(p.on_loop);
+    xf_value_t *v;
+    ck_assert_int_eq(xf_loop_run_until_complete(loop, f, &v), XF_OK);
+    ck_assert_int_eq(value_int(v), 7);
+    xf_future_unref(f);
+  }
+  free_loop(loop);
+}
+END_TEST
+
+typedef struct handler_log {
+  int calls;
+  int last_code;
+  _Atomic int freed;
+} handler_log_t;
+
+static void log_handler(xf_loop_t *loop, const char *message, xf_error_t *err,
+                        void *data) {
+  (void) loop;
+  handler_log_t *h = data;
+  ck_assert_ptr_nonnull(message);
+  h->calls++;
+  h->last_code = err ? xf_error_code(err) : 0;
+}
+
+static void handler_free(void *data) {
+  atomic_fetch_add(&((handler_log_t *) data)->freed, 1);
+}
+
+static void noop_done(xf_future_t *f, void *data) {
+  (void) f;
+  (void) data;
+}
+
+static void counted_free(void *data) {
+  atomic_fetch_add((_Atomic int *) data, 1);
+}
+
+START_TEST(test_exception_handler) {
+  xf_loop_t *loop = new_loop();
+  handler_log_t h = {0};
+  ck_assert_int_eq(xf_loop_set_exception_handler(loop, log_handler, &h, handler_free),
+                   XF_OK);
+  xf_future_t *f;
+  ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+  _Atomic int freed = 0;
+  ck_assert_int_eq(
+      xf_future_add_done_callback(f, noop_done, (void *) &freed, counted_free, NULL),
+      XF_OK);
+  ck_assert_int_eq(xf_loop_close(loop), XF_OK);
+  /* The loop is gone: the callback is dropped, its data freed, and the loss
+   * reported rather than lost silently. */
+  ck_assert_int_eq(xf_future_set_result(f, NULL), XF_OK);
+  ck_assert_int_eq(freed, 1);
+  ck_assert_int_eq(h.calls, 1);
+  ck_assert_int_eq(h.last_code, XF_ECLOSED);
+  xf_error_t *err;
+  ck_assert_int_eq(xf_error_new(XF_EFAILED, "ValueError", "x", &err), XF_OK);
+  ck_assert_int_eq(xf_loop_call_exception_handler(loop, "by hand", err), XF_OK);
+  ck_assert_int_eq(h.calls, 2);
+  ck_assert_int_eq(h.last_code, XF_EFAILED);
+  xf_error_unref(err);
+  xf_future_unref(f);
+  ck_assert_int_eq(h.freed, 0);
+  xf_loop_unref(loop);
+  ck_assert_int_eq(h.freed, 1);
+}
+END_TEST
+
+/* ---- executors -------------------------------------------------------- */
+
+static int job_square(void *data, xf_future_t *f) {
+  int64_t x = (int64_t) (intptr_t) data;
+  return xf_future_set_result(f, int_value(x * x));
+}
+
+START_TEST(test_run_in_executor_default) {
+  xf_loop_t *loop = new_loop();
+  xf_future_t *fs[4];
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(xf_loop_run_in_executor(loop, NULL, job_square,
+                                             (void *) (intptr_t) (i + 1), NULL, &fs[i]),
+                     XF_OK);
+  for (int i = 0; i < 4; i++) {
+    ck_assert_ptr_eq(xf_future_loop(fs[i]), loop);
+    xf_value_t *v;
+    ck_assert_int_eq(xf_loop_run_until_complete(loop, fs[i], &v), XF_OK);
+    ck_assert_int_eq(value_int(v), (i + 1) * (i + 1));
+    xf_future_unref(fs[i]);
+  }
+  free_loop(loop); /* shuts the default pool down */
+}
+END_TEST
+
+typedef struct gate {
+  _Atomic int open;
+  _Atomic int started;
+} gate_t;
+
+static int job_wait_gate(void *data, xf_future_t *f) {
+  (void) f;
+  gate_t *g = data;
+  atomic_store(&g->started, 1);
+  while (!atomic_load(&g->open)) {
+    struct timespec ts = {0, MS};
+    nanosleep(&ts, NULL);
+  }
+  return XF_OK;
+}
+
+typedef struct counts {
+  _Atomic int ran, freed;
+} counts_t;
+
+static int job_count(void *data, xf_future_t *f) {
+  (void) f;
+  if (data)
+    atomic_fetch_add(&((counts_t *) data)->ran, 1);
+  return XF_OK;
+}
+
+static void counts_free(void *data) {
+  atomic_fetch_add(&((counts_t *) data)->freed, 1);
+}
+
+START_TEST(test_run_in_executor_cancel) {
+  xf_loop_t *loop = new_loop();
+  xf_thread_pool_options_t opts = XF_THREAD_POOL_OPTIONS_INIT;
+  opts.max_workers = 1;
+  xf_executor_t *ex;
+  ck_assert_int_eq(xf_thread_pool_new(&opts, &ex), XF_OK);
+  gate_t g = {0};
+  counts_t c = {0};
+  xf_future_t *busy, *queued;
+  ck_assert_int_eq(xf_loop_run_in_executor(loop, ex, job_wait_gate, &g, NULL, &busy),
+                   XF_OK);
+  while (!atomic_load(&g.started)) {
+    struct timespec ts = {0, MS};
+    nanosleep(&ts, NULL);
+  }
+  ck_assert_int_eq(xf_loop_run_in_executor(loop, ex, job_count, &c, counts_free, &queued),
+                   XF_OK);
+  ck_assert_int_eq(xf_future_cancel(queued), XF_OK);
+  atomic_store(&g.open, 1);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, busy, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, queued, NULL), XF_ECANCELLED);
+  xf_executor_shutdown(ex, true, false);
+  ck_assert_int_eq(c.ran, 0); /* the pending job never ran */
+  ck_assert_int_eq(c.freed, 1);
+  xf_future_unref(busy);
+  xf_future_unref(queued);
+  xf_executor_unref(ex);
+  free_loop(loop);
+}
+END_TEST
+
+static int then_on_loop(void *data, xf_future_t *antecedent, xf_future_t *result) {
+  (void) antecedent;
+  return xf_future_set_result(result, xf_value_bool(xf_loop_current() == data));
+}
+
+START_TEST(test_loop_executor) {
+  xf_loop_t *loop = new_loop();
+  xf_executor_t *ex;
+  ck_assert_int_eq(xf_loop_executor(loop, &ex), XF_OK);
+  xf_future_t *f, *g;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_then(f, ex, then_on_loop, loop, NULL, &g), XF_OK);
+  pthread_t t;
+  pthread_create(&t, NULL, finish_later, f);
+  xf_value_t *v;
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, g, &v), XF_OK);
+  pthread_join(t, NULL);
+  bool b = false;
+  ck_assert_int_eq(xf_value_get_bool(v, &b), XF_OK);
+  ck_assert(b);
+  xf_value_unref(v);
+  xf_future_unref(g);
+  xf_future_unref(f);
+  /* Submissions queued when the loop closes are cancelled. */
+  counts_t c = {0};
+  xf_future_t *h;
+  ck_assert_int_eq(xf_executor_submit(ex, job_count, &c, counts_free, &h), XF_OK);
+  ck_assert_int_eq(xf_loop_close(loop), XF_OK);
+  ck_assert(xf_future_cancelled(h));
+  ck_assert_int_eq(c.ran, 0);
+  ck_assert_int_eq(c.freed, 1);
+  xf_future_unref(h);
+  ck_assert_int_eq(xf_executor_submit(ex, job_count, &c, NULL, &h), XF_ESHUTDOWN);
+  xf_executor_unref(ex);
+  xf_loop_unref(loop);
+}
+END_TEST
+
+/* ---- sleep and timeouts ----------------------------------------------- */
+
+START_TEST(test_sleep) {
+  xf_loop_t *loop = new_loop();
+  xf_future_t *s;
+  int64_t t0 = xf_loop_time(loop);
+  ck_assert_int_eq(xf_loop_sleep(loop, 10 * MS, &s), XF_OK);
+  xf_value_t *v;
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, s, &v), XF_OK);
+  ck_assert_int_eq(xf_value_kind(v), XF_KIND_VOID);
+  ck_assert_int_ge(xf_loop_time(loop) - t0, 10 * MS);
+  xf_future_unref(s);
+  /* A cancelled sleep takes its timer with it. */
+  ck_assert_int_eq(xf_loop_sleep(loop, 1000 * MS, &s), XF_OK);
+  ck_assert_int_eq(xf_future_cancel(s), XF_OK);
+  ck_assert_int_eq(xf_loop_backend_timeout(loop), -1);
+  xf_future_unref(s);
+  free_loop(loop);
+}
+END_TEST
+
+START_TEST(test_timeout_expires) {
+  xf_loop_t *loop = new_loop();
+  xf_future_t *inner, *outer;
+  ck_assert_int_eq(xf_loop_create_future(loop, &inner), XF_OK);
+  ck_assert_int_eq(xf_future_timeout(loop, inner, 5 * MS, &outer), XF_OK);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, outer, NULL), XF_EFAILED);
+  xf_error_t *err;
+  ck_assert_int_eq(xf_future_error(outer, 0, &err), XF_OK);
+  ck_assert_int_eq(xf_error_code(err), XF_ETIMEDOUT);
+  ck_assert_str_eq(xf_error_type(err), "TimeoutError");
+  xf_error_unref(err);
+  ck_assert(xf_future_cancelled(inner));
+  xf_future_unref(outer);
+  xf_future_unref(inner);
+  free_loop(loop);
+}
+END_TEST
+
+START_TEST(test_timeout_not_reached) {
+  xf_loop_t *loop = new_loop();
+  xf_future_t *inner, *outer;
+  ck_assert_int_eq(xf_loop_create_future(loop, &inner), XF_OK);
+  ck_assert_int_eq(xf_future_timeout(loop, inner, 1000 * MS, &outer), XF_OK);
+  ck_assert_int_eq(xf_loop_call_later(loop, MS, set_42, inner, NULL, NULL), XF_OK);
+  xf_value_t *v;
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, outer, &v), XF_OK);
+  ck_assert_int_eq(value_int(v), 42);
+  /* The timer went with the outcome. */
+  ck_assert_int_eq(xf_loop_backend_timeout(loop), -1);
+  xf_future_unref(outer);
+  xf_future_unref(inner);
+  /* Cancelling the outer future cancels the inner one. */
+  ck_assert_int_eq(xf_loop_create_future(loop, &inner), XF_OK);
+  ck_assert_int_eq(xf_future_timeout(loop, inner, -1, &outer), XF_OK);
+  ck_assert_int_eq(xf_future_cancel(outer), XF_OK);
+  ck_assert(xf_future_cancelled(inner));
+  xf_future_unref(outer);
+  xf_future_unref(inner);
+  free_loop(loop);
+}
+END_TEST
+
+START_TEST(test_timeout_shielded) {
+  xf_loop_t *loop = new_loop();
+  xf_future_t *inner, *shield, *outer;
+  ck_assert_int_eq(xf_loop_create_future(loop, &inner), XF_OK);
+  ck_assert_int_eq(xf_future_shield(inner, &shield), XF_OK);
+  ck_assert_int_eq(xf_future_timeout(loop, shield, 2 * MS, &outer), XF_OK);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, outer, NULL), XF_EFAILED);
+  ck_assert(xf_future_cancelled(shield));
+  ck_assert(!xf_future_done(inner)); /* survived */
+  ck_assert_int_eq(xf_loop_call_later(loop, MS, set_42, inner, NULL, NULL), XF_OK);
+  xf_value_t *v;
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, inner, &v), XF_OK);
+  ck_assert_int_eq(value_int(v), 42);
+  xf_future_unref(outer);
+  xf_future_unref(shield);
+  xf_future_unref(inner);
+  free_loop(loop);
+}
+END_TEST
+
+/* ---- embedding -------------------------------------------------------- */
+
+typedef struct embed {
+  xf_loop_t *loop;
+  int timers;
+  _Atomic int posted;
+  bool done;
+} embed_t;
+
+static void embed_timer(void *data) {
+  ((embed_t *) data)->timers++;
+}
+
+static void embed_posted(void *data) {
+  embed_t *e = data;
+  if (atomic_fetch_add(&e->posted, 1) + 1 == 3)
+    e->done = true;
+}
+
+static void *embed_producer(void *p) {
+  embed_t *e = p;
+  for (int i = 0; i < 3; i++) {
+    struct timespec ts = {0, 3 * MS};
+    nanosleep(&ts, NULL);
+    xf_loop_call_soon_threadsafe(e->loop, embed_posted, e, NULL);
+  }
+  return NULL;
+}
+
+START_TEST(test_embedding) {
+  embed_t e = {.loop = new_loop()};
+  for (int i = 1; i <= 3; i++)
+    ck_assert_int_eq(xf_loop_call_later(e.loop, i * 4 * MS, embed_timer, &e, NULL, NULL),
+                     XF_OK);
+  pthread_t t;
+  pthread_create(&t, NULL, embed_producer, &e);
+  struct pollfd pfd = {.fd = xf_loop_backend_fd(e.loop), .events = POLLIN};
+  int rounds = 0;
+  /* A host loop: it blocks in poll(), xf never blocks. */
+  while (!(e.done && e.timers == 3)) {
+    int64_t timeout = xf_loop_backend_timeout(e.loop);
+    ck_assert_int_ge(timeout, -1);
+    int ms = timeout < 0 ? 2000 : (int) ((timeout + MS - 1) / MS);
+    ck_assert_int_ge(poll(&pfd, 1, ms), 0);
+    int64_t before = xf_now();
+    ck_assert_int_eq(xf_loop_run(e.loop, XF_RUN_NOWAIT), XF_OK);
+    ck_assert_int_lt(xf_now() - before, 1000 * MS);
+    ck_assert_int_lt(++rounds, 10000);
+  }
+  pthread_join(t, NULL);
+  ck_assert_int_eq(e.posted, 3);
+  ck_assert_int_eq(xf_loop_backend_timeout(e.loop), -1);
+  free_loop(e.loop);
+}
+END_TEST
+
+/* ---- threads and bad input ------------------------------------------- */
+
+typedef struct wrong {
+  xf_loop_t *loop;
+  int rc_soon, rc_later, rc_reader, rc_sleep, rc_safe, rc_timeout;
+  int64_t rc_backend;
+} wrong_t;
+
+static void *wrong_thread(void *p) {
+  wrong_t *w = p;
+  w->rc_soon = xf_loop_call_soon(w->loop, stop_loop, w->loop, NULL, NULL);
+  w->rc_later = xf_loop_call_later(w->loop, 0, stop_loop, w->loop, NULL, NULL);
+  w->rc_reader = xf_loop_add_reader(w->loop, 0, on_readable, NULL, NULL);
+  xf_future_t *f = NULL;
+  w->rc_sleep = xf_loop_sleep(w->loop, MS, &f);
+  w->rc_backend = xf_loop_backend_timeout(w->loop);
+  w->rc_safe = xf_loop_call_soon_threadsafe(w->loop, stop_loop, w->loop, NULL);
+  return NULL;
+}
+
+static void check_from_thread(void *data) {
+  pthread_t t;
+  pthread_create(&t, NULL, wrong_thread, data);
+  pthread_join(t, NULL);
+}
+
+START_TEST(test_wrong_thread) {
+  wrong_t w = {.loop = new_loop()};
+  ck_assert_int_eq(xf_loop_call_soon(w.loop, check_from_thread, &w, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(w.loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_eq(w.rc_soon, XF_EWRONGTHREAD);
+  ck_assert_int_eq(w.rc_later, XF_EWRONGTHREAD);
+  ck_assert_int_eq(w.rc_reader, XF_EWRONGTHREAD);
+  ck_assert_int_eq(w.rc_sleep, XF_EWRONGTHREAD);
+  ck_assert_int_eq(w.rc_backend, XF_EWRONGTHREAD);
+  ck_assert_int_eq(w.rc_safe, XF_OK);
+  free_loop(w.loop);
+}
+END_TEST
+
+START_TEST(test_null_handles) {
+  xf_handle_t *h = (xf_handle_t *) 1;
+  xf_future_t *f = (xf_future_t *) 1;
+  ck_assert_int_eq(xf_loop_new(NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_loop_close(NULL), XF_EINVAL);
+  xf_loop_unref(NULL);
+  ck_assert_ptr_null(xf_loop_ref(NULL));
+  ck_assert_int_eq(xf_loop_run(NULL, XF_RUN_NOWAIT), XF_EINVAL);
+  ck_assert_int_eq(xf_loop_run_until_complete(NULL, NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_loop_stop(NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_loop_call_soon(NULL, stop_loop, NULL, NULL, &h), XF_EINVAL);
+  ck_assert_ptr_null(h);
+  ck_assert_int_eq(xf_loop_call_soon_threadsafe(NULL, stop_loop, NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_loop_call_later(NULL, 0, stop_loop, NULL, NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_handle_cancel(NULL), XF_EINVAL);
+  ck_assert(!xf_handle_cancelled(NULL));
+  xf_handle_unref(NULL);
+  ck_assert_int_eq(xf_loop_create_future(NULL, &f), XF_EINVAL);
+  ck_assert_ptr_null(f);
+  ck_assert_int_eq(xf_loop_sleep(NULL, 0, &f), XF_EINVAL);
+  ck_assert_int_eq(xf_future_timeout(NULL, NULL, 0, &f), XF_EINVAL);
+  ck_assert_int_eq(xf_loop_run_in_executor(NULL, NULL, job_count, NULL, NULL, &f),
+                   XF_EINVAL);
+  ck_assert_int_eq(xf_loop_backend_fd(NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_loop_backend_timeout(NULL), -1);
+  ck_assert_int_eq(xf_loop_set_exception_handler(NULL, NULL, NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_loop_call_exception_handler(NULL, "x", NULL), XF_EINVAL);
+  ck_assert(!xf_loop_is_closed(NULL));
+  ck_assert(!xf_loop_is_running(NULL));
+  xf_loop_t *loop = new_loop();
+  ck_assert_int_eq(xf_loop_call_soon(loop, NULL, NULL, NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, NULL, NULL), XF_EINVAL);
+  free_loop(loop);
+}
+END_TEST
+
+/* Two loops in two threads pass a counter back and forth. */
+typedef struct pingpong {
+  xf_loop_t *loops[2];
+  _Atomic int ready;
+  long hits[2];
+} pingpong_t;
+
+typedef struct ball {
+  pingpong_t *pp;
+  int side;
+  long count;
+} ball_t;
+
+enum { BOUNCES = 2000 };
+
+static void bounce(void *data) {
+  ball_t *b = data;
+  pingpong_t *pp = b->pp;
+  ck_assert_ptr_eq(xf_loop_current(), pp->loops[b->side]);
+  pp->hits[b->side]++;
+  if (++b->count == BOUNCES) {
+    xf_loop_stop(pp->loops[0]);
+    xf_loop_stop(pp->loops[1]);
+    free(b);
+    return;
+  }
+  b->side ^= 1;
+  ck_assert_int_eq(xf_loop_call_soon_threadsafe(pp->loops[b->side], bounce, b, NULL),
+                   XF_OK);
+}
+
+static void *loop_thread(void *p) {
+  xf_loop_t *loop = p;
+  xf_loop_run(loop, XF_RUN_DEFAULT);
+  return NULL;
+}
+
+START_TEST(test_two_loops_exchange) {
+  pingpong_t pp = {{new_loop(), new_loop()}, 0, {0, 0}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    pthread_create(&t[i], NULL, loop_thread, pp.loops[i]);
+  ball_t *b = malloc(sizeof *b);
+  *b = (ball_t){&pp, 0, 0};
+  ck_assert_int_eq(xf_loop_call_soon_threadsafe(pp.loops[0], bounce, b, NULL), XF_OK);
+  for (int i = 0; i < 2; i++)
+    pthread_join(t[i], NULL);
+  ck_assert_int_eq(pp.hits[0], BOUNCES / 2);
+  ck_assert_int_eq(pp.hits[1], BOUNCES / 2);
+  free_loop(pp.loops[0]);
+  free_loop(pp.loops[1]);
+}
+END_TEST
+
+/* ---- allocation failures ---------------------------------------------- */
+
+START_TEST(test_enomem) {
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_loop_t *loop;
+    int rc = xf_loop_new(&loop);
+    if (rc == XF_ENOMEM)
+      continue;
+    ck_assert_int_eq(rc, XF_OK);
+    xf_loop_unref(loop);
+  }
+  xf_loop_t *loop = new_loop();
+  xf_future_t *inner;
+  ck_assert_int_eq(xf_loop_create_future(loop, &inner), XF_OK);
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    record_t r = {0};
+    entry_t *e = entry(&r, 1);
+    xf_handle_t *h;
+    int rc = xf_loop_call_later(loop, 0, entry_run, e, entry_free, &h);
+    xft_alloc_fail_at(-1);
+    if (rc == XF_ENOMEM) {
+      ck_assert_int_eq(r.freed, 0);
+      free(e);
+      continue;
+    }
+    ck_assert_int_eq(rc, XF_OK);
+    ck_assert_int_eq(xf_handle_cancel(h), XF_OK);
+    ck_assert_int_eq(r.freed, 1);
+    xf_handle_unref(h);
+  }
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_future_t *s;
+    int rc = xf_loop_sleep(loop, 1000 * MS, &s);
+    if (rc == XF_ENOMEM)
+      continue;
+    ck_assert_int_eq(rc, XF_OK);
+    xft_alloc_fail_at(-1);
+    xf_future_cancel(s);
+    xf_future_unref(s);
+  }
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_future_t *out;
+    int rc = xf_future_timeout(loop, inner, 1000 * MS, &out);
+    if (rc == XF_ENOMEM)
+      continue;
+    ck_assert_int_eq(rc, XF_OK);
+    xft_alloc_fail_at(-1);
+    xf_future_cancel(out);
+    xf_future_unref(out);
+  }
+  xf_future_unref(inner);
+  free_loop(loop);
+}
+END_TEST
+
+static Suite *loop_suite(void) {
+  Suite *s = suite_create("loop");
+  TCase *tc = tcase_create("lifecycle");
+  tcase_add_test(tc, test_new_close);
+  tcase_add_test(tc, test_close_frees_pending);
+  tcase_add_test(tc, test_unref_closes);
+  tcase_add_test(tc, test_run_and_stop);
+  tcase_add_test(tc, test_run_until_complete);
+  tcase_add_test(tc, test_second_thread_cannot_run);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("call_soon");
+  tcase_add_test(tc, test_call_soon_fifo);
+  tcase_add_test(tc, test_cancel_soon);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("timers");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_timer_order);
+  tcase_add_test(tc, test_many_timers_half_cancelled);
+  tcase_add_test(tc, test_cancel_timer_from_other_thread);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("threadsafe");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_threadsafe_flood);
+  tcase_add_test(tc, test_threadsafe_wakes_blocked_loop);
+  tcase_add_test(tc, test_stop_from_other_thread);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("fds");
+  tcase_add_test(tc, test_pipe_reader);
+  tcase_add_test(tc, test_socket_reader_writer);
+  tcase_add_test(tc, test_io_bad_input);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("loop_futures");
+  tcase_add_test(tc, test_loop_future_callbacks_on_loop);
+  tcase_add_test(tc, test_future_finished_by_other_thread);
+  tcase_add_test(tc, test_exception_handler);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("executors");
+  tcase_add_test(tc, test_run_in_executor_default);
+  tcase_add_test(tc, test_run_in_executor_cancel);
+  tcase_add_test(tc, test_loop_executor);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("timeouts");
+  tcase_add_test(tc, test_sleep);
+  tcase_add_test(tc, test_timeout_expires);
+  tcase_add_test(tc, test_timeout_not_reached);
+  tcase_add_test(tc, test_timeout_shielded);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("embedding");
+  tcase_add_test(tc, test_embedding);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("threads");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_wrong_thread);
+  tcase_add_test(tc, test_two_loops_exchange);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("bad_input");
+  tcase_add_test(tc, test_null_handles);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("enomem");
+  tcase_add_test(tc, test_enomem);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  xft_alloc_install();
+  SRunner *sr = srunner_create(loop_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,618 @@
+/* Tasks: step functions resumed by the loop, awaiting futures (also ones
+ * finished by other threads and chains of tasks), cancellation, and bad
+ * input. */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "testutil.h"
+#include <xf/xf.h>
+
+#define MS 1000000LL
+
+static xf_loop_t *new_loop(void) {
+  xf_loop_t *loop;
+  ck_assert_int_eq(xf_loop_new(&loop), XF_OK);
+  return loop;
+}
+
+static void free_loop(xf_loop_t *loop) {
+  ck_assert_int_eq(xf_loop_close(loop), XF_OK);
+  xf_loop_unref(loop);
+}
+
+static xf_value_t *int_value(int64_t i) {
+  xf_value_t *v;
+  ck_assert_int_eq(xf_value_new_int(i, &v), XF_OK);
+  return v;
+}
+
+static int64_t value_int(xf_value_t *v) {
+  int64_t i = -1;
+  ck_assert_int_eq(xf_value_get_int(v, &i), XF_OK);
+  xf_value_unref(v);
+  return i;
+}
+
+static int64_t future_int(xf_future_t *f) {
+  xf_value_t *v;
+  ck_assert_int_eq(xf_future_result(f, 0, &v), XF_OK);
+  return value_int(v);
+}
+
+static void count_free(void *data) {
+  atomic_fetch_add((_Atomic int *) data, 1);
+}
+
+/* ---- steps ------------------------------------------------------------ */
+
+static int step_return_7(xf_future_t *task, void *data, xf_future_t *awaited,
+                         int status) {
+  (void) data;
+  ck_assert_ptr_null(awaited);
+  ck_assert_int_eq(status, XF_OK);
+  return xf_future_set_result(task, int_value(7));
+}
+
+START_TEST(test_task_result) {
+  xf_loop_t *loop = new_loop();
+  _Atomic int freed = 0;
+  xf_future_t *t;
+  ck_assert_int_eq(xf_task_new(loop, step_return_7, (void *) &freed, count_free, &t),
+                   XF_OK);
+  ck_assert(xf_task_is_task(t));
+  ck_assert_ptr_eq(xf_future_loop(t), loop);
+  ck_assert(!xf_future_done(t)); /* the first step runs soon, not now */
+  xf_value_t *v;
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, t, &v), XF_OK);
+  ck_assert_int_eq(value_int(v), 7);
+  ck_assert_int_eq(freed, 1);
+  xf_future_unref(t);
+  free_loop(loop);
+}
+END_TEST
+
+/* A task that sleeps, then awaits a future, then returns the value + 1. */
+typedef struct sleeper {
+  xf_loop_t *loop;
+  xf_future_t *target;
+  int stage;
+  int seen_status[4];
+} sleeper_t;
+
+static int step_sleep_then_await(xf_future_t *task, void *data, xf_future_t *awaited,
+                                 int status) {
+  sleeper_t *s = data;
+  s->seen_status[s->stage] = status;
+  switch (s->stage++) {
+  case 0: {
+    xf_future_t *sl;
+    ck_assert_int_eq(xf_loop_sleep(s->loop, 2 * MS, &sl), XF_OK);
+    ck_assert_int_eq(xf_task_await(task, sl), XF_OK);
+    ck_assert_int_eq(xf_task_await(task, sl), XF_ESTATE); /* once per step */
+    xf_future_unref(sl);
+    return XF_TASK_AWAIT;
+  }
+  case 1:
+    ck_assert(xf_future_done(awaited));
+    ck_assert_int_eq(xf_task_await(task, s->target), XF_OK);
+    return XF_TASK_AWAIT;
+  default:
+    if (status != XF_OK)
+      return status;
+    return xf_future_set_result(task, int_value(future_int(awaited) + 1));
+  }
+}
+
+static void *finish_later(void *p) {
+  struct timespec ts = {0, 5 * MS};
+  nanosleep(&ts, NULL);
+  xf_future_set_result(p, int_value(41));
+  return NULL;
+}
+
+START_TEST(test_await_future_from_other_thread) {
+  xf_loop_t *loop = new_loop();
+  xf_future_t *target;
+  ck_assert_int_eq(xf_future_new(&target), XF_OK); /* free-standing */
+  sleeper_t s = {.loop = loop, .target = target};
+  xf_future_t *t;
+  ck_assert_int_eq(xf_task_new(loop, step_sleep_then_await, &s, NULL, &t), XF_OK);
+  pthread_t th;
+  pthread_create(&th, NULL, finish_later, target);
+  xf_value_t *v;
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, t, &v), XF_OK);
+  pthread_join(th, NULL);
+  ck_assert_int_eq(value_int(v), 42);
+  ck_assert_int_eq(s.stage, 3);
+  xf_future_unref(t);
+  xf_future_unref(target);
+  free_loop(loop);
+}
+END_TEST
+
+/* A chain of tasks: each awaits the previous one and adds one. */
+typedef struct link {
+  xf_future_t *prev;
+  xf_future_t *extra; /* a loop future to await first, finished by a timer */
+} link_t;
+
+static int step_chain(xf_future_t *task, void *data, xf_future_t *awaited, int status) {
+  link_t *l = data;
+  if (!awaited) {
+    if (l->extra) {
+      ck_assert_int_eq(xf_task_await(task, l->extra), XF_OK);
+      return XF_TASK_AWAIT;
+    }
+    if (!l->prev)
+      return xf_future_set_result(task, int_value(1));
+    ck_assert_int_eq(xf_task_await(task, l->prev), XF_OK);
+    return XF_TASK_AWAIT;
+  }
+  ck_assert_int_eq(status, XF_OK);
+  if (awaited == l->extra) {
+    l->extra = NULL;
+    if (!l->prev)
+      return xf_future_set_result(task, int_value(future_int(awaited)));
+    ck_assert_int_eq(xf_task_await(task, l->prev), XF_OK);
+    return XF_TASK_AWAIT;
+  }
+  return xf_future_set_result(task, int_value(future_int(awaited) + 1));
+}
+
+static void set_100(void *data) {
+  xf_future_set_result(data, int_value(100));
+}
+
+START_TEST(test_chain_of_tasks) {
+  enum { N = 50 };
+  xf_loop_t *loop = new_loop();
+  link_t links[N];
+  xf_future_t *tasks[N];
+  xf_future_t *first;
+  ck_assert_int_eq(xf_loop_create_future(loop, &first), XF_OK);
+  for (int i = 0; i < N; i++) {
+    links[i].prev = i ? tasks[i - 1] : NULL;
+    links[i].extra = i ? NULL : first;
+    ck_assert_int_eq(xf_task_new(loop, step_chain, &links[i], NULL, &tasks[i]), XF_OK);
+  }
+  ck_assert_int_eq(xf_loop_call_later(loop, 2 * MS, set_100, first, NULL, NULL), XF_OK);
+  xf_value_t *v;
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, tasks[N - 1], &v), XF_OK);
+  ck_assert_int_eq(value_int(v), 100 + N - 1);
+  for (int i = 0; i < N; i++) {
+    ck_assert_int_eq(future_int(tasks[i]), 100 + i);
+    xf_future_unref(tasks[i]);
+  }
+  xf_future_unref(first);
+  free_loop(loop);
+}
+END_TEST
+
+/* ---- return codes ----------------------------------------------------- */
+
+static int step_fail(xf_future_t *task, void *data, xf_future_t *awaited, int status) {
+  (void) task;
+  (void) data;
+  (void) awaited;
+  (void) status;
+  return XF_ERANGE;
+}
+
+static int step_void(xf_future_t *task, void *data, xf_future_t *awaited, int status) {
+  (void) task;
+  (void) data;
+  (void) awaited;
+  (void) status;
+  return XF_OK;
+}
+
+static int step_bad_await(xf_future_t *task, void *data, xf_future_t *awaited,
+                          int status) {
+  (void) task;
+  (void) data;
+  (void) awaited;
+  (void) status;
+  return XF_TASK_AWAIT; /* without xf_task_await */
+}
+
+START_TEST(test_step_return_codes) {
+  xf_loop_t *loop = new_loop();
+  xf_future_t *t;
+  ck_assert_int_eq(xf_task_new(loop, step_fail, NULL, NULL, &t), XF_OK);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, t, NULL), XF_EFAILED);
+  xf_error_t *err;
+  ck_assert_int_eq(xf_future_error(t, 0, &err), XF_OK);
+  ck_assert_int_eq(xf_error_code(err), XF_ERANGE);
+  xf_error_unref(err);
+  xf_future_unref(t);
+
+  ck_assert_int_eq(xf_task_new(loop, step_void, NULL, NULL, &t), XF_OK);
+  xf_value_t *v;
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, t, &v), XF_OK);
+  ck_assert_int_eq(xf_value_kind(v), XF_KIND_VOID);
+  xf_future_unref(t);
+
+  ck_assert_int_eq(xf_task_new(loop, step_bad_await, NULL, NULL, &t), XF_OK);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, t, NULL), XF_EFAILED);
+  ck_assert_int_eq(xf_future_error(t, 0, &err), XF_OK);
+  ck_assert_int_eq(xf_error_code(err), XF_ESTATE);
+  xf_error_unref(err);
+  xf_future_unref(t);
+  free_loop(loop);
+}
+END_TEST
+
+/* Two yielding tasks interleave. */
+typedef struct yielder {
+  int id;
+  int left;
+  int *log;
+  int *n;
+} yielder_t;
+
+static int step_yield(xf_future_t *task, void *data, xf_future_t *awaited, int status) {
+  (void) task;
+  (void) awaited;
+  ck_assert_int_eq(status, XF_OK);
+  yielder_t *y = data;
+  y->log[(*y->n)++] = y->id;
+  return --y->left ? XF_TASK_YIELD : XF_OK;
+}
+
+START_TEST(test_yield_interleaves) {
+  xf_loop_t *loop = new_loop();
+  int log[6], n = 0;
+  yielder_t a = {1, 3, log, &n}, b = {2, 3, log, &n};
+  xf_future_t *ta, *tb;
+  ck_assert_int_eq(xf_task_new(loop, step_yield, &a, NULL, &ta), XF_OK);
+  ck_assert_int_eq(xf_task_new(loop, step_yield, &b, NULL, &tb), XF_OK);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, tb, NULL), XF_OK);
+  ck_assert(xf_future_done(ta));
+  int expected[] = {1, 2, 1, 2, 1, 2};
+  ck_assert_int_eq(n, 6);
+  for (int i = 0; i < 6; i++)
+    ck_assert_int_eq(log[i], expected[i]);
+  xf_future_unref(ta);
+  xf_future_unref(tb);
+  free_loop(loop);
+}
+END_TEST
+
+/* A failed awaited future: the step sees XF_EFAILED and passes the error on
+ * as it is. */
+static int step_propagate(xf_future_t *task, void *data, xf_future_t *awaited,
+                          int status) {
+  if (!awaited) {
+    ck_assert_int_eq(xf_task_await(task, data), XF_OK);
+    return XF_TASK_AWAIT;
+  }
+  ck_assert_int_eq(status, XF_EFAILED);
+  xf_error_t *err;
+  ck_assert_int_eq(xf_future_error(awaited, 0, &err), XF_OK);
+  return xf_future_set_error(task, err);
+}
+
+START_TEST(test_awaited_failure) {
+  xf_loop_t *loop = new_loop();
+  xf_future_t *f, *t;
+  ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+  ck_assert_int_eq(xf_future_fail(f, XF_EFAILED, "ValueError", "boom"), XF_OK);
+  ck_assert_int_eq(xf_task_new(loop, step_propagate, f, NULL, &t), XF_OK);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, t, NULL), XF_EFAILED);
+  xf_error_t *err;
+  ck_assert_int_eq(xf_future_error(t, 0, &err), XF_OK);
+  ck_assert_str_eq(xf_error_type(err), "ValueError");
+  ck_assert_str_eq(xf_error_message(err), "boom");
+  xf_error_unref(err);
+  xf_future_unref(t);
+  xf_future_unref(f);
+  free_loop(loop);
+}
+END_TEST
+
+/* ---- cancellation ----------------------------------------------------- */
+
+typedef struct canceller {
+  xf_future_t *target;
+  bool swallow;
+  int steps;
+  int last_status;
+  bool target_cancelled;
+  _Atomic int freed;
+} canceller_t;
+
+static void canceller_free(void *data) {
+  atomic_fetch_add(&((canceller_t *) data)->freed, 1);
+}
+
+static int step_await_target(xf_future_t *task, void *data, xf_future_t *awaited,
+                             int status) {
+  canceller_t *c = data;
+  c->steps++;
+  c->last_status = status;
+  if (!awaited && status == XF_OK) {
+    ck_assert_int_eq(xf_task_await(task, c->target), XF_OK);
+    return XF_TASK_AWAIT;
+  }
+  c->target_cancelled = awaited && xf_future_cancelled(awaited);
+  if (status == XF_ECANCELLED && c->swallow)
+    return xf_future_set_result(task, int_value(99));
+  return status;
+}
+
+static void cancel_task(void *data) {
+  ck_assert_int_eq(xf_future_cancel(data), XF_OK);
+}
+
+START_TEST(test_cancel_suspended_task) {
+  xf_loop_t *loop = new_loop();
+  for (int swallow = 0; swallow < 2; swallow++) {
+    xf_future_t *target, *t;
+    ck_assert_int_eq(xf_loop_create_future(loop, &target), XF_OK);
+    canceller_t c = {.target = target, .swallow = swallow};
+    ck_assert_int_eq(xf_task_new(loop, step_await_target, &c, canceller_free, &t), XF_OK);
+    ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK); /* first step */
+    ck_assert_int_eq(c.steps, 1);
+    ck_assert_int_eq(xf_loop_call_soon(loop, cancel_task, t, NULL, NULL), XF_OK);
+    int rc = xf_loop_run_until_complete(loop, t, NULL);
+    ck_assert_int_eq(c.steps, 2);
+    ck_assert_int_eq(c.last_status, XF_ECANCELLED);
+    ck_assert(c.target_cancelled);
+    ck_assert(xf_future_cancelled(target));
+    if (swallow) {
+      ck_assert_int_eq(rc, XF_OK);
+      ck_assert_int_eq(future_int(t), 99);
+    } else {
+      ck_assert_int_eq(rc, XF_ECANCELLED);
+      ck_assert(xf_future_cancelled(t));
+      /* Cancelling a cancelled task is harmless; a finished one refuses. */
+      ck_assert_int_eq(xf_future_cancel(t), XF_OK);
+    }
+    ck_assert_int_eq(c.freed, 1);
+    xf_future_unref(t);
+    xf_future_unref(target);
+  }
+  free_loop(loop);
+}
+END_TEST
+
+START_TEST(test_cancel_before_first_step) {
+  xf_loop_t *loop = new_loop();
+  canceller_t c = {0};
+  xf_future_t *t;
+  ck_assert_int_eq(xf_task_new(loop, step_await_target, &c, canceller_free, &t), XF_OK);
+  ck_assert_int_eq(xf_future_cancel_msg(t, "stop it"), XF_OK);
+  ck_assert(!xf_future_done(t)); /* a request: the step decides */
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, t, NULL), XF_ECANCELLED);
+  ck_assert_int_eq(c.steps, 1);
+  ck_assert_int_eq(c.last_status, XF_ECANCELLED);
+  xf_error_t *err;
+  ck_assert_int_eq(xf_future_error(t, 0, &err), XF_OK);
+  ck_assert_str_eq(xf_error_message(err), "stop it");
+  xf_error_unref(err);
+  ck_assert_int_eq(c.freed, 1);
+  xf_future_unref(t);
+  free_loop(loop);
+}
+END_TEST
+
+typedef struct exec_waiter {
+  xf_loop_t *loop;
+  xf_executor_t *ex;
+  xf_future_t *job;
+  int last_status;
+} exec_waiter_t;
+
+typedef struct gate {
+  _Atomic int open, started, ran;
+} gate_t;
+
+static gate_t gate;
+
+static int job_block(void *data, xf_future_t *f) {
+  (void) data;
+  (void) f;
+  atomic_store(&gate.started, 1);
+  while (!atomic_load(&gate.open)) {
+    struct timespec ts = {0, MS};
+    nanosleep(&ts, NULL);
+  }
+  return XF_OK;
+}
+
+static int job_mark(void *data, xf_future_t *f) {
+  (void) data;
+  (void) f;
+  atomic_store(&gate.ran, 1);
+  return XF_OK;
+}
+
+static int step_await_job(xf_future_t *task, void *data, xf_future_t *awaited,
+                          int status) {
+  exec_waiter_t *w = data;
+  if (!awaited && status == XF_OK) {
+    ck_assert_int_eq(
+        xf_loop_run_in_executor(w->loop, w->ex, job_mark, NULL, NULL, &w->job), XF_OK);
+    ck_assert_int_eq(xf_task_await(task, w->job), XF_OK);
+    return XF_TASK_AWAIT;
+  }
+  w->last_status = status;
+  return status;
+}
+
+static void *cancel_later(void *p) {
+  struct timespec ts = {0, 5 * MS};
+  nanosleep(&ts, NULL);
+  xf_future_cancel(p);
+  return NULL;
+}
+
+START_TEST(test_cancel_task_awaiting_executor) {
+  xf_loop_t *loop = new_loop();
+  xf_thread_pool_options_t opts = XF_THREAD_POOL_OPTIONS_INIT;
+  opts.max_workers = 1;
+  xf_executor_t *ex;
+  ck_assert_int_eq(xf_thread_pool_new(&opts, &ex), XF_OK);
+  atomic_store(&gate.open, 0);
+  xf_future_t *blocker;
+  ck_assert_int_eq(xf_executor_submit(ex, job_block, NULL, NULL, &blocker), XF_OK);
+  while (!atomic_load(&gate.started)) {
+    struct timespec ts = {0, MS};
+    nanosleep(&ts, NULL);
+  }
+  exec_waiter_t w = {.loop = loop, .ex = ex};
+  xf_future_t *t;
+  ck_assert_int_eq(xf_task_new(loop, step_await_job, &w, NULL, &t), XF_OK);
+  /* Cancelled from another thread while it waits for a queued job. */
+  pthread_t th;
+  pthread_create(&th, NULL, cancel_later, t);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, t, NULL), XF_ECANCELLED);
+  pthread_join(th, NULL);
+  ck_assert_int_eq(w.last_status, XF_ECANCELLED);
+  ck_assert(xf_future_cancelled(w.job));
+  atomic_store(&gate.open, 1);
+  xf_executor_shutdown(ex, true, false);
+  ck_assert_int_eq(atomic_load(&gate.ran), 0);
+  xf_future_unref(w.job);
+  xf_future_unref(blocker);
+  xf_future_unref(t);
+  xf_executor_unref(ex);
+  free_loop(loop);
+}
+END_TEST
+
+START_TEST(test_close_with_suspended_task) {
+  xf_loop_t *loop = new_loop();
+  xf_future_t *target, *t;
+  ck_assert_int_eq(xf_future_new(&target), XF_OK);
+  canceller_t c = {.target = target};
+  ck_assert_int_eq(xf_task_new(loop, step_await_target, &c, canceller_free, &t), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(c.steps, 1);
+  xf_future_unref(t);
+  /* The task will never resume: closing lets it go (valgrind checks). */
+  free_loop(loop);
+  ck_assert_int_eq(c.freed, 1);
+  _Atomic int freed = 0;
+  ck_assert_int_eq(xf_future_set_result(target, NULL), XF_OK);
+  xf_future_unref(target);
+
+  /* A task whose first step never ran is dropped with its data. */
+  loop = new_loop();
+  ck_assert_int_eq(xf_task_new(loop, step_void, (void *) &freed, count_free, &t), XF_OK);
+  xf_future_unref(t);
+  free_loop(loop);
+  ck_assert_int_eq(freed, 1);
+}
+END_TEST
+
+/* ---- bad input -------------------------------------------------------- */
+
+static void *await_from_thread(void *p) {
+  xf_future_t **fs = p;
+  return (void *) (intptr_t) xf_task_await(fs[0], fs[1]);
+}
+
+typedef struct misuse {
+  xf_future_t *task;
+  xf_future_t *other;
+  int rc_self, rc_thread;
+} misuse_t;
+
+static int step_misuse(xf_future_t *task, void *data, xf_future_t *awaited, int status) {
+  (void) awaited;
+  (void) status;
+  misuse_t *m = data;
+  m->rc_self = xf_task_await(task, task);
+  xf_future_t *args[2] = {task, m->other};
+  pthread_t th;
+  void *ret;
+  pthread_create(&th, NULL, await_from_thread, args);
+  pthread_join(th, &ret);
+  m->rc_thread = (int) (intptr_t) ret;
+  return XF_OK;
+}
+
+START_TEST(test_bad_input) {
+  xf_loop_t *loop = new_loop();
+  xf_future_t *t, *f;
+  ck_assert_int_eq(xf_task_new(NULL, step_void, NULL, NULL, &t), XF_EINVAL);
+  ck_assert_ptr_null(t);
+  ck_assert_int_eq(xf_task_new(loop, NULL, NULL, NULL, &t), XF_EINVAL);
+  ck_assert_int_eq(xf_task_new(loop, step_void, NULL, NULL, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert(!xf_task_is_task(f));
+  ck_assert(!xf_task_is_task(NULL));
+  ck_assert_int_eq(xf_task_await(f, f), XF_EINVAL);
+  ck_assert_int_eq(xf_task_await(NULL, f), XF_EINVAL);
+  misuse_t m = {.other = f};
+  ck_assert_int_eq(xf_task_new(loop, step_misuse, &m, NULL, &t), XF_OK);
+  /* Outside its step. */
+  ck_assert_int_eq(xf_task_await(t, f), XF_ESTATE);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, t, NULL), XF_OK);
+  ck_assert_int_eq(m.rc_self, XF_EINVAL);
+  ck_assert_int_eq(m.rc_thread, XF_EWRONGTHREAD);
+  xf_future_unref(t);
+  xf_future_unref(f);
+  ck_assert_int_eq(xf_loop_close(loop), XF_OK);
+  ck_assert_int_eq(xf_task_new(loop, step_void, NULL, NULL, &t), XF_ECLOSED);
+  xf_loop_unref(loop);
+}
+END_TEST
+
+START_TEST(test_enomem) {
+  xf_loop_t *loop = new_loop();
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_future_t *t;
+    _Atomic int freed = 0;
+    int rc = xf_task_new(loop, step_void, (void *) &freed, count_free, &t);
+    if (rc == XF_ENOMEM) {
+      ck_assert_int_eq(freed, 0);
+      continue;
+    }
+    ck_assert_int_eq(rc, XF_OK);
+    xft_alloc_fail_at(-1);
+    ck_assert_int_eq(xf_loop_run_until_complete(loop, t, NULL), XF_OK);
+    ck_assert_int_eq(freed, 1);
+    xf_future_unref(t);
+  }
+  free_loop(loop);
+}
+END_TEST
+
+static Suite *task_suite(void) {
+  Suite *s = suite_create("task");
+  TCase *tc = tcase_create("steps");
+  tcase_add_test(tc, test_task_result);
+  tcase_add_test(tc, test_await_future_from_other_thread);
+  tcase_add_test(tc, test_chain_of_tasks);
+  tcase_add_test(tc, test_step_return_codes);
+  tcase_add_test(tc, test_yield_interleaves);
+  tcase_add_test(tc, test_awaited_failure);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("cancellation");
+  tcase_add_test(tc, test_cancel_suspended_task);
+  tcase_add_test(tc, test_cancel_before_first_step);
+  tcase_add_test(tc, test_cancel_task_awaiting_executor);
+  tcase_add_test(tc, test_close_with_suspended_task);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("bad_input");
+  tcase_add_test(tc, test_bad_input);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("enomem");
+  tcase_add_test(tc, test_enomem);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  xft_alloc_install();
+  SRunner *sr = srunner_create(task_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
