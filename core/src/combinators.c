@@ -340,7 +340,7 @@ struct xf__gather {
   int mode;
   unsigned flags;
   bool cancel_rest;
-  bool decided; /* any/first: a winner was found; under lock */
+  bool decided; /* an input decided out (a winner, or all's first failure); under lock */
   size_t n, remaining;
   xf_future_t *out;
   xf_future_t **inputs; /* references, dropped once out is done */
@@ -425,7 +425,15 @@ static void xf__gather_on_input(xf_future_t *f, void *data) {
     return;
   }
   if (g->mode == XF__GATHER_ALL && !ok && !(g->flags & XF_ALL_COLLECT)) {
-    xf__future_copy_outcome(f, g->out); /* fail fast */
+    /* Fail fast. Claimed like a winner, so that a cancelled input cancels
+     * the result without its callback taking that for the owner's request
+     * to cancel the other inputs. */
+    xf__lock(&g->lock);
+    bool first = !g->decided;
+    g->decided = true;
+    xf__unlock(&g->lock);
+    if (first)
+      xf__future_copy_outcome(f, g->out);
     return;
   }
   xf_value_t *v = NULL;
@@ -480,11 +488,15 @@ static void xf__gather_on_input(xf_future_t *f, void *data) {
   }
 }
 
-/* When the combined future is done: cancelled, it cancels the inputs still
- * pending; in any case it lets go of them. */
+/* When the combined future is done: cancelled by its owner (not by an input
+ * that decided it, whose cancellation was copied), it cancels the inputs
+ * still pending; in any case it lets go of them. */
 static void xf__gather_on_out(xf_future_t *f, void *data) {
   xf__gather_t *g = data;
-  if (xf_future_cancelled(f)) {
+  xf__lock(&g->lock);
+  bool by_owner = xf_future_cancelled(f) && !g->decided;
+  xf__unlock(&g->lock);
+  if (by_owner) {
     xf__gather_cancel_inputs(g, NULL);
     return;
   }
@@ -587,7 +599,10 @@ int xf_future_first(xf_future_t *const *fs, size_t n, bool cancel_rest,
 
 /* ---- then ------------------------------------------------------------- */
 
+/* Shared by the registration on the antecedent and, on an executor, the
+ * submitted task; each holds a reference. */
 typedef struct xf__then {
+  _Atomic uint32_t refs;
   xf_then_fn fn;
   void *data;
   xf_free_data_fn free_data;
@@ -596,8 +611,10 @@ typedef struct xf__then {
   xf_future_t *result;
 } xf__then_t;
 
-static void xf__then_free(void *p) {
+static void xf__then_unref(void *p) {
   xf__then_t *t = p;
+  if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+    return;
   if (t->free_data)
     t->free_data(t->data);
   xf_executor_unref(t->executor);
@@ -625,14 +642,14 @@ static void xf__then_on_done(xf_future_t *f, void *data) {
   t->antecedent = xf_future_ref(f);
   if (!t->executor) {
     xf__then_run(t);
-    xf__then_free(t);
     return;
   }
   xf_future_t *task;
-  int rc = xf_executor_submit(t->executor, xf__then_task, t, xf__then_free, &task);
+  atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+  int rc = xf_executor_submit(t->executor, xf__then_task, t, xf__then_unref, &task);
   if (rc != XF_OK) {
     xf__future_fail_code(t->result, rc);
-    xf__then_free(t);
+    xf__then_unref(t);
     return;
   }
   xf_future_unref(task);
@@ -653,17 +670,19 @@ int xf_future_then(xf_future_t *f, xf_executor_t *executor, xf_then_fn fn, void 
     xf__free(t);
     return rc;
   }
+  atomic_init(&t->refs, 1);
   t->fn = fn;
   t->data = data;
   t->free_data = free_data;
   t->executor = xf_executor_ref(executor);
   xf_future_t *result = xf_future_ref(t->result);
-  /* The callback owns t once registered (it may run at once, if f is
-   * done). */
-  rc = xf__future_add_inline(f, xf__then_on_done, t, NULL);
+  /* The registration owns t (it may run at once, if f is done). Its release
+   * drops that reference, also when f is freed while pending and fn will
+   * never run. */
+  rc = xf__future_add_inline(f, xf__then_on_done, t, xf__then_unref);
   if (rc != XF_OK) {
     t->free_data = NULL; /* the caller keeps its data */
-    xf__then_free(t);
+    xf__then_unref(t);
     xf_future_unref(result);
     return rc;
   }
@@ -723,13 +742,15 @@ int xf_future_chain(xf_future_t *src, xf_future_t *dst) {
     xf__link_free(to_dst);
     return rc;
   }
-  xf__future_bind(dst);
   if ((rc = xf__future_add_inline(src, xf__chain_on_src, to_dst, xf__link_free)) !=
       XF_OK) {
+    /* Undo the watch on the destination (its release frees to_src), so that
+     * a failed chain leaves both futures as they were. */
     xf__link_free(to_dst);
-    /* The source cannot be watched: the destination must not wait for it. */
-    xf__future_fail_code(dst, rc);
+    xf_future_remove_done_callback(dst, xf__chain_on_dst, to_src);
+    return rc;
   }
+  xf__future_bind(dst);
   return XF_OK;
 }
 
