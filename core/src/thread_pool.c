@@ -2,22 +2,37 @@
  *
  * Design notes
  * ------------
- * Tasks wait in one FIFO of futures linked through their task_next field,
- * guarded by the pool lock (a futex lock, internal.h). The lock is held only
- * to push or pop: tasks run, futures finish and callbacks fire outside it.
+ * A submission is one compare-and-swap: the future (which carries its task,
+ * see future_internal.h) is pushed onto `inbox`, a lock-free stack. Workers
+ * share a FIFO run queue under the pool lock; a worker that finds it empty
+ * takes the whole inbox at once, reverses it into submission order and
+ * appends it. So submitters never take the lock once the threads are
+ * started, and workers take it once per task among themselves only. Tasks
+ * run, futures finish and callbacks fire outside the lock.
+ *
+ * `queued` counts accepted tasks not yet taken by a worker (inbox and run
+ * queue). A submitter reserves its slot there before it pushes, which gives
+ * bounded queues their bound and shutdown its guarantee: a submitter
+ * re-checks `shutdown` after reserving (and backs out if set), and workers
+ * leave only when shut down with `queued` at zero, so an accepted task is
+ * never stranded in the inbox.
  *
  * Sleeping and waking is what costs on this kind of machine (a futex round
  * trip is tens of microseconds), so the pool avoids it on its hot paths:
- * - an idle worker spins on the queue length for a while before it sleeps;
+ * - one idle worker at a time spins on `queued` for a while before it
+ *   sleeps (more would take the cores from the threads that submit and
+ *   run); a submitter wakes a sleeper only when nobody spins, and a worker
+ *   that takes a task while more are queued wakes the next sleeper;
  * - a worker sleeps on an event count (wake_seq) after announcing itself in
  *   `sleepers`, and a submitter issues a wake only when `sleepers` is not
- *   zero. The two sides use sequentially consistent operations in the
- *   Dekker order (submitter: store length, load sleepers; worker: add
- *   sleepers, load length), so at least one of them sees the other and no
+ *   zero. Both sides use sequentially consistent operations in the Dekker
+ *   order (submitter: reserve in `queued`, load `sleepers`; worker: add to
+ *   `sleepers`, load `queued`), so at least one sees the other and no
  *   wake-up is lost.
  *
- * Threads start lazily: a submission that finds no idle worker starts one,
- * up to max_workers, as Python's ThreadPoolExecutor does.
+ * Threads start lazily: a submission that finds no idle token starts one,
+ * up to max_workers; a worker adds a token each time it finishes a task, as
+ * Python's ThreadPoolExecutor does with its idle semaphore.
  *
  * Lifetime: the pool is shared by its handle and each worker thread (one
  * reference each). Shutdown with wait joins every worker except the calling
@@ -27,6 +42,7 @@
  * Lock rule: the pool lock and a future's lock are never held together.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 
 #include "executor_internal.h"
@@ -34,20 +50,37 @@
 /* How long an idle worker spins before sleeping. */
 #define XF__POOL_SPIN 8000
 
+/* Fields that different threads write often are kept a cache line apart
+ * (by padding: the pool comes from the allocation hook, which promises no
+ * more than malloc's alignment), so a submitter and the workers do not
+ * invalidate each other's lines for fields they do not share. */
+#define XF__PAD(name) char name[64]
+
 typedef struct xf__pool {
-  _Atomic uint32_t refs; /* the handle + one per live thread */
-  xf__lock_t lock;
-  xf_future_t *head, *tail; /* the queue; under lock */
-  _Atomic size_t queued;    /* its length; written under lock, read anywhere */
-  _Atomic uint32_t wake_seq;
+  /* Written by submitters, read by workers. */
+  _Atomic(xf_future_t *) inbox; /* newest first */
+  _Atomic size_t queued;        /* accepted, not yet taken by a worker */
+
+  /* Written by workers, read by submitters. */
+  XF__PAD(pad1);
   _Atomic uint32_t sleepers;
+  _Atomic uint32_t spinning; /* 1 while an idle worker spins for work */
+  _Atomic uint32_t wake_seq;
   _Atomic uint32_t idle; /* tokens: tasks finished, not yet matched by a submit */
   _Atomic uint32_t space_seq;
   _Atomic uint32_t space_waiters;
-  _Atomic bool shutdown; /* written under lock */
-  _Atomic bool broken;   /* written under lock */
+
+  /* The workers' own. */
+  XF__PAD(pad2);
+  xf__lock_t lock;
+  xf_future_t *head, *tail; /* the run queue; under lock */
   _Atomic uint64_t running, completed, cancelled;
 
+  /* Read-mostly. */
+  XF__PAD(pad3);
+  _Atomic uint32_t refs; /* the handle + one per live thread */
+  _Atomic bool shutdown;
+  _Atomic bool broken;
   uint32_t max_workers;
   size_t max_queue;
   int queue_policy;
@@ -57,7 +90,7 @@ typedef struct xf__pool {
 
   /* Threads: started under lock; joined under join_lock. */
   pthread_mutex_t join_lock;
-  uint32_t nthreads; /* started; under lock */
+  _Atomic uint32_t nthreads; /* started; written under lock */
   _Atomic uint32_t alive;
   pthread_t *threads;
   bool *joined; /* under join_lock */
@@ -74,26 +107,50 @@ static void xf__pool_release(xf__pool_t *p) {
   xf__free(p);
 }
 
-/* Pop the queue head; NULL when empty. Lock held. */
+/* Move the inbox, in submission order, to the end of the run queue. Lock
+ * held. */
+static void xf__pool_drain_inbox_locked(xf__pool_t *p) {
+  xf_future_t *in = atomic_exchange_explicit(&p->inbox, NULL, memory_order_acquire);
+  if (!in)
+    return;
+  xf_future_t *first = NULL, *last = in;
+  while (in) {
+    xf_future_t *next = in->task_next;
+    in->task_next = first;
+    first = in;
+    in = next;
+  }
+  if (p->tail)
+    p->tail->task_next = first;
+  else
+    p->head = first;
+  p->tail = last;
+}
+
+/* Take the next task; NULL when there is none. Lock held. */
 static xf_future_t *xf__pool_pop_locked(xf__pool_t *p) {
+  if (!p->head)
+    xf__pool_drain_inbox_locked(p);
   xf_future_t *f = p->head;
   if (f) {
     p->head = f->task_next;
     if (!p->head)
       p->tail = NULL;
     f->task_next = NULL;
-    atomic_store_explicit(&p->queued,
-                          atomic_load_explicit(&p->queued, memory_order_relaxed) - 1,
-                          memory_order_relaxed);
+    atomic_fetch_sub_explicit(&p->queued, 1, memory_order_relaxed);
   }
   return f;
 }
 
-/* Detach the whole queue. Lock held. */
+/* Detach every task that has arrived. Lock held. */
 static xf_future_t *xf__pool_take_all_locked(xf__pool_t *p) {
+  xf__pool_drain_inbox_locked(p);
   xf_future_t *list = p->head;
+  size_t n = 0;
+  for (xf_future_t *f = list; f; f = f->task_next)
+    n++;
   p->head = p->tail = NULL;
-  atomic_store_explicit(&p->queued, 0, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&p->queued, n, memory_order_relaxed);
   return list;
 }
 
@@ -131,63 +188,92 @@ static void xf__pool_run(xf__pool_t *p, xf_future_t *f) {
   atomic_fetch_add_explicit(rc == XF_OK ? &p->completed : &p->cancelled, 1,
                             memory_order_release);
   /* One idle token per finished task, as Python's idle semaphore: a later
-   * submission takes it instead of starting a thread. */
-  atomic_fetch_add_explicit(&p->idle, 1, memory_order_relaxed);
+   * submission takes it instead of starting a thread. A full pool needs
+   * none. */
+  if (atomic_load_explicit(&p->nthreads, memory_order_relaxed) < p->max_workers)
+    atomic_fetch_add_explicit(&p->idle, 1, memory_order_relaxed);
 }
 
-/* Wait for work. Returns with the lock held, and either a task popped or
- * NULL when the pool is shut down (or broken) and the queue is empty. */
+/* Whether a sleeping worker should be woken for the tasks now queued: not
+ * when a spinning worker will take them, nor when the workers awake
+ * outnumber them (a worker finishing its task takes the next at once, and
+ * waking one costs more than most short tasks). Called after the caller's
+ * change to queued, in the Dekker order described above. */
+static bool xf__pool_should_wake(xf__pool_t *p) {
+  uint32_t sleepers = atomic_load_explicit(&p->sleepers, memory_order_seq_cst);
+  if (!sleepers || atomic_load_explicit(&p->spinning, memory_order_seq_cst))
+    return false;
+  uint32_t awake = atomic_load_explicit(&p->alive, memory_order_relaxed) - sleepers;
+  return atomic_load_explicit(&p->queued, memory_order_relaxed) > awake;
+}
+
+/* Wait for work: a task, or NULL once the pool is shut down and every
+ * accepted task has been taken. */
 static xf_future_t *xf__pool_next(xf__pool_t *p) {
-  xf__lock(&p->lock);
-  xf_future_t *f = xf__pool_pop_locked(p);
-  if (f)
-    return f;
   for (;;) {
-    if (atomic_load_explicit(&p->shutdown, memory_order_relaxed))
-      break;
-    xf__unlock(&p->lock);
-    bool seen = false;
-    for (int i = 0; i < XF__POOL_SPIN; i++) {
-      if (atomic_load_explicit(&p->queued, memory_order_relaxed) ||
-          atomic_load_explicit(&p->shutdown, memory_order_relaxed)) {
-        seen = true;
-        break;
-      }
-      xf__cpu_relax();
-    }
-    if (!seen) {
-      uint32_t seq = atomic_load_explicit(&p->wake_seq, memory_order_seq_cst);
-      atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
-      if (!atomic_load_explicit(&p->queued, memory_order_seq_cst) &&
-          !atomic_load_explicit(&p->shutdown, memory_order_seq_cst))
-        xf__futex_wait(&p->wake_seq, seq, -1);
-      atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
-    }
     xf__lock(&p->lock);
-    if ((f = xf__pool_pop_locked(p)))
-      break;
+    xf_future_t *f = xf__pool_pop_locked(p);
+    bool more = f && (p->head || atomic_load_explicit(&p->inbox, memory_order_relaxed));
+    xf__unlock(&p->lock);
+    if (f) {
+      /* Work is left and nobody is looking for it: wake a sleeper, so a
+       * burst keeps every worker busy. */
+      if (more && xf__pool_should_wake(p))
+        xf__pool_wake_workers(p, 1);
+      return f;
+    }
+    /* A reserved slot whose push has not landed yet keeps queued above
+     * zero. Its submitter may have been preempted: yield the CPU to it
+     * rather than spin against it on a machine with few cores. */
+    if (atomic_load_explicit(&p->queued, memory_order_seq_cst)) {
+      sched_yield();
+      continue;
+    }
+    if (atomic_load_explicit(&p->shutdown, memory_order_seq_cst))
+      return NULL;
+    /* At most one idle worker spins; the others sleep at once, leaving the
+     * cores to threads with work to do. */
+    uint32_t expected = 0;
+    if (atomic_compare_exchange_strong_explicit(
+            &p->spinning, &expected, 1, memory_order_seq_cst, memory_order_relaxed)) {
+      bool seen = false;
+      for (int i = 0; i < XF__POOL_SPIN && !seen; i++) {
+        seen = atomic_load_explicit(&p->queued, memory_order_relaxed) ||
+               atomic_load_explicit(&p->shutdown, memory_order_relaxed);
+        xf__cpu_relax();
+      }
+      atomic_store_explicit(&p->spinning, 0, memory_order_seq_cst);
+      if (seen)
+        continue;
+    }
+    uint32_t seq = atomic_load_explicit(&p->wake_seq, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
+    if (!atomic_load_explicit(&p->queued, memory_order_seq_cst) &&
+        !atomic_load_explicit(&p->shutdown, memory_order_seq_cst))
+      xf__futex_wait(&p->wake_seq, seq, -1);
+    atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
   }
-  return f;
 }
 
 static void *xf__pool_worker(void *arg) {
   xf__pool_t *p = arg;
   xf__current_pool = p;
   if (p->initializer && p->initializer(p->init_data) != 0) {
-    /* A failed initializer breaks the pool, as BrokenThreadPool: what is
-     * queued fails, and later submissions are refused. */
-    xf__lock(&p->lock);
-    atomic_store_explicit(&p->broken, true, memory_order_relaxed);
-    xf_future_t *list = xf__pool_take_all_locked(p);
-    xf__unlock(&p->lock);
-    xf__pool_drop_list(p, list, XF_EBROKEN);
+    /* A failed initializer breaks the pool, as BrokenThreadPool: later
+     * submissions are refused, and what was accepted fails, including
+     * submissions still landing (they hold a slot in queued). */
+    atomic_store_explicit(&p->broken, true, memory_order_seq_cst);
     xf__pool_wake_workers(p, INT32_MAX);
-  } else {
-    for (;;) {
-      xf_future_t *f = xf__pool_next(p);
+    while (atomic_load_explicit(&p->queued, memory_order_seq_cst)) {
+      xf__lock(&p->lock);
+      xf_future_t *list = xf__pool_take_all_locked(p);
       xf__unlock(&p->lock);
-      if (!f)
-        break;
+      xf__pool_drop_list(p, list, XF_EBROKEN);
+      xf__cpu_relax();
+    }
+  } else {
+    xf_future_t *f;
+    while ((f = xf__pool_next(p))) {
       if (atomic_load_explicit(&p->space_waiters, memory_order_relaxed))
         xf__pool_wake_submitters(p);
       xf__pool_run(p, f);
@@ -201,7 +287,7 @@ static void *xf__pool_worker(void *arg) {
 
 /* Start one more worker. Lock held. */
 static int xf__pool_spawn_locked(xf__pool_t *p) {
-  uint32_t n = p->nthreads;
+  uint32_t n = atomic_load_explicit(&p->nthreads, memory_order_relaxed);
   atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&p->alive, 1, memory_order_relaxed);
   pthread_attr_t attr;
@@ -219,59 +305,82 @@ static int xf__pool_spawn_locked(xf__pool_t *p) {
   snprintf(name, sizeof name, "%s-%u", p->prefix, (unsigned) n);
   name[15] = '\0';
   pthread_setname_np(p->threads[n], name);
-  p->nthreads = n + 1;
+  atomic_store_explicit(&p->nthreads, n + 1, memory_order_relaxed);
   return XF_OK;
 }
 
-static int xf__pool_submit(void *impl, xf_future_t *f) {
-  xf__pool_t *p = impl;
-  xf__lock(&p->lock);
+/* Reserve a slot in queued, honouring a bounded queue. */
+static int xf__pool_reserve(xf__pool_t *p) {
+  size_t q = atomic_load_explicit(&p->queued, memory_order_relaxed);
   for (;;) {
-    if (atomic_load_explicit(&p->broken, memory_order_relaxed)) {
-      xf__unlock(&p->lock);
+    if (atomic_load_explicit(&p->broken, memory_order_relaxed))
       return XF_EBROKEN;
-    }
-    if (atomic_load_explicit(&p->shutdown, memory_order_relaxed)) {
-      xf__unlock(&p->lock);
+    if (atomic_load_explicit(&p->shutdown, memory_order_relaxed))
       return XF_ESHUTDOWN;
+    if (p->max_queue && q >= p->max_queue) {
+      if (p->queue_policy == XF_QUEUE_REJECT || xf__current_pool == p)
+        return XF_EAGAIN; /* a worker blocking on its own queue could wait forever */
+      uint32_t seq = atomic_load_explicit(&p->space_seq, memory_order_seq_cst);
+      atomic_fetch_add_explicit(&p->space_waiters, 1, memory_order_seq_cst);
+      q = atomic_load_explicit(&p->queued, memory_order_seq_cst);
+      if (q >= p->max_queue && !atomic_load_explicit(&p->shutdown, memory_order_seq_cst))
+        xf__futex_wait(&p->space_seq, seq, -1);
+      atomic_fetch_sub_explicit(&p->space_waiters, 1, memory_order_relaxed);
+      q = atomic_load_explicit(&p->queued, memory_order_relaxed);
+      continue;
     }
-    if (!p->max_queue ||
-        atomic_load_explicit(&p->queued, memory_order_relaxed) < p->max_queue)
-      break;
-    if (p->queue_policy == XF_QUEUE_REJECT || xf__current_pool == p) {
-      /* A worker blocking on its own pool's queue could wait forever. */
-      xf__unlock(&p->lock);
-      return XF_EAGAIN;
-    }
-    uint32_t seq = atomic_load_explicit(&p->space_seq, memory_order_seq_cst);
-    atomic_fetch_add_explicit(&p->space_waiters, 1, memory_order_seq_cst);
-    xf__unlock(&p->lock);
-    xf__futex_wait(&p->space_seq, seq, -1);
-    atomic_fetch_sub_explicit(&p->space_waiters, 1, memory_order_relaxed);
-    xf__lock(&p->lock);
+    if (atomic_compare_exchange_weak_explicit(&p->queued, &q, q + 1, memory_order_seq_cst,
+                                              memory_order_relaxed))
+      return XF_OK;
   }
+}
+
+/* Start a worker if no idle one is expected, up to max_workers. */
+static int xf__pool_grow(xf__pool_t *p) {
+  if (atomic_load_explicit(&p->nthreads, memory_order_relaxed) >= p->max_workers)
+    return XF_OK;
   uint32_t idle = atomic_load_explicit(&p->idle, memory_order_relaxed);
   while (idle && !atomic_compare_exchange_weak_explicit(&p->idle, &idle, idle - 1,
                                                         memory_order_relaxed,
                                                         memory_order_relaxed))
     ;
-  if (!idle && p->nthreads < p->max_workers) {
-    int rc = xf__pool_spawn_locked(p);
-    if (rc != XF_OK && p->nthreads == 0) {
-      xf__unlock(&p->lock);
-      return rc;
-    }
+  if (idle || atomic_load_explicit(&p->nthreads, memory_order_relaxed) >= p->max_workers)
+    return XF_OK;
+  int rc = XF_OK;
+  xf__lock(&p->lock);
+  if (atomic_load_explicit(&p->nthreads, memory_order_relaxed) < p->max_workers) {
+    rc = xf__pool_spawn_locked(p);
+    /* Without a thread nothing would run; with some, the task waits. */
+    if (atomic_load_explicit(&p->nthreads, memory_order_relaxed) > 0)
+      rc = XF_OK;
   }
-  if (p->tail)
-    p->tail->task_next = f;
-  else
-    p->head = f;
-  p->tail = f;
-  atomic_store_explicit(&p->queued,
-                        atomic_load_explicit(&p->queued, memory_order_relaxed) + 1,
-                        memory_order_seq_cst);
   xf__unlock(&p->lock);
-  if (atomic_load_explicit(&p->sleepers, memory_order_seq_cst))
+  return rc;
+}
+
+static int xf__pool_submit(void *impl, xf_future_t *f) {
+  xf__pool_t *p = impl;
+  int rc = xf__pool_reserve(p);
+  if (rc != XF_OK)
+    return rc;
+  /* Seen after the reservation, a shutdown or a break has not drained the
+   * queue past this task yet: back out. Otherwise the workers wait for it. */
+  if (atomic_load_explicit(&p->shutdown, memory_order_seq_cst) ||
+      atomic_load_explicit(&p->broken, memory_order_seq_cst) ||
+      (rc = xf__pool_grow(p)) != XF_OK) {
+    atomic_fetch_sub_explicit(&p->queued, 1, memory_order_seq_cst);
+    xf__pool_wake_submitters(p);
+    if (rc == XF_OK)
+      rc = atomic_load_explicit(&p->broken, memory_order_relaxed) ? XF_EBROKEN
+                                                                  : XF_ESHUTDOWN;
+    return rc;
+  }
+  xf_future_t *head = atomic_load_explicit(&p->inbox, memory_order_relaxed);
+  do
+    f->task_next = head;
+  while (!atomic_compare_exchange_weak_explicit(&p->inbox, &head, f, memory_order_release,
+                                                memory_order_relaxed));
+  if (xf__pool_should_wake(p))
     xf__pool_wake_workers(p, 1);
   return XF_OK;
 }
@@ -279,11 +388,11 @@ static int xf__pool_submit(void *impl, xf_future_t *f) {
 static int xf__pool_shutdown(void *impl, bool wait, bool cancel_futures) {
   xf__pool_t *p = impl;
   xf_future_t *dropped = NULL;
-  xf__lock(&p->lock);
   atomic_store_explicit(&p->shutdown, true, memory_order_seq_cst);
+  xf__lock(&p->lock);
   if (cancel_futures)
     dropped = xf__pool_take_all_locked(p);
-  uint32_t nthreads = p->nthreads;
+  uint32_t nthreads = atomic_load_explicit(&p->nthreads, memory_order_relaxed);
   xf__unlock(&p->lock);
   xf__pool_drop_list(p, dropped, XF_ECANCELLED);
   xf__pool_wake_workers(p, INT32_MAX);
@@ -321,7 +430,7 @@ static void xf__pool_destroy(void *impl) {
    * on their own and the last one out frees the pool. */
   pthread_mutex_lock(&p->join_lock);
   xf__lock(&p->lock);
-  uint32_t nthreads = p->nthreads;
+  uint32_t nthreads = atomic_load_explicit(&p->nthreads, memory_order_relaxed);
   xf__unlock(&p->lock);
   for (uint32_t i = 0; i < nthreads; i++) {
     if (!p->joined[i]) {
