@@ -9,5 +9,6 @@
 #include "future.h"
 #include "executor.h"
 #include "loop.h"
+#include "closure.h"
 
 #endif /* XF_XF_H */
