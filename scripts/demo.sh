@@ -31,7 +31,7 @@ done
 if [[ -d "$root/examples/python" ]]; then
   export PYTHONPATH="$build/bindings/python${PYTHONPATH:+:$PYTHONPATH}"
   for f in "$root"/examples/python/*.py; do
-    [[ -f "$f" ]] && run "python: $(basename "$f")" python3 "$f"
+    [[ -f "$f" ]] && run "python: $(basename "$f")" /usr/bin/python3 "$f"
   done
 fi
 
