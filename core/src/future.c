@@ -273,14 +273,21 @@ int xf_future_wait(xf_future_t *f, int64_t timeout_ns) {
   }
 }
 
+/* Wait until f is done and note that its outcome has been read. */
+static int xf__wait_outcome(xf_future_t *f, int64_t timeout_ns) {
+  int rc = xf_future_wait(f, timeout_ns);
+  if (rc == XF_OK)
+    atomic_store_explicit(&f->retrieved, true, memory_order_relaxed);
+  return rc;
+}
+
 int xf_future_result(xf_future_t *f, int64_t timeout_ns, xf_value_t **out) {
   if (!out)
     return XF_EINVAL;
   *out = NULL;
-  int rc = xf_future_wait(f, timeout_ns);
+  int rc = xf__wait_outcome(f, timeout_ns);
   if (rc != XF_OK)
     return rc;
-  atomic_store_explicit(&f->retrieved, true, memory_order_relaxed);
   if (xf__state(f) == XF_CANCELLED)
     return XF_ECANCELLED;
   if (f->error)
@@ -293,10 +300,9 @@ int xf_future_error(xf_future_t *f, int64_t timeout_ns, xf_error_t **out) {
   if (!out)
     return XF_EINVAL;
   *out = NULL;
-  int rc = xf_future_wait(f, timeout_ns);
+  int rc = xf__wait_outcome(f, timeout_ns);
   if (rc != XF_OK)
     return rc;
-  atomic_store_explicit(&f->retrieved, true, memory_order_relaxed);
   if (xf__state(f) == XF_CANCELLED)
     return xf_error_new(XF_ECANCELLED, NULL, f->cancel_msg ? f->cancel_msg : "", out);
   *out = xf_error_ref(f->error);
