@@ -772,6 +772,35 @@ START_TEST(test_exception_handler) {
 }
 END_TEST
 
+START_TEST(test_error_never_retrieved) {
+  xf_loop_t *loop = new_loop();
+  handler_log_t h = {0};
+  ck_assert_int_eq(xf_loop_set_exception_handler(loop, log_handler, &h, NULL), XF_OK);
+  /* A loop future that fails and is dropped unread is reported once. */
+  xf_future_t *f;
+  ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+  ck_assert_int_eq(xf_future_fail(f, XF_EFAILED, "ValueError", "lost"), XF_OK);
+  xf_future_unref(f);
+  ck_assert_int_eq(h.calls, 1);
+  ck_assert_int_eq(h.last_code, XF_EFAILED);
+  /* Read, or cancelled, or free-standing: nothing to report. */
+  xf_error_t *err;
+  ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+  ck_assert_int_eq(xf_future_fail(f, XF_EFAILED, "ValueError", "seen"), XF_OK);
+  ck_assert_int_eq(xf_future_error(f, 0, &err), XF_OK);
+  xf_error_unref(err);
+  xf_future_unref(f);
+  ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+  ck_assert_int_eq(xf_future_cancel(f), XF_OK);
+  xf_future_unref(f);
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_fail(f, XF_EFAILED, "ValueError", "free"), XF_OK);
+  xf_future_unref(f);
+  ck_assert_int_eq(h.calls, 1);
+  xf_loop_unref(loop);
+}
+END_TEST
+
 /* ---- executors -------------------------------------------------------- */
 
 static int job_square(void *data, xf_future_t *f) {
@@ -1256,6 +1285,7 @@ static Suite *loop_suite(void) {
   tcase_add_test(tc, test_loop_future_callbacks_on_loop);
   tcase_add_test(tc, test_future_finished_by_other_thread);
   tcase_add_test(tc, test_exception_handler);
+  tcase_add_test(tc, test_error_never_retrieved);
   suite_add_tcase(s, tc);
   tc = tcase_create("executors");
   tcase_add_test(tc, test_run_in_executor_default);
