@@ -25,7 +25,7 @@ demo: build
 	scripts/demo.sh $(BUILD_DIR)/default
 
 # The test stages, in order; the first that fails stops the run.
-TEST_STAGES := test-default test-asan test-tsan test-valgrind test-abi
+TEST_STAGES := test-default test-asan test-tsan test-valgrind test-abi bench-quick
 
 test: deps
 	@for stage in $(TEST_STAGES); do \
@@ -76,3 +76,20 @@ format-check:
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# The benchmarks (bench/run.py says what runs; the report and plots land in
+# build/bench). bench: full sizes; bench-quick: small sizes, checking only
+# that every benchmark runs and reports (the last stage of test).
+BENCH_CONFIGURE = $(CMAKE_CONFIGURE) -B $(BUILD_DIR)/bench -DCMAKE_BUILD_TYPE=Release \
+  -DXF_BENCH=ON -DXF_TESTS=OFF -DXF_EXAMPLES=OFF
+
+.PHONY: bench bench-quick
+bench: deps
+	$(BENCH_CONFIGURE)
+	cmake --build $(BUILD_DIR)/bench -j$(JOBS)
+	/usr/bin/python3 bench/run.py --build $(BUILD_DIR)/bench
+
+bench-quick: deps
+	$(BENCH_CONFIGURE)
+	cmake --build $(BUILD_DIR)/bench -j$(JOBS)
+	/usr/bin/python3 bench/run.py --build $(BUILD_DIR)/bench --quick

@@ -12,17 +12,19 @@
  *   - an inline closure call (no owner loop), the cost of the trampoline and
  *     the value conversions alone.
  *
- * Build and run:
+ * Each is printed as a JSON line (see bench.h) and a line on stderr. The
+ * round trip uses a tenth of the calls.
+ *
+ * Build and run (make bench does both, through bench/run.py):
  *   cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DXF_BENCH=ON
  *   cmake --build build/bench -j2 --target bench_closure_call
- *   build/bench/bench/closure_call [calls]     (default 1000000)
+ *   build/bench/bench/closure_call [--quick] [--reps N] [calls]
+ *                                  (default 1000000 calls, 20000 quick)
  */
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 
-#include <xf/xf.h>
+#include "bench.h"
 
 static long calls = 1000000;
 static xf_loop_t *loop;
@@ -106,11 +108,24 @@ static double measure(job_t *job) {
   return (double) (end - start) / (double) calls;
 }
 
+static double measure_reps(job_t *job, long n, double *v) {
+  calls = n;
+  for (int r = 0; r < bench_reps; r++)
+    v[r] = measure(job);
+  return v[0];
+}
+
 int main(int argc, char **argv) {
-  if (argc > 1)
-    calls = atol(argv[1]);
-  if (calls <= 0)
-    calls = 1000000;
+  bench_init("closure_call", argc, argv);
+  if (bench_reps > 64)
+    bench_reps = 64;
+  long full = bench_size(1000000, 20000);
+  /* The old interface: a bare number is the call count. */
+  for (int i = 1; i < argc; i++)
+    if (argv[i][0] >= '0' && argv[i][0] <= '9' && (i == 1 || strcmp(argv[i - 1], "--reps")))
+      full = atol(argv[i]);
+  if (full <= 0)
+    full = 1000000;
   CHECK(xf_loop_new(&loop));
   xf_closure_t *cv, *ci, *cn;
   CHECK(xf_closure_new("void(int64)", on_void, NULL, NULL, loop, &cv));
@@ -120,34 +135,35 @@ int main(int argc, char **argv) {
   job_t jv = {xf_closure_code(cv), 0}, ji = {xf_closure_code(ci), 1}, jp = {NULL, 2};
   /* A warm-up round of each, so thread start-up and first touches of memory
    * do not count. */
-  long full = calls;
   calls = full / 10 > 0 ? full / 10 : 1;
   measure(&jv);
   measure(&ji);
   measure(&jp);
-  calls = full;
 
-  double void_ns = measure(&jv);
-  double plain_ns = measure(&jp);
-  long int_calls = calls / 10 > 0 ? calls / 10 : 1;
-  calls = int_calls;
-  double int_ns = measure(&ji);
-  calls = full;
+  double v[64];
+  measure_reps(&jv, full, v);
+  bench_emit("closure_void_call", "xfutures", "ns/call", 1, full, v, bench_reps,
+             "\"note\": \"cross-thread, throughput\"");
+  measure_reps(&jp, full, v);
+  bench_emit("closure_void_call", "xfutures call_soon_threadsafe", "ns/call", 1, full, v,
+             bench_reps, "\"note\": \"the queue the closure rides on\"");
+  long int_calls = full / 10 > 0 ? full / 10 : 1;
+  measure_reps(&ji, int_calls, v);
+  bench_emit("closure_int_call", "xfutures", "ns/call", 1, int_calls, v, bench_reps,
+             "\"note\": \"cross-thread, round trip\"");
 
   int64_t (*inline_fn)(int64_t) = (int64_t(*)(int64_t)) xf_closure_code(cn);
-  int64_t start = xf_now(), sum = 0;
-  for (long i = 0; i < calls; i++)
-    sum += inline_fn(i);
-  double inline_ns = (double) (xf_now() - start) / (double) calls;
-
-  printf("cross-thread void closure call     %8.1f ns/call  (%ld calls, throughput)\n",
-         void_ns, full);
-  printf("cross-thread int64 closure call    %8.1f ns/call  (%ld calls, round trip)\n",
-         int_ns, int_calls);
-  printf("plain call_soon_threadsafe         %8.1f ns/call  (%ld calls, throughput)\n",
-         plain_ns, full);
-  printf("inline closure call (no owner)     %8.1f ns/call  (%ld calls; checksum %lld)\n",
-         inline_ns, full, (long long) sum);
+  int64_t sum = 0;
+  for (int r = 0; r < bench_reps; r++) {
+    int64_t start = xf_now();
+    for (long i = 0; i < full; i++)
+      sum += inline_fn(i);
+    v[r] = (double) (xf_now() - start) / (double) full;
+  }
+  if (sum == 0)
+    bench_die("inline closure checksum");
+  bench_emit("closure_inline_call", "xfutures", "ns/call", 1, full, v, bench_reps,
+             "\"note\": \"no owner loop: trampoline and conversions\"");
 
   xf_closure_unref(cv);
   xf_closure_unref(ci);
