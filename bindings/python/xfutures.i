@@ -1,0 +1,1073 @@
+/* The Python binding's SWIG interface: the raw module xfutures._xfutures.
+ *
+ * It adds to the shared interface (bindings/common/xfutures.i) what Python
+ * needs and nothing else:
+ *
+ * - the handles (future, executor, loop) as classes whose destructor drops
+ *   the core's reference, with the GIL released where dropping may wait;
+ * - Python objects as XF_KIND_OBJECT values with the "python" hooks, and the
+ *   conversions between Python values and xf_value_t / xf_error_t;
+ * - Python callables run by the core as tasks, done callbacks, thread pool
+ *   initializers and loop exception handlers, each taking the GIL itself;
+ * - blocking calls (result, wait, as_completed, shutdown, close) that release
+ *   the GIL and wait in slices of 50 ms, checking for signals in between so
+ *   that Ctrl-C interrupts them.
+ *
+ * The hand-written package (xfutures/__init__.py, xfutures/asyncio.py) turns
+ * the codes and tuples returned here into the stdlib's exceptions.
+ *
+ * Interpreter finalization: every entry from a core thread into Python
+ * checks _Py_IsFinalizing() first and, when the interpreter is going away,
+ * leaks the reference or drops the call instead of taking the GIL (a thread
+ * that asks for the GIL then never gets it back).
+ */
+%module(package = "xfutures") xfutures
+
+%include "../common/xfutures.i"
+
+%{
+#include <pthread.h>
+#include <string.h>
+
+#define XFPY_SLICE_NS 50000000LL /* how long a blocking call waits between checks */
+
+static int xfpy_finalizing(void) {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
+/* ---- Python objects as values ------------------------------------------ */
+
+static void xfpy_retain(void *object, void *hook_data) {
+  (void) hook_data;
+  if (xfpy_finalizing())
+    return;
+  PyGILState_STATE g = PyGILState_Ensure();
+  Py_INCREF((PyObject *) object);
+  PyGILState_Release(g);
+}
+
+static void xfpy_release(void *object, void *hook_data) {
+  (void) hook_data;
+  if (xfpy_finalizing())
+    return; /* leaked on purpose: the interpreter is going away */
+  PyGILState_STATE g = PyGILState_Ensure();
+  Py_DECREF((PyObject *) object);
+  PyGILState_Release(g);
+}
+
+static const xf_object_hooks_t xfpy_hooks = {sizeof(xf_object_hooks_t), "python",
+                                             xfpy_retain, xfpy_release, NULL};
+
+/* A Python object handed to the core as data, released under the GIL. */
+static void xfpy_decref_data(void *data) {
+  xfpy_release(data, NULL);
+}
+
+/* Hooks the package installs: the factory of exceptions for core errors that
+ * carry no Python exception, and the logger of failed callbacks. */
+static PyObject *xfpy_error_factory = NULL;
+
+/* A new reference to the Python exception for an error: its payload when it
+ * came from Python, else whatever the package's factory makes of the code,
+ * type, message and traceback. */
+static PyObject *xfpy_exception_from_error(xf_error_t *err) {
+  void *obj = NULL;
+  const xf_object_hooks_t *hooks = NULL;
+  xf_value_t *payload = xf_error_payload(err);
+  if (payload && xf_value_get_object(payload, &obj, &hooks) == XF_OK && hooks == &xfpy_hooks) {
+    Py_INCREF((PyObject *) obj);
+    return (PyObject *) obj;
+  }
+  const char *tb = xf_error_traceback(err);
+  if (!xfpy_error_factory)
+    return PyObject_CallFunction(PyExc_RuntimeError, "s", xf_error_message(err));
+  return PyObject_CallFunction(xfpy_error_factory, "issz", xf_error_code(err),
+                               xf_error_type(err), xf_error_message(err), tb);
+}
+
+static PyObject *xfpy_from_value(xf_value_t *v);
+
+static PyObject *xfpy_list_from_value(xf_value_t *v) {
+  size_t n = 0;
+  xf_value_list_len(v, &n);
+  PyObject *list = PyList_New((Py_ssize_t) n);
+  if (!list)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    xf_value_t *item = NULL;
+    xf_value_list_get(v, i, &item);
+    PyObject *o = xfpy_from_value(item);
+    if (!o) {
+      Py_DECREF(list);
+      return NULL;
+    }
+    PyList_SET_ITEM(list, (Py_ssize_t) i, o);
+  }
+  return list;
+}
+
+static void xfpy_value_capsule_free(PyObject *capsule) {
+  xf_value_unref((xf_value_t *) PyCapsule_GetPointer(capsule, "xfutures.foreign"));
+}
+
+/* A new reference to the Python form of a value (see DESIGN, "Bindings"). A
+ * Python object comes back as itself; another runtime's object as an opaque
+ * capsule that can be passed along. */
+static PyObject *xfpy_from_value(xf_value_t *v) {
+  if (!v)
+    Py_RETURN_NONE;
+  switch (xf_value_kind(v)) {
+  case XF_KIND_VOID:
+    Py_RETURN_NONE;
+  case XF_KIND_BOOL: {
+    bool b = false;
+    xf_value_get_bool(v, &b);
+    return PyBool_FromLong(b);
+  }
+  case XF_KIND_INT: {
+    int64_t i = 0;
+    xf_value_get_int(v, &i);
+    return PyLong_FromLongLong(i);
+  }
+  case XF_KIND_DOUBLE: {
+    double d = 0;
+    xf_value_get_double(v, &d);
+    return PyFloat_FromDouble(d);
+  }
+  case XF_KIND_STRING: {
+    const char *s = NULL;
+    size_t len = 0;
+    xf_value_get_string(v, &s, &len);
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t) len, "surrogateescape");
+  }
+  case XF_KIND_BYTES: {
+    const void *p = NULL;
+    size_t len = 0;
+    xf_value_get_bytes(v, &p, &len);
+    return PyBytes_FromStringAndSize((const char *) p, (Py_ssize_t) len);
+  }
+  case XF_KIND_LIST:
+    return xfpy_list_from_value(v);
+  case XF_KIND_POINTER: {
+    void *p = NULL;
+    xf_value_get_pointer(v, &p);
+    return PyLong_FromVoidPtr(p);
+  }
+  case XF_KIND_OBJECT: {
+    void *obj = NULL;
+    const xf_object_hooks_t *hooks = NULL;
+    xf_value_get_object(v, &obj, &hooks);
+    if (hooks == &xfpy_hooks) {
+      Py_INCREF((PyObject *) obj);
+      return (PyObject *) obj;
+    }
+    break;
+  }
+  case XF_KIND_ERROR: {
+    xf_error_t *err = NULL;
+    xf_value_get_error(v, &err);
+    return xfpy_exception_from_error(err);
+  }
+  default:
+    break;
+  }
+  PyObject *capsule =
+      PyCapsule_New(xf_value_ref(v), "xfutures.foreign", xfpy_value_capsule_free);
+  if (!capsule)
+    xf_value_unref(v);
+  return capsule;
+}
+
+/* Raise the Python exception for a core error code. */
+static PyObject *xfpy_raise_code(int rc) {
+  if (rc == XF_ENOMEM)
+    return PyErr_NoMemory();
+  PyObject *exc = xfpy_error_factory
+                      ? PyObject_CallFunction(xfpy_error_factory, "issz", rc,
+                                              xf_error_default_type(rc), xf_strerror(rc),
+                                              NULL)
+                      : NULL;
+  if (exc) {
+    PyErr_SetObject((PyObject *) Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+  } else if (!PyErr_Occurred()) {
+    PyErr_SetString(PyExc_RuntimeError, xf_strerror(rc));
+  }
+  return NULL;
+}
+
+/* A result from Python: None and the booleans as the core's own kinds, every
+ * other object as itself (so that it comes back as the same object). */
+static int xfpy_result_value(PyObject *o, xf_value_t **out) {
+  if (o == Py_None) {
+    *out = xf_value_void();
+    return XF_OK;
+  }
+  if (PyBool_Check(o)) {
+    *out = xf_value_bool(o == Py_True);
+    return XF_OK;
+  }
+  return xf_value_new_object(o, &xfpy_hooks, out);
+}
+
+/* A value for C code (native arguments): Python's values as the core's kinds
+ * (DESIGN, "Bindings"), ints that do not fit int64 as XF_ERANGE, anything
+ * without a kind as an object. Sets a Python exception on failure. */
+static int xfpy_kind_value(PyObject *o, xf_value_t **out) {
+  int rc;
+  if (o == Py_None || PyBool_Check(o))
+    return xfpy_result_value(o, out);
+  if (PyLong_Check(o)) {
+    int overflow = 0;
+    long long i = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow) {
+      unsigned long long u = PyLong_AsUnsignedLongLong(o);
+      if (PyErr_Occurred()) {
+        PyErr_SetString(PyExc_OverflowError, "integer does not fit in 64 bits");
+        return XF_ERANGE;
+      }
+      i = (long long) u;
+    }
+    rc = xf_value_new_int(i, out);
+  } else if (PyFloat_Check(o)) {
+    rc = xf_value_new_double(PyFloat_AS_DOUBLE(o), out);
+  } else if (PyUnicode_Check(o)) {
+    Py_ssize_t len = 0;
+    const char *s = PyUnicode_AsUTF8AndSize(o, &len);
+    if (!s)
+      return XF_EINVAL;
+    rc = xf_value_new_string(s, (size_t) len, out);
+  } else if (PyBytes_Check(o)) {
+    rc = xf_value_new_bytes(PyBytes_AS_STRING(o), (size_t) PyBytes_GET_SIZE(o), out);
+  } else if (PyList_Check(o) || PyTuple_Check(o)) {
+    PyObject *seq = PySequence_Fast(o, "a sequence");
+    if (!seq)
+      return XF_EINVAL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    xf_value_t **items = (xf_value_t **) calloc((size_t) n + 1, sizeof(*items));
+    rc = items ? XF_OK : XF_ENOMEM;
+    for (Py_ssize_t i = 0; rc == XF_OK && i < n; i++)
+      rc = xfpy_kind_value(PySequence_Fast_GET_ITEM(seq, i), &items[i]);
+    if (rc == XF_OK)
+      rc = xf_value_new_list(items, (size_t) n, out);
+    for (Py_ssize_t i = 0; items && i < n; i++)
+      xf_value_unref(items[i]);
+    free(items);
+    Py_DECREF(seq);
+    if (PyErr_Occurred())
+      return rc ? rc : XF_EINVAL;
+  } else {
+    rc = xf_value_new_object(o, &xfpy_hooks, out);
+  }
+  if (rc != XF_OK && !PyErr_Occurred())
+    xfpy_raise_code(rc);
+  return rc;
+}
+
+/* An error for a Python exception (a new reference): its class name, its
+ * message, and the exception itself as payload so that it comes back to
+ * Python as the same object, traceback included. */
+static int xfpy_error_from_exception(PyObject *exc, xf_error_t **out) {
+  const char *type = _PyType_Name(Py_TYPE(exc));
+  const char *msg = "";
+  PyObject *str = PyObject_Str(exc);
+  if (str)
+    msg = PyUnicode_AsUTF8(str);
+  if (!msg)
+    msg = "";
+  PyErr_Clear();
+  xf_value_t *payload = NULL;
+  int rc = xf_value_new_object(exc, &xfpy_hooks, &payload);
+  if (rc == XF_OK)
+    rc = xf_error_new_full(XF_EFAILED, type, msg, NULL, payload, out);
+  xf_value_unref(payload);
+  Py_XDECREF(str);
+  return rc;
+}
+
+/* The exception being raised, normalized, with its traceback attached; the
+ * error indicator is cleared. A new reference. */
+static PyObject *xfpy_fetch_exception(void) {
+  PyObject *type = NULL, *value = NULL, *tb = NULL;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb && value)
+    PyException_SetTraceback(value, tb);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+  if (!value) {
+    Py_INCREF(Py_None);
+    value = Py_None;
+  }
+  return value;
+}
+
+/* Finish a future with the outcome of a Python call: r, or the exception
+ * being raised when r is NULL. GIL held. Returns the core's code. */
+static int xfpy_finish(xf_future_t *f, PyObject *r) {
+  if (r) {
+    xf_value_t *v = NULL;
+    int rc = xfpy_result_value(r, &v);
+    return rc == XF_OK ? xf_future_set_result(f, v) : rc;
+  }
+  PyObject *exc = xfpy_fetch_exception();
+  xf_error_t *err = NULL;
+  int rc = xfpy_error_from_exception(exc, &err);
+  Py_DECREF(exc);
+  return rc == XF_OK ? xf_future_set_error(f, err) : rc;
+}
+
+/* ---- Python callables run by the core ----------------------------------- */
+
+/* A task: data is a tuple (fn, args, kwargs). Runs on a worker thread. */
+static int xfpy_task(void *data, xf_future_t *f) {
+  if (xfpy_finalizing())
+    return XF_ESHUTDOWN;
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *t = (PyObject *) data;
+  PyObject *kwargs = PyTuple_GET_ITEM(t, 2);
+  PyObject *r = PyObject_Call(PyTuple_GET_ITEM(t, 0), PyTuple_GET_ITEM(t, 1),
+                              kwargs == Py_None ? NULL : kwargs);
+  int rc = xfpy_finish(f, r);
+  Py_XDECREF(r);
+  PyGILState_Release(g);
+  return rc == XF_ESTATE ? XF_OK : rc;
+}
+
+/* A done callback: data is a tuple (fn, future, context, on_error). It calls
+ * fn(future), inside context when that is not None, and hands an exception
+ * to on_error(exc, fn, future). */
+static void xfpy_done(xf_future_t *f, void *data) {
+  (void) f;
+  if (xfpy_finalizing())
+    return; /* dropped: nobody is left to run it */
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *t = (PyObject *) data;
+  PyObject *fn = PyTuple_GET_ITEM(t, 0), *fut = PyTuple_GET_ITEM(t, 1);
+  PyObject *ctx = PyTuple_GET_ITEM(t, 2);
+  PyObject *r;
+  if (ctx == Py_None)
+    r = PyObject_CallOneArg(fn, fut);
+  else
+    r = PyObject_CallMethod(ctx, "run", "OO", fn, fut);
+  if (!r) {
+    PyObject *exc = xfpy_fetch_exception();
+    PyObject *lr = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(t, 3), exc, fn, fut, NULL);
+    if (!lr)
+      PyErr_WriteUnraisable(fn);
+    Py_XDECREF(lr);
+    Py_DECREF(exc);
+  }
+  Py_XDECREF(r);
+  PyGILState_Release(g);
+}
+
+/* The worker threads of a pool keep one Python thread state each, made by
+ * the pool's initializer and deleted when the thread exits. */
+static pthread_key_t xfpy_tstate_key;
+static pthread_once_t xfpy_tstate_once = PTHREAD_ONCE_INIT;
+
+static void xfpy_tstate_free(void *ts) {
+  if (xfpy_finalizing())
+    return; /* the interpreter clears every thread state itself */
+  /* The C library may already have cleared Python's own thread-specific
+   * slot at this point, so the state is deleted directly rather than with
+   * PyGILState_Release. */
+  PyEval_RestoreThread((PyThreadState *) ts);
+  PyThreadState_Clear((PyThreadState *) ts);
+  PyThreadState_DeleteCurrent();
+}
+
+static void xfpy_tstate_key_make(void) {
+  pthread_key_create(&xfpy_tstate_key, xfpy_tstate_free);
+}
+
+/* The initializer: data is a callable (the package's wrapper around the
+ * user's initializer) or None. It returns true when the initializer worked. */
+static int xfpy_worker_init(void *data) {
+  if (xfpy_finalizing())
+    return -1;
+  pthread_once(&xfpy_tstate_once, xfpy_tstate_key_make);
+  PyGILState_Ensure(); /* the thread's own state, kept until it exits */
+  int rc = 0;
+  PyObject *init = (PyObject *) data;
+  if (init != Py_None) {
+    PyObject *r = PyObject_CallNoArgs(init);
+    if (!r) {
+      PyErr_WriteUnraisable(init);
+      rc = -1;
+    } else {
+      rc = PyObject_IsTrue(r) ? 0 : -1;
+      Py_DECREF(r);
+    }
+  }
+  PyThreadState *ts = PyEval_SaveThread();
+  pthread_setspecific(xfpy_tstate_key, ts);
+  return rc;
+}
+
+/* A loop's exception handler: data is a callable(message, exception). */
+static void xfpy_loop_exception(xf_loop_t *loop, const char *message, xf_error_t *err,
+                                void *data) {
+  (void) loop;
+  if (xfpy_finalizing())
+    return;
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *exc = NULL;
+  if (err)
+    exc = xfpy_exception_from_error(err);
+  if (!exc) {
+    PyErr_Clear();
+    Py_INCREF(Py_None);
+    exc = Py_None;
+  }
+  PyObject *r = PyObject_CallFunction((PyObject *) data, "sO", message, exc);
+  if (!r)
+    PyErr_WriteUnraisable((PyObject *) data);
+  Py_XDECREF(r);
+  Py_DECREF(exc);
+  PyGILState_Release(g);
+}
+
+/* A timeout in seconds (None: forever) as nanoseconds. */
+static int xfpy_timeout_ns(PyObject *timeout, int64_t *out) {
+  if (timeout == Py_None) {
+    *out = -1;
+    return 0;
+  }
+  double s = PyFloat_AsDouble(timeout);
+  if (s == -1.0 && PyErr_Occurred())
+    return -1;
+  if (s != s) {
+    PyErr_SetString(PyExc_ValueError, "timeout is NaN");
+    return -1;
+  }
+  *out = s <= 0 ? 0 : s >= 9.2e9 ? -1 : (int64_t) (s * 1e9);
+  return 0;
+}
+
+/* Wait until f is done or the timeout passes, in slices with the GIL
+ * released. 0 done, 1 timed out, -1 a signal handler raised. */
+static int xfpy_wait_one(xf_future_t *f, int64_t timeout_ns) {
+  int64_t deadline = timeout_ns < 0 ? -1 : xf_now() + timeout_ns;
+  for (;;) {
+    if (xf_future_done(f))
+      return 0;
+    int64_t slice = XFPY_SLICE_NS;
+    if (deadline >= 0) {
+      int64_t left = deadline - xf_now();
+      if (left <= 0)
+        return 1;
+      if (left < slice)
+        slice = left;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = xf_future_wait(f, slice);
+    Py_END_ALLOW_THREADS if (rc == XF_OK) return 0;
+    if (PyErr_CheckSignals() < 0)
+      return -1;
+  }
+}
+
+/* A list of future handles from a Python sequence of raw futures. */
+static swig_type_info *xfpy_future_type(void);
+
+static xf_future_t **xfpy_future_array(PyObject *seq, Py_ssize_t *n) {
+  PyObject *fast = PySequence_Fast(seq, "expected a sequence of futures");
+  if (!fast)
+    return NULL;
+  *n = PySequence_Fast_GET_SIZE(fast);
+  xf_future_t **fs = (xf_future_t **) calloc((size_t) *n + 1, sizeof(*fs));
+  if (!fs) {
+    Py_DECREF(fast);
+    PyErr_NoMemory();
+    return NULL;
+  }
+  for (Py_ssize_t i = 0; i < *n; i++) {
+    void *p = NULL;
+    if (!SWIG_IsOK(SWIG_ConvertPtr(PySequence_Fast_GET_ITEM(fast, i), &p,
+                                   xfpy_future_type(), 0)) ||
+        !p) {
+      free(fs);
+      Py_DECREF(fast);
+      PyErr_SetString(PyExc_TypeError, "expected xfutures futures");
+      return NULL;
+    }
+    fs[i] = (xf_future_t *) p;
+  }
+  Py_DECREF(fast);
+  return fs;
+}
+
+static PyObject *xfpy_new_future_object(xf_future_t *f);
+
+/* The iterator behind as_completed. */
+typedef struct xf_py_as_completed {
+  xf_as_completed_t *it;
+  xf_future_t **fs; /* own references; NULL once yielded */
+  size_t n;
+  int64_t deadline;
+} xf_py_as_completed_t;
+%}
+
+/* ---- Handles ------------------------------------------------------------ */
+
+typedef struct xf_future xf_future_t;
+typedef struct xf_executor xf_executor_t;
+typedef struct xf_loop xf_loop_t;
+typedef struct xf_py_as_completed xf_py_as_completed_t;
+
+/* Each handle is a class whose destructor drops the reference. Dropping an
+ * executor or a loop may wait for worker threads that need the GIL, so the
+ * GIL is released around it. */
+%nodefaultctor xf_future;
+%nodefaultctor xf_executor;
+%nodefaultctor xf_loop;
+%nodefaultctor xf_py_as_completed;
+struct xf_future {};
+struct xf_executor {};
+struct xf_loop {};
+struct xf_py_as_completed {};
+%extend xf_future {
+  ~xf_future() {
+    xf_future_unref($self);
+  }
+}
+%extend xf_executor {
+  ~xf_executor() {
+    if (xfpy_finalizing()) {
+      xf_executor_unref($self);
+      return;
+    }
+    Py_BEGIN_ALLOW_THREADS xf_executor_unref($self);
+    Py_END_ALLOW_THREADS
+  }
+}
+%extend xf_loop {
+  ~xf_loop() {
+    Py_BEGIN_ALLOW_THREADS xf_loop_unref($self);
+    Py_END_ALLOW_THREADS
+  }
+}
+%extend xf_py_as_completed {
+  ~xf_py_as_completed() {
+    xf_as_completed_free($self->it);
+    for (size_t i = 0; i < $self->n; i++)
+      xf_future_unref($self->fs[i]);
+    free($self->fs);
+    free($self);
+  }
+}
+
+%{
+static swig_type_info *xfpy_future_type(void) {
+  return SWIGTYPE_p_xf_future;
+}
+
+static PyObject *xfpy_new_future_object(xf_future_t *f) {
+  return SWIG_Python_NewPointerObj(NULL, f, SWIGTYPE_p_xf_future, SWIG_POINTER_OWN);
+}
+%}
+
+/* Plain non-blocking calls, wrapped as they are. */
+int xf_future_state(const xf_future_t *f);
+bool xf_future_done(const xf_future_t *f);
+bool xf_future_cancelled(const xf_future_t *f);
+bool xf_future_running(const xf_future_t *f);
+int xf_future_set_running_or_notify_cancel(xf_future_t *f);
+int xf_future_cancel_msg(xf_future_t *f, const char *msg);
+bool xf_task_is_task(const xf_future_t *f);
+bool xf_loop_is_closed(const xf_loop_t *loop);
+bool xf_loop_is_running(const xf_loop_t *loop);
+int xf_loop_backend_fd(xf_loop_t *loop);
+int64_t xf_loop_backend_timeout(xf_loop_t *loop);
+int xf_loop_stop(xf_loop_t *loop);
+int64_t xf_loop_time(const xf_loop_t *loop);
+
+%inline %{
+/* Install the factory of exceptions for errors that carry none. */
+PyObject *py_set_error_factory(PyObject *factory) {
+  Py_XINCREF(factory);
+  Py_XSETREF(xfpy_error_factory, factory);
+  Py_RETURN_NONE;
+}
+
+/* The address of a handle, for identity and hashing. */
+PyObject *py_future_id(xf_future_t *f) {
+  return PyLong_FromVoidPtr(f);
+}
+
+/* A new pending future. */
+PyObject *py_future_new(void) {
+  xf_future_t *f = NULL;
+  int rc = xf_future_new(&f);
+  return rc == XF_OK ? xfpy_new_future_object(f) : xfpy_raise_code(rc);
+}
+
+/* Another handle on the same future (a new reference). */
+PyObject *py_future_ref(xf_future_t *f) {
+  return f ? xfpy_new_future_object(xf_future_ref(f)) : xfpy_raise_code(XF_EINVAL);
+}
+
+/* A new pending future bound to a loop. */
+PyObject *py_loop_create_future(xf_loop_t *loop) {
+  xf_future_t *f = NULL;
+  int rc = xf_loop_create_future(loop, &f);
+  return rc == XF_OK ? xfpy_new_future_object(f) : xfpy_raise_code(rc);
+}
+
+/* Finish a future with a Python object; returns the core's code. */
+int py_future_set_result(xf_future_t *f, PyObject *value) {
+  xf_value_t *v = NULL;
+  int rc = xfpy_result_value(value, &v);
+  return rc == XF_OK ? xf_future_set_result(f, v) : rc;
+}
+
+/* Finish a future with a Python exception; returns the core's code. */
+int py_future_set_exception(xf_future_t *f, PyObject *exc) {
+  xf_error_t *err = NULL;
+  int rc = xfpy_error_from_exception(exc, &err);
+  return rc == XF_OK ? xf_future_set_error(f, err) : rc;
+}
+
+/* The outcome of a future as (code, object), waiting up to timeout seconds
+ * (None: forever) with the GIL released:
+ *   (0, value)             finished with a value
+ *   (EFAILED, exception)   finished with an error
+ *   (ECANCELLED, message)  cancelled (message None when none was given)
+ *   (ETIMEDOUT, None)      not done in time
+ * with want_error, (0, exception or None) replaces the first two. */
+PyObject *py_future_outcome(xf_future_t *f, PyObject *timeout, int want_error) {
+  int64_t ns;
+  if (!f)
+    return xfpy_raise_code(XF_EINVAL);
+  if (xfpy_timeout_ns(timeout, &ns) < 0)
+    return NULL;
+  int w = xfpy_wait_one(f, ns);
+  if (w < 0)
+    return NULL;
+  if (w > 0)
+    return Py_BuildValue("(iO)", XF_ETIMEDOUT, Py_None);
+  if (xf_future_cancelled(f)) {
+    xf_error_t *err = NULL;
+    xf_future_error(f, 0, &err);
+    const char *msg = err ? xf_error_message(err) : NULL;
+    PyObject *m = msg && *msg && strcmp(msg, xf_strerror(XF_ECANCELLED)) != 0
+                      ? PyUnicode_FromString(msg)
+                      : (Py_INCREF(Py_None), Py_None);
+    xf_error_unref(err);
+    if (!m)
+      return NULL;
+    PyObject *t = Py_BuildValue("(iN)", XF_ECANCELLED, m);
+    return t;
+  }
+  if (want_error) {
+    xf_error_t *err = NULL;
+    int rc = xf_future_error(f, 0, &err);
+    if (rc != XF_OK)
+      return xfpy_raise_code(rc);
+    if (!err)
+      return Py_BuildValue("(iO)", 0, Py_None);
+    PyObject *exc = xfpy_exception_from_error(err);
+    xf_error_unref(err);
+    return exc ? Py_BuildValue("(iN)", 0, exc) : NULL;
+  }
+  xf_value_t *v = NULL;
+  int rc = xf_future_result(f, 0, &v);
+  if (rc == XF_OK) {
+    PyObject *o = xfpy_from_value(v);
+    xf_value_unref(v);
+    return o ? Py_BuildValue("(iN)", 0, o) : NULL;
+  }
+  if (rc == XF_EFAILED) {
+    xf_error_t *err = NULL;
+    xf_future_error(f, 0, &err);
+    PyObject *exc = err ? xfpy_exception_from_error(err) : NULL;
+    xf_error_unref(err);
+    return exc ? Py_BuildValue("(iN)", XF_EFAILED, exc) : NULL;
+  }
+  return Py_BuildValue("(iO)", rc, Py_None);
+}
+
+/* Add a done callback; data is the tuple (fn, future, context, on_error)
+ * that xfpy_done reads, and stays the key for removing it. loop None runs
+ * it inline (concurrent.futures), a loop runs it there (asyncio). */
+int py_future_add_done_callback(xf_future_t *f, PyObject *data, xf_loop_t *loop) {
+  if (!PyTuple_Check(data) || PyTuple_GET_SIZE(data) != 4) {
+    PyErr_SetString(PyExc_TypeError, "callback data must be a 4-tuple");
+    return XF_EINVAL;
+  }
+  Py_INCREF(data);
+  int rc = xf_future_add_done_callback(f, xfpy_done, data, xfpy_decref_data, loop);
+  if (rc != XF_OK)
+    Py_DECREF(data);
+  return rc;
+}
+
+/* Remove the registrations made with this data tuple; returns how many. */
+int py_future_remove_done_callback(xf_future_t *f, PyObject *data) {
+  return xf_future_remove_done_callback(f, xfpy_done, data);
+}
+
+/* Copy src's outcome into dst (cancellation flows both ways). */
+int py_future_chain(xf_future_t *src, xf_future_t *dst) {
+  return xf_future_chain(src, dst);
+}
+
+/* ---- Combinators -------------------------------------------------------- */
+
+/* concurrent.futures.wait: a list of done flags, waiting with the GIL
+ * released in slices. */
+PyObject *py_wait(PyObject *futures, int return_when, PyObject *timeout) {
+  int64_t ns;
+  Py_ssize_t n = 0;
+  if (xfpy_timeout_ns(timeout, &ns) < 0)
+    return NULL;
+  xf_future_t **fs = xfpy_future_array(futures, &n);
+  if (!fs)
+    return NULL;
+  unsigned char *flags = (unsigned char *) calloc((size_t) n + 1, 1);
+  if (!flags) {
+    free(fs);
+    return PyErr_NoMemory();
+  }
+  int64_t deadline = ns < 0 ? -1 : xf_now() + ns;
+  int rc;
+  for (;;) {
+    int64_t slice = XFPY_SLICE_NS;
+    if (deadline >= 0) {
+      int64_t left = deadline - xf_now();
+      slice = left < 0 ? 0 : left < slice ? left : slice;
+    }
+    Py_BEGIN_ALLOW_THREADS rc = xf_wait(fs, (size_t) n, return_when, slice, flags);
+    Py_END_ALLOW_THREADS if (rc != XF_ETIMEDOUT) break;
+    if (deadline >= 0 && xf_now() >= deadline)
+      break;
+    if (PyErr_CheckSignals() < 0) {
+      free(fs);
+      free(flags);
+      return NULL;
+    }
+  }
+  PyObject *list = NULL;
+  if (rc == XF_OK || rc == XF_ETIMEDOUT) {
+    list = PyList_New(n);
+    for (Py_ssize_t i = 0; list && i < n; i++)
+      PyList_SET_ITEM(list, i, PyBool_FromLong(flags[i]));
+  } else {
+    xfpy_raise_code(rc);
+  }
+  free(fs);
+  free(flags);
+  return list;
+}
+
+/* concurrent.futures.as_completed over the core's iterator. */
+PyObject *py_as_completed_new(PyObject *futures, PyObject *timeout) {
+  int64_t ns;
+  Py_ssize_t n = 0;
+  if (xfpy_timeout_ns(timeout, &ns) < 0)
+    return NULL;
+  xf_future_t **fs = xfpy_future_array(futures, &n);
+  if (!fs)
+    return NULL;
+  xf_py_as_completed_t *ac = (xf_py_as_completed_t *) calloc(1, sizeof(*ac));
+  int rc = ac ? xf_as_completed_new(fs, (size_t) n, ns, &ac->it) : XF_ENOMEM;
+  if (rc != XF_OK) {
+    free(ac);
+    free(fs);
+    return xfpy_raise_code(rc);
+  }
+  for (Py_ssize_t i = 0; i < n; i++)
+    xf_future_ref(fs[i]);
+  ac->fs = fs;
+  ac->n = (size_t) n;
+  ac->deadline = ns < 0 ? -1 : xf_now() + ns;
+  return SWIG_Python_NewPointerObj(NULL, ac, SWIGTYPE_p_xf_py_as_completed, SWIG_POINTER_OWN);
+}
+
+/* The next done future (a new raw handle), None when all were yielded; raises
+ * nothing on a timeout but returns False. The core's iterator waits until its
+ * own deadline, so it is asked only once a future it has not yielded is done
+ * (or the deadline passed); the waiting before that happens here, in slices,
+ * so that signals are seen. */
+PyObject *py_as_completed_next(xf_py_as_completed_t *ac) {
+  for (;;) {
+    size_t left = 0;
+    xf_future_t **rest = (xf_future_t **) calloc(ac->n + 1, sizeof(*rest));
+    if (!rest)
+      return PyErr_NoMemory();
+    for (size_t i = 0; i < ac->n; i++)
+      if (ac->fs[i])
+        rest[left++] = ac->fs[i];
+    int ready = left == 0 || (ac->deadline >= 0 && xf_now() >= ac->deadline);
+    if (!ready) {
+      int64_t slice = XFPY_SLICE_NS;
+      if (ac->deadline >= 0 && ac->deadline - xf_now() < slice)
+        slice = ac->deadline - xf_now();
+      int rc;
+      Py_BEGIN_ALLOW_THREADS rc =
+          xf_wait(rest, left, XF_FIRST_COMPLETED, slice < 0 ? 0 : slice, NULL);
+      Py_END_ALLOW_THREADS ready = rc == XF_OK;
+    }
+    free(rest);
+    if (ready) {
+      xf_future_t *f = NULL;
+      int rc;
+      Py_BEGIN_ALLOW_THREADS rc = xf_as_completed_next(ac->it, &f);
+      Py_END_ALLOW_THREADS if (rc == XF_ETIMEDOUT) Py_RETURN_FALSE;
+      if (rc != XF_OK)
+        return xfpy_raise_code(rc);
+      if (!f)
+        Py_RETURN_NONE;
+      for (size_t i = 0; i < ac->n; i++)
+        if (ac->fs[i] == f) {
+          xf_future_unref(ac->fs[i]);
+          ac->fs[i] = NULL;
+        }
+      return xfpy_new_future_object(f);
+    }
+    if (PyErr_CheckSignals() < 0)
+      return NULL;
+  }
+}
+
+/* gather (flags: ALL_COLLECT), any (cancel_rest) and first (cancel_rest). */
+PyObject *py_future_all(PyObject *futures, unsigned flags) {
+  Py_ssize_t n = 0;
+  xf_future_t **fs = xfpy_future_array(futures, &n);
+  if (!fs)
+    return NULL;
+  xf_future_t *out = NULL;
+  int rc = xf_future_all(fs, (size_t) n, flags, &out);
+  free(fs);
+  return rc == XF_OK ? xfpy_new_future_object(out) : xfpy_raise_code(rc);
+}
+
+PyObject *py_future_any(PyObject *futures, bool cancel_rest) {
+  Py_ssize_t n = 0;
+  xf_future_t **fs = xfpy_future_array(futures, &n);
+  if (!fs)
+    return NULL;
+  xf_future_t *out = NULL;
+  int rc = xf_future_any(fs, (size_t) n, cancel_rest, &out);
+  free(fs);
+  return rc == XF_OK ? xfpy_new_future_object(out) : xfpy_raise_code(rc);
+}
+
+PyObject *py_future_first(PyObject *futures, bool cancel_rest) {
+  Py_ssize_t n = 0;
+  xf_future_t **fs = xfpy_future_array(futures, &n);
+  if (!fs)
+    return NULL;
+  xf_future_t *out = NULL;
+  int rc = xf_future_first(fs, (size_t) n, cancel_rest, &out);
+  free(fs);
+  return rc == XF_OK ? xfpy_new_future_object(out) : xfpy_raise_code(rc);
+}
+
+PyObject *py_future_shield(xf_future_t *inner) {
+  xf_future_t *out = NULL;
+  int rc = xf_future_shield(inner, &out);
+  return rc == XF_OK ? xfpy_new_future_object(out) : xfpy_raise_code(rc);
+}
+
+/* asyncio.wait_for on a loop (timeout in seconds, None: forever). */
+PyObject *py_future_timeout(xf_loop_t *loop, xf_future_t *f, PyObject *timeout) {
+  int64_t ns;
+  if (xfpy_timeout_ns(timeout, &ns) < 0)
+    return NULL;
+  xf_future_t *out = NULL;
+  int rc = xf_future_timeout(loop, f, ns, &out);
+  return rc == XF_OK ? xfpy_new_future_object(out) : xfpy_raise_code(rc);
+}
+
+/* ---- Executors ---------------------------------------------------------- */
+
+/* A thread pool. init is a callable returning true when the worker may run
+ * tasks, or None; the caller keeps it alive as long as the pool. */
+PyObject *py_thread_pool_new(unsigned max_workers, const char *prefix, PyObject *init,
+                             size_t max_queue, int queue_policy) {
+  xf_thread_pool_options_t o = XF_THREAD_POOL_OPTIONS_INIT;
+  o.max_workers = max_workers;
+  o.thread_name_prefix = prefix;
+  o.initializer = xfpy_worker_init;
+  o.init_data = init;
+  o.max_queue = max_queue;
+  o.queue_policy = queue_policy;
+  xf_executor_t *ex = NULL;
+  int rc = xf_thread_pool_new(&o, &ex);
+  if (rc != XF_OK)
+    return xfpy_raise_code(rc);
+  return SWIG_Python_NewPointerObj(NULL, ex, SWIGTYPE_p_xf_executor, SWIG_POINTER_OWN);
+}
+
+/* Submit fn(*args, **kwargs); returns the raw future. The GIL is released
+ * while submitting, as a bounded queue may make the caller wait. */
+PyObject *py_executor_submit(xf_executor_t *ex, PyObject *fn, PyObject *args,
+                             PyObject *kwargs) {
+  if (!PyTuple_Check(args)) {
+    PyErr_SetString(PyExc_TypeError, "args must be a tuple");
+    return NULL;
+  }
+  PyObject *data = PyTuple_Pack(3, fn, args, kwargs);
+  if (!data)
+    return NULL;
+  xf_future_t *f = NULL;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc = xf_executor_submit(ex, xfpy_task, data, xfpy_decref_data, &f);
+  Py_END_ALLOW_THREADS if (rc != XF_OK) {
+    Py_DECREF(data);
+    return xfpy_raise_code(rc);
+  }
+  return xfpy_new_future_object(f);
+}
+
+/* Run a native function on an executor (DESIGN, "Threads, trampolines and
+ * libffi"); fn is its address. Pointer arguments may be given as ints. */
+PyObject *py_executor_submit_native(xf_executor_t *ex, PyObject *fn_addr,
+                                    const char *signature, PyObject *args) {
+  void *fn = PyLong_AsVoidPtr(fn_addr);
+  if (!fn) {
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_ValueError, "NULL function pointer");
+    return NULL;
+  }
+  char errbuf[160];
+  xf_signature_t *sig = NULL;
+  int rc = xf_signature_parse(signature, errbuf, sizeof errbuf, &sig);
+  if (rc != XF_OK) {
+    PyErr_SetString(rc == XF_ENOMEM ? PyExc_MemoryError : PyExc_ValueError,
+                    rc == XF_ENOMEM ? "out of memory" : errbuf);
+    return NULL;
+  }
+  PyObject *fast = PySequence_Fast(args, "args must be a sequence");
+  if (!fast) {
+    xf_signature_unref(sig);
+    return NULL;
+  }
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+  xf_value_t **vals = (xf_value_t **) calloc((size_t) n + 1, sizeof(*vals));
+  rc = vals ? XF_OK : XF_ENOMEM;
+  for (Py_ssize_t i = 0; rc == XF_OK && i < n; i++) {
+    PyObject *a = PySequence_Fast_GET_ITEM(fast, i);
+    if (xf_signature_arg_type(sig, (size_t) i) == XF_C_POINTER && PyLong_Check(a)) {
+      void *p = PyLong_AsVoidPtr(a);
+      rc = PyErr_Occurred() ? XF_ERANGE : xf_value_new_pointer(p, NULL, &vals[i]);
+    } else {
+      rc = xfpy_kind_value(a, &vals[i]);
+    }
+  }
+  xf_future_t *f = NULL;
+  if (rc == XF_OK) {
+    Py_BEGIN_ALLOW_THREADS rc =
+        xf_executor_submit_native_sig(ex, fn, sig, vals, (size_t) n, &f);
+    Py_END_ALLOW_THREADS
+  }
+  for (Py_ssize_t i = 0; vals && i < n; i++)
+    xf_value_unref(vals[i]);
+  free(vals);
+  Py_DECREF(fast);
+  xf_signature_unref(sig);
+  if (rc != XF_OK) {
+    if (PyErr_Occurred())
+      return NULL;
+    if (rc == XF_EINVAL || rc == XF_ETYPE || rc == XF_ERANGE) {
+      PyErr_Format(rc == XF_ERANGE ? PyExc_OverflowError : PyExc_TypeError,
+                   "arguments do not match the signature \"%s\": %s", signature,
+                   xf_strerror(rc));
+      return NULL;
+    }
+    return xfpy_raise_code(rc);
+  }
+  return xfpy_new_future_object(f);
+}
+
+/* shutdown(wait, cancel_futures), with the GIL released. */
+int py_executor_shutdown(xf_executor_t *ex, bool wait, bool cancel_futures) {
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc = xf_executor_shutdown(ex, wait, cancel_futures);
+  Py_END_ALLOW_THREADS return rc;
+}
+
+/* (queued, running, completed, cancelled, threads, max_workers) */
+PyObject *py_executor_stats(xf_executor_t *ex) {
+  xf_executor_stats_t s = XF_EXECUTOR_STATS_INIT;
+  int rc = xf_executor_stats(ex, &s);
+  if (rc != XF_OK)
+    return xfpy_raise_code(rc);
+  return Py_BuildValue("(KKKKII)", (unsigned long long) s.queued,
+                       (unsigned long long) s.running, (unsigned long long) s.completed,
+                       (unsigned long long) s.cancelled, (unsigned) s.threads,
+                       (unsigned) s.max_workers);
+}
+
+/* ---- The loop ----------------------------------------------------------- */
+
+PyObject *py_loop_new(void) {
+  xf_loop_t *loop = NULL;
+  int rc = xf_loop_new(&loop);
+  if (rc != XF_OK)
+    return xfpy_raise_code(rc);
+  return SWIG_Python_NewPointerObj(NULL, loop, SWIGTYPE_p_xf_loop, SWIG_POINTER_OWN);
+}
+
+/* Run the loop in this thread (mode RUN_*), with the GIL released while it
+ * waits; Python callbacks take it back. */
+int py_loop_run(xf_loop_t *loop, int mode) {
+  int rc;
+  if (mode == XF_RUN_NOWAIT)
+    return xf_loop_run(loop, mode);
+  Py_BEGIN_ALLOW_THREADS rc = xf_loop_run(loop, mode);
+  Py_END_ALLOW_THREADS return rc;
+}
+
+int py_loop_close(xf_loop_t *loop) {
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc = xf_loop_close(loop);
+  Py_END_ALLOW_THREADS return rc;
+}
+
+/* handler(message, exception or None) receives what the loop cannot hand to
+ * anyone (futures whose exception was never retrieved, dropped callbacks). */
+int py_loop_set_exception_handler(xf_loop_t *loop, PyObject *handler) {
+  Py_INCREF(handler);
+  int rc = xf_loop_set_exception_handler(loop, xfpy_loop_exception, handler,
+                                         xfpy_decref_data);
+  if (rc != XF_OK)
+    Py_DECREF(handler);
+  return rc;
+}
+
+/* run_in_executor: fn(*args) on ex, followed by a future of the loop. */
+PyObject *py_loop_run_in_executor(xf_loop_t *loop, xf_executor_t *ex, PyObject *fn,
+                                  PyObject *args) {
+  if (!PyTuple_Check(args)) {
+    PyErr_SetString(PyExc_TypeError, "args must be a tuple");
+    return NULL;
+  }
+  PyObject *data = PyTuple_Pack(3, fn, args, Py_None);
+  if (!data)
+    return NULL;
+  xf_future_t *f = NULL;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc =
+      xf_loop_run_in_executor(loop, ex, xfpy_task, data, xfpy_decref_data, &f);
+  Py_END_ALLOW_THREADS if (rc != XF_OK) {
+    Py_DECREF(data);
+    return xfpy_raise_code(rc);
+  }
+  return xfpy_new_future_object(f);
+}
+
+/* A loop future done after delay seconds (asyncio.sleep). */
+PyObject *py_loop_sleep(xf_loop_t *loop, double delay) {
+  xf_future_t *f = NULL;
+  int rc = xf_loop_sleep(loop, delay <= 0 ? 0 : (int64_t) (delay * 1e9), &f);
+  return rc == XF_OK ? xfpy_new_future_object(f) : xfpy_raise_code(rc);
+}
+%}

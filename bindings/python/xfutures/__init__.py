@@ -1,0 +1,443 @@
+"""xfutures: concurrent.futures-compatible futures and executors over a C core.
+
+Replace ``concurrent.futures`` with ``xfutures`` and keep the code: the
+futures, the thread pool, ``wait`` and ``as_completed`` keep the stdlib's
+API and raise the stdlib's own exceptions, while the states, the callbacks,
+the waiting and the worker threads are the C library's. ``xfutures.asyncio``
+integrates the C event loop into a running asyncio loop.
+
+This module only translates: every operation is one call into the raw SWIG
+module ``xfutures._xfutures``.
+"""
+
+from __future__ import annotations
+
+import asyncio as _aio
+import builtins as _builtins
+import collections as _collections
+import concurrent.futures as _cf
+import concurrent.futures.thread as _cft
+import itertools as _itertools
+import logging as _logging
+import os as _os
+import threading as _threading
+import weakref as _weakref
+
+from . import _xfutures as _raw
+
+__all__ = [
+    "Future", "ThreadPoolExecutor", "Executor", "wait", "as_completed",
+    "all", "any", "first", "gather", "shield", "chain",
+    "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED",
+    "CancelledError", "TimeoutError", "InvalidStateError", "BrokenExecutor",
+    "BrokenThreadPool", "Error", "DoneAndNotDoneFutures", "version",
+]
+
+# The stdlib's own names, so that existing ``except`` clauses keep working.
+FIRST_COMPLETED = _cf.FIRST_COMPLETED
+FIRST_EXCEPTION = _cf.FIRST_EXCEPTION
+ALL_COMPLETED = _cf.ALL_COMPLETED
+CancelledError = _cf.CancelledError
+TimeoutError = _cf.TimeoutError
+InvalidStateError = _cf.InvalidStateError
+BrokenExecutor = _cf.BrokenExecutor
+BrokenThreadPool = _cft.BrokenThreadPool
+Executor = _cf.Executor
+DoneAndNotDoneFutures = _cf._base.DoneAndNotDoneFutures
+
+LOGGER = _logging.getLogger("concurrent.futures")
+
+_RETURN_WHEN = {
+    FIRST_COMPLETED: _raw.FIRST_COMPLETED,
+    FIRST_EXCEPTION: _raw.FIRST_EXCEPTION,
+    ALL_COMPLETED: _raw.ALL_COMPLETED,
+}
+
+
+def version() -> str:
+    """The C library's version, "major.minor.patch"."""
+    return _raw.version()
+
+
+class Error(Exception):
+    """An error of the C core that carries no Python exception: ``code`` is the
+    core's XF_E* code and ``type_name`` the type name it gave."""
+
+    def __init__(self, message, code=_raw.EFAILED, type_name="RuntimeError"):
+        super().__init__(message)
+        self.code = code
+        self.type_name = type_name
+
+
+def _error_factory(code, type_name, message, traceback=None):
+    """The exception for a core error that did not come from Python."""
+    if code == _raw.ECANCELLED:
+        return CancelledError(message)
+    if code == _raw.ETIMEDOUT:
+        return TimeoutError(message)
+    if code == _raw.ESTATE:
+        return InvalidStateError(message)
+    if code == _raw.EBROKEN:
+        return BrokenThreadPool(
+            "A thread initializer failed, the thread pool is not usable anymore")
+    if code == _raw.ESHUTDOWN:
+        return RuntimeError("cannot schedule new futures after shutdown")
+    builtin = getattr(_builtins, type_name or "", None)
+    if isinstance(builtin, type) and issubclass(builtin, Exception):
+        try:
+            return builtin(message)
+        except Exception:
+            pass
+    exc = Error(message, code, type_name)
+    if traceback:
+        exc.add_note(traceback)
+    return exc
+
+
+_raw.py_set_error_factory(_error_factory)
+
+
+def _check(rc):
+    """Raise the exception for a core code; return it when it is not an error."""
+    if rc < 0:
+        raise _error_factory(rc, _raw.err_name(rc), _raw.strerror(rc))
+    return rc
+
+
+def _log_callback_error(exc, fn, future):
+    # concurrent.futures logs a failing done callback and goes on.
+    LOGGER.error("exception calling callback for %r", future,
+                 exc_info=(type(exc), exc, exc.__traceback__))
+
+
+def _running_bridge():
+    """The xf loop embedded in the asyncio loop running in this thread, or None."""
+    aloop = _aio._get_running_loop()
+    if aloop is None:
+        return None
+    from . import asyncio as _xa
+    return _xa._bridge(aloop)
+
+
+_STATE_NAMES = {_raw.PENDING: "pending", _raw.RUNNING: "running",
+                _raw.FINISHED: "finished", _raw.CANCELLED: "cancelled"}
+
+
+class Future(_cf.Future):
+    """A future with the concurrent.futures.Future API, backed by a C future.
+
+    Done callbacks added from a thread that runs an asyncio loop run on that
+    loop's thread; added elsewhere, they run in the thread that finishes the
+    future (or at once when it is done), as concurrent.futures does.
+    ``await fut`` works inside a running asyncio loop.
+    """
+
+    # concurrent.futures.Future.__init__ is not called: the state lives in C.
+    def __init__(self):
+        self._h = _raw.py_future_new()
+        self._cbs = None
+
+    @classmethod
+    def _wrap(cls, handle):
+        self = cls.__new__(cls)
+        self._h = handle
+        self._cbs = None
+        return self
+
+    def __repr__(self):
+        state = _raw.future_state(self._h)
+        name = _STATE_NAMES.get(state, "?")
+        if state == _raw.FINISHED:
+            rc, v = _raw.py_future_outcome(self._h, 0, 1)
+            if v is not None:
+                return "<%s at %#x state=%s raised %s>" % (
+                    self.__class__.__name__, id(self), name, v.__class__.__name__)
+            rc, v = _raw.py_future_outcome(self._h, 0, 0)
+            return "<%s at %#x state=%s returned %s>" % (
+                self.__class__.__name__, id(self), name, v.__class__.__name__)
+        return "<%s at %#x state=%s>" % (self.__class__.__name__, id(self), name)
+
+    def cancel(self):
+        """Cancel the future if it is pending; True if it is (now) cancelled."""
+        return _raw.future_cancel_msg(self._h, None) == 0
+
+    def cancelled(self):
+        return _raw.future_cancelled(self._h)
+
+    def running(self):
+        return _raw.future_running(self._h)
+
+    def done(self):
+        return _raw.future_done(self._h)
+
+    def result(self, timeout=None):
+        """The value, waiting up to timeout seconds (None: forever). Raises the
+        task's exception, CancelledError or TimeoutError."""
+        rc, v = _raw.py_future_outcome(self._h, timeout, 0)
+        if rc == 0:
+            return v
+        if rc == _raw.EFAILED:
+            try:
+                raise v
+            finally:
+                v = None
+        if rc == _raw.ECANCELLED:
+            raise CancelledError() if v is None else CancelledError(v)
+        raise TimeoutError()
+
+    def exception(self, timeout=None):
+        """The exception (None if the future has a value), waiting as result."""
+        rc, v = _raw.py_future_outcome(self._h, timeout, 1)
+        if rc == 0:
+            return v
+        if rc == _raw.ECANCELLED:
+            raise CancelledError() if v is None else CancelledError(v)
+        raise TimeoutError()
+
+    def add_done_callback(self, fn):
+        """Call fn(future) once the future is done (see the class docstring
+        for the thread it runs on)."""
+        bridge = _running_bridge()
+        data = (fn, self, None, _log_callback_error)
+        _check(_raw.py_future_add_done_callback(
+            self._h, data, bridge.xloop if bridge is not None else None))
+        if self._cbs is None:
+            self._cbs = []
+        self._cbs.append(data)
+
+    def remove_done_callback(self, fn):
+        """Remove every registration of fn that has not run; returns how many."""
+        if not self._cbs:
+            return 0
+        removed = 0
+        keep = []
+        for data in self._cbs:
+            if data[0] == fn:
+                removed += max(0, _raw.py_future_remove_done_callback(self._h, data))
+            else:
+                keep.append(data)
+        self._cbs = keep
+        return removed
+
+    def set_running_or_notify_cancel(self):
+        rc = _raw.future_set_running_or_notify_cancel(self._h)
+        if rc == 0:
+            return True
+        if rc == _raw.ECANCELLED:
+            return False
+        LOGGER.critical("Future %s in unexpected state", id(self))
+        raise RuntimeError("Future in unexpected state")
+
+    def set_result(self, result):
+        rc = _raw.py_future_set_result(self._h, result)
+        if rc == _raw.ESTATE:
+            raise InvalidStateError("%s: %r" % (_STATE_NAMES.get(
+                _raw.future_state(self._h)), self))
+        _check(rc)
+
+    def set_exception(self, exception):
+        if isinstance(exception, type):
+            exception = exception()
+        if not isinstance(exception, BaseException):
+            raise TypeError("exceptions must derive from BaseException")
+        rc = _raw.py_future_set_exception(self._h, exception)
+        if rc == _raw.ESTATE:
+            raise InvalidStateError("%s: %r" % (_STATE_NAMES.get(
+                _raw.future_state(self._h)), self))
+        _check(rc)
+
+    def __await__(self):
+        from . import asyncio as _xa
+        return _xa._await_concurrent(self).__await__()
+
+    __iter__ = __await__
+
+
+def _handles(fs):
+    try:
+        return [f._h for f in fs]
+    except AttributeError:
+        raise TypeError("expected xfutures futures") from None
+
+
+def _wrap_like(fs):
+    """A map from handle address to the Python futures given."""
+    return {_raw.py_future_id(f._h): f for f in fs}
+
+
+def wait(fs, timeout=None, return_when=ALL_COMPLETED):
+    """concurrent.futures.wait for xfutures futures."""
+    fs = set(fs)
+    if return_when not in _RETURN_WHEN:
+        raise ValueError("Invalid return condition: %r" % (return_when,))
+    order = list(fs)
+    flags = _raw.py_wait(_handles(order), _RETURN_WHEN[return_when], timeout)
+    done = {f for f, d in zip(order, flags) if d}
+    return DoneAndNotDoneFutures(done, fs - done)
+
+
+def as_completed(fs, timeout=None):
+    """Yield the futures as they complete (those already done first); raise
+    TimeoutError if some are still pending when timeout seconds have passed
+    since the call."""
+    fs = set(fs)
+    total = len(fs)
+    by_id = _wrap_like(fs)
+    it = _raw.py_as_completed_new(_handles(list(fs)), timeout)
+    yielded = 0
+    try:
+        while True:
+            h = _raw.py_as_completed_next(it)
+            if h is None:
+                return
+            if h is False:
+                raise TimeoutError("%d (of %d) futures unfinished" % (
+                    total - yielded, total))
+            yielded += 1
+            yield by_id[_raw.py_future_id(h)]
+    finally:
+        it = None
+
+
+def all(fs, return_exceptions=False):  # noqa: A001 - the issue's name
+    """A future of the list of the values, in order (asyncio.gather). It fails
+    with the first failure, unless return_exceptions: then failures appear in
+    the list as their exceptions."""
+    return Future._wrap(_raw.py_future_all(
+        _handles(list(fs)), _raw.ALL_COLLECT if return_exceptions else 0))
+
+
+gather = all
+
+
+def any(fs, cancel_rest=True):  # noqa: A001 - the issue's name
+    """A future of the first successful value; if every future fails, it fails
+    with an Error named "AggregateError"."""
+    return Future._wrap(_raw.py_future_any(_handles(list(fs)), bool(cancel_rest)))
+
+
+def first(fs, cancel_rest=True):
+    """A future with the outcome of whichever future is done first; the others
+    are cancelled if cancel_rest."""
+    return Future._wrap(_raw.py_future_first(_handles(list(fs)), bool(cancel_rest)))
+
+
+def shield(fut):
+    """A future that follows fut, whose cancellation does not cancel fut."""
+    return Future._wrap(_raw.py_future_shield(fut._h))
+
+
+def chain(src, dst):
+    """Copy src's outcome into dst when src is done; cancellation flows both
+    ways."""
+    _check(_raw.py_future_chain(src._h, dst._h))
+
+
+# ---- The thread pool ---------------------------------------------------------
+
+_pools = _weakref.WeakSet()
+_shutting_down = False
+
+
+def _join_pools_at_exit():
+    # As concurrent.futures does: pools still running are joined before the
+    # interpreter finalizes, so no worker needs Python after that.
+    global _shutting_down
+    _shutting_down = True
+    for pool in list(_pools):
+        pool.shutdown(wait=True)
+
+
+if hasattr(_threading, "_register_atexit"):
+    _threading._register_atexit(_join_pools_at_exit)
+else:  # pragma: no cover
+    import atexit as _atexit
+    _atexit.register(_join_pools_at_exit)
+
+_pool_counter = _itertools.count().__next__
+
+
+class ThreadPoolExecutor(_cf.Executor):
+    """concurrent.futures.ThreadPoolExecutor over the C thread pool.
+
+    max_queue > 0 bounds the queue of waiting tasks: submit then waits for
+    room. submit_native runs a C function on the pool with no GIL held.
+    """
+
+    def __init__(self, max_workers=None, thread_name_prefix="", initializer=None,
+                 initargs=(), max_queue=0):
+        if max_workers is None:
+            max_workers = min(32, (_os.cpu_count() or 1) + 4)
+        if max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        if max_queue < 0:
+            raise ValueError("max_queue must be 0 or more")
+        self._max_workers = max_workers
+        self._thread_name_prefix = (thread_name_prefix or
+                                    ("ThreadPoolExecutor-%d" % _pool_counter()))
+        init = None
+        if initializer is not None:
+            def init(initializer=initializer, initargs=tuple(initargs)):
+                try:
+                    initializer(*initargs)
+                    return True
+                except BaseException:
+                    LOGGER.critical("Exception in initializer:", exc_info=True)
+                    return False
+        self._h = _raw.py_thread_pool_new(max_workers, self._thread_name_prefix, init,
+                                          max_queue, _raw.QUEUE_BLOCK)
+        # Kept after _h, so that it outlives the pool when the executor is
+        # dropped (attributes are released in insertion order).
+        self._init = init
+        self._shutdown = False
+        _pools.add(self)
+
+    def submit(self, fn, /, *args, **kwargs):
+        """Schedule fn(*args, **kwargs); returns a Future."""
+        if not callable(fn):
+            raise TypeError("%r is not callable" % (fn,))
+        if _shutting_down:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+        return Future._wrap(_raw.py_executor_submit(self._h, fn, args, kwargs or None))
+
+    submit.__doc__ = _cf.Executor.submit.__doc__
+
+    def submit_native(self, fn, signature, *args):
+        """Run the C function fn (a ctypes function or an address) of the given
+        signature, such as "double(int32, pointer)", on the pool with the GIL
+        released; its return value becomes the future's result."""
+        if isinstance(fn, int):
+            address = fn
+        else:
+            import ctypes
+            address = ctypes.cast(fn, ctypes.c_void_p).value
+        if not address:
+            raise ValueError("NULL function pointer")
+        return Future._wrap(_raw.py_executor_submit_native(
+            self._h, address, signature, list(args)))
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self._shutdown = True
+        _check(_raw.py_executor_shutdown(self._h, bool(wait), bool(cancel_futures)))
+
+    shutdown.__doc__ = _cf.Executor.shutdown.__doc__
+
+    def stats(self):
+        """A snapshot of the pool's counters, as a dict."""
+        keys = ("queued", "running", "completed", "cancelled", "threads", "max_workers")
+        return dict(zip(keys, _raw.py_executor_stats(self._h)))
+
+
+_default_pool = None
+_default_pool_lock = _threading.Lock()
+
+
+def _default_executor():
+    """The pool used when no executor is given (run_in_executor, to_thread)."""
+    global _default_pool
+    with _default_pool_lock:
+        if _default_pool is None:
+            _default_pool = ThreadPoolExecutor(thread_name_prefix="xfutures-default")
+        return _default_pool

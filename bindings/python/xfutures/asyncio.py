@@ -1,0 +1,353 @@
+"""xfutures.asyncio: the C event loop inside the running asyncio loop.
+
+Each asyncio loop that meets xfutures gets one C loop embedded in it: asyncio
+watches the C loop's backend descriptor with ``add_reader`` and runs it
+without waiting when the descriptor is readable or its next timer is due
+(``call_later``). Futures of that C loop are this module's ``Future``, which
+asyncio accepts as its own (``asyncio.isfuture``, ``await``, ``gather``,
+``wait_for``, ``shield``, ``cancel(msg)``). Their callbacks run on the loop's
+thread whichever thread finishes them.
+"""
+
+from __future__ import annotations
+
+import asyncio as _aio
+import asyncio.base_futures as _base_futures
+import contextvars as _contextvars
+import functools as _functools
+import weakref as _weakref
+
+from . import _xfutures as _raw
+from . import _check, _default_executor, ThreadPoolExecutor as _Pool
+from . import Future as _ConcurrentFuture
+
+__all__ = ["Future", "run_in_executor", "to_thread", "wait_for", "sleep", "shield",
+           "gather", "wrap_future"]
+
+_PENDING, _CANCELLED, _FINISHED = "PENDING", "CANCELLED", "FINISHED"
+
+
+class _Bridge:
+    """One C loop driven by one asyncio loop."""
+
+    def __init__(self, aloop):
+        self._aref = _weakref.ref(aloop)
+        self.xloop = _raw.py_loop_new()
+        _check(_raw.py_loop_set_exception_handler(self.xloop, self._exception))
+        self.fd = _raw.loop_backend_fd(self.xloop)
+        _check(self.fd)
+        self._timer = None
+        self._kicked = False
+        aloop.add_reader(self.fd, self._drive)
+
+    def _exception(self, message, exc):
+        aloop = self._aref()
+        if aloop is None or aloop.is_closed():
+            return
+        context = {"message": message}
+        if exc is not None:
+            context["exception"] = exc
+        aloop.call_exception_handler(context)
+
+    def _drive(self):
+        self._kicked = False
+        _raw.py_loop_run(self.xloop, _raw.RUN_NOWAIT)
+        self.arm()
+
+    def arm(self):
+        """Schedule the next run for the C loop's next timer."""
+        aloop = self._aref()
+        if aloop is None or aloop.is_closed():
+            return
+        t = _raw.loop_backend_timeout(self.xloop)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if t > 0:
+            self._timer = aloop.call_later(t / 1e9, self._drive)
+
+    def kick(self):
+        """Run the C loop soon: called on the loop's thread after an operation
+        that queued callbacks, so that they run in the order asyncio would run
+        them rather than after the next poll."""
+        if not self._kicked:
+            aloop = self._aref()
+            if aloop is not None and _aio._get_running_loop() is aloop:
+                self._kicked = True
+                aloop.call_soon(self._drive)
+
+    def close(self):
+        aloop = self._aref()
+        if aloop is not None and not aloop.is_closed():
+            aloop.remove_reader(self.fd)
+        _raw.py_loop_close(self.xloop)
+
+
+_bridges = _weakref.WeakKeyDictionary()
+
+
+def _bridge(aloop):
+    """The bridge of an asyncio loop, made on first use (on the loop's thread)."""
+    b = _bridges.get(aloop)
+    if b is None:
+        b = _bridges[aloop] = _Bridge(aloop)
+    return b
+
+
+class Future:
+    """asyncio.Future over a future of the C loop embedded in an asyncio loop.
+
+    It behaves as asyncio.Future: callbacks run on the loop in the order
+    added, result()/exception() raise asyncio's InvalidStateError and
+    CancelledError (with the cancel message), repr is asyncio's, and an
+    exception nobody retrieved is reported to the loop's exception handler.
+    Unlike asyncio.Future, it may be finished from any thread.
+    """
+
+    _asyncio_future_blocking = False
+    _source_traceback = None
+    _log_traceback = False
+
+    def __init__(self, *, loop=None):
+        if loop is None:
+            loop = _aio.get_event_loop()
+        self._loop = loop
+        self._bridge = _bridge(loop)
+        self._h = _raw.py_loop_create_future(self._bridge.xloop)
+        self._cbs = []
+
+    @classmethod
+    def _wrap(cls, handle, loop):
+        self = cls.__new__(cls)
+        self._loop = loop
+        self._bridge = _bridge(loop)
+        self._h = handle
+        self._cbs = []
+        return self
+
+    def get_loop(self):
+        return self._loop
+
+    # asyncio's repr helpers read these.
+    @property
+    def _state(self):
+        s = _raw.future_state(self._h)
+        return _CANCELLED if s == _raw.CANCELLED else (
+            _FINISHED if s == _raw.FINISHED else _PENDING)
+
+    @property
+    def _callbacks(self):
+        if _raw.future_done(self._h):
+            return []
+        return [(d[0], d[2]) for d in self._cbs]
+
+    @property
+    def _result(self):
+        if _raw.future_state(self._h) != _raw.FINISHED:
+            return None
+        rc, v = _raw.py_future_outcome(self._h, 0, 0)
+        return v if rc == 0 else None
+
+    @property
+    def _exception(self):
+        if _raw.future_state(self._h) != _raw.FINISHED:
+            return None
+        return _raw.py_future_outcome(self._h, 0, 1)[1]
+
+    def __repr__(self):
+        return _base_futures._future_repr(self)
+
+    def _make_cancelled_error(self):
+        rc, msg = _raw.py_future_outcome(self._h, 0, 0)
+        return _aio.CancelledError() if msg is None else _aio.CancelledError(msg)
+
+    def cancel(self, msg=None):
+        if _raw.future_done(self._h):
+            return False
+        ok = _raw.future_cancel_msg(self._h, None if msg is None else str(msg)) == 0
+        if ok:
+            self._bridge.kick()
+        return ok
+
+    def cancelled(self):
+        return _raw.future_cancelled(self._h)
+
+    def done(self):
+        return _raw.future_done(self._h)
+
+    def result(self):
+        state = _raw.future_state(self._h)
+        if state == _raw.CANCELLED:
+            raise self._make_cancelled_error()
+        if state != _raw.FINISHED:
+            raise _aio.InvalidStateError("Result is not set.")
+        rc, v = _raw.py_future_outcome(self._h, 0, 0)
+        if rc == 0:
+            return v
+        try:
+            raise v
+        finally:
+            v = None
+
+    def exception(self):
+        state = _raw.future_state(self._h)
+        if state == _raw.CANCELLED:
+            raise self._make_cancelled_error()
+        if state != _raw.FINISHED:
+            raise _aio.InvalidStateError("Exception is not set.")
+        return _raw.py_future_outcome(self._h, 0, 1)[1]
+
+    def _callback_error(self, exc, fn, fut):
+        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            raise exc
+        self._loop.call_exception_handler({
+            "message": "Exception in callback %r" % (fn,),
+            "exception": exc,
+            "future": self,
+        })
+
+    def add_done_callback(self, fn, *, context=None):
+        if context is None:
+            context = _contextvars.copy_context()
+        data = (fn, self, context, self._callback_error)
+        _check(_raw.py_future_add_done_callback(self._h, data, self._bridge.xloop))
+        self._cbs.append(data)
+        if _raw.future_done(self._h):
+            self._bridge.kick()
+
+    def remove_done_callback(self, fn):
+        removed = 0
+        keep = []
+        for data in self._cbs:
+            if data[0] == fn:
+                removed += max(0, _raw.py_future_remove_done_callback(self._h, data))
+            else:
+                keep.append(data)
+        self._cbs = keep
+        return removed
+
+    def set_result(self, result):
+        rc = _raw.py_future_set_result(self._h, result)
+        if rc == _raw.ESTATE:
+            raise _aio.InvalidStateError("%s: %r" % (self._state, self))
+        _check(rc)
+        self._bridge.kick()
+
+    def set_exception(self, exception):
+        if isinstance(exception, type):
+            exception = exception()
+        if type(exception) is StopIteration:
+            raise TypeError("StopIteration interacts badly with generators "
+                            "and cannot be raised into a Future")
+        if not isinstance(exception, BaseException):
+            raise TypeError("exceptions must derive from BaseException")
+        rc = _raw.py_future_set_exception(self._h, exception)
+        if rc == _raw.ESTATE:
+            raise _aio.InvalidStateError("%s: %r" % (self._state, self))
+        _check(rc)
+        self._bridge.kick()
+
+    def __await__(self):
+        if not self.done():
+            self._asyncio_future_blocking = True
+            yield self
+        if not self.done():
+            raise RuntimeError("await wasn't used with future")
+        return self.result()
+
+    __iter__ = __await__
+
+    def __class_getitem__(cls, item):
+        return cls
+
+
+def _running():
+    aloop = _aio.get_running_loop()
+    return aloop, _bridge(aloop)
+
+
+def _await_concurrent(fut):
+    """An asyncio future of the running loop that follows an xfutures.Future
+    (asyncio.wrap_future; cancellation flows both ways)."""
+    aloop, b = _running()
+    af = Future._wrap(_raw.py_loop_create_future(b.xloop), aloop)
+    _check(_raw.py_future_chain(fut._h, af._h))
+    return af
+
+
+def wrap_future(fut, *, loop=None):
+    """asyncio.wrap_future for xfutures futures (others go to asyncio's)."""
+    if isinstance(fut, Future):
+        return fut
+    if isinstance(fut, _ConcurrentFuture):
+        return _await_concurrent(fut)
+    return _aio.wrap_future(fut, loop=loop)
+
+
+def run_in_executor(executor, func, *args):
+    """loop.run_in_executor for the running loop: func(*args) on executor (an
+    xfutures.ThreadPoolExecutor; None: the shared default pool) and a Future
+    of the loop that follows it; cancelling it cancels the job if it has not
+    started."""
+    aloop, b = _running()
+    if executor is None:
+        executor = _default_executor()
+    if not isinstance(executor, _Pool):
+        return aloop.run_in_executor(executor, func, *args)
+    return Future._wrap(_raw.py_loop_run_in_executor(b.xloop, executor._h, func, args),
+                        aloop)
+
+
+async def to_thread(func, /, *args, **kwargs):
+    """asyncio.to_thread on the C pool: func runs in a worker thread with the
+    caller's context variables."""
+    ctx = _contextvars.copy_context()
+    call = _functools.partial(ctx.run, func, *args, **kwargs)
+    return await run_in_executor(None, call)
+
+
+def _as_future(aw):
+    if isinstance(aw, Future):
+        return aw
+    if isinstance(aw, _ConcurrentFuture):
+        return _await_concurrent(aw)
+    return None
+
+
+async def wait_for(aw, timeout):
+    """asyncio.wait_for; on xfutures futures the timeout is the C loop's."""
+    fut = _as_future(aw)
+    if fut is None:
+        return await _aio.wait_for(aw, timeout)
+    aloop, b = _running()
+    out = Future._wrap(_raw.py_future_timeout(b.xloop, fut._h, timeout), aloop)
+    b.arm()
+    return await out
+
+
+async def sleep(delay, result=None):
+    """asyncio.sleep on the C loop's timers."""
+    aloop, b = _running()
+    fut = Future._wrap(_raw.py_loop_sleep(b.xloop, float(delay)), aloop)
+    b.arm()
+    await fut
+    return result
+
+
+def shield(aw):
+    """asyncio.shield; on xfutures futures the shield is the core's."""
+    fut = _as_future(aw)
+    if fut is None:
+        return _aio.shield(aw)
+    return Future._wrap(_raw.py_future_shield(fut._h), fut._loop)
+
+
+def gather(*aws, return_exceptions=False):
+    """asyncio.gather over xfutures futures with the core's gather (a Future
+    of the list of values); other awaitables go to asyncio.gather."""
+    futs = [_as_future(a) for a in aws]
+    if not futs or any(f is None for f in futs):
+        return _aio.gather(*aws, return_exceptions=return_exceptions)
+    loop = futs[0]._loop
+    return Future._wrap(_raw.py_future_all(
+        [f._h for f in futs], _raw.ALL_COLLECT if return_exceptions else 0), loop)
