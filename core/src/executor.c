@@ -76,10 +76,11 @@ int xf_executor_submit(xf_executor_t *ex, xf_task_fn fn, void *data,
   int rc = xf__task_future_new(fn, data, free_data, &fut);
   if (rc != XF_OK)
     return rc;
-  /* The implementation gets its own reference: the queue's. The executor is
+  /* The implementation gets its own reference, the queue's (no other
+   * thread sees the future yet, so a plain store does). The executor is
    * held for the call: the task may drop the caller's last reference to it
    * before submit returns. */
-  xf_future_ref(fut);
+  atomic_store_explicit(&fut->refs, 2, memory_order_relaxed);
   xf_executor_ref(ex);
   rc = ex->ops->submit(ex->impl, fut);
   xf_executor_unref(ex);

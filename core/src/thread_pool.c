@@ -56,6 +56,15 @@
  * invalidate each other's lines for fields they do not share. */
 #define XF__PAD(name) char name[64]
 
+/* A worker's own counters, a cache line each: every task updates them, and
+ * shared counters would bounce between the workers' cores. stats sums
+ * them. */
+typedef struct xf__pool_slot {
+  struct xf__pool *pool;
+  _Atomic uint64_t started, finished, skipped; /* skipped: cancelled before running */
+  char pad[64 - sizeof(void *) - 3 * sizeof(uint64_t)];
+} xf__pool_slot_t;
+
 typedef struct xf__pool {
   /* Written by submitters, read by workers. */
   _Atomic(xf_future_t *) inbox; /* newest first */
@@ -74,7 +83,7 @@ typedef struct xf__pool {
   XF__PAD(pad2);
   xf__lock_t lock;
   xf_future_t *head, *tail; /* the run queue; under lock */
-  _Atomic uint64_t running, completed, cancelled;
+  _Atomic uint64_t dropped; /* cancelled while queued (shutdown) */
 
   /* Read-mostly. */
   XF__PAD(pad3);
@@ -93,7 +102,8 @@ typedef struct xf__pool {
   _Atomic uint32_t nthreads; /* started; written under lock */
   _Atomic uint32_t alive;
   pthread_t *threads;
-  bool *joined; /* under join_lock */
+  bool *joined;           /* under join_lock */
+  xf__pool_slot_t *slots; /* one per possible worker */
 } xf__pool_t;
 
 static _Thread_local xf__pool_t *xf__current_pool;
@@ -104,6 +114,7 @@ static void xf__pool_release(xf__pool_t *p) {
   pthread_mutex_destroy(&p->join_lock);
   xf__free(p->threads);
   xf__free(p->joined);
+  xf__free(p->slots);
   xf__free(p);
 }
 
@@ -173,20 +184,26 @@ static void xf__pool_drop_list(xf__pool_t *p, xf_future_t *list, int code) {
     list->task_next = NULL;
     xf_executor_drop_task(list, code);
     if (code == XF_ECANCELLED)
-      atomic_fetch_add_explicit(&p->cancelled, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&p->dropped, 1, memory_order_relaxed);
     xf_future_unref(list);
     list = next;
   }
   xf__pool_wake_submitters(p);
 }
 
-static void xf__pool_run(xf__pool_t *p, xf_future_t *f) {
-  atomic_fetch_add_explicit(&p->running, 1, memory_order_relaxed);
+/* Only the slot's worker writes its counters, so plain load-add-store
+ * updates suffice (atomic only for the readers in stats). */
+static inline void xf__bump(_Atomic uint64_t *c) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                        memory_order_release);
+}
+
+static void xf__pool_run(xf__pool_slot_t *slot, xf_future_t *f) {
+  xf__pool_t *p = slot->pool;
+  xf__bump(&slot->started);
   int rc = xf_executor_run_task(f);
   xf_future_unref(f);
-  atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(rc == XF_OK ? &p->completed : &p->cancelled, 1,
-                            memory_order_release);
+  xf__bump(rc == XF_OK ? &slot->finished : &slot->skipped);
   /* One idle token per finished task, as Python's idle semaphore: a later
    * submission takes it instead of starting a thread. A full pool needs
    * none. */
@@ -256,7 +273,8 @@ static xf_future_t *xf__pool_next(xf__pool_t *p) {
 }
 
 static void *xf__pool_worker(void *arg) {
-  xf__pool_t *p = arg;
+  xf__pool_slot_t *slot = arg;
+  xf__pool_t *p = slot->pool;
   xf__current_pool = p;
   if (p->initializer && p->initializer(p->init_data) != 0) {
     /* A failed initializer breaks the pool, as BrokenThreadPool: later
@@ -276,7 +294,7 @@ static void *xf__pool_worker(void *arg) {
     while ((f = xf__pool_next(p))) {
       if (atomic_load_explicit(&p->space_waiters, memory_order_relaxed))
         xf__pool_wake_submitters(p);
-      xf__pool_run(p, f);
+      xf__pool_run(slot, f);
     }
   }
   atomic_fetch_sub_explicit(&p->alive, 1, memory_order_relaxed);
@@ -293,7 +311,7 @@ static int xf__pool_spawn_locked(xf__pool_t *p) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 1u << 20);
-  int err = pthread_create(&p->threads[n], &attr, xf__pool_worker, p);
+  int err = pthread_create(&p->threads[n], &attr, xf__pool_worker, &p->slots[n]);
   pthread_attr_destroy(&attr);
   if (err) {
     atomic_fetch_sub_explicit(&p->alive, 1, memory_order_relaxed);
@@ -415,9 +433,17 @@ static int xf__pool_shutdown(void *impl, bool wait, bool cancel_futures) {
 static int xf__pool_stats(void *impl, xf_executor_stats_t *out) {
   xf__pool_t *p = impl;
   out->queued = atomic_load_explicit(&p->queued, memory_order_relaxed);
-  out->running = atomic_load_explicit(&p->running, memory_order_relaxed);
-  out->completed = atomic_load_explicit(&p->completed, memory_order_relaxed);
-  out->cancelled = atomic_load_explicit(&p->cancelled, memory_order_relaxed);
+  uint64_t started = 0, finished = 0, skipped = 0;
+  uint32_t n = atomic_load_explicit(&p->nthreads, memory_order_acquire);
+  for (uint32_t i = 0; i < n; i++) {
+    /* finished before started: a task counted finished is counted started. */
+    finished += atomic_load_explicit(&p->slots[i].finished, memory_order_acquire);
+    skipped += atomic_load_explicit(&p->slots[i].skipped, memory_order_acquire);
+    started += atomic_load_explicit(&p->slots[i].started, memory_order_acquire);
+  }
+  out->running = started - finished - skipped;
+  out->completed = finished;
+  out->cancelled = skipped + atomic_load_explicit(&p->dropped, memory_order_relaxed);
   out->threads = atomic_load_explicit(&p->alive, memory_order_relaxed);
   out->max_workers = p->max_workers;
   return XF_OK;
@@ -474,16 +500,20 @@ int xf_thread_pool_new(const xf_thread_pool_options_t *opts, xf_executor_t **out
     return XF_ENOMEM;
   p->threads = xf__calloc(o.max_workers, sizeof *p->threads);
   p->joined = xf__calloc(o.max_workers, sizeof *p->joined);
+  p->slots = xf__calloc(o.max_workers, sizeof *p->slots);
   int rc = XF_ENOMEM;
-  if (p->threads && p->joined)
+  if (p->threads && p->joined && p->slots)
     rc = xf_executor_new(&xf__pool_ops, p, out);
   if (rc != XF_OK) {
     xf__free(p->threads);
     xf__free(p->joined);
+    xf__free(p->slots);
     xf__free(p);
     return rc;
   }
   atomic_init(&p->refs, 1);
+  for (uint32_t i = 0; i < o.max_workers; i++)
+    p->slots[i].pool = p;
   xf__lock_init(&p->lock);
   pthread_mutex_init(&p->join_lock, NULL);
   p->max_workers = o.max_workers;
