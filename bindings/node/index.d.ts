@@ -1,0 +1,141 @@
+// Type declarations for require('xfutures').
+
+/** A native pointer (a C function or data address), opaque to JavaScript. */
+export type NativePointer = object;
+
+/** Anything a future accepts: a Future, a Promise/thenable or a plain value. */
+export type FutureLike<T> = Future<T> | PromiseLike<T> | T;
+
+export type FutureState = 'pending' | 'running' | 'finished' | 'cancelled';
+
+/**
+ * A future of the xfutures core. A thenable that follows Promises/A+, so
+ * `await fut` works; its callbacks run on the main thread whichever thread
+ * finishes it.
+ */
+export class Future<T = unknown> implements PromiseLike<T> {
+  /** A pending future that JavaScript finishes with setResult/setError. */
+  constructor();
+  /** A future that follows a Promise, a thenable or a value. */
+  static fromPromise<T>(p: FutureLike<T>): Future<Awaited<T>>;
+  readonly state: FutureState;
+  readonly done: boolean;
+  readonly cancelled: boolean;
+  readonly running: boolean;
+  /** Cancel while pending; true if the future is (now) cancelled. */
+  cancel(msg?: string): boolean;
+  setResult(value: T): this;
+  setError(error: unknown): this;
+  /** The value of a done future, or its error thrown; DeadlockError while pending. */
+  result(): T;
+  /** The error of a done future (CancelledError when cancelled), or null. */
+  exception(): unknown;
+  /** fn(future) on the main thread once done; never synchronously. */
+  onDone(fn: (future: this) => void): this;
+  /** Remove the registrations of fn not run yet; returns how many. */
+  offDone(fn: (future: this) => void): number;
+  toPromise(): Promise<T>;
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2>;
+  catch<R = never>(onRejected?: ((reason: any) => R | PromiseLike<R>) | null): Promise<T | R>;
+  finally(onFinally?: (() => void) | null): Promise<T>;
+  /** Drop the native reference now (the garbage collector does it otherwise). */
+  free(): void;
+  close(): void;
+}
+
+export interface ThreadPoolOptions {
+  /** 0 or absent: min(32, cpus + 4). */
+  maxWorkers?: number;
+  threadNamePrefix?: string;
+}
+
+export interface ShutdownOptions {
+  /** The returned future is done when every accepted job has finished (default true). */
+  wait?: boolean;
+  /** Cancel the jobs not started yet (default false). */
+  cancelFutures?: boolean;
+}
+
+export interface ExecutorStats {
+  queued: number;
+  running: number;
+  completed: number;
+  cancelled: number;
+  threads: number;
+  maxWorkers: number;
+}
+
+/** A value a native argument accepts. */
+export type NativeArg = number | bigint | boolean | string | null | undefined | NativePointer |
+  Uint8Array | ArrayBufferView;
+
+/** A pool of native threads running C functions. */
+export class ThreadPool {
+  constructor(options?: ThreadPoolOptions);
+  /**
+   * Run a C function of the given signature (e.g. "int32(int32, double)") on
+   * a worker with the arguments converted to its parameter types.
+   */
+  submitNative<T = unknown>(fn: NativePointer | Callback | bigint, signature: string,
+    ...args: NativeArg[]): Future<T>;
+  shutdown(options?: ShutdownOptions): Future<void>;
+  stats(): ExecutorStats;
+  /** Shut down and release the pool once its jobs are done. */
+  close(): void;
+  free(): void;
+}
+
+/** A JavaScript function as a C function pointer that any thread may call. */
+export class Callback {
+  constructor(signature: string, fn: (...args: any[]) => unknown);
+  /** The C function pointer; null once freed. */
+  readonly pointer: NativePointer | null;
+  /** The canonical signature, e.g. "int32(int32, int32)". */
+  readonly signature: string;
+  /** The pointer's address. */
+  readonly address: bigint;
+  free(): void;
+  close(): void;
+}
+
+/** fn runs on the main thread whichever thread calls the pointer. */
+export function callback(signature: string, fn: (...args: any[]) => unknown): Callback;
+/** The address of a native function of the process (dlsym). */
+export function symbol(name: string): NativePointer;
+
+export function all<T>(fs: Iterable<FutureLike<T>>, options?: { collect?: false }): Future<T[]>;
+export function all<T>(fs: Iterable<FutureLike<T>>, options: { collect: true }): Future<(T | Error)[]>;
+export function any<T>(fs: Iterable<FutureLike<T>>, options?: { cancelRest?: boolean }): Future<T>;
+export function first<T>(fs: Iterable<FutureLike<T>>, options?: { cancelRest?: boolean }): Future<T>;
+export function race<T>(fs: Iterable<FutureLike<T>>): Future<T>;
+export function asCompleted<T>(fs: Iterable<Future<T>>, options?: { timeout?: number }):
+  AsyncIterableIterator<Future<T>>;
+export function asCompleted(fs: Iterable<unknown>, options?: { timeout?: number }):
+  AsyncIterableIterator<Future<unknown>>;
+export function withTimeout<T>(fut: FutureLike<T>, ms: number): Future<T>;
+export function shield<T>(fut: FutureLike<T>): Future<T>;
+export function sleep(ms: number): Future<void>;
+export function sleep<T>(ms: number, value: T): Future<T>;
+
+/** Errors made from core errors carry these, besides name and message. */
+export interface XfError extends Error {
+  /** The core's code name, e.g. "XF_ETIMEDOUT". */
+  code?: string;
+  /** The core's negative code. */
+  errno?: number;
+  /** The traceback text of the runtime that raised it, if any. */
+  traceback?: string;
+}
+
+export class CancelledError extends Error {}
+export class TimeoutError extends Error {}
+export class InvalidStateError extends Error {}
+export class BrokenExecutor extends Error {}
+export class DeadlockError extends Error {}
+
+export const version: string;
+/** The raw SWIG module. */
+export const native: any;

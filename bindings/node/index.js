@@ -1,0 +1,470 @@
+'use strict';
+/*
+ * xfutures for Node.js: the idiomatic layer over the generated addon
+ * (xfutures_native.node). Futures, pools, closures and combinators are the
+ * C core's; this file gives them JavaScript's shape: thenables, classes,
+ * options objects, Error subclasses, async iterators.
+ *
+ * Values cross as:
+ *   undefined, null        <-> void (void comes back as undefined)
+ *   boolean                <-> bool
+ *   number                 --> int when it is a safe integer
+ *                              (Number.isSafeInteger), double otherwise
+ *   int                    --> number when |i| <= 2^53 - 1, BigInt beyond
+ *   BigInt                 --> int (int64; values in [2^63, 2^64) take the
+ *                              uint64 bits), RangeError outside
+ *   double                 <-> number
+ *   string                 <-> string (UTF-8)
+ *   Buffer, Uint8Array, any ArrayBufferView --> bytes --> Buffer
+ *   Array                  <-> list (recursively)
+ *   native pointer         <-> External (xf.symbol(), Callback.pointer)
+ *   Error                  --> error; an error comes back as the very same
+ *                              Error when it started in JavaScript
+ *   anything else          <-> object: the same JavaScript value comes back
+ */
+const path = require('path');
+
+function loadNative() {
+  const candidates = [
+    path.join(__dirname, 'xfutures_native.node'),
+    path.join(__dirname, 'build', 'bindings', 'node', 'xfutures', 'xfutures_native.node'),
+    path.join(__dirname, '..', '..', 'build', 'default', 'bindings', 'node', 'xfutures',
+      'xfutures_native.node'),
+  ];
+  const fs = require('fs');
+  for (const c of candidates) {
+    if (fs.existsSync(c)) return require(c);
+  }
+  throw new Error('xfutures: the native module is not built; run `make build` in the ' +
+    'repository, or `npm install ./bindings/node`');
+}
+
+const native = loadNative();
+
+// ---- Errors -----------------------------------------------------------------
+
+class CancelledError extends Error {}
+class TimeoutError extends Error {}
+class InvalidStateError extends Error {}
+class BrokenExecutor extends Error {}
+class DeadlockError extends Error {}
+const errorClasses = {
+  CancelledError, TimeoutError, InvalidStateError, BrokenExecutor, DeadlockError,
+  TypeError, RangeError,
+};
+for (const [name, cls] of Object.entries(errorClasses)) {
+  if (!Object.prototype.hasOwnProperty.call(cls.prototype, 'name') || cls.prototype.name !== name) {
+    Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
+  }
+}
+
+function makeError(type, message, traceback, code, errno) {
+  const Cls = Object.prototype.hasOwnProperty.call(errorClasses, type) ? errorClasses[type] : Error;
+  const e = new Cls(message);
+  if (e.name !== type) e.name = type;
+  if (traceback !== undefined) e.traceback = traceback;
+  e.code = code;
+  e.errno = errno;
+  return e;
+}
+
+// ---- Done callbacks: one dispatcher for every registration -------------------
+
+const registrations = new Map(); // id -> [fn, future]
+
+function dispatch(ids) {
+  for (const id of ids) {
+    const entry = registrations.get(id);
+    if (!entry) continue;
+    registrations.delete(id);
+    const [fn, fut] = entry;
+    if (fut._regs) fut._regs.delete(id);
+    try {
+      fn(fut);
+    } catch (e) {
+      process.nextTick(() => { throw e; });
+    }
+  }
+}
+
+function report(error, fatal, message) {
+  if (fatal) {
+    process.nextTick(() => { throw error; });
+  } else {
+    process.emitWarning(`${message}${error ? `: ${error.message}` : ''}`, 'XfuturesWarning');
+  }
+}
+
+native.js_init(dispatch, makeError, report);
+
+const futureRegistry = new FinalizationRegistry((h) => native.future_unref(h));
+const poolRegistry = new FinalizationRegistry((h) => native.executor_unref(h));
+const closureRegistry = new FinalizationRegistry((h) => native.closure_unref(h));
+
+const STATES = ['pending', 'running', 'finished', 'cancelled'];
+const WRAP = Symbol('xfutures.wrap');
+
+// ---- Future -----------------------------------------------------------------
+
+class Future {
+  /**
+   * new Future(): a pending future for JavaScript to finish. Futures that
+   * native work finishes come from ThreadPool.submitNative, sleep,
+   * withTimeout and the combinators.
+   */
+  constructor(token, handle, keepAlive) {
+    if (token === WRAP) {
+      this._h = handle;
+      this._keepAlive = keepAlive;
+    } else {
+      this._h = native.js_future_new();
+      this._keepAlive = false; // only JavaScript can finish it
+    }
+    this._regs = null;
+    this._promise = null;
+    futureRegistry.register(this, this._h, this);
+  }
+
+  static _wrap(handle, keepAlive = true) {
+    return new Future(WRAP, handle, keepAlive);
+  }
+
+  /** A future that follows a Promise (or any thenable, or a plain value). */
+  static fromPromise(p) {
+    if (p instanceof Future) return p;
+    const f = new Future();
+    Promise.resolve(p).then(
+      (v) => { if (!f.done) f.setResult(v); },
+      (e) => { if (!f.done) f.setError(e); });
+    return f;
+  }
+
+  get _handle() {
+    if (this._h === null) throw makeError('InvalidStateError', 'the future was freed', undefined, 'XF_ECLOSED', -12);
+    return this._h;
+  }
+
+  get state() { return STATES[native.future_state(this._handle)]; }
+  get done() { return native.future_done(this._handle); }
+  get cancelled() { return native.future_cancelled(this._handle); }
+  get running() { return native.future_running(this._handle); }
+
+  /** Cancel while pending; true if the future is (now) cancelled. */
+  cancel(msg) { return native.js_future_cancel(this._handle, msg === undefined || msg === null ? '' : String(msg)); }
+
+  setResult(value) { native.js_future_set_result(this._handle, value); return this; }
+  setError(error) { native.js_future_set_error(this._handle, error); return this; }
+
+  /**
+   * The value of a done future, or its error thrown. A pending future throws
+   * a DeadlockError: blocking JavaScript's only thread would freeze the
+   * process, so await the future instead.
+   */
+  result() { return native.js_future_result(this._handle); }
+
+  /** The error of a done future (CancelledError when cancelled), or null. */
+  exception() {
+    const e = native.js_future_exception(this._handle);
+    return e === undefined ? null : e;
+  }
+
+  /**
+   * Call fn(future) on the main thread once the future is done, whichever
+   * thread finishes it; never synchronously. Returns the future.
+   */
+  onDone(fn) {
+    if (typeof fn !== 'function') throw new TypeError('onDone expects a function');
+    const id = native.js_future_add_done(this._handle, this._keepAlive);
+    registrations.set(id, [fn, this]);
+    (this._regs || (this._regs = new Map())).set(id, fn);
+    return this;
+  }
+
+  /** Remove every registration of fn not run yet; returns how many. */
+  offDone(fn) {
+    if (!this._regs) return 0;
+    let n = 0;
+    for (const [id, f] of this._regs) {
+      if (f !== fn) continue;
+      n += native.js_future_remove_done(this._handle, id);
+      this._regs.delete(id);
+      registrations.delete(id);
+    }
+    return n;
+  }
+
+  /** A Promise settled with the future's outcome (cached). */
+  toPromise() {
+    if (!this._promise) {
+      this._promise = new Promise((resolve, reject) => {
+        this.onDone((f) => {
+          const e = native.js_future_exception(f._h);
+          if (e !== undefined) reject(e);
+          else resolve(native.js_future_result(f._h));
+        });
+      });
+    }
+    return this._promise;
+  }
+
+  // Promises/A+: the reactions are the Promise's, so they are asynchronous,
+  // chain, assimilate thenables and take any rejection value.
+  then(onFulfilled, onRejected) { return this.toPromise().then(onFulfilled, onRejected); }
+  catch(onRejected) { return this.toPromise().catch(onRejected); }
+  finally(onFinally) { return this.toPromise().finally(onFinally); }
+
+  /** Drop the native reference now (GC does it otherwise). */
+  free() {
+    if (this._h === null) return;
+    futureRegistry.unregister(this);
+    native.future_unref(this._h);
+    this._h = null;
+  }
+
+  close() { this.free(); }
+
+  get [Symbol.toStringTag]() { return 'Future'; }
+}
+
+function toFuture(x) {
+  if (x instanceof Future) return x;
+  return Future.fromPromise(x);
+}
+
+function futures(list, what) {
+  if (list == null || typeof list[Symbol.iterator] !== 'function') {
+    throw new TypeError(`${what} expects an iterable of futures, promises or values`);
+  }
+  return Array.from(list, toFuture);
+}
+
+// ---- Combinators ------------------------------------------------------------
+
+function combined(kind, fs, flag) {
+  const handles = fs.map((f) => f._handle);
+  const keep = fs.some((f) => f._keepAlive);
+  return Future._wrap(native.js_combine(kind, handles, flag), keep);
+}
+
+/** A future of the array of values (fail fast; collect: errors in place). */
+function all(fs, { collect = false } = {}) {
+  return combined(0, futures(fs, 'all'), !!collect);
+}
+
+/** The first value to succeed; AggregateError-named error if all fail. */
+function any(fs, { cancelRest = true } = {}) {
+  return combined(1, futures(fs, 'any'), !!cancelRest);
+}
+
+/** The outcome of whichever is done first; the others are cancelled. */
+function first(fs, { cancelRest = true } = {}) {
+  return combined(2, futures(fs, 'first'), !!cancelRest);
+}
+
+/** Promise.race for futures: first() that leaves the others running. */
+function race(fs) {
+  return first(fs, { cancelRest: false });
+}
+
+/** Follows fut unless ms pass first: then fut is cancelled and the result fails with TimeoutError. */
+function withTimeout(fut, ms) {
+  const f = toFuture(fut);
+  return Future._wrap(native.js_timeout(f._handle, Number(ms)), true);
+}
+
+/** A future whose cancellation does not cancel fut. */
+function shield(fut) {
+  const f = toFuture(fut);
+  return Future._wrap(native.js_shield(f._handle), f._keepAlive);
+}
+
+/** A future that gets `value` (default undefined) after ms milliseconds. */
+function sleep(ms, value) {
+  const f = Future._wrap(native.js_sleep(Number(ms)), true);
+  if (value === undefined) return f;
+  const out = new Future();
+  out._keepAlive = true;
+  f.onDone(() => { if (!out.done) out.setResult(value); });
+  return out;
+}
+
+/**
+ * An async iterator over the futures as they complete (already done ones
+ * first): `for await (const f of asCompleted(fs))` gives each Future itself
+ * (not its value: read it with f.result()). With timeout (ms), next()
+ * rejects with a TimeoutError when it passes before the next one is done.
+ * (Written by hand rather than as an async generator, which would await the
+ * futures it yields, since they are thenables.)
+ */
+function asCompleted(fs, { timeout } = {}) {
+  const list = [...new Set(futures(fs, 'asCompleted'))];
+  const ready = [];
+  let left = list.length;
+  let waiter = null;
+  const wake = () => { if (waiter) { const w = waiter; waiter = null; w(); } };
+  for (const f of list) f.onDone(() => { ready.push(f); wake(); });
+  const timer = timeout === undefined || timeout === null || timeout < 0 ? null : sleep(timeout);
+  if (timer) timer.onDone(wake);
+  const finish = () => {
+    left = 0;
+    if (timer && !timer.done) timer.cancel();
+    return Promise.resolve({ value: undefined, done: true });
+  };
+  const it = {
+    async next() {
+      if (left === 0) return finish();
+      while (ready.length === 0) {
+        if (timer && timer.done) {
+          throw makeError('TimeoutError', `${left} (of ${list.length}) futures unfinished`,
+            undefined, 'XF_ETIMEDOUT', -4);
+        }
+        await new Promise((r) => { waiter = r; });
+      }
+      left--;
+      const value = ready.shift();
+      if (left === 0 && timer && !timer.done) timer.cancel();
+      return { value, done: false };
+    },
+    return() { return finish(); },
+    [Symbol.asyncIterator]() { return this; },
+  };
+  return it;
+}
+
+// ---- Executors --------------------------------------------------------------
+
+function pointerOf(fn) {
+  if (fn instanceof Callback) return fn.pointer;
+  return fn;
+}
+
+class ThreadPool {
+  /** A pool of native threads: { maxWorkers = min(32, cpus + 4), threadNamePrefix }. */
+  constructor({ maxWorkers = 0, threadNamePrefix = 'xfnode' } = {}) {
+    if (!Number.isInteger(maxWorkers) || maxWorkers < 0) {
+      throw new RangeError('maxWorkers must be an integer >= 0 (0: the default)');
+    }
+    this._h = native.js_thread_pool_new(maxWorkers, String(threadNamePrefix));
+    this._submitted = new Set();
+    poolRegistry.register(this, this._h, this);
+  }
+
+  get _handle() {
+    if (this._h === null) throw makeError('RuntimeError', 'the pool was closed', undefined, 'XF_ECLOSED', -12);
+    return this._h;
+  }
+
+  /**
+   * Run the C function fn (xf.symbol(name), a Callback, or a BigInt address)
+   * of the given signature, e.g. 'int32(int32, double)', on a worker thread.
+   */
+  submitNative(fn, signature, ...args) {
+    if (typeof signature !== 'string') throw new TypeError('submitNative: signature must be a string');
+    const f = Future._wrap(native.js_submit_native(this._handle, pointerOf(fn), signature, args), true);
+    if (this._submitted.size >= 1024) {
+      for (const s of this._submitted) if (s.done) this._submitted.delete(s);
+    }
+    this._submitted.add(f);
+    return f;
+  }
+
+  /**
+   * Stop accepting work (cancelFutures: drop the queued jobs). Returns a
+   * future that is done when every accepted job has finished (wait) or at
+   * once; the main thread never blocks on the workers.
+   */
+  shutdown({ wait = true, cancelFutures = false } = {}) {
+    native.js_executor_shutdown(this._handle, false, !!cancelFutures);
+    const pending = [...this._submitted].filter((f) => !f.done);
+    this._submitted.clear();
+    if (!wait || pending.length === 0) {
+      const f = new Future();
+      f.setResult(undefined);
+      return f;
+    }
+    const out = new Future();
+    out._keepAlive = true;
+    all(pending, { collect: true }).onDone(() => out.setResult(undefined));
+    return out;
+  }
+
+  stats() { return native.js_executor_stats(this._handle); }
+
+  /** Shut down and drop the native pool once its jobs are done. */
+  close() {
+    if (this._h === null) return;
+    const h = this._h;
+    poolRegistry.unregister(this);
+    this.shutdown({ wait: true }).onDone(() => native.executor_unref(h));
+    this._h = null;
+  }
+
+  free() { this.close(); }
+}
+
+// ---- Callbacks: JavaScript functions as C function pointers ------------------
+
+class Callback {
+  constructor(signature, fn) {
+    if (typeof signature !== 'string') throw new TypeError('callback: signature must be a string');
+    this._h = native.js_closure_new(signature, fn);
+    /** The C function pointer (an External), for submitNative or any C code. */
+    this.pointer = native.js_closure_pointer(this._h);
+    /** The canonical signature text. */
+    this.signature = native.js_closure_signature(this._h);
+    closureRegistry.register(this, this._h, this);
+  }
+
+  /** The pointer as a BigInt address. */
+  get address() { return native.js_pointer_address(this.pointer); }
+
+  /** Release the closure: no C code may call the pointer afterwards. */
+  free() {
+    if (this._h === null) return;
+    closureRegistry.unregister(this);
+    native.closure_unref(this._h);
+    this._h = null;
+    this.pointer = null;
+  }
+
+  close() { this.free(); }
+}
+
+/**
+ * A C function pointer of the given signature that calls fn on the main
+ * thread, from whichever thread C calls it.
+ */
+function callback(signature, fn) {
+  return new Callback(signature, fn);
+}
+
+/** The address of a native function of the process (dlsym), as an External. */
+function symbol(name) {
+  return native.js_symbol(String(name));
+}
+
+/** Errors by code name, for matching e.code. */
+const version = native.version();
+
+module.exports = {
+  Future,
+  ThreadPool,
+  Callback,
+  callback,
+  symbol,
+  all,
+  any,
+  first,
+  race,
+  asCompleted,
+  withTimeout,
+  shield,
+  sleep,
+  CancelledError,
+  TimeoutError,
+  InvalidStateError,
+  BrokenExecutor,
+  DeadlockError,
+  version,
+  native,
+};

@@ -1,0 +1,994 @@
+/* The Node.js binding's SWIG interface: the raw module "xfutures_native".
+ *
+ * SWIG (-javascript -node -c++) turns this file into a V8 addon at build
+ * time. It wraps the handle functions the JavaScript layer (index.js) needs
+ * and adds the glue that only C++ can do: converting JavaScript values to
+ * xf_value_t and back, turning xf_error_t into Error objects, making
+ * closures whose handler is a JavaScript function, and embedding the owner
+ * loop in Node's libuv loop.
+ *
+ * Design notes
+ * ------------
+ * The owner loop. One xf_loop_t per process, made by js_init on the main
+ * thread and never run by any other thread: a uv_poll_t watches its backend
+ * fd and a uv_timer_t its backend timeout, and both callbacks run it once
+ * with XF_RUN_NOWAIT. Every JavaScript done callback is registered on a
+ * future with this loop, so the core posts the completion to it whatever
+ * thread finishes the future, and the main thread delivers it.
+ *
+ * Batches. A done callback does not call into V8: it appends the
+ * registration's id to `fired`. After the loop run, the ids go to the
+ * JavaScript dispatcher in one array, inside one node::CallbackScope, so a
+ * wake-up delivers many completions with one crossing into JavaScript and
+ * one microtask checkpoint.
+ *
+ * Keeping the process alive. `observed` counts the registrations made with
+ * keep_alive that have not run or been dropped (the core frees their data
+ * either way, on any thread, hence the atomic). The two uv handles are
+ * referenced exactly while it is not zero, so Node exits when nothing
+ * JavaScript waits for is pending in native code.
+ *
+ * V8 handles are touched on the main thread only. A JavaScript object held
+ * by a value (Obj below) may lose its last reference on a worker: the
+ * release is then posted to the owner loop.
+ */
+%module xfutures_native
+
+%include "../common/xfutures.i"
+
+%{
+#include <dlfcn.h>
+#include <node.h>
+#include <node_buffer.h>
+#include <uv.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace xfjs {
+
+struct State {
+  v8::Isolate *iso = nullptr;
+  v8::Global<v8::Context> ctx;
+  v8::Global<v8::Function> dispatch;   /* dispatch(ids) */
+  v8::Global<v8::Function> make_error; /* (type, message, traceback, code, errno) */
+  v8::Global<v8::Function> report;     /* report(error, fatal) */
+  xf_loop_t *loop = nullptr;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  std::thread::id main;
+  std::atomic<long> observed{0};
+  bool refd = true;
+  bool running = false;
+  std::vector<double> fired;
+  double next_id = 1;
+};
+/* Never destroyed: V8 handles must not be reset after the isolate is gone,
+ * which is when static destructors would run. */
+static State &S = *new State();
+
+static bool on_main() {
+  return S.iso && std::this_thread::get_id() == S.main;
+}
+
+static v8::Local<v8::String> str(v8::Isolate *iso, const char *s, int len = -1) {
+  return v8::String::NewFromUtf8(iso, s ? s : "", v8::NewStringType::kNormal, len)
+      .ToLocalChecked();
+}
+
+/* An Error built by the JavaScript layer's factory, so that known type names
+ * get their classes (CancelledError, TimeoutError, ...). */
+static v8::Local<v8::Value> make_error(v8::Isolate *iso, const char *type, const char *msg,
+                                       const char *tb, int code) {
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  v8::Local<v8::Value> argv[5] = {str(iso, type), str(iso, msg),
+                                  tb ? v8::Local<v8::Value>(str(iso, tb))
+                                     : v8::Local<v8::Value>(v8::Undefined(iso)),
+                                  str(iso, xf_err_name(code)), v8::Integer::New(iso, code)};
+  if (S.make_error.IsEmpty())
+    return v8::Exception::Error(str(iso, msg));
+  v8::Local<v8::Value> e;
+  if (!S.make_error.Get(iso)->Call(ctx, v8::Undefined(iso), 5, argv).ToLocal(&e))
+    return v8::Exception::Error(str(iso, msg));
+  return e;
+}
+
+/* Throw the error of a code, with what as the start of its message. */
+static void throw_code(int code, const char *what) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  std::string msg = std::string(what) + ": " + xf_strerror(code);
+  iso->ThrowException(make_error(iso, xf_error_default_type(code), msg.c_str(), NULL, code));
+}
+
+static void throw_type(const char *msg) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  iso->ThrowException(v8::Exception::TypeError(str(iso, msg)));
+}
+
+/* ---- JavaScript values held by xf_value_t objects ----------------------- */
+
+struct Obj {
+  std::atomic<int> refs{0};
+  v8::Global<v8::Value> v;
+};
+
+static void obj_delete(void *o) {
+  delete static_cast<Obj *>(o);
+}
+
+static void obj_retain(void *o, void *) {
+  static_cast<Obj *>(o)->refs.fetch_add(1);
+}
+
+static void obj_release(void *o, void *) {
+  Obj *h = static_cast<Obj *>(o);
+  if (h->refs.fetch_sub(1) != 1)
+    return;
+  if (on_main())
+    delete h;
+  else if (S.loop)
+    /* A closed loop refuses the call: the handle then leaks, which is the
+     * only safe thing to do with a V8 handle off the main thread. */
+    xf_loop_call_soon_threadsafe(S.loop, obj_delete, h, NULL);
+}
+
+static const xf_object_hooks_t node_hooks = {sizeof(xf_object_hooks_t), "node", obj_retain,
+                                              obj_release, NULL};
+
+static int hold(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out) {
+  Obj *h = new Obj();
+  h->v.Reset(iso, v);
+  int rc = xf_value_new_object(h, &node_hooks, out);
+  if (rc != XF_OK)
+    delete h;
+  return rc;
+}
+
+/* The JavaScript value an object value holds, or empty for another
+ * runtime's object. */
+static bool held(xf_value_t *v, v8::Local<v8::Value> *out) {
+  void *o = NULL;
+  const xf_object_hooks_t *hooks = NULL;
+  if (!v || xf_value_get_object(v, &o, &hooks) != XF_OK || hooks != &node_hooks)
+    return false;
+  *out = static_cast<Obj *>(o)->v.Get(S.iso);
+  return true;
+}
+
+/* ---- Values ------------------------------------------------------------- */
+
+static const double max_safe = 9007199254740991.0;
+
+static bool error_from_js(v8::Isolate *iso, v8::Local<v8::Value> e, xf_error_t **out);
+
+/* Convert; on failure a JavaScript exception is pending and false returned. */
+static bool to_value(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out, int depth) {
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  int rc = XF_OK;
+  *out = NULL;
+  if (depth > 64) {
+    iso->ThrowException(
+        v8::Exception::RangeError(str(iso, "value nested too deeply (a cycle?)")));
+    return false;
+  }
+  if (v->IsUndefined() || v->IsNull()) {
+    *out = xf_value_void();
+  } else if (v->IsBoolean()) {
+    *out = xf_value_bool(v->BooleanValue(iso));
+  } else if (v->IsNumber()) {
+    double d = v.As<v8::Number>()->Value();
+    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) <= max_safe)
+      rc = xf_value_new_int((int64_t) d, out);
+    else
+      rc = xf_value_new_double(d, out);
+  } else if (v->IsBigInt()) {
+    bool lossless = false;
+    int64_t i = v.As<v8::BigInt>()->Int64Value(&lossless);
+    if (!lossless) {
+      uint64_t u = v.As<v8::BigInt>()->Uint64Value(&lossless);
+      if (!lossless) {
+        iso->ThrowException(v8::Exception::RangeError(
+            str(iso, "BigInt out of range: must fit in int64 or uint64")));
+        return false;
+      }
+      i = (int64_t) u;
+    }
+    rc = xf_value_new_int(i, out);
+  } else if (v->IsString()) {
+    v8::String::Utf8Value s(iso, v);
+    rc = xf_value_new_string(*s ? *s : "", *s ? (size_t) s.length() : 0, out);
+  } else if (v->IsArrayBufferView()) {
+    v8::Local<v8::ArrayBufferView> view = v.As<v8::ArrayBufferView>();
+    std::vector<char> buf(view->ByteLength());
+    if (!buf.empty())
+      view->CopyContents(buf.data(), buf.size());
+    rc = xf_value_new_bytes(buf.data(), buf.size(), out);
+  } else if (v->IsArray()) {
+    v8::Local<v8::Array> a = v.As<v8::Array>();
+    uint32_t n = a->Length();
+    std::vector<xf_value_t *> items(n, nullptr);
+    bool ok = true;
+    for (uint32_t i = 0; i < n && ok; i++) {
+      v8::Local<v8::Value> item;
+      ok = a->Get(ctx, i).ToLocal(&item) && to_value(iso, item, &items[i], depth + 1);
+    }
+    if (ok)
+      rc = xf_value_new_list(items.data(), n, out);
+    for (xf_value_t *item : items)
+      xf_value_unref(item);
+    if (!ok)
+      return false;
+  } else if (v->IsExternal()) {
+    rc = xf_value_new_pointer(v.As<v8::External>()->Value(), NULL, out);
+  } else if (v->IsNativeError()) {
+    xf_error_t *err = NULL;
+    if (!error_from_js(iso, v, &err))
+      return false;
+    rc = xf_value_new_error(err, out);
+    xf_error_unref(err);
+  } else {
+    rc = hold(iso, v, out);
+  }
+  if (rc != XF_OK) {
+    throw_code(rc, "cannot convert the value");
+    return false;
+  }
+  return true;
+}
+
+static v8::Local<v8::Value> error_to_js(v8::Isolate *iso, xf_error_t *e);
+
+static v8::Local<v8::Value> to_js(v8::Isolate *iso, xf_value_t *v) {
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  switch (xf_value_kind(v)) {
+  case XF_KIND_BOOL: {
+    bool b = false;
+    xf_value_get_bool(v, &b);
+    return v8::Boolean::New(iso, b);
+  }
+  case XF_KIND_INT: {
+    int64_t i = 0;
+    xf_value_get_int(v, &i);
+    if (i >= -(int64_t) max_safe && i <= (int64_t) max_safe)
+      return v8::Number::New(iso, (double) i);
+    return v8::BigInt::New(iso, i);
+  }
+  case XF_KIND_DOUBLE: {
+    double d = 0;
+    xf_value_get_double(v, &d);
+    return v8::Number::New(iso, d);
+  }
+  case XF_KIND_STRING: {
+    const char *s = NULL;
+    size_t len = 0;
+    xf_value_get_string(v, &s, &len);
+    return str(iso, s, (int) len);
+  }
+  case XF_KIND_BYTES: {
+    const void *p = NULL;
+    size_t len = 0;
+    xf_value_get_bytes(v, &p, &len);
+    return node::Buffer::Copy(iso, static_cast<const char *>(p), len).ToLocalChecked();
+  }
+  case XF_KIND_LIST: {
+    size_t n = 0;
+    xf_value_list_len(v, &n);
+    v8::Local<v8::Array> a = v8::Array::New(iso, (int) n);
+    for (size_t i = 0; i < n; i++) {
+      xf_value_t *item = NULL;
+      xf_value_list_get(v, i, &item);
+      a->Set(ctx, (uint32_t) i, to_js(iso, item)).FromMaybe(false);
+    }
+    return a;
+  }
+  case XF_KIND_POINTER: {
+    void *p = NULL;
+    xf_value_get_pointer(v, &p);
+    return v8::External::New(iso, p);
+  }
+  case XF_KIND_OBJECT: {
+    v8::Local<v8::Value> js;
+    if (held(v, &js))
+      return js;
+    /* Another runtime's object: an opaque handle that keeps the value. */
+    void *o = NULL;
+    const xf_object_hooks_t *hooks = NULL;
+    xf_value_get_object(v, &o, &hooks);
+    v8::Local<v8::Object> opaque = v8::Object::New(iso);
+    opaque->Set(ctx, str(iso, "runtime"), str(iso, hooks->name)).FromMaybe(false);
+    return opaque;
+  }
+  case XF_KIND_ERROR: {
+    xf_error_t *e = NULL;
+    xf_value_get_error(v, &e);
+    return error_to_js(iso, e);
+  }
+  default:
+    return v8::Undefined(iso);
+  }
+}
+
+/* An error that carries a JavaScript payload comes back as that very value;
+ * any other becomes an Error with the type name, message and traceback. */
+static v8::Local<v8::Value> error_to_js(v8::Isolate *iso, xf_error_t *e) {
+  v8::Local<v8::Value> js;
+  if (held(xf_error_payload(e), &js))
+    return js;
+  return make_error(iso, xf_error_type(e), xf_error_message(e), xf_error_traceback(e),
+                    xf_error_code(e));
+}
+
+static std::string prop_string(v8::Isolate *iso, v8::Local<v8::Value> o, const char *name,
+                               bool *found) {
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  v8::Local<v8::Value> p;
+  *found = false;
+  if (!o->IsObject() || !o.As<v8::Object>()->Get(ctx, str(iso, name)).ToLocal(&p) ||
+      !p->IsString())
+    return "";
+  *found = true;
+  v8::String::Utf8Value s(iso, p);
+  return *s ? std::string(*s, s.length()) : "";
+}
+
+/* Any JavaScript value as an error: its name, message and stack when it has
+ * them, and the value itself as the payload so it comes back unchanged. */
+static bool error_from_js(v8::Isolate *iso, v8::Local<v8::Value> e, xf_error_t **out) {
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  bool has_name = false, has_msg = false, has_stack = false;
+  std::string name = prop_string(iso, e, "name", &has_name);
+  std::string msg = prop_string(iso, e, "message", &has_msg);
+  std::string stack = prop_string(iso, e, "stack", &has_stack);
+  if (!has_msg && !e->IsObject()) {
+    v8::Local<v8::String> s;
+    if (e->ToString(ctx).ToLocal(&s)) {
+      v8::String::Utf8Value u(iso, s);
+      msg = *u ? *u : "";
+    }
+  }
+  int code = XF_EFAILED;
+  if (e->IsObject()) {
+    v8::Local<v8::Value> n;
+    if (e.As<v8::Object>()->Get(ctx, str(iso, "errno")).ToLocal(&n) && n->IsInt32()) {
+      int c = n.As<v8::Int32>()->Value();
+      if (c < 0 && std::strcmp(xf_err_name(c), "XF_UNKNOWN") != 0)
+        code = c;
+    }
+  }
+  xf_value_t *payload = NULL;
+  int rc = hold(iso, e, &payload);
+  if (rc == XF_OK)
+    rc = xf_error_new_full(code, has_name && !name.empty() ? name.c_str() : "Error",
+                           msg.c_str(), has_stack ? stack.c_str() : NULL, payload, out);
+  xf_value_unref(payload);
+  if (rc != XF_OK) {
+    throw_code(rc, "cannot convert the error");
+    return false;
+  }
+  return true;
+}
+
+/* ---- The owner loop in libuv -------------------------------------------- */
+
+/* Referenced while a registration that keeps the process alive is pending,
+ * and while the loop has work ready (completions JavaScript just posted, a
+ * callback due now), so that what is already under way is delivered. */
+static void update_refs(bool ready = false) {
+  bool want = ready || S.observed.load() > 0;
+  if (want == S.refd)
+    return;
+  S.refd = want;
+  if (want) {
+    uv_ref(reinterpret_cast<uv_handle_t *>(&S.poll));
+    uv_ref(reinterpret_cast<uv_handle_t *>(&S.timer));
+  } else {
+    uv_unref(reinterpret_cast<uv_handle_t *>(&S.poll));
+    uv_unref(reinterpret_cast<uv_handle_t *>(&S.timer));
+  }
+}
+
+static void run_batch();
+
+static void on_timer(uv_timer_t *) {
+  run_batch();
+}
+
+static void on_poll(uv_poll_t *, int, int) {
+  run_batch();
+}
+
+/* After anything that may have given the loop work: wake it in time. */
+static void rearm() {
+  if (!S.loop || S.running)
+    return;
+  int64_t t = xf_loop_backend_timeout(S.loop);
+  if (t < 0)
+    uv_timer_stop(&S.timer);
+  else
+    uv_timer_start(&S.timer, on_timer, (uint64_t) ((t + 999999) / 1000000), 0);
+  update_refs(t == 0);
+}
+
+static void run_batch() {
+  if (S.running || !S.loop)
+    return;
+  v8::Isolate *iso = S.iso;
+  v8::HandleScope hs(iso);
+  v8::Local<v8::Context> ctx = S.ctx.Get(iso);
+  v8::Context::Scope cs(ctx);
+  {
+    /* Closing the scope runs the microtasks and process.nextTick queue, as
+     * after any callback Node makes. */
+    node::CallbackScope cbs(iso, v8::Object::New(iso), {0, 0});
+    S.running = true;
+    xf_loop_run(S.loop, XF_RUN_NOWAIT);
+    S.running = false;
+    if (!S.fired.empty()) {
+      std::vector<double> ids;
+      ids.swap(S.fired);
+      v8::Local<v8::Array> a = v8::Array::New(iso, (int) ids.size());
+      for (size_t i = 0; i < ids.size(); i++)
+        a->Set(ctx, (uint32_t) i, v8::Number::New(iso, ids[i])).FromMaybe(false);
+      v8::Local<v8::Value> argv[1] = {a};
+      if (S.dispatch.Get(iso)->Call(ctx, v8::Undefined(iso), 1, argv).IsEmpty())
+        ; /* the exception propagates as Node's uncaught exception */
+    }
+  }
+  rearm();
+}
+
+static void done_cb(xf_future_t *, void *data) {
+  /* The owner loop runs only on the main thread, inside run_batch. */
+  S.fired.push_back((double) (uintptr_t) data);
+}
+
+static void done_free_keep(void *) {
+  S.observed.fetch_sub(1);
+}
+
+/* What the loop cannot hand to anyone goes to JavaScript: an exception
+ * thrown by a JavaScript closure becomes an uncaught exception, as it would
+ * in any Node callback; anything else a warning. Off the main thread (or
+ * before init) it is printed. */
+static void exception_handler(xf_loop_t *, const char *message, xf_error_t *err, void *) {
+  if (!on_main() || S.report.IsEmpty()) {
+    fprintf(stderr, "xfutures: %s%s%s\n", message, err ? ": " : "",
+            err ? xf_error_message(err) : "");
+    return;
+  }
+  v8::Isolate *iso = S.iso;
+  v8::HandleScope hs(iso);
+  v8::Local<v8::Context> ctx = S.ctx.Get(iso);
+  v8::Context::Scope cs(ctx);
+  v8::Local<v8::Value> js;
+  bool fatal = err && held(xf_error_payload(err), &js);
+  if (!fatal)
+    js = err ? error_to_js(iso, err) : v8::Local<v8::Value>(v8::Undefined(iso));
+  v8::Local<v8::Value> argv[3] = {js, v8::Boolean::New(iso, fatal), str(iso, message)};
+  if (S.report.Get(iso)->Call(ctx, v8::Undefined(iso), 3, argv).IsEmpty())
+    return;
+}
+
+/* ---- Closures ----------------------------------------------------------- */
+
+struct JsFn {
+  v8::Global<v8::Function> fn;
+};
+
+static void jsfn_free(void *data) {
+  JsFn *j = static_cast<JsFn *>(data);
+  if (on_main())
+    delete j;
+  else if (S.loop)
+    xf_loop_call_soon_threadsafe(S.loop, [](void *d) { delete static_cast<JsFn *>(d); }, j,
+                                 NULL);
+}
+
+static int closure_handler(void *data, xf_value_t *const *args, size_t nargs,
+                           xf_value_t **result) {
+  if (!on_main())
+    return XF_EWRONGTHREAD;
+  v8::Isolate *iso = S.iso;
+  v8::HandleScope hs(iso);
+  v8::Local<v8::Context> ctx = S.ctx.Get(iso);
+  v8::Context::Scope cs(ctx);
+  std::vector<v8::Local<v8::Value>> argv(nargs);
+  for (size_t i = 0; i < nargs; i++)
+    argv[i] = to_js(iso, args[i]);
+  v8::TryCatch tc(iso);
+  v8::Local<v8::Value> ret;
+  bool ok = static_cast<JsFn *>(data)
+                ->fn.Get(iso)
+                ->Call(ctx, v8::Undefined(iso), (int) nargs, argv.data())
+                .ToLocal(&ret);
+  xf_value_t *v = NULL;
+  if (ok && result)
+    ok = to_value(iso, ret, &v, 0);
+  if (ok) {
+    if (result)
+      *result = v;
+    return XF_OK;
+  }
+  /* Hand the exception over as the failure, so the exception handler gets
+   * the JavaScript value itself: as an error result for a call that returns
+   * one, directly for a void call. */
+  xf_error_t *err = NULL;
+  if (tc.HasCaught() && !tc.Exception().IsEmpty()) {
+    v8::Local<v8::Value> exc = tc.Exception();
+    tc.Reset();
+    if (error_from_js(iso, exc, &err)) {
+      if (result) {
+        int rc = xf_value_new_error(err, result);
+        xf_error_unref(err);
+        return rc == XF_OK ? XF_OK : rc;
+      }
+      xf_loop_call_exception_handler(S.loop, "a JavaScript callback threw", err);
+      xf_error_unref(err);
+      return XF_OK;
+    }
+  }
+  return XF_EFAILED;
+}
+
+/* A closed (freed) handle arrives as NULL: say so instead of crashing. */
+static bool xf__js_check(const void *h, const char *what) {
+  if (h)
+    return true;
+  throw_code(XF_ECLOSED, what);
+  return false;
+}
+
+static bool get_pointer(v8::Local<v8::Value> v, void **out) {
+  if (v->IsExternal()) {
+    *out = v.As<v8::External>()->Value();
+    return true;
+  }
+  if (v->IsBigInt()) {
+    bool lossless = false;
+    *out = (void *) (uintptr_t) v.As<v8::BigInt>()->Uint64Value(&lossless);
+    return lossless;
+  }
+  return false;
+}
+
+static bool future_list(v8::Local<v8::Value> v, std::vector<xf_future_t *> *out);
+
+} // namespace xfjs
+
+using namespace xfjs;
+%}
+
+/* JavaScript values pass through as they are. */
+%typemap(in) v8::Local<v8::Value> "$1 = $input;"
+%typemap(out) v8::Local<v8::Value> "$result = $1;"
+
+/* Handles travel as SWIG pointer objects; index.js owns the references and
+ * drops them (explicitly or from a FinalizationRegistry). */
+struct xf_future;
+struct xf_executor;
+struct xf_closure;
+typedef struct xf_future xf_future_t;
+typedef struct xf_executor xf_executor_t;
+typedef struct xf_closure xf_closure_t;
+
+void xf_future_unref(xf_future_t *f);
+void xf_executor_unref(xf_executor_t *ex);
+void xf_closure_unref(xf_closure_t *c);
+int xf_future_state(const xf_future_t *f);
+bool xf_future_done(const xf_future_t *f);
+bool xf_future_cancelled(const xf_future_t *f);
+bool xf_future_running(const xf_future_t *f);
+
+%{
+namespace xfjs {
+static bool future_list(v8::Local<v8::Value> v, std::vector<xf_future_t *> *out) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  if (!v->IsArray()) {
+    throw_type("expected an array of futures");
+    return false;
+  }
+  v8::Local<v8::Array> a = v.As<v8::Array>();
+  for (uint32_t i = 0; i < a->Length(); i++) {
+    v8::Local<v8::Value> item;
+    void *p = NULL;
+    if (!a->Get(ctx, i).ToLocal(&item) ||
+        !SWIG_IsOK(SWIG_ConvertPtr(item, &p, SWIGTYPE_p_xf_future, 0)) || !p) {
+      throw_type("expected an array of futures");
+      return false;
+    }
+    out->push_back(static_cast<xf_future_t *>(p));
+  }
+  return true;
+}
+} // namespace xfjs
+%}
+
+%inline %{
+/* Set up the owner loop on the main thread and remember the JavaScript
+ * layer's dispatcher, error factory and reporter. Called once by index.js. */
+void xf_js_init(v8::Local<v8::Value> dispatch, v8::Local<v8::Value> make_error,
+                v8::Local<v8::Value> report) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  if (S.loop) {
+    throw_code(XF_ESTATE, "js_init");
+    return;
+  }
+  if (!dispatch->IsFunction() || !make_error->IsFunction() || !report->IsFunction()) {
+    throw_type("js_init expects three functions");
+    return;
+  }
+  int rc = xf_loop_new(&S.loop);
+  if (rc != XF_OK) {
+    throw_code(rc, "cannot make the owner loop");
+    return;
+  }
+  S.iso = iso;
+  S.main = std::this_thread::get_id();
+  S.ctx.Reset(iso, iso->GetCurrentContext());
+  S.dispatch.Reset(iso, dispatch.As<v8::Function>());
+  S.make_error.Reset(iso, make_error.As<v8::Function>());
+  S.report.Reset(iso, report.As<v8::Function>());
+  xf_loop_set_exception_handler(S.loop, exception_handler, NULL, NULL);
+  uv_loop_t *uvl = node::GetCurrentEventLoop(iso);
+  uv_poll_init(uvl, &S.poll, xf_loop_backend_fd(S.loop));
+  uv_poll_start(&S.poll, UV_READABLE, on_poll);
+  uv_timer_init(uvl, &S.timer);
+  update_refs();
+}
+
+/* The number of registrations that keep the process alive. */
+double xf_js_observed(void) {
+  return (double) S.observed.load();
+}
+
+/* The calling thread's kernel id (the main thread's equals process.pid). */
+double xf_js_thread_id(void) {
+  return (double) syscall(SYS_gettid);
+}
+
+xf_future_t *xf_js_future_new(void) {
+  xf_future_t *f = NULL;
+  int rc = xf_future_new(&f);
+  if (rc != XF_OK)
+    throw_code(rc, "new Future");
+  return f;
+}
+
+/* Register a done callback that lands in the dispatcher with the returned
+ * id. keep_alive: the process stays alive until it ran or was removed. */
+double xf_js_future_add_done(xf_future_t *f, bool keep_alive) {
+  if (!xf__js_check(f, "onDone"))
+    return 0;
+  double id = S.next_id++;
+  void *data = (void *) (uintptr_t) id;
+  if (keep_alive)
+    S.observed.fetch_add(1);
+  int rc = xf_future_add_done_callback(f, done_cb, data, keep_alive ? done_free_keep : NULL,
+                                       S.loop);
+  if (rc != XF_OK) {
+    if (keep_alive)
+      S.observed.fetch_sub(1);
+    throw_code(rc, "onDone");
+    return 0;
+  }
+  rearm();
+  return id;
+}
+
+int xf_js_future_remove_done(xf_future_t *f, double id) {
+  if (!xf__js_check(f, "offDone"))
+    return 0;
+  int n = xf_future_remove_done_callback(f, done_cb, (void *) (uintptr_t) id);
+  rearm();
+  return n < 0 ? 0 : n;
+}
+
+void xf_js_future_set_result(xf_future_t *f, v8::Local<v8::Value> v) {
+  if (!xf__js_check(f, "setResult"))
+    return;
+  xf_value_t *value = NULL;
+  if (!to_value(v8::Isolate::GetCurrent(), v, &value, 0))
+    return;
+  int rc = xf_future_set_result(f, value);
+  rearm();
+  if (rc != XF_OK)
+    throw_code(rc, "setResult");
+}
+
+void xf_js_future_set_error(xf_future_t *f, v8::Local<v8::Value> e) {
+  if (!xf__js_check(f, "setError"))
+    return;
+  xf_error_t *err = NULL;
+  if (!error_from_js(v8::Isolate::GetCurrent(), e, &err))
+    return;
+  int rc = xf_future_set_error(f, err);
+  rearm();
+  if (rc != XF_OK)
+    throw_code(rc, "setError");
+}
+
+bool xf_js_future_cancel(xf_future_t *f, const char *msg) {
+  if (!xf__js_check(f, "cancel"))
+    return false;
+  int rc = xf_future_cancel_msg(f, msg && *msg ? msg : NULL);
+  rearm();
+  return rc == XF_OK;
+}
+
+/* The value of a done future; throws its error. A pending future would make
+ * the main thread wait for itself, so that is refused. */
+v8::Local<v8::Value> xf_js_future_result(xf_future_t *f) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  if (!xf__js_check(f, "result"))
+    return v8::Undefined(iso);
+  if (!xf_future_done(f)) {
+    iso->ThrowException(make_error(
+        iso, "DeadlockError",
+        "waiting would deadlock: the future is pending and JavaScript's thread would "
+        "block the thread that delivers it; await it instead",
+        NULL, XF_EDEADLK));
+    return v8::Undefined(iso);
+  }
+  xf_value_t *v = NULL;
+  int rc = xf_future_result(f, 0, &v);
+  if (rc == XF_OK) {
+    v8::Local<v8::Value> js = to_js(iso, v);
+    xf_value_unref(v);
+    return js;
+  }
+  xf_error_t *e = NULL;
+  if (xf_future_error(f, 0, &e) == XF_OK && e) {
+    iso->ThrowException(error_to_js(iso, e));
+    xf_error_unref(e);
+  } else {
+    throw_code(rc, "result");
+  }
+  return v8::Undefined(iso);
+}
+
+/* The error of a done future (a CancelledError when cancelled), or
+ * undefined when it holds a value. Refused while pending, as result. */
+v8::Local<v8::Value> xf_js_future_exception(xf_future_t *f) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  if (!xf__js_check(f, "exception"))
+    return v8::Undefined(iso);
+  if (!xf_future_done(f)) {
+    iso->ThrowException(make_error(
+        iso, "DeadlockError",
+        "waiting would deadlock: the future is pending; await it instead", NULL,
+        XF_EDEADLK));
+    return v8::Undefined(iso);
+  }
+  xf_error_t *e = NULL;
+  if (xf_future_error(f, 0, &e) != XF_OK || !e)
+    return v8::Undefined(iso);
+  v8::Local<v8::Value> js = error_to_js(iso, e);
+  xf_error_unref(e);
+  return js;
+}
+
+/* ---- Executors ----------------------------------------------------------- */
+
+xf_executor_t *xf_js_thread_pool_new(int max_workers, const char *prefix) {
+  if (max_workers < 0) {
+    throw_code(XF_EINVAL, "ThreadPool: maxWorkers must be 0 (default) or more");
+    return NULL;
+  }
+  xf_thread_pool_options_t opts = XF_THREAD_POOL_OPTIONS_INIT;
+  opts.max_workers = (uint32_t) max_workers;
+  opts.thread_name_prefix = prefix;
+  xf_executor_t *ex = NULL;
+  int rc = xf_thread_pool_new(&opts, &ex);
+  if (rc != XF_OK)
+    throw_code(rc, "ThreadPool");
+  return ex;
+}
+
+void xf_js_executor_shutdown(xf_executor_t *ex, bool wait, bool cancel_futures) {
+  if (!xf__js_check(ex, "shutdown"))
+    return;
+  int rc = xf_executor_shutdown(ex, wait, cancel_futures);
+  rearm();
+  if (rc != XF_OK)
+    throw_code(rc, "shutdown");
+}
+
+v8::Local<v8::Value> xf_js_executor_stats(xf_executor_t *ex) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  if (!xf__js_check(ex, "stats"))
+    return v8::Undefined(iso);
+  xf_executor_stats_t st = XF_EXECUTOR_STATS_INIT;
+  int rc = xf_executor_stats(ex, &st);
+  if (rc != XF_OK) {
+    throw_code(rc, "stats");
+    return v8::Undefined(iso);
+  }
+  v8::Local<v8::Object> o = v8::Object::New(iso);
+  o->Set(ctx, str(iso, "queued"), v8::Number::New(iso, (double) st.queued)).FromMaybe(false);
+  o->Set(ctx, str(iso, "running"), v8::Number::New(iso, (double) st.running)).FromMaybe(false);
+  o->Set(ctx, str(iso, "completed"), v8::Number::New(iso, (double) st.completed)).FromMaybe(false);
+  o->Set(ctx, str(iso, "cancelled"), v8::Number::New(iso, (double) st.cancelled)).FromMaybe(false);
+  o->Set(ctx, str(iso, "threads"), v8::Number::New(iso, st.threads)).FromMaybe(false);
+  o->Set(ctx, str(iso, "maxWorkers"), v8::Number::New(iso, st.max_workers)).FromMaybe(false);
+  return o;
+}
+
+/* Run the C function fn (a pointer: External or BigInt address) with the
+ * arguments of the array args on ex. */
+xf_future_t *xf_js_submit_native(xf_executor_t *ex, v8::Local<v8::Value> fn,
+                                 const char *signature, v8::Local<v8::Value> args) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  if (!xf__js_check(ex, "submitNative"))
+    return NULL;
+  void *p = NULL;
+  if (!get_pointer(fn, &p) || !p) {
+    throw_type("submitNative: fn must be a native function pointer (xf.symbol(), a "
+               "Callback, or a BigInt address)");
+    return NULL;
+  }
+  char errbuf[160];
+  xf_signature_t *sig = NULL;
+  int rc = xf_signature_parse(signature, errbuf, sizeof errbuf, &sig);
+  if (rc != XF_OK) {
+    std::string msg = std::string("submitNative: bad signature: ") +
+                      (rc == XF_EINVAL ? errbuf : xf_strerror(rc));
+    iso->ThrowException(make_error(iso, "ValueError", msg.c_str(), NULL, rc));
+    return NULL;
+  }
+  v8::Local<v8::Array> a = args.As<v8::Array>();
+  std::vector<xf_value_t *> vals;
+  bool ok = args->IsArray();
+  for (uint32_t i = 0; ok && i < a->Length(); i++) {
+    v8::Local<v8::Value> item;
+    xf_value_t *v = NULL;
+    ok = a->Get(ctx, i).ToLocal(&item) && to_value(iso, item, &v, 0);
+    if (ok)
+      vals.push_back(v);
+  }
+  xf_future_t *f = NULL;
+  if (ok) {
+    rc = xf_executor_submit_native_sig(ex, p, sig, vals.data(), vals.size(), &f);
+    if (rc != XF_OK) {
+      std::string msg = std::string("submitNative(") + xf_signature_text(sig) + ")";
+      throw_code(rc, msg.c_str());
+    }
+  }
+  for (xf_value_t *v : vals)
+    xf_value_unref(v);
+  xf_signature_unref(sig);
+  return f;
+}
+
+/* The address of a C function or variable by name, from the process and
+ * the libraries it has loaded; throws when there is none. */
+v8::Local<v8::Value> xf_js_symbol(const char *name) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  void *p = name ? dlsym(RTLD_DEFAULT, name) : NULL;
+  if (!p) {
+    std::string msg = std::string("no native symbol named ") + (name ? name : "(null)");
+    iso->ThrowException(make_error(iso, "ValueError", msg.c_str(), NULL, XF_EINVAL));
+    return v8::Undefined(iso);
+  }
+  return v8::External::New(iso, p);
+}
+
+v8::Local<v8::Value> xf_js_pointer_address(v8::Local<v8::Value> p) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  void *ptr = NULL;
+  if (!get_pointer(p, &ptr)) {
+    throw_type("expected a native pointer");
+    return v8::Undefined(iso);
+  }
+  return v8::BigInt::NewFromUnsigned(iso, (uint64_t) (uintptr_t) ptr);
+}
+
+/* ---- Closures ------------------------------------------------------------ */
+
+xf_closure_t *xf_js_closure_new(const char *signature, v8::Local<v8::Value> fn) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  if (!fn->IsFunction()) {
+    throw_type("callback: fn must be a function");
+    return NULL;
+  }
+  char errbuf[160];
+  xf_signature_t *sig = NULL;
+  int rc = xf_signature_parse(signature, errbuf, sizeof errbuf, &sig);
+  if (rc != XF_OK) {
+    std::string msg = std::string("callback: bad signature: ") +
+                      (rc == XF_EINVAL ? errbuf : xf_strerror(rc));
+    iso->ThrowException(make_error(iso, "ValueError", msg.c_str(), NULL, rc));
+    return NULL;
+  }
+  JsFn *j = new JsFn();
+  j->fn.Reset(iso, fn.As<v8::Function>());
+  xf_closure_t *c = NULL;
+  rc = xf_closure_new_sig(sig, closure_handler, j, jsfn_free, S.loop, &c);
+  xf_signature_unref(sig);
+  if (rc != XF_OK) {
+    delete j;
+    throw_code(rc, "callback");
+  }
+  return c;
+}
+
+v8::Local<v8::Value> xf_js_closure_pointer(xf_closure_t *c) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  if (!xf__js_check(c, "callback"))
+    return v8::Undefined(iso);
+  return v8::External::New(iso, xf_closure_code(c));
+}
+
+const char *xf_js_closure_signature(xf_closure_t *c) {
+  return xf_signature_text(xf_closure_signature(c));
+}
+
+/* ---- Combinators --------------------------------------------------------- */
+
+/* kind: 0 all (flag: collect errors), 1 any, 2 first (flag: cancel the
+ * rest). */
+xf_future_t *xf_js_combine(int kind, v8::Local<v8::Value> fs, bool flag) {
+  std::vector<xf_future_t *> list;
+  if (!future_list(fs, &list))
+    return NULL;
+  xf_future_t *out = NULL;
+  int rc;
+  if (kind == 0)
+    rc = xf_future_all(list.data(), list.size(), flag ? XF_ALL_COLLECT : 0, &out);
+  else if (kind == 1)
+    rc = xf_future_any(list.data(), list.size(), flag, &out);
+  else
+    rc = xf_future_first(list.data(), list.size(), flag, &out);
+  rearm();
+  if (rc != XF_OK)
+    throw_code(rc, kind == 0 ? "all" : kind == 1 ? "any" : "first");
+  return out;
+}
+
+xf_future_t *xf_js_timeout(xf_future_t *f, double ms) {
+  if (!xf__js_check(f, "withTimeout"))
+    return NULL;
+  if (std::isnan(ms)) {
+    throw_code(XF_EINVAL, "withTimeout: ms must be a number");
+    return NULL;
+  }
+  int64_t ns = ms < 0 || std::isinf(ms) ? -1 : (int64_t) (ms * 1e6);
+  xf_future_t *out = NULL;
+  int rc = xf_future_timeout(S.loop, f, ns, &out);
+  rearm();
+  if (rc != XF_OK)
+    throw_code(rc, "withTimeout");
+  return out;
+}
+
+xf_future_t *xf_js_shield(xf_future_t *f) {
+  if (!xf__js_check(f, "shield"))
+    return NULL;
+  xf_future_t *out = NULL;
+  int rc = xf_future_shield(f, &out);
+  if (rc != XF_OK)
+    throw_code(rc, "shield");
+  return out;
+}
+
+xf_future_t *xf_js_sleep(double ms) {
+  if (std::isnan(ms) || ms < 0) {
+    throw_code(XF_EINVAL, "sleep: ms must be a number >= 0");
+    return NULL;
+  }
+  xf_future_t *out = NULL;
+  int rc = xf_loop_sleep(S.loop, (int64_t) (ms * 1e6), &out);
+  rearm();
+  if (rc != XF_OK)
+    throw_code(rc, "sleep");
+  return out;
+}
+%}

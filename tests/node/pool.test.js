@@ -1,0 +1,115 @@
+// Native work: the thread pool, submitNative, callbacks from C threads, and
+// the combinators over native futures.
+const test = require('node:test');
+const assert = require('node:assert');
+const xf = require('xfutures');
+
+const usleep = xf.symbol('usleep');
+const gettid = xf.symbol('gettid');
+
+test('submitNative runs in parallel on worker threads', async () => {
+  const pool = new xf.ThreadPool({ maxWorkers: 4 });
+  const t0 = process.hrtime.bigint();
+  const fs = [1, 2, 3, 4].map(() => pool.submitNative(usleep, 'int(uint32)', 200000));
+  assert.deepStrictEqual(await xf.all(fs), [0, 0, 0, 0]);
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  assert.ok(ms < 600, `4 x 200 ms took ${ms} ms`);
+  const tid = await pool.submitNative(gettid, 'int32()');
+  assert.notStrictEqual(tid, process.pid);
+  assert.strictEqual(pool.stats().maxWorkers, 4);
+  await pool.shutdown();
+  assert.throws(() => pool.submitNative(usleep, 'int(uint32)', 1), { code: 'XF_ESHUTDOWN' });
+  pool.close();
+});
+
+test('callbacks of futures finished on workers run on the main thread', async () => {
+  const pool = new xf.ThreadPool({ maxWorkers: 4 });
+  const threads = new Set();
+  const fs = [];
+  for (let i = 0; i < 50; i++) {
+    const f = pool.submitNative(usleep, 'int(uint32)', 1000);
+    f.onDone(() => threads.add(xf.native.js_thread_id()));
+    fs.push(f);
+  }
+  await xf.all(fs);
+  await xf.sleep(1);
+  assert.deepStrictEqual([...threads], [process.pid]);
+  pool.close();
+});
+
+test('xf.callback: C worker threads call a JS function that runs on the main thread', async () => {
+  const pool = new xf.ThreadPool({ maxWorkers: 4 });
+  const seen = [];
+  const cb = xf.callback('double(int32, double)', (a, b) => {
+    seen.push(xf.native.js_thread_id());
+    return a * b;
+  });
+  assert.strictEqual(cb.signature, 'double(int32, double)');
+  assert.strictEqual(typeof cb.address, 'bigint');
+  const rs = await xf.all([1, 2, 3, 4, 5].map((i) => pool.submitNative(cb, cb.signature, i, 0.5)));
+  assert.deepStrictEqual(rs, [0.5, 1, 1.5, 2, 2.5]);
+  assert.strictEqual(seen.length, 5);
+  assert.ok(seen.every((t) => t === process.pid));
+  const str = xf.callback('string(string)', (s) => s.toUpperCase());
+  assert.strictEqual(await pool.submitNative(str, 'string(string)', 'abc'), 'ABC');
+  cb.free();
+  str.close();
+  assert.strictEqual(cb.pointer, null);
+  pool.close();
+});
+
+test('bad input is a clear error, never a crash', () => {
+  const pool = new xf.ThreadPool({ maxWorkers: 1 });
+  assert.throws(() => pool.submitNative(usleep, 'int(uint33)', 1), /bad signature/);
+  assert.throws(() => pool.submitNative(usleep, 'int(uint32)'), { code: 'XF_EINVAL' });
+  assert.throws(() => pool.submitNative(usleep, 'int(uint32)', 'x'), { code: 'XF_ETYPE' });
+  assert.throws(() => pool.submitNative(usleep, 'int(uint8)', 300), { code: 'XF_ERANGE' });
+  assert.throws(() => pool.submitNative(42, 'int(uint32)', 1), TypeError);
+  assert.throws(() => pool.submitNative(usleep, 5, 1), TypeError);
+  assert.throws(() => xf.callback('int(int)', 'not a function'), TypeError);
+  assert.throws(() => xf.callback('int(', () => 1), /bad signature/);
+  assert.throws(() => xf.symbol('no_such_symbol_xf'), /no native symbol/);
+  assert.throws(() => new xf.ThreadPool({ maxWorkers: -1 }), RangeError);
+  assert.throws(() => xf.all(5), TypeError);
+  pool.close();
+});
+
+test('shutdown with cancelFutures cancels queued native jobs', async () => {
+  const pool = new xf.ThreadPool({ maxWorkers: 1 });
+  const running = pool.submitNative(usleep, 'int(uint32)', 100000);
+  const queued = [1, 2, 3].map(() => pool.submitNative(usleep, 'int(uint32)', 100000));
+  await xf.sleep(20);
+  await pool.shutdown({ cancelFutures: true });
+  assert.strictEqual(await running, 0);
+  assert.ok(queued.every((f) => f.cancelled));
+  pool.close();
+});
+
+test('combinators: all, any, first (cancelling the rest), race, asCompleted, withTimeout, shield', async () => {
+  const pool = new xf.ThreadPool({ maxWorkers: 4 });
+  const job = (ms) => pool.submitNative(usleep, 'int(uint32)', ms * 1000);
+  await assert.rejects(xf.all([xf.sleep(1), Promise.reject(new Error('x'))]).toPromise(), /x/);
+  const bad = new xf.Future();
+  bad.setError(new Error('e1'));
+  assert.strictEqual(await xf.any([bad, xf.sleep(5, 'ok')]), 'ok');
+  const slow = xf.sleep(1000, 'slow');
+  assert.strictEqual(await xf.first([slow, xf.sleep(5, 'fast')]), 'fast');
+  assert.strictEqual(slow.cancelled, true);
+  const slow2 = xf.sleep(100, 'slow');
+  assert.strictEqual(await xf.race([slow2, xf.sleep(5, 'fast')]), 'fast');
+  assert.strictEqual(slow2.cancelled, false);
+  const order = [];
+  const jobs = new Map([[job(150), 150], [job(10), 10], [job(80), 80]]);
+  for await (const f of xf.asCompleted(jobs.keys())) order.push(jobs.get(f));
+  assert.deepStrictEqual(order, [10, 80, 150]);
+  await assert.rejects(async () => {
+    for await (const f of xf.asCompleted([xf.sleep(500)], { timeout: 20 })) f.result();
+  }, xf.TimeoutError);
+  const inner = xf.sleep(500, 'kept');
+  await assert.rejects(xf.withTimeout(xf.shield(inner), 10).toPromise(), xf.TimeoutError);
+  assert.strictEqual(inner.cancelled, false);
+  inner.cancel();
+  const t = xf.withTimeout(job(10), 1000);
+  assert.strictEqual(await t, 0);
+  pool.close();
+});

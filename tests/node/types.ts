@@ -1,0 +1,30 @@
+// Compiled (not run) by check-types.sh: the declarations accept what the
+// binding accepts and give the types a user expects.
+import * as xf from 'xfutures';
+
+declare const console: { log(...a: unknown[]): void };
+
+async function main(): Promise<void> {
+  const f = new xf.Future<string>();
+  f.setResult('x');
+  const s: string = await f;
+  const st: xf.FutureState = f.state;
+  f.onDone((g) => console.log(g.done, g.cancelled, g.exception()));
+  const pool = new xf.ThreadPool({ maxWorkers: 2 });
+  const n = pool.submitNative<number>(xf.symbol('abs'), 'int(int)', -3);
+  const values: number[] = await xf.all([n, Promise.resolve(2), 3]);
+  const cb: xf.Callback = xf.callback('int(int, int)', (a: number, b: number) => a + b);
+  const r: number = await pool.submitNative<number>(cb, cb.signature, 1, 2n);
+  const it = xf.asCompleted([n], { timeout: 100 });
+  const step = await it.next();
+  if (!step.done) console.log(step.value.result(), step.value.done);
+  const t: string = await xf.withTimeout(xf.sleep(1, 'late'), 10).catch(() => 'timeout');
+  const p: Promise<string> = f.toPromise();
+  const back: xf.Future<number> = xf.Future.fromPromise(Promise.resolve(1));
+  await pool.shutdown({ wait: true, cancelFutures: false });
+  console.log(s, st, values, r, t, p, back, xf.shield(back), xf.first([back]), xf.any([back]),
+    xf.race([back]), pool.stats().completed, cb.address, xf.version);
+  // @ts-expect-error: maxWorkers is a number
+  new xf.ThreadPool({ maxWorkers: 'two' });
+}
+main();
