@@ -1,0 +1,1908 @@
+/* The C glue of the Lua binding.
+ *
+ * Design notes
+ * ------------
+ * A Lua state is single-threaded, so everything that touches Lua runs on the
+ * state's owner thread (the thread that loaded the module). Each state gets a
+ * runtime (xfl_rt): its owner loop (an xf_loop_t), the owner thread, and the
+ * registry references that C data holds on Lua values. Done callbacks, task
+ * steps and timers are registered on the owner loop, so the core delivers
+ * them to the thread that runs it (xf.run, or a blocking wait on the owner
+ * thread, which pumps the loop). Nothing here reimplements futures, tasks or
+ * pools: a Lua coroutine is driven by a core task (xf_task_new), whose step
+ * resumes the coroutine and awaits the future it yields.
+ *
+ * Registry references held by C data (a callback, a task's coroutine, a Lua
+ * object carried in an xf_value_t) may be dropped on any thread. They are
+ * never released there: the reference goes to the runtime's garbage list
+ * (under its mutex) and the owner thread frees it at its next call into the
+ * module. Once the state closes (the runtime is no longer alive) the list is
+ * discarded, and C data that outlives the state only frees its own memory.
+ *
+ * Calls into Lua from C callbacks are made in protected mode, with a message
+ * handler that adds a traceback; an error goes to the loop's exception
+ * handler and never unwinds through the core.
+ *
+ * The Lua-state pool (lua_pool) is a core thread pool whose initializer gives
+ * each worker thread its own lua_State (a thread-specific key closes it when
+ * the thread exits). A job carries a dumped function (string.dump) or a
+ * module and function name, and its arguments as xf_value_t; values cross
+ * between states only as xf_value_t, and a Lua object of another state is an
+ * opaque handle that comes back to its own state as the very same object.
+ */
+#include "xfl.h"
+
+#include <dlfcn.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <xf/xf.h>
+
+#define MT_FUTURE   "xf.future"
+#define MT_EXECUTOR "xf.executor"
+#define MT_HANDLE   "xf.handle"
+#define MT_OPAQUE   "xf.opaque"
+#define MT_ERROR    "xf.Error"
+#define MT_RUNTIME  "xf.runtime"
+
+#define MAX_DEPTH 64
+
+/* Diagnostics for the tests: userdata holding a core reference, and C data
+ * holding a registry reference. */
+static atomic_long live_handles;
+static atomic_long live_refs;
+
+/* Registry keys (their addresses). */
+static char RT_KEY, CACHE_KEY, TASKS_KEY;
+/* The first value a task's coroutine yields to await a future. */
+static char AWAIT_KEY;
+
+/* ---- The runtime ---------------------------------------------------- */
+
+typedef struct xfl_rt {
+  atomic_int refs;
+  atomic_bool alive;
+  lua_State *L;   /* the state's main thread */
+  lua_State *cur; /* the Lua thread running the loop now, if any */
+  pthread_t owner;
+  xf_loop_t *loop;
+  int handler_ref; /* the Lua exception handler, or LUA_NOREF */
+  pthread_mutex_t lock;
+  int *garbage; /* registry references to release; under lock */
+  size_t ngarbage, capgarbage;
+} xfl_rt;
+
+static void silent_handler(xf_loop_t *loop, const char *message, xf_error_t *err,
+                           void *data) {
+  (void) loop, (void) message, (void) err, (void) data;
+}
+
+static xfl_rt *rt_ref(xfl_rt *rt) {
+  atomic_fetch_add(&rt->refs, 1);
+  return rt;
+}
+
+static void rt_unref(xfl_rt *rt) {
+  if (!rt || atomic_fetch_sub(&rt->refs, 1) != 1)
+    return;
+  /* The loop's memory may outlive us (futures bound to it): its handler must
+   * no longer point here. */
+  xf_loop_set_exception_handler(rt->loop, silent_handler, NULL, NULL);
+  xf_loop_unref(rt->loop);
+  free(rt->garbage);
+  pthread_mutex_destroy(&rt->lock);
+  free(rt);
+}
+
+static bool on_owner(xfl_rt *rt) {
+  return rt && atomic_load(&rt->alive) && pthread_equal(pthread_self(), rt->owner);
+}
+
+/* Any thread: hand a registry reference to the owner thread for release. */
+static void rt_release_ref(xfl_rt *rt, int ref) {
+  if (!rt || ref == LUA_NOREF || ref == LUA_REFNIL)
+    return;
+  pthread_mutex_lock(&rt->lock);
+  if (atomic_load(&rt->alive)) {
+    if (rt->ngarbage == rt->capgarbage) {
+      size_t cap = rt->capgarbage ? rt->capgarbage * 2 : 64;
+      int *g = realloc(rt->garbage, cap * sizeof *g);
+      if (g) {
+        rt->garbage = g;
+        rt->capgarbage = cap;
+      }
+    }
+    /* Without memory the reference leaks, which is all we can do. */
+    if (rt->ngarbage < rt->capgarbage)
+      rt->garbage[rt->ngarbage++] = ref;
+  }
+  pthread_mutex_unlock(&rt->lock);
+}
+
+/* Owner thread: release the references queued by rt_release_ref. */
+static void rt_drain(xfl_rt *rt, lua_State *L) {
+  if (!rt || !on_owner(rt))
+    return;
+  for (;;) {
+    int ref = LUA_NOREF;
+    pthread_mutex_lock(&rt->lock);
+    if (rt->ngarbage)
+      ref = rt->garbage[--rt->ngarbage];
+    pthread_mutex_unlock(&rt->lock);
+    if (ref == LUA_NOREF)
+      break;
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  }
+}
+
+/* The runtime of L's state, or NULL (a lua_pool worker that never loaded
+ * the module). */
+static xfl_rt *get_rt(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &RT_KEY);
+  xfl_rt **p = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return p ? *p : NULL;
+}
+
+/* The runtime of L's state, usable from this thread; drains its garbage. */
+static xfl_rt *check_rt(lua_State *L) {
+  xfl_rt *rt = get_rt(L);
+  if (!rt)
+    luaL_error(L, "xfutures: the module is not initialised in this state");
+  if (!on_owner(rt))
+    luaL_error(L, "xfutures: this Lua state belongs to another thread");
+  rt_drain(rt, L);
+  return rt;
+}
+
+/* ---- Errors --------------------------------------------------------- */
+
+static void push_error_table(lua_State *L, int code, const char *type,
+                             const char *message, const char *traceback) {
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, type);
+  lua_setfield(L, -2, "type");
+  lua_pushstring(L, message);
+  lua_setfield(L, -2, "message");
+  if (traceback && *traceback) {
+    lua_pushstring(L, traceback);
+    lua_setfield(L, -2, "traceback");
+  }
+  lua_pushinteger(L, code);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, xf_err_name(code));
+  lua_setfield(L, -2, "name");
+  luaL_setmetatable(L, MT_ERROR);
+}
+
+static void push_value(lua_State *L, xf_value_t *v, xfl_rt *rt, int depth);
+
+/* Push an xf_error_t as a Lua error table. The payload, if any, is the
+ * field "value" (the original Lua error object when it came from here). */
+static void push_error(lua_State *L, xf_error_t *e, xfl_rt *rt) {
+  push_error_table(L, xf_error_code(e), xf_error_type(e), xf_error_message(e),
+                   xf_error_traceback(e));
+  xf_value_t *payload = xf_error_payload(e);
+  if (payload) {
+    push_value(L, payload, rt, 0);
+    lua_setfield(L, -2, "value");
+  }
+}
+
+static int raise_code(lua_State *L, int code, const char *message) {
+  push_error_table(L, code, xf_error_default_type(code),
+                   message ? message : xf_strerror(code), NULL);
+  return lua_error(L);
+}
+
+static int code_for_type(const char *type) {
+  if (strcmp(type, "CancelledError") == 0)
+    return XF_ECANCELLED;
+  if (strcmp(type, "TimeoutError") == 0)
+    return XF_ETIMEDOUT;
+  return XF_EFAILED;
+}
+
+static const char *rawstring(lua_State *L, int idx, const char *field) {
+  lua_getfield(L, idx, field); /* error tables have no __index */
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 1); /* the string stays reachable from the table */
+  return s;
+}
+
+static int to_value(lua_State *L, int idx, xfl_rt *rt, int depth, xf_value_t **out,
+                    const char **why);
+
+/* Make an xf_error_t from the Lua error value at idx: an error table (type,
+ * message, traceback, code, value) or any other value (type "LuaError").
+ * traceback, if not NULL, is used when the value has none. NULL when out of
+ * memory. */
+static xf_error_t *error_from_lua(lua_State *L, int idx, xfl_rt *rt,
+                                  const char *traceback) {
+  idx = lua_absindex(L, idx);
+  const char *type = "LuaError", *message = NULL, *tb = NULL;
+  int code = XF_EFAILED;
+  xf_value_t *payload = NULL;
+  const char *why;
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING:
+  case LUA_TNUMBER:
+    message = lua_tostring(L, idx);
+    break;
+  case LUA_TTABLE: {
+    bool ours = false;
+    if (lua_getmetatable(L, idx)) {
+      luaL_getmetatable(L, MT_ERROR);
+      ours = lua_rawequal(L, -1, -2);
+      lua_pop(L, 2);
+    }
+    const char *t = rawstring(L, idx, "type");
+    if (t)
+      type = t;
+    message = rawstring(L, idx, "message");
+    tb = rawstring(L, idx, "traceback");
+    lua_getfield(L, idx, "code");
+    code = lua_isinteger(L, -1) && lua_tointeger(L, -1) < 0 ? (int) lua_tointeger(L, -1)
+                                                            : code_for_type(type);
+    lua_pop(L, 1);
+    if (ours) {
+      lua_getfield(L, idx, "value");
+      if (!lua_isnil(L, -1) && to_value(L, -1, rt, 0, &payload, &why) != XF_OK)
+        payload = NULL;
+      lua_pop(L, 1);
+    } else if (rt && to_value(L, idx, rt, 0, &payload, &why) != XF_OK) {
+      payload = NULL;
+    }
+    if (!message)
+      message = "error object without a message";
+    break;
+  }
+  case LUA_TNIL:
+    message = "nil";
+    break;
+  default:
+    message = luaL_typename(L, idx);
+    if (rt && to_value(L, idx, rt, 0, &payload, &why) != XF_OK)
+      payload = NULL;
+    break;
+  }
+  if (!tb)
+    tb = traceback;
+  xf_error_t *e = NULL;
+  if (xf_error_new_full(code, type, message, tb, payload, &e) != XF_OK)
+    e = NULL;
+  xf_value_unref(payload);
+  return e;
+}
+
+/* Message handler: turn any error into an error table with a traceback. */
+static int msgh(lua_State *L) {
+  if (lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
+    luaL_getmetatable(L, MT_ERROR);
+    bool ours = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (ours) {
+      lua_getfield(L, 1, "traceback");
+      bool has = !lua_isnil(L, -1);
+      lua_pop(L, 1);
+      if (!has) {
+        luaL_traceback(L, L, NULL, 1);
+        lua_setfield(L, 1, "traceback");
+      }
+      lua_settop(L, 1);
+      return 1;
+    }
+  }
+  const char *type = "LuaError";
+  const char *message = NULL;
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    const char *t = rawstring(L, 1, "type");
+    if (t)
+      type = t;
+    message = rawstring(L, 1, "message");
+  }
+  if (!message) {
+    if (lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER)
+      message = lua_tostring(L, 1);
+    else
+      message = luaL_tolstring(L, 1, NULL);
+  }
+  luaL_traceback(L, L, NULL, 1);
+  const char *tb = lua_tostring(L, -1);
+  push_error_table(L, code_for_type(type), type, message, tb);
+  if (lua_type(L, 1) != LUA_TSTRING) {
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "value");
+  }
+  return 1;
+}
+
+static int error_tostring(lua_State *L) {
+  const char *type = rawstring(L, 1, "type");
+  const char *message = rawstring(L, 1, "message");
+  lua_pushfstring(L, "%s: %s", type ? type : "Error", message ? message : "");
+  return 1;
+}
+
+/* ---- Lua objects as values ------------------------------------------ */
+
+typedef struct box {
+  atomic_int refs;
+  xfl_rt *rt;
+  int ref;
+} box;
+
+static void box_retain(void *object, void *hook_data) {
+  (void) hook_data;
+  atomic_fetch_add(&((box *) object)->refs, 1);
+}
+
+static void box_release(void *object, void *hook_data) {
+  (void) hook_data;
+  box *b = object;
+  if (atomic_fetch_sub(&b->refs, 1) != 1)
+    return;
+  rt_release_ref(b->rt, b->ref);
+  rt_unref(b->rt);
+  free(b);
+  atomic_fetch_sub(&live_refs, 1);
+}
+
+static const xf_object_hooks_t lua_hooks = {sizeof(xf_object_hooks_t), "lua", box_retain,
+                                            box_release, NULL};
+
+typedef struct ud_value {
+  xf_value_t *v;
+} ud_value;
+
+static int value_ud_gc(lua_State *L) {
+  ud_value *u = lua_touserdata(L, 1);
+  if (u->v) {
+    xf_value_unref(u->v);
+    u->v = NULL;
+    atomic_fetch_sub(&live_handles, 1);
+  }
+  return 0;
+}
+
+/* Whether the table at idx is a sequence (keys exactly 1..n, no
+ * metatable); an empty table counts as one. */
+static bool is_sequence(lua_State *L, int idx, size_t *n) {
+  if (lua_getmetatable(L, idx)) {
+    lua_pop(L, 1);
+    return false;
+  }
+  size_t len = lua_rawlen(L, idx), count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+        (size_t) lua_tointeger(L, -1) > len) {
+      lua_pop(L, 1);
+      return false;
+    }
+    count++;
+  }
+  *n = len;
+  return count == len;
+}
+
+static int make_object(lua_State *L, int idx, xfl_rt *rt, xf_value_t **out,
+                       const char **why) {
+  if (!rt) {
+    *why = "a function, userdata or table with a metatable cannot leave a lua_pool "
+           "worker";
+    return XF_ETYPE;
+  }
+  box *b = malloc(sizeof *b);
+  if (!b)
+    return XF_ENOMEM;
+  atomic_init(&b->refs, 0);
+  lua_pushvalue(L, idx);
+  b->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  b->rt = rt_ref(rt);
+  atomic_fetch_add(&live_refs, 1);
+  int rc = xf_value_new_object(b, &lua_hooks, out);
+  if (rc != XF_OK) {
+    luaL_unref(L, LUA_REGISTRYINDEX, b->ref);
+    rt_unref(rt);
+    free(b);
+    atomic_fetch_sub(&live_refs, 1);
+    *why = "cannot make an object value";
+  }
+  return rc;
+}
+
+/* Convert the Lua value at idx to a new xf_value_t reference. rt NULL (a
+ * worker state without the module) refuses what only an object could carry.
+ * On failure, returns a negative code and *why says why. */
+static int to_value(lua_State *L, int idx, xfl_rt *rt, int depth, xf_value_t **out,
+                    const char **why) {
+  idx = lua_absindex(L, idx);
+  *out = NULL;
+  *why = NULL;
+  switch (lua_type(L, idx)) {
+  case LUA_TNONE:
+  case LUA_TNIL:
+    *out = xf_value_void();
+    return XF_OK;
+  case LUA_TBOOLEAN:
+    *out = xf_value_bool(lua_toboolean(L, idx));
+    return XF_OK;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx))
+      return xf_value_new_int(lua_tointeger(L, idx), out);
+    return xf_value_new_double(lua_tonumber(L, idx), out);
+  case LUA_TSTRING: {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    /* Strings are byte strings in Lua: valid UTF-8 crosses as a string, the
+     * rest as bytes; both come back as the same Lua string. */
+    if (xf_value_new_string(s, len, out) == XF_OK)
+      return XF_OK;
+    return xf_value_new_bytes(s, len, out);
+  }
+  case LUA_TLIGHTUSERDATA:
+    return xf_value_new_pointer(lua_touserdata(L, idx), NULL, out);
+  case LUA_TTABLE: {
+    size_t n;
+    if (depth >= MAX_DEPTH) {
+      *why = "table nested too deeply (a cycle?)";
+      return XF_EINVAL;
+    }
+    if (!lua_checkstack(L, 4)) {
+      *why = "Lua stack overflow";
+      return XF_ENOMEM;
+    }
+    if (!is_sequence(L, idx, &n))
+      return make_object(L, idx, rt, out, why);
+    xf_value_t **items = calloc(n ? n : 1, sizeof *items);
+    if (!items)
+      return XF_ENOMEM;
+    int rc = XF_OK;
+    size_t i;
+    for (i = 0; i < n && rc == XF_OK; i++) {
+      lua_rawgeti(L, idx, (lua_Integer) i + 1);
+      rc = to_value(L, -1, rt, depth + 1, &items[i], why);
+      lua_pop(L, 1);
+    }
+    if (rc == XF_OK)
+      rc = xf_value_new_list(items, n, out);
+    for (size_t j = 0; j < n; j++)
+      xf_value_unref(items[j]);
+    free(items);
+    return rc;
+  }
+  case LUA_TUSERDATA: {
+    ud_value *u = luaL_testudata(L, idx, MT_OPAQUE);
+    if (u && u->v) {
+      *out = xf_value_ref(u->v);
+      return XF_OK;
+    }
+    return make_object(L, idx, rt, out, why);
+  }
+  default:
+    return make_object(L, idx, rt, out, why);
+  }
+}
+
+/* to_value, raising a Lua error on failure. */
+static xf_value_t *check_value(lua_State *L, int idx, xfl_rt *rt) {
+  xf_value_t *v;
+  const char *why;
+  int rc = to_value(L, idx, rt, 0, &v, &why);
+  if (rc != XF_OK)
+    raise_code(L, rc, why);
+  return v;
+}
+
+static void push_value(lua_State *L, xf_value_t *v, xfl_rt *rt, int depth) {
+  luaL_checkstack(L, 4, "xfutures: value nested too deeply");
+  switch (xf_value_kind(v)) {
+  case XF_KIND_BOOL: {
+    bool b = false;
+    xf_value_get_bool(v, &b);
+    lua_pushboolean(L, b);
+    return;
+  }
+  case XF_KIND_INT: {
+    int64_t i = 0;
+    xf_value_get_int(v, &i);
+    lua_pushinteger(L, (lua_Integer) i);
+    return;
+  }
+  case XF_KIND_DOUBLE: {
+    double d = 0;
+    xf_value_get_double(v, &d);
+    lua_pushnumber(L, d);
+    return;
+  }
+  case XF_KIND_STRING: {
+    const char *s = "";
+    size_t len = 0;
+    xf_value_get_string(v, &s, &len);
+    lua_pushlstring(L, s, len);
+    return;
+  }
+  case XF_KIND_BYTES: {
+    const void *p = "";
+    size_t len = 0;
+    xf_value_get_bytes(v, &p, &len);
+    lua_pushlstring(L, p, len);
+    return;
+  }
+  case XF_KIND_LIST: {
+    size_t n = 0;
+    xf_value_list_len(v, &n);
+    lua_createtable(L, (int) n, 0);
+    for (size_t i = 0; i < n; i++) {
+      xf_value_t *item = NULL;
+      xf_value_list_get(v, i, &item);
+      push_value(L, item, rt, depth + 1);
+      lua_rawseti(L, -2, (lua_Integer) i + 1);
+    }
+    return;
+  }
+  case XF_KIND_POINTER: {
+    void *p = NULL;
+    xf_value_get_pointer(v, &p);
+    lua_pushlightuserdata(L, p);
+    return;
+  }
+  case XF_KIND_OBJECT: {
+    void *object = NULL;
+    const xf_object_hooks_t *hooks = NULL;
+    xf_value_get_object(v, &object, &hooks);
+    if (hooks == &lua_hooks && rt && ((box *) object)->rt == rt) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, ((box *) object)->ref);
+      return;
+    }
+    /* Another state's or another runtime's object: an opaque handle. */
+    ud_value *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->v = xf_value_ref(v);
+    atomic_fetch_add(&live_handles, 1);
+    luaL_setmetatable(L, MT_OPAQUE);
+    return;
+  }
+  case XF_KIND_ERROR: {
+    xf_error_t *e = NULL;
+    xf_value_get_error(v, &e);
+    push_error(L, e, rt);
+    return;
+  }
+  default:
+    lua_pushnil(L);
+    return;
+  }
+}
+
+/* ---- Metatables ----------------------------------------------------- */
+
+static int future_gc(lua_State *L);
+static int future_tostring(lua_State *L);
+static int executor_gc(lua_State *L);
+static int handle_gc(lua_State *L);
+static int runtime_gc(lua_State *L);
+
+static void new_metatable(lua_State *L, const char *name, lua_CFunction gc,
+                          lua_CFunction tostring) {
+  if (luaL_newmetatable(L, name)) {
+    if (gc) {
+      lua_pushcfunction(L, gc);
+      lua_setfield(L, -2, "__gc");
+    }
+    if (tostring) {
+      lua_pushcfunction(L, tostring);
+      lua_setfield(L, -2, "__tostring");
+    }
+    /* Methods are added by the Lua layer to __index. */
+    lua_newtable(L);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
+}
+
+static void setup_metatables(lua_State *L) {
+  new_metatable(L, MT_FUTURE, future_gc, future_tostring);
+  new_metatable(L, MT_EXECUTOR, executor_gc, NULL);
+  new_metatable(L, MT_HANDLE, handle_gc, NULL);
+  new_metatable(L, MT_OPAQUE, value_ud_gc, NULL);
+  new_metatable(L, MT_RUNTIME, runtime_gc, NULL);
+  if (luaL_newmetatable(L, MT_ERROR)) {
+    lua_pushcfunction(L, error_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushstring(L, MT_ERROR);
+    lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
+}
+
+/* ---- Calling Lua from C callbacks ----------------------------------- */
+
+typedef struct call_ctx {
+  xfl_rt *rt;
+  int fnref;
+  void (*push)(lua_State *L, void *arg, xfl_rt *rt); /* may be NULL */
+  void *arg;
+  const char *what; /* the exception handler's message on error */
+  bool is_handler;  /* errors are printed instead of reported */
+} call_ctx;
+
+static void print_error(const char *message, xf_error_t *err) {
+  fprintf(stderr, "xfutures: %s", message ? message : "error");
+  if (err) {
+    fprintf(stderr, ": %s: %s", xf_error_type(err), xf_error_message(err));
+    if (xf_error_traceback(err))
+      fprintf(stderr, "\n%s", xf_error_traceback(err));
+  }
+  fputc('\n', stderr);
+}
+
+static int call_lua_p(lua_State *L) {
+  call_ctx *c = lua_touserdata(L, 1);
+  lua_pushcfunction(L, msgh);
+  int h = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->fnref);
+  int top = lua_gettop(L);
+  if (c->push)
+    c->push(L, c->arg, c->rt);
+  if (lua_pcall(L, lua_gettop(L) - top, 0, h) != LUA_OK) {
+    xf_error_t *e = error_from_lua(L, -1, c->rt, NULL);
+    if (c->is_handler)
+      print_error("the exception handler failed", e);
+    else
+      xf_loop_call_exception_handler(c->rt->loop, c->what, e);
+    xf_error_unref(e);
+  }
+  return 0;
+}
+
+/* Call the function held by fnref on the owner thread, protected. */
+static void call_lua(call_ctx *c) {
+  xfl_rt *rt = c->rt;
+  if (!on_owner(rt) || c->fnref == LUA_NOREF)
+    return;
+  lua_State *L = rt->cur ? rt->cur : rt->L;
+  if (!lua_checkstack(L, 4)) {
+    print_error("Lua stack overflow; a callback was dropped", NULL);
+    return;
+  }
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, call_lua_p);
+  lua_pushlightuserdata(L, c);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+    fprintf(stderr, "xfutures: %s\n", lua_tostring(L, -1));
+  lua_settop(L, top);
+  rt_drain(rt, L);
+}
+
+static void push_handler_args(lua_State *L, void *arg, xfl_rt *rt) {
+  void **a = arg;
+  lua_pushstring(L, a[0]);
+  if (a[1])
+    push_error(L, a[1], rt);
+  else
+    lua_pushnil(L);
+}
+
+static void exception_handler(xf_loop_t *loop, const char *message, xf_error_t *err,
+                              void *data) {
+  (void) loop;
+  xfl_rt *rt = data;
+  if (!rt || !atomic_load(&rt->alive))
+    return;
+  if (on_owner(rt) && rt->handler_ref != LUA_NOREF) {
+    void *args[2] = {(void *) message, err};
+    call_ctx c = {rt, rt->handler_ref, push_handler_args, args, NULL, true};
+    call_lua(&c);
+    return;
+  }
+  print_error(message, err);
+}
+
+/* ---- Callback records ----------------------------------------------- */
+
+/* A Lua function registered with the core (a done callback, a timer). Its
+ * refs: one for the core registration, one for the Lua-side list of a
+ * future's callbacks (so remove_on_done can name it safely). */
+typedef struct rec {
+  atomic_int refs;
+  xfl_rt *rt;
+  int fnref;
+} rec;
+
+static rec *rec_new(lua_State *L, int fnidx, xfl_rt *rt, int refs) {
+  rec *r = malloc(sizeof *r);
+  if (!r)
+    raise_code(L, XF_ENOMEM, NULL);
+  atomic_init(&r->refs, refs);
+  lua_pushvalue(L, fnidx);
+  r->fnref = luaL_ref(L, LUA_REGISTRYINDEX);
+  r->rt = rt_ref(rt);
+  atomic_fetch_add(&live_refs, 1);
+  return r;
+}
+
+static void rec_unref(rec *r) {
+  if (atomic_fetch_sub(&r->refs, 1) != 1)
+    return;
+  rt_release_ref(r->rt, r->fnref);
+  rt_unref(r->rt);
+  free(r);
+  atomic_fetch_sub(&live_refs, 1);
+}
+
+static void rec_free(void *data) {
+  rec_unref(data);
+}
+
+/* ---- Futures -------------------------------------------------------- */
+
+typedef struct ud_future {
+  xf_future_t *f;
+} ud_future;
+
+/* Push the Lua object of f, the same one for as long as it lives. steal:
+ * take over the caller's reference. */
+static void push_future(lua_State *L, xf_future_t *f, bool steal) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &CACHE_KEY);
+  if (lua_rawgetp(L, -1, f) == LUA_TUSERDATA) {
+    lua_remove(L, -2);
+    if (steal)
+      xf_future_unref(f);
+    return;
+  }
+  lua_pop(L, 1);
+  ud_future *u = lua_newuserdatauv(L, sizeof *u, 1);
+  u->f = steal ? f : xf_future_ref(f);
+  atomic_fetch_add(&live_handles, 1);
+  luaL_setmetatable(L, MT_FUTURE);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, -3, f);
+  lua_remove(L, -2);
+}
+
+static xf_future_t *check_future(lua_State *L, int idx) {
+  ud_future *u = luaL_checkudata(L, idx, MT_FUTURE);
+  if (!u->f)
+    luaL_argerror(L, idx, "released future");
+  return u->f;
+}
+
+static int future_gc(lua_State *L) {
+  ud_future *u = lua_touserdata(L, 1);
+  if (!u->f)
+    return 0;
+  /* The Lua-side list of callback records: drop our references. */
+  if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      size_t n = lua_rawlen(L, -1);
+      for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, (lua_Integer) i);
+        rec_unref(lua_touserdata(L, -1));
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  xf_future_unref(u->f);
+  u->f = NULL;
+  atomic_fetch_sub(&live_handles, 1);
+  return 0;
+}
+
+static const char *state_name(int s) {
+  switch (s) {
+  case XF_PENDING:
+    return "pending";
+  case XF_RUNNING:
+    return "running";
+  case XF_FINISHED:
+    return "finished";
+  case XF_CANCELLED:
+    return "cancelled";
+  default:
+    return "released";
+  }
+}
+
+static int future_tostring(lua_State *L) {
+  ud_future *u = luaL_checkudata(L, 1, MT_FUTURE);
+  lua_pushfstring(L, "xf.future (%s): %p", state_name(xf_future_state(u->f)),
+                  (void *) u->f);
+  return 1;
+}
+
+int xfl_is_future(lua_State *L) {
+  lua_pushboolean(L, luaL_testudata(L, 1, MT_FUTURE) != NULL);
+  return 1;
+}
+
+int xfl_future_new(lua_State *L) {
+  check_rt(L);
+  xf_future_t *f;
+  int rc = xf_future_new(&f);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  push_future(L, f, true);
+  return 1;
+}
+
+static void raise_state(lua_State *L, int rc, const char *what) {
+  if (rc == XF_ESTATE)
+    raise_code(L, rc, lua_pushfstring(L, "%s: the future is already done", what));
+  if (rc != XF_OK)
+    raise_code(L, rc, NULL);
+}
+
+int xfl_future_set_result(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_future_t *f = check_future(L, 1);
+  xf_value_t *v = check_value(L, 2, rt);
+  raise_state(L, xf_future_set_result(f, v), "set_result");
+  return 0;
+}
+
+int xfl_future_set_error(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_future_t *f = check_future(L, 1);
+  luaL_checkany(L, 2);
+  xf_error_t *e = error_from_lua(L, 2, rt, NULL);
+  if (!e)
+    return raise_code(L, XF_ENOMEM, NULL);
+  raise_state(L, xf_future_set_error(f, e), "set_error");
+  return 0;
+}
+
+static int64_t to_ns(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx))
+    return -1;
+  lua_Number s = luaL_checknumber(L, idx);
+  if (s < 0)
+    return -1;
+  if (s > 9.0e9)
+    return INT64_MAX / 2;
+  return (int64_t) (s * 1e9);
+}
+
+static void noop_done(xf_future_t *f, void *data) {
+  (void) f, (void) data;
+}
+
+static void noop_callback(void *data) {
+  (void) data;
+}
+
+/* Wait until f is done or timeout_ns passes; true when done. On the owner
+ * thread with its loop idle, the loop runs meanwhile, so that callbacks and
+ * tasks make progress (a blocking wait is then what xf.run is, with a
+ * deadline). */
+static bool wait_future(lua_State *L, xfl_rt *rt, xf_future_t *f, int64_t timeout_ns) {
+  if (xf_future_done(f))
+    return true;
+  if (rt && on_owner(rt) && !xf_loop_is_running(rt->loop) &&
+      !xf_loop_is_closed(rt->loop) && xf_loop_current() == NULL) {
+    int64_t deadline = timeout_ns >= 0 ? xf_now() + timeout_ns : -1;
+    xf_handle_t *timer = NULL;
+    /* A done callback on the loop wakes it when f finishes elsewhere. */
+    bool wake = xf_future_add_done_callback(f, noop_done, NULL, NULL, rt->loop) == XF_OK;
+    if (timeout_ns >= 0)
+      xf_loop_call_later(rt->loop, timeout_ns, noop_callback, NULL, NULL, &timer);
+    lua_State *prev = rt->cur;
+    rt->cur = L;
+    while (!xf_future_done(f)) {
+      if (deadline >= 0 && xf_now() >= deadline)
+        break;
+      if (xf_loop_run(rt->loop, wake ? XF_RUN_ONCE : XF_RUN_NOWAIT) != XF_OK)
+        break;
+      if (!wake && !xf_future_done(f))
+        xf_future_wait(f, 1000000);
+    }
+    rt->cur = prev;
+    if (timer) {
+      xf_handle_cancel(timer);
+      xf_handle_unref(timer);
+    }
+    if (wake)
+      xf_future_remove_done_callback(f, noop_done, NULL);
+    rt_drain(rt, L);
+    return xf_future_done(f);
+  }
+  if (rt && xf_loop_current() == rt->loop && xf_future_loop(f) == rt->loop)
+    raise_code(L, XF_EDEADLK,
+               "blocking on a future of the running loop would deadlock; use xf.await "
+               "inside a task");
+  return xf_future_wait(f, timeout_ns) == XF_OK;
+}
+
+int xfl_future_wait(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_future_t *f = check_future(L, 1);
+  lua_pushboolean(L, wait_future(L, rt, f, to_ns(L, 2)));
+  return 1;
+}
+
+/* Push f's outcome (f done): its value, or raise its error. */
+static int push_outcome(lua_State *L, xfl_rt *rt, xf_future_t *f) {
+  xf_value_t *v = NULL;
+  int rc = xf_future_result(f, 0, &v);
+  if (rc == XF_OK) {
+    push_value(L, v, rt, 0);
+    xf_value_unref(v);
+    return 1;
+  }
+  if (rc == XF_ETIMEDOUT)
+    return raise_code(L, rc, "the future is not done yet");
+  xf_error_t *e = NULL;
+  if (xf_future_error(f, 0, &e) != XF_OK || !e)
+    return raise_code(L, rc, NULL);
+  push_error(L, e, rt);
+  xf_error_unref(e);
+  return lua_error(L);
+}
+
+int xfl_future_outcome(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  return push_outcome(L, rt, check_future(L, 1));
+}
+
+int xfl_future_get_error(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_future_t *f = check_future(L, 1);
+  xf_error_t *e = NULL;
+  int rc = xf_future_error(f, 0, &e);
+  if (rc != XF_OK)
+    return raise_code(L, rc, rc == XF_ETIMEDOUT ? "the future is not done yet" : NULL);
+  if (!e) {
+    lua_pushnil(L);
+    return 1;
+  }
+  push_error(L, e, rt);
+  xf_error_unref(e);
+  return 1;
+}
+
+int xfl_future_state(lua_State *L) {
+  lua_pushstring(L, state_name(xf_future_state(check_future(L, 1))));
+  return 1;
+}
+
+int xfl_future_cancel(lua_State *L) {
+  xf_future_t *f = check_future(L, 1);
+  const char *msg = luaL_optstring(L, 2, NULL);
+  lua_pushboolean(L, xf_future_cancel_msg(f, msg) == XF_OK);
+  return 1;
+}
+
+static void push_future_arg(lua_State *L, void *arg, xfl_rt *rt) {
+  (void) rt;
+  push_future(L, arg, false);
+}
+
+/* A done callback: the Lua function receives the future (the same object). */
+static void done_callback(xf_future_t *f, void *data) {
+  rec *r = data;
+  call_ctx c = {r->rt, r->fnref, push_future_arg, f, "exception in a done callback",
+                false};
+  call_lua(&c);
+}
+
+int xfl_future_on_done(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_future_t *f = check_future(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  /* The list first, so that no Lua error can come after the registration. */
+  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 1);
+  }
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_Integer n = (lua_Integer) lua_rawlen(L, -1);
+  lua_checkstack(L, 2);
+  rec *r = rec_new(L, 2, rt, 2);
+  lua_pushlightuserdata(L, r);
+  lua_rawseti(L, -2, n + 1);
+  int rc = xf_future_add_done_callback(f, done_callback, r, rec_free, rt->loop);
+  if (rc != XF_OK) {
+    lua_pushnil(L);
+    lua_rawseti(L, -2, n + 1);
+    rec_unref(r);
+    rec_unref(r);
+    return raise_code(L, rc, NULL);
+  }
+  return 0;
+}
+
+int xfl_future_remove_on_done(lua_State *L) {
+  check_rt(L);
+  xf_future_t *f = check_future(L, 1);
+  luaL_checkany(L, 2);
+  int removed = 0;
+  if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, -2) == LUA_TTABLE) {
+      size_t n = lua_rawlen(L, -1);
+      for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, (lua_Integer) i);
+        rec *r = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        int rc = xf_future_remove_done_callback(f, done_callback, r);
+        if (rc > 0)
+          removed += rc;
+        rec_unref(r);
+      }
+    }
+    lua_pop(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+  }
+  lua_pushinteger(L, removed);
+  return 1;
+}
+
+/* ---- Combinators ---------------------------------------------------- */
+
+/* The futures of the sequence table at idx, each a borrowed pointer kept
+ * alive by the table; freed with free(). */
+static xf_future_t **check_future_list(lua_State *L, int idx, size_t *n) {
+  luaL_checktype(L, idx, LUA_TTABLE);
+  *n = lua_rawlen(L, idx);
+  xf_future_t **fs = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof *fs, 0);
+  for (size_t i = 0; i < *n; i++) {
+    lua_rawgeti(L, idx, (lua_Integer) i + 1);
+    ud_future *u = luaL_testudata(L, -1, MT_FUTURE);
+    if (!u || !u->f)
+      luaL_error(L, "item %d is not a future", (int) i + 1);
+    fs[i] = u->f;
+    lua_pop(L, 1);
+  }
+  return fs; /* a userdata on the stack: the GC frees it */
+}
+
+int xfl_gather(lua_State *L) {
+  check_rt(L);
+  size_t n;
+  xf_future_t **fs = check_future_list(L, 1, &n);
+  unsigned flags = lua_toboolean(L, 2) ? XF_ALL_COLLECT : 0;
+  xf_future_t *out;
+  int rc = xf_future_all(fs, n, flags, &out);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  push_future(L, out, true);
+  return 1;
+}
+
+int xfl_first(lua_State *L) {
+  check_rt(L);
+  size_t n;
+  xf_future_t **fs = check_future_list(L, 1, &n);
+  bool any = lua_toboolean(L, 3);
+  xf_future_t *out;
+  int rc = any ? xf_future_any(fs, n, lua_toboolean(L, 2), &out)
+               : xf_future_first(fs, n, lua_toboolean(L, 2), &out);
+  if (rc != XF_OK)
+    return raise_code(L, rc, n == 0 ? "no futures given" : NULL);
+  push_future(L, out, true);
+  return 1;
+}
+
+int xfl_shield(lua_State *L) {
+  check_rt(L);
+  xf_future_t *out;
+  int rc = xf_future_shield(check_future(L, 1), &out);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  push_future(L, out, true);
+  return 1;
+}
+
+int xfl_wait_for(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_future_t *f = check_future(L, 1);
+  xf_future_t *out;
+  int rc = xf_future_timeout(rt->loop, f, to_ns(L, 2), &out);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  push_future(L, out, true);
+  return 1;
+}
+
+/* ---- Tasks: coroutines driven by the core's tasks ------------------- */
+
+typedef struct task {
+  xfl_rt *rt;
+  int coref;
+  bool started;
+} task;
+
+static void task_free(void *data) {
+  task *t = data;
+  rt_release_ref(t->rt, t->coref);
+  rt_unref(t->rt);
+  free(t);
+  atomic_fetch_sub(&live_refs, 1);
+}
+
+static int task_step(xf_future_t *self, void *data, xf_future_t *awaited, int status) {
+  (void) awaited;
+  task *t = data;
+  xfl_rt *rt = t->rt;
+  if (!on_owner(rt))
+    return XF_EWRONGTHREAD;
+  lua_State *from = rt->cur ? rt->cur : rt->L;
+  if (!lua_checkstack(from, 8))
+    return XF_ENOMEM;
+  lua_rawgeti(from, LUA_REGISTRYINDEX, t->coref);
+  lua_State *co = lua_tothread(from, -1);
+  lua_pop(from, 1); /* the registry keeps it */
+  int nargs;
+  if (!t->started) {
+    t->started = true;
+    nargs = lua_gettop(co) - 1;
+  } else {
+    if (!lua_checkstack(co, 2))
+      return XF_ENOMEM;
+    lua_pushinteger(co, status);
+    nargs = 1;
+  }
+  int nres = 0;
+  int rc = lua_resume(co, from, nargs, &nres);
+  if (rc == LUA_YIELD) {
+    int ret = XF_TASK_YIELD;
+    if (nres == 2 && lua_touserdata(co, -2) == &AWAIT_KEY) {
+      ud_future *u = luaL_testudata(co, -1, MT_FUTURE);
+      int arc = u && u->f ? xf_task_await(self, u->f) : XF_EINVAL;
+      if (arc == XF_OK) {
+        ret = XF_TASK_AWAIT;
+      } else {
+        xf_future_fail(self, arc, NULL, "a task cannot await this (itself?)");
+        ret = XF_OK;
+      }
+    }
+    lua_pop(co, nres);
+    rt_drain(rt, from);
+    return ret;
+  }
+  if (rc == LUA_OK) {
+    xf_value_t *v = NULL;
+    const char *why = NULL;
+    int vrc = nres > 0 ? to_value(co, -nres, rt, 0, &v, &why) : XF_OK;
+    lua_pop(co, nres);
+    if (vrc == XF_OK)
+      xf_future_set_result(self, v);
+    else
+      xf_future_fail(self, vrc, NULL, why ? why : "cannot convert the task's result");
+    rt_drain(rt, from);
+    return XF_OK;
+  }
+  /* The coroutine failed: its stack is still there for the traceback. */
+  lua_xmove(co, from, 1);
+  luaL_traceback(from, co, NULL, 0);
+  xf_error_t *e = error_from_lua(from, -2, rt, lua_tostring(from, -1));
+  lua_pop(from, 2);
+  rt_drain(rt, from);
+  if (!e)
+    return XF_ENOMEM;
+  if (xf_error_code(e) == XF_ECANCELLED) {
+    xf_error_unref(e);
+    return XF_ECANCELLED;
+  }
+  xf_future_set_error(self, e);
+  return XF_OK;
+}
+
+int xfl_spawn(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  int n = lua_gettop(L);
+  task *t = malloc(sizeof *t);
+  if (!t)
+    return raise_code(L, XF_ENOMEM, NULL);
+  t->rt = rt;
+  t->started = false;
+  t->coref = LUA_NOREF;
+  atomic_fetch_add(&live_refs, 1);
+  lua_State *co = lua_newthread(L);
+  lua_rotate(L, 1, 1); /* the thread below the function and its arguments */
+  lua_xmove(L, co, n);
+  t->coref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the thread */
+  rt_ref(rt);
+  xf_future_t *f;
+  int rc = xf_task_new(rt->loop, task_step, t, task_free, &f);
+  if (rc != XF_OK) {
+    task_free(t);
+    return raise_code(L, rc, NULL);
+  }
+  push_future(L, f, true);
+  /* tasks[co] = future, so that await knows it is inside a task. */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &TASKS_KEY);
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  lua_pushvalue(L, -3);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  return 1;
+}
+
+int xfl_current_task(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &TASKS_KEY);
+  lua_pushthread(L);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+int xfl_sleep_future(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  int64_t ns = to_ns(L, 1);
+  xf_future_t *f;
+  int rc = xf_loop_sleep(rt->loop, ns < 0 ? 0 : ns, &f);
+  if (rc != XF_OK)
+    return raise_code(L, rc,
+                      rc == XF_EWRONGTHREAD ? "another thread runs the loop" : NULL);
+  push_future(L, f, true);
+  return 1;
+}
+
+/* ---- Timers and handles --------------------------------------------- */
+
+typedef struct ud_handle {
+  xf_handle_t *h;
+} ud_handle;
+
+static int handle_gc(lua_State *L) {
+  ud_handle *u = lua_touserdata(L, 1);
+  if (u->h) {
+    xf_handle_unref(u->h);
+    u->h = NULL;
+    atomic_fetch_sub(&live_handles, 1);
+  }
+  return 0;
+}
+
+static void timer_callback(void *data) {
+  rec *r = data;
+  call_ctx c = {r->rt, r->fnref, NULL, NULL, "exception in a scheduled callback", false};
+  call_lua(&c);
+}
+
+static int schedule(lua_State *L, bool later) {
+  xfl_rt *rt = check_rt(L);
+  int fnidx = later ? 2 : 1;
+  int64_t ns = later ? to_ns(L, 1) : 0;
+  luaL_checktype(L, fnidx, LUA_TFUNCTION);
+  ud_handle *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->h = NULL;
+  luaL_setmetatable(L, MT_HANDLE);
+  rec *r = rec_new(L, fnidx, rt, 1);
+  int rc = later ? xf_loop_call_later(rt->loop, ns < 0 ? 0 : ns, timer_callback, r,
+                                      rec_free, &u->h)
+                 : xf_loop_call_soon(rt->loop, timer_callback, r, rec_free, &u->h);
+  if (rc != XF_OK) {
+    rec_unref(r);
+    return raise_code(L, rc,
+                      rc == XF_EWRONGTHREAD ? "another thread runs the loop" : NULL);
+  }
+  atomic_fetch_add(&live_handles, 1);
+  return 1;
+}
+
+int xfl_call_later(lua_State *L) {
+  return schedule(L, true);
+}
+
+int xfl_call_soon(lua_State *L) {
+  return schedule(L, false);
+}
+
+int xfl_handle_cancel(lua_State *L) {
+  ud_handle *u = luaL_checkudata(L, 1, MT_HANDLE);
+  if (u->h)
+    xf_handle_cancel(u->h);
+  lua_pushboolean(L, u->h && xf_handle_cancelled(u->h));
+  return 1;
+}
+
+/* ---- Running the loop ----------------------------------------------- */
+
+int xfl_run_until_complete(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_future_t *f = check_future(L, 1);
+  lua_State *prev = rt->cur;
+  rt->cur = L;
+  int rc = xf_loop_run_until_complete(rt->loop, f, NULL);
+  rt->cur = prev;
+  rt_drain(rt, L);
+  if (rc == XF_EBUSY)
+    return raise_code(L, rc,
+                      "the loop is already running (xf.run does not nest; use xf.await "
+                      "inside a task)");
+  if (rc == XF_ESTATE)
+    return raise_code(L, rc, "the loop stopped before the future was done");
+  if (rc == XF_ECLOSED)
+    return raise_code(L, rc, NULL);
+  return push_outcome(L, rt, f);
+}
+
+int xfl_run_once(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  lua_State *prev = rt->cur;
+  rt->cur = L;
+  int rc = xf_loop_run(rt->loop, lua_toboolean(L, 1) ? XF_RUN_ONCE : XF_RUN_NOWAIT);
+  rt->cur = prev;
+  rt_drain(rt, L);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  return 0;
+}
+
+int xfl_set_exception_handler(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  if (!lua_isnoneornil(L, 1))
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (rt->handler_ref != LUA_NOREF)
+    luaL_unref(L, LUA_REGISTRYINDEX, rt->handler_ref);
+  rt->handler_ref = LUA_NOREF;
+  if (!lua_isnoneornil(L, 1)) {
+    lua_pushvalue(L, 1);
+    rt->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  return 0;
+}
+
+/* report(message, err): hand an error to the loop's exception handler. */
+int xfl_report(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  const char *message = luaL_checkstring(L, 1);
+  xf_error_t *e = lua_isnoneornil(L, 2) ? NULL : error_from_lua(L, 2, rt, NULL);
+  xf_loop_call_exception_handler(rt->loop, message, e);
+  xf_error_unref(e);
+  return 0;
+}
+
+/* ---- Executors ------------------------------------------------------ */
+
+typedef struct lpool {
+  char *path, *cpath, *init;
+  size_t initlen;
+} lpool;
+
+typedef struct ud_exec {
+  xf_executor_t *ex;
+  lpool *lp;
+} ud_exec;
+
+static void lpool_free(lpool *lp) {
+  if (!lp)
+    return;
+  free(lp->path);
+  free(lp->cpath);
+  free(lp->init);
+  free(lp);
+}
+
+static int executor_gc(lua_State *L) {
+  ud_exec *u = lua_touserdata(L, 1);
+  if (!u->ex)
+    return 0;
+  /* Queued jobs are cancelled; running ones finish, as the pool's init data
+   * must outlive its threads. */
+  xf_executor_shutdown(u->ex, true, u->lp != NULL);
+  xf_executor_unref(u->ex);
+  lpool_free(u->lp);
+  u->ex = NULL;
+  u->lp = NULL;
+  atomic_fetch_sub(&live_handles, 1);
+  return 0;
+}
+
+static xf_executor_t *check_executor(lua_State *L, int idx) {
+  ud_exec *u = luaL_checkudata(L, idx, MT_EXECUTOR);
+  if (!u->ex)
+    luaL_argerror(L, idx, "released executor");
+  return u->ex;
+}
+
+static ud_exec *new_executor_ud(lua_State *L) {
+  ud_exec *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->ex = NULL;
+  u->lp = NULL;
+  luaL_setmetatable(L, MT_EXECUTOR);
+  return u;
+}
+
+int xfl_thread_pool_new(lua_State *L) {
+  check_rt(L);
+  lua_Integer workers = luaL_optinteger(L, 1, 0);
+  const char *name = luaL_optstring(L, 2, NULL);
+  if (workers < 0 || workers > 100000)
+    return raise_code(L, XF_EINVAL, "max_workers must be between 0 and 100000");
+  ud_exec *u = new_executor_ud(L);
+  xf_thread_pool_options_t opts = XF_THREAD_POOL_OPTIONS_INIT;
+  opts.max_workers = (uint32_t) workers;
+  opts.thread_name_prefix = name;
+  int rc = xf_thread_pool_new(&opts, &u->ex);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  atomic_fetch_add(&live_handles, 1);
+  return 1;
+}
+
+int xfl_executor_shutdown(lua_State *L) {
+  check_rt(L);
+  xf_executor_t *ex = check_executor(L, 1);
+  int rc = xf_executor_shutdown(ex, lua_toboolean(L, 2), lua_toboolean(L, 3));
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  return 0;
+}
+
+int xfl_executor_stats(lua_State *L) {
+  xf_executor_t *ex = check_executor(L, 1);
+  xf_executor_stats_t s = XF_EXECUTOR_STATS_INIT;
+  int rc = xf_executor_stats(ex, &s);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, (lua_Integer) s.queued);
+  lua_setfield(L, -2, "queued");
+  lua_pushinteger(L, (lua_Integer) s.running);
+  lua_setfield(L, -2, "running");
+  lua_pushinteger(L, (lua_Integer) s.completed);
+  lua_setfield(L, -2, "completed");
+  lua_pushinteger(L, (lua_Integer) s.cancelled);
+  lua_setfield(L, -2, "cancelled");
+  lua_pushinteger(L, (lua_Integer) s.threads);
+  lua_setfield(L, -2, "threads");
+  lua_pushinteger(L, (lua_Integer) s.max_workers);
+  lua_setfield(L, -2, "max_workers");
+  return 1;
+}
+
+/* submit_native(executor, fnptr, signature, args...) */
+int xfl_executor_submit_native(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_executor_t *ex = check_executor(L, 1);
+  luaL_checktype(L, 2, LUA_TLIGHTUSERDATA);
+  void *fn = lua_touserdata(L, 2);
+  const char *text = luaL_checkstring(L, 3);
+  if (!fn)
+    return raise_code(L, XF_EINVAL, "submit_native: NULL function pointer");
+  char errbuf[160];
+  xf_signature_t *sig = NULL;
+  int rc = xf_signature_parse(text, errbuf, sizeof errbuf, &sig);
+  if (rc != XF_OK)
+    return raise_code(
+        L, rc, rc == XF_EINVAL ? lua_pushfstring(L, "bad signature: %s", errbuf) : NULL);
+  int nargs = lua_gettop(L) - 3;
+  xf_value_t **args =
+      lua_newuserdatauv(L, (nargs ? (size_t) nargs : 1) * sizeof *args, 0);
+  int crc = XF_OK;
+  const char *why = NULL;
+  int i;
+  for (i = 0; i < nargs && crc == XF_OK; i++)
+    crc = to_value(L, 4 + i, rt, 0, &args[i], &why);
+  xf_future_t *f = NULL;
+  if (crc == XF_OK)
+    rc = xf_executor_submit_native_sig(ex, fn, sig, args, (size_t) nargs, &f);
+  for (int j = 0; j < i; j++)
+    xf_value_unref(args[j]);
+  xf_signature_unref(sig);
+  if (crc != XF_OK)
+    return raise_code(L, crc, why);
+  if (rc != XF_OK) {
+    const char *msg = rc == XF_EINVAL   ? "wrong number of arguments for the signature"
+                      : rc == XF_ETYPE  ? "an argument does not match the signature"
+                      : rc == XF_ERANGE ? "an argument is out of range for its C type"
+                                        : NULL;
+    return raise_code(L, rc, msg);
+  }
+  push_future(L, f, true);
+  return 1;
+}
+
+int xfl_dlsym(lua_State *L) {
+  const char *lib = luaL_optstring(L, 1, NULL);
+  const char *name = luaL_checkstring(L, 2);
+  void *h = dlopen(lib, RTLD_NOW | RTLD_GLOBAL);
+  if (!h) {
+    lua_pushnil(L);
+    lua_pushstring(L, dlerror());
+    return 2;
+  }
+  /* The library stays loaded: the pointer may be used at any time. */
+  void *p = dlsym(h, name);
+  if (!p) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "symbol not found: %s", name);
+    return 2;
+  }
+  lua_pushlightuserdata(L, p);
+  return 1;
+}
+
+/* ---- The Lua-state pool --------------------------------------------- */
+
+static pthread_key_t worker_key;
+static pthread_once_t worker_once = PTHREAD_ONCE_INIT;
+
+static void close_worker_state(void *p) {
+  lua_close(p);
+}
+
+static void make_worker_key(void) {
+  pthread_key_create(&worker_key, close_worker_state);
+}
+
+static int worker_setup(lua_State *W) {
+  lpool *lp = lua_touserdata(W, 1);
+  luaL_openlibs(W);
+  setup_metatables(W);
+  lua_getglobal(W, "package");
+  if (lp->path) {
+    lua_pushstring(W, lp->path);
+    lua_setfield(W, -2, "path");
+  }
+  if (lp->cpath) {
+    lua_pushstring(W, lp->cpath);
+    lua_setfield(W, -2, "cpath");
+  }
+  lua_pop(W, 1);
+  if (lp->init) {
+    luaL_loadbufferx(W, lp->init, lp->initlen, "=(lua_pool initializer)", NULL) == LUA_OK
+        ? lua_call(W, 0, 0)
+        : (void) lua_error(W);
+  }
+  return 0;
+}
+
+/* The pool's initializer: this worker thread's own Lua state. */
+static int worker_init(void *data) {
+  pthread_once(&worker_once, make_worker_key);
+  lua_State *W = luaL_newstate();
+  if (!W)
+    return -1;
+  lua_pushcfunction(W, worker_setup);
+  lua_pushlightuserdata(W, data);
+  if (lua_pcall(W, 1, 0, 0) != LUA_OK) {
+    fprintf(stderr, "xfutures: lua_pool initializer failed: %s\n", lua_tostring(W, -1));
+    lua_close(W);
+    return -1;
+  }
+  if (pthread_setspecific(worker_key, W) != 0) {
+    lua_close(W);
+    return -1;
+  }
+  return 0;
+}
+
+int xfl_lua_pool_new(lua_State *L) {
+  check_rt(L);
+  lua_Integer workers = luaL_optinteger(L, 1, 0);
+  const char *path = luaL_optstring(L, 2, NULL);
+  const char *cpath = luaL_optstring(L, 3, NULL);
+  size_t initlen = 0;
+  const char *init = luaL_optlstring(L, 4, NULL, &initlen);
+  if (workers < 0 || workers > 100000)
+    return raise_code(L, XF_EINVAL, "workers must be between 0 and 100000");
+  ud_exec *u = new_executor_ud(L);
+  lpool *lp = calloc(1, sizeof *lp);
+  if (!lp)
+    return raise_code(L, XF_ENOMEM, NULL);
+  lp->path = path ? strdup(path) : NULL;
+  lp->cpath = cpath ? strdup(cpath) : NULL;
+  lp->init = init ? malloc(initlen) : NULL;
+  if ((path && !lp->path) || (cpath && !lp->cpath) || (init && !lp->init)) {
+    lpool_free(lp);
+    return raise_code(L, XF_ENOMEM, NULL);
+  }
+  if (init)
+    memcpy(lp->init, init, initlen);
+  lp->initlen = initlen;
+  xf_thread_pool_options_t opts = XF_THREAD_POOL_OPTIONS_INIT;
+  opts.max_workers = (uint32_t) workers;
+  opts.thread_name_prefix = "xflua";
+  opts.initializer = worker_init;
+  opts.init_data = lp;
+  int rc = xf_thread_pool_new(&opts, &u->ex);
+  if (rc != XF_OK) {
+    lpool_free(lp);
+    return raise_code(L, rc, NULL);
+  }
+  u->lp = lp;
+  atomic_fetch_add(&live_handles, 1);
+  return 1;
+}
+
+typedef struct job {
+  char *code; /* a dumped function, or NULL */
+  size_t len;
+  char *module, *name;
+  xf_value_t *args; /* a list */
+} job;
+
+static void job_free(void *data) {
+  job *j = data;
+  free(j->code);
+  free(j->module);
+  free(j->name);
+  xf_value_unref(j->args);
+  free(j);
+}
+
+static int job_resolve(lua_State *W) {
+  const char *module = lua_tostring(W, 1), *name = lua_tostring(W, 2);
+  lua_getglobal(W, "require");
+  lua_pushstring(W, module);
+  lua_call(W, 1, 1);
+  if (!lua_istable(W, -1))
+    return luaL_error(W, "module '%s' did not return a table", module);
+  lua_getfield(W, -1, name);
+  if (!lua_isfunction(W, -1))
+    return luaL_error(W, "module '%s' has no function '%s'", module, name);
+  return 1;
+}
+
+/* Runs in protected mode on the worker: everything that may raise. */
+static int job_protected(lua_State *W) {
+  job *j = lua_touserdata(W, 1);
+  xf_future_t *fut = lua_touserdata(W, 2);
+  xfl_rt *rt = get_rt(W); /* NULL unless the worker loaded the module */
+  lua_pushcfunction(W, msgh);
+  int h = lua_gettop(W);
+  int rc;
+  if (j->code) {
+    rc = luaL_loadbufferx(W, j->code, j->len, "=(lua_pool task)", "b");
+    if (rc == LUA_OK) {
+      /* A dumped function's upvalues are fresh; _ENV gets the globals. */
+      for (int i = 1;; i++) {
+        const char *up = lua_getupvalue(W, -1, i);
+        if (!up)
+          break;
+        lua_pop(W, 1);
+        if (strcmp(up, "_ENV") == 0) {
+          lua_pushglobaltable(W);
+          lua_setupvalue(W, -2, i);
+        }
+      }
+    } else {
+      lua_pushcfunction(W, msgh);
+      lua_insert(W, -2);
+      lua_call(W, 1, 1);
+    }
+  } else {
+    lua_pushcfunction(W, job_resolve);
+    lua_pushstring(W, j->module);
+    lua_pushstring(W, j->name);
+    rc = lua_pcall(W, 2, 1, h);
+  }
+  if (rc != LUA_OK) {
+    xf_error_t *e = error_from_lua(W, -1, rt, NULL);
+    if (e)
+      xf_future_set_error(fut, e);
+    else
+      xf_future_fail(fut, XF_ENOMEM, NULL, NULL);
+    return 0;
+  }
+  int fn = lua_gettop(W);
+  size_t n = 0;
+  xf_value_list_len(j->args, &n);
+  luaL_checkstack(W, (int) n + 4, "too many arguments");
+  for (size_t i = 0; i < n; i++) {
+    xf_value_t *item = NULL;
+    xf_value_list_get(j->args, i, &item);
+    push_value(W, item, rt, 0);
+  }
+  if (lua_pcall(W, (int) n, LUA_MULTRET, h) != LUA_OK) {
+    xf_error_t *e = error_from_lua(W, -1, rt, NULL);
+    if (e)
+      xf_future_set_error(fut, e);
+    else
+      xf_future_fail(fut, XF_ENOMEM, NULL, NULL);
+    return 0;
+  }
+  xf_value_t *v = NULL;
+  const char *why = NULL;
+  int vrc = lua_gettop(W) >= fn ? to_value(W, fn, rt, 0, &v, &why) : XF_OK;
+  if (vrc == XF_OK)
+    xf_future_set_result(fut, v);
+  else
+    xf_future_fail(fut, vrc, NULL, why ? why : "cannot convert the task's result");
+  return 0;
+}
+
+static int job_run(void *data, xf_future_t *fut) {
+  lua_State *W = pthread_getspecific(worker_key);
+  if (!W)
+    return xf_future_fail(fut, XF_EBROKEN, NULL, "this worker has no Lua state");
+  int top = lua_gettop(W);
+  lua_pushcfunction(W, job_protected);
+  lua_pushlightuserdata(W, data);
+  lua_pushlightuserdata(W, fut);
+  if (lua_pcall(W, 2, 0, 0) != LUA_OK)
+    xf_future_fail(fut, XF_EFAILED, "LuaError", lua_tostring(W, -1));
+  lua_settop(W, top);
+  return XF_OK;
+}
+
+/* lua_pool_submit(pool, code|nil, module|nil, name|nil, args...) */
+int xfl_lua_pool_submit(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  ud_exec *u = luaL_checkudata(L, 1, MT_EXECUTOR);
+  if (!u->ex || !u->lp)
+    return luaL_argerror(L, 1, "not a lua_pool");
+  size_t len = 0;
+  const char *code = luaL_optlstring(L, 2, NULL, &len);
+  const char *module = luaL_optstring(L, 3, NULL);
+  const char *name = luaL_optstring(L, 4, NULL);
+  if (!code && (!module || !name))
+    return luaL_error(L, "lua_pool: a function, or a module and a function name");
+  int nargs = lua_gettop(L) - 4;
+  lua_createtable(L, nargs, 0);
+  for (int i = 0; i < nargs; i++) {
+    lua_pushvalue(L, 5 + i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  xf_value_t *args = check_value(L, -1, rt);
+  job *j = calloc(1, sizeof *j);
+  if (!j) {
+    xf_value_unref(args);
+    return raise_code(L, XF_ENOMEM, NULL);
+  }
+  j->args = args;
+  j->len = len;
+  j->code = code ? malloc(len) : NULL;
+  j->module = module ? strdup(module) : NULL;
+  j->name = name ? strdup(name) : NULL;
+  if ((code && !j->code) || (module && !j->module) || (name && !j->name)) {
+    job_free(j);
+    return raise_code(L, XF_ENOMEM, NULL);
+  }
+  if (code)
+    memcpy(j->code, code, len);
+  xf_future_t *f;
+  int rc = xf_executor_submit(u->ex, job_run, j, job_free, &f);
+  if (rc != XF_OK) {
+    job_free(j);
+    return raise_code(L, rc, NULL);
+  }
+  push_future(L, f, true);
+  return 1;
+}
+
+/* ---- Values, errors, diagnostics ------------------------------------ */
+
+int xfl_roundtrip(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_value_t *v = check_value(L, 1, rt);
+  push_value(L, v, rt, 0);
+  xf_value_unref(v);
+  return 1;
+}
+
+int xfl_value_kind(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_value_t *v = check_value(L, 1, rt);
+  lua_pushinteger(L, xf_value_kind(v));
+  xf_value_unref(v);
+  return 1;
+}
+
+/* make_error(code, type, message, traceback): an error table. */
+int xfl_make_error(lua_State *L) {
+  int code = (int) luaL_optinteger(L, 1, XF_EFAILED);
+  const char *type = luaL_optstring(L, 2, xf_error_default_type(code));
+  const char *message = luaL_optstring(L, 3, xf_strerror(code));
+  push_error_table(L, code, type, message, luaL_optstring(L, 4, NULL));
+  return 1;
+}
+
+int xfl_thread_id(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer) syscall(SYS_gettid));
+  return 1;
+}
+
+int xfl_live(lua_State *L) {
+  xfl_rt *rt = get_rt(L);
+  if (rt)
+    rt_drain(rt, L);
+  lua_pushinteger(L, atomic_load(&live_handles));
+  lua_pushinteger(L, atomic_load(&live_refs));
+  return 2;
+}
+
+/* ---- The state's runtime -------------------------------------------- */
+
+static int runtime_gc(lua_State *L) {
+  xfl_rt **p = lua_touserdata(L, 1);
+  xfl_rt *rt = *p;
+  if (!rt)
+    return 0;
+  *p = NULL;
+  /* From here on nothing touches this state: queued releases are dropped,
+   * and callbacks that come late only free their own memory. */
+  pthread_mutex_lock(&rt->lock);
+  atomic_store(&rt->alive, false);
+  rt->ngarbage = 0;
+  pthread_mutex_unlock(&rt->lock);
+  xf_loop_set_exception_handler(rt->loop, silent_handler, NULL, NULL);
+  xf_loop_close(rt->loop);
+  rt_unref(rt);
+  return 0;
+}
+
+void xfl_init(lua_State *L) {
+  setup_metatables(L);
+  if (get_rt(L))
+    return;        /* loaded again in the same state */
+  lua_newtable(L); /* the future cache: weak values */
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &CACHE_KEY);
+  lua_newtable(L); /* the running tasks: weak keys (coroutines) */
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &TASKS_KEY);
+
+  xfl_rt **p = lua_newuserdatauv(L, sizeof *p, 0);
+  *p = NULL;
+  luaL_setmetatable(L, MT_RUNTIME);
+  xfl_rt *rt = calloc(1, sizeof *rt);
+  if (!rt)
+    luaL_error(L, "xfutures: out of memory");
+  if (xf_loop_new(&rt->loop) != XF_OK) {
+    free(rt);
+    luaL_error(L, "xfutures: cannot create the event loop");
+  }
+  atomic_init(&rt->refs, 1);
+  atomic_init(&rt->alive, true);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  rt->L = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  rt->owner = pthread_self();
+  rt->handler_ref = LUA_NOREF;
+  pthread_mutex_init(&rt->lock, NULL);
+  xf_loop_set_exception_handler(rt->loop, exception_handler, rt, NULL);
+  *p = rt;
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &RT_KEY);
+}
+
+/* The key a task yields to await, and the metatables, for the Lua layer. */
+int xfl_internals(lua_State *L) {
+  lua_createtable(L, 0, 6);
+  lua_pushlightuserdata(L, &AWAIT_KEY);
+  lua_setfield(L, -2, "await_key");
+  const char *names[][2] = {{"future", MT_FUTURE},
+                            {"executor", MT_EXECUTOR},
+                            {"handle", MT_HANDLE},
+                            {"opaque", MT_OPAQUE},
+                            {"error", MT_ERROR}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    luaL_getmetatable(L, names[i][1]);
+    lua_setfield(L, -2, names[i][0]);
+  }
+  return 1;
+}

@@ -1,0 +1,68 @@
+/* The Lua 5.4 module xfutures_core: the shared interface (constants, the
+ * plain functions of common.h), integer typemaps so that integers stay
+ * integers, and the C glue of xfl.c registered as native functions. The
+ * idiomatic module, xfutures.lua, is written on top of this one.
+ */
+%module xfutures_core
+
+%{
+#include "xfl.h"
+%}
+
+/* SWIG's Lua typemaps push every C number as a float; under Lua 5.4 that
+ * turns 5 into 5.0. Integers cross as Lua integers, and only integers are
+ * accepted where C wants one. */
+%typemap(out) int, short, long, long long, signed char, unsigned int,
+              unsigned short, unsigned long, unsigned long long, unsigned char,
+              int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
+              uint64_t, size_t, enum SWIGTYPE
+%{ lua_pushinteger(L, (lua_Integer) $1); SWIG_arg++; %}
+%typemap(in, checkfn="lua_isinteger") int, short, long, long long, signed char,
+              int8_t, int16_t, int32_t, int64_t, enum SWIGTYPE
+%{ $1 = ($type) lua_tointeger(L, $input); %}
+
+%include "../common/xfutures.i"
+
+/* The glue (xfl.c). */
+%native(future_new) int xfl_future_new(lua_State *L);
+%native(future_set_result) int xfl_future_set_result(lua_State *L);
+%native(future_set_error) int xfl_future_set_error(lua_State *L);
+%native(future_wait) int xfl_future_wait(lua_State *L);
+%native(future_outcome) int xfl_future_outcome(lua_State *L);
+%native(future_error) int xfl_future_get_error(lua_State *L);
+%native(future_state) int xfl_future_state(lua_State *L);
+%native(future_cancel) int xfl_future_cancel(lua_State *L);
+%native(future_on_done) int xfl_future_on_done(lua_State *L);
+%native(future_remove_on_done) int xfl_future_remove_on_done(lua_State *L);
+%native(is_future) int xfl_is_future(lua_State *L);
+%native(gather) int xfl_gather(lua_State *L);
+%native(first) int xfl_first(lua_State *L);
+%native(shield) int xfl_shield(lua_State *L);
+%native(wait_for) int xfl_wait_for(lua_State *L);
+%native(spawn) int xfl_spawn(lua_State *L);
+%native(current_task) int xfl_current_task(lua_State *L);
+%native(sleep_future) int xfl_sleep_future(lua_State *L);
+%native(call_later) int xfl_call_later(lua_State *L);
+%native(call_soon) int xfl_call_soon(lua_State *L);
+%native(handle_cancel) int xfl_handle_cancel(lua_State *L);
+%native(run_until_complete) int xfl_run_until_complete(lua_State *L);
+%native(run_once) int xfl_run_once(lua_State *L);
+%native(set_exception_handler) int xfl_set_exception_handler(lua_State *L);
+%native(report) int xfl_report(lua_State *L);
+%native(thread_pool_new) int xfl_thread_pool_new(lua_State *L);
+%native(lua_pool_new) int xfl_lua_pool_new(lua_State *L);
+%native(lua_pool_submit) int xfl_lua_pool_submit(lua_State *L);
+%native(executor_submit_native) int xfl_executor_submit_native(lua_State *L);
+%native(executor_shutdown) int xfl_executor_shutdown(lua_State *L);
+%native(executor_stats) int xfl_executor_stats(lua_State *L);
+%native(dlsym) int xfl_dlsym(lua_State *L);
+%native(roundtrip) int xfl_roundtrip(lua_State *L);
+%native(value_kind) int xfl_value_kind(lua_State *L);
+%native(make_error) int xfl_make_error(lua_State *L);
+%native(thread_id) int xfl_thread_id(lua_State *L);
+%native(live) int xfl_live(lua_State *L);
+%native(internals) int xfl_internals(lua_State *L);
+
+%init %{
+  xfl_init(L);
+%}

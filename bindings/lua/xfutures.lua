@@ -1,0 +1,404 @@
+--- xfutures for Lua 5.4: futures, coroutines that await them, thread pools
+-- and pools of Lua states, over the xfutures C library.
+--
+--   local xf = require "xfutures"
+--
+-- This file is the idiomatic layer; the generated module xfutures_core (SWIG,
+-- with the C glue of bindings/lua/xfl.c) does the work. Callbacks and
+-- coroutine resumptions run on the thread that owns this Lua state, when it
+-- runs its loop: inside xf.run, or while it blocks in a wait (f:result(),
+-- xf.sleep outside a task, ...).
+local core = require "xfutures_core"
+
+local xf = {}
+local internals = core.internals()
+local AWAIT = internals.await_key
+local ErrorMT = internals.error
+local Future = internals.future.__index
+local Executor = internals.executor.__index
+local Handle = internals.handle.__index
+
+xf.core = core
+xf._VERSION = core.version()
+
+local function pack(...)
+  return { n = select("#", ...), ... }
+end
+
+-- ---- Errors ---------------------------------------------------------------
+
+--- The metatable of the error tables xfutures raises: fields type, message,
+-- traceback (may be nil), code (an XF_E* code), name (its symbolic name) and
+-- value (the original Lua error object, when there was one).
+xf.Error = ErrorMT
+
+--- A new error table (not raised): xf.new_error("ValueError", "bad input").
+function xf.new_error(type, message, code)
+  return core.make_error(code or core.EFAILED, type or "LuaError", message or type or "error")
+end
+
+--- Whether e is an xfutures error table.
+function xf.is_error(e)
+  return getmetatable(e) == ErrorMT
+end
+
+--- Whether e is a cancellation error.
+function xf.is_cancelled(e)
+  return xf.is_error(e) and e.code == core.ECANCELLED
+end
+
+--- Whether e is a timeout error.
+function xf.is_timeout(e)
+  return xf.is_error(e) and e.code == core.ETIMEDOUT
+end
+
+local function raise(code, type, message)
+  error(core.make_error(code, type, message), 0)
+end
+
+-- ---- Futures --------------------------------------------------------------
+
+--- A new pending future, free-standing: any thread may finish it; its
+-- callbacks run on this state's thread.
+xf.future = core.future_new
+xf.is_future = core.is_future
+
+function Future:set_result(v)
+  core.future_set_result(self, v)
+  return self
+end
+
+--- Finish with an error: an error table, a string, or {type=, message=}.
+function Future:set_error(e)
+  core.future_set_error(self, e)
+  return self
+end
+
+--- Wait until done (at most timeout seconds); true when done.
+function Future:wait(timeout)
+  return core.future_wait(self, timeout)
+end
+
+--- The value; raises the future's error, a CancelledError, or a TimeoutError
+-- if it is not done within timeout seconds (nil: wait forever).
+function Future:result(timeout)
+  if not core.future_wait(self, timeout) then
+    raise(core.ETIMEDOUT, "TimeoutError", "result() timed out")
+  end
+  return core.future_outcome(self)
+end
+
+--- The error table, or nil when the future holds a value (a cancelled
+-- future gives a CancelledError).
+function Future:error(timeout)
+  if not core.future_wait(self, timeout) then
+    raise(core.ETIMEDOUT, "TimeoutError", "error() timed out")
+  end
+  return core.future_error(self)
+end
+
+--- "pending", "running", "finished" or "cancelled".
+Future.state = core.future_state
+
+function Future:done()
+  local s = core.future_state(self)
+  return s == "finished" or s == "cancelled"
+end
+
+function Future:cancelled()
+  return core.future_state(self) == "cancelled"
+end
+
+function Future:running()
+  return core.future_state(self) == "running"
+end
+
+--- Cancel (only a pending future, or a task); true if it is now cancelled.
+Future.cancel = core.future_cancel
+
+--- Call fn(future) once the future is done, on this state's thread.
+function Future:on_done(fn)
+  core.future_on_done(self, fn)
+  return self
+end
+
+--- Remove every registration of fn not yet run; returns how many.
+Future.remove_on_done = core.future_remove_on_done
+
+-- ---- Coroutines -----------------------------------------------------------
+
+--- Run fn(...) as a task on this state's loop; returns its future (a task:
+-- cancelling it raises a CancelledError at its current xf.await).
+xf.spawn = core.spawn
+
+--- The future of the running task, or nil outside a task.
+xf.current_task = core.current_task
+
+--- Inside a task, suspend until the future is done and return its value or
+-- raise its error. Outside a task, block until done (running the loop).
+function xf.await(f)
+  if not core.is_future(f) then
+    error("xf.await: expected a future, got " .. type(f), 2)
+  end
+  local task = core.current_task()
+  if task then
+    if task == f then
+      error("xf.await: a task cannot await itself", 2)
+    end
+    local status = coroutine.yield(AWAIT, f)
+    if status == core.ECANCELLED and core.future_state(f) ~= "cancelled" then
+      raise(core.ECANCELLED, "CancelledError", "the task was cancelled")
+    end
+    return core.future_outcome(f)
+  end
+  return f:result()
+end
+Future.await = xf.await
+
+--- Sleep s seconds: suspends a task, or runs the loop meanwhile outside one.
+-- xf.sleep(0) in a task yields to the loop once.
+function xf.sleep(s)
+  if core.current_task() then
+    if not s or s <= 0 then
+      coroutine.yield()
+      return
+    end
+    return xf.await(core.sleep_future(s))
+  end
+  core.sleep_future(s or 0):result()
+end
+
+local function bind(fn, ...)
+  local args = pack(...)
+  if args.n == 0 then
+    return fn
+  end
+  return function()
+    return fn(table.unpack(args, 1, args.n))
+  end
+end
+
+--- Call fn(...) after s seconds on this state's loop; returns a handle with
+-- :cancel().
+function xf.call_later(s, fn, ...)
+  return core.call_later(s, bind(fn, ...))
+end
+
+--- Call fn(...) soon on this state's loop; returns a handle.
+function xf.call_soon(fn, ...)
+  return core.call_soon(bind(fn, ...))
+end
+
+Handle.cancel = core.handle_cancel
+
+local function future_list(args, fname)
+  local list = {}
+  for i = 1, #args do
+    local f = args[i]
+    if type(f) == "function" then
+      f = core.spawn(f)
+    elseif not core.is_future(f) then
+      error(fname .. ": item " .. i .. " is not a future or a function", 3)
+    end
+    list[i] = f
+  end
+  return list
+end
+
+--- A future of the list of the values of the futures (functions are
+-- spawned as tasks), in order: xf.gather(f1, f2, ...) or
+-- xf.gather{f1, f2, return_exceptions = true}. Fails with the first error,
+-- unless return_exceptions, where errors appear as error tables.
+function xf.gather(...)
+  local first = ...
+  if select("#", ...) == 1 and type(first) == "table" and not core.is_future(first) then
+    return core.gather(future_list(first, "xf.gather"), first.return_exceptions)
+  end
+  return core.gather(future_list({ ... }, "xf.gather"), false)
+end
+
+--- A future that follows f, unless timeout seconds pass first: then f is
+-- cancelled and the future fails with a TimeoutError.
+xf.wait_for = core.wait_for
+
+--- A future that follows f but whose cancellation does not cancel f.
+xf.shield = core.shield
+
+--- A future with the outcome of whichever future is done first; with
+-- cancel_rest the others are cancelled.
+function xf.first_completed(list, cancel_rest)
+  return core.first(list, cancel_rest, false)
+end
+
+--- A future of the first successful value (an AggregateError if all fail).
+function xf.any(list, cancel_rest)
+  return core.first(list, cancel_rest, true)
+end
+
+-- Wait for w, at most until deadline (ns on core.now()), awaiting in a task.
+local function wait_until(w, deadline)
+  local left = deadline and (deadline - core.now()) / 1e9
+  if left and left <= 0 then
+    return false
+  end
+  if core.current_task() then
+    local ok, err = pcall(xf.await, left and core.wait_for(core.shield(w), left) or w)
+    if not ok and xf.is_timeout(err) and not w:done() then
+      return false
+    end
+    if not ok and xf.is_cancelled(err) and not w:done() then
+      error(err, 0)
+    end
+    return true
+  end
+  return core.future_wait(w, left)
+end
+
+--- Iterate over the futures as they complete:
+--   for f in xf.as_completed(list, timeout) do ... f:result() ... end
+-- Inside a task it awaits; outside one it blocks, running the loop. Raises a
+-- TimeoutError when timeout seconds (from the call) pass first.
+function xf.as_completed(list, timeout)
+  local pending, seen = {}, {}
+  for _, f in ipairs(list) do
+    if not core.is_future(f) then
+      error("xf.as_completed: expected futures", 2)
+    end
+    if not seen[f] then
+      seen[f] = true
+      pending[#pending + 1] = f
+    end
+  end
+  local deadline = timeout and core.now() + math.floor(timeout * 1e9)
+  return function()
+    while #pending > 0 do
+      for i, f in ipairs(pending) do
+        if f:done() then
+          table.remove(pending, i)
+          return f
+        end
+      end
+      if not wait_until(core.first(pending, false, false), deadline) then
+        raise(core.ETIMEDOUT, "TimeoutError", "as_completed timed out")
+      end
+    end
+    return nil
+  end
+end
+
+--- Run the loop until main is done and return its value (or raise its
+-- error). main is a function (run as a task with the arguments) or a future.
+function xf.run(main, ...)
+  local f = main
+  if type(main) == "function" then
+    f = core.spawn(main, ...)
+  elseif not core.is_future(main) then
+    error("xf.run: expected a function or a future", 2)
+  end
+  return core.run_until_complete(f)
+end
+
+--- Handle errors nobody else can (a failing callback, a task error never
+-- retrieved): fn(message, err). nil restores the default (print to stderr).
+xf.set_exception_handler = core.set_exception_handler
+
+-- ---- Executors ------------------------------------------------------------
+
+--- A pool of native threads: xf.thread_pool{max_workers = 4, name = "io"}.
+-- It runs C functions (submit_native); Lua code goes to xf.lua_pool.
+function xf.thread_pool(opts)
+  opts = opts or {}
+  return core.thread_pool_new(opts.max_workers or 0, opts.name)
+end
+
+--- A pool whose worker threads each own a separate Lua state:
+-- xf.lua_pool{workers = 4, init = "code run in each new state"}. The
+-- workers' package.path and package.cpath are this state's.
+function xf.lua_pool(opts)
+  opts = opts or {}
+  return core.lua_pool_new(opts.workers or opts.max_workers or 0, opts.path or package.path,
+    opts.cpath or package.cpath, opts.init)
+end
+
+--- Run the C function fn (a light userdata, see xf.dlsym) of the given
+-- signature, e.g. "double(double)", on the pool; returns a future.
+function Executor:submit_native(fn, signature, ...)
+  return core.executor_submit_native(self, fn, signature, ...)
+end
+
+--- On a lua_pool: run fn(...) in a worker's Lua state. fn is a function
+-- without upvalues (sent with string.dump), or "module:function" /
+-- "module.function" (loaded with require in the worker). Arguments and the
+-- result cross as values.
+function Executor:submit(fn, ...)
+  if type(fn) == "function" then
+    for i = 1, math.huge do
+      local name = debug.getupvalue(fn, i)
+      if not name then
+        break
+      end
+      if name ~= "_ENV" then
+        error("lua_pool: the function has an upvalue '" .. name .. "'; pass it as an argument", 2)
+      end
+    end
+    local ok, code = pcall(string.dump, fn)
+    if not ok then
+      error("lua_pool: cannot send this function (a C function?)", 2)
+    end
+    return core.lua_pool_submit(self, code, nil, nil, ...)
+  elseif type(fn) == "string" then
+    local module, name = fn:match("^(.+):([^:]+)$")
+    if not module then
+      module, name = fn:match("^(.+)%.([^.]+)$")
+    end
+    if not module then
+      error("lua_pool: expected \"module:function\", got '" .. fn .. "'", 2)
+    end
+    return core.lua_pool_submit(self, nil, module, name, ...)
+  end
+  error("lua_pool: expected a function or \"module:function\", got " .. type(fn), 2)
+end
+
+--- Stop accepting work: pool:shutdown{wait = true, cancel_futures = false}.
+function Executor:shutdown(opts)
+  opts = opts or {}
+  local wait = opts.wait
+  if wait == nil then
+    wait = true
+  end
+  core.executor_shutdown(self, wait, opts.cancel_futures)
+end
+
+--- Counters: queued, running, completed, cancelled, threads, max_workers.
+Executor.stats = core.executor_stats
+
+-- local pool <close> = xf.thread_pool{} shuts the pool down at scope exit.
+internals.executor.__close = function(self)
+  self:shutdown { wait = true }
+end
+
+local default_pool
+--- Run fn(...) in the shared default lua_pool (asyncio.to_thread for Lua).
+function xf.to_thread(fn, ...)
+  default_pool = default_pool or xf.lua_pool {}
+  return default_pool:submit(fn, ...)
+end
+
+--- The address of a C function, for submit_native: xf.dlsym(nil, "usleep")
+-- looks in the process, xf.dlsym("libm.so.6", "cos") in a library.
+xf.dlsym = core.dlsym
+
+-- ---- Diagnostics ----------------------------------------------------------
+
+--- The OS thread id of the caller (to check where callbacks run).
+xf.thread_id = core.thread_id
+
+--- Monotonic time in seconds (the loop's clock).
+function xf.time()
+  return core.now() / 1e9
+end
+
+--- Live userdata holding core references, and C data holding Lua references.
+xf.live = core.live
+
+return xf

@@ -1,0 +1,27 @@
+-- Seed 001: offload blocking work to other threads (asyncio.to_thread) and
+-- gather the results while the loop stays free.
+local xf = require "xfutures"
+
+local function parallelize(x)
+  local total = 0
+  for i = 0, x - 1 do
+    for j = 0, x - 1 do
+      total = total + (i + j)
+    end
+  end
+  return total
+end
+
+local function compute(x)
+  return xf.await(xf.to_thread(parallelize, x))
+end
+
+local results = xf.run(function()
+  local nums = { 1, 10, 100 }
+  local tasks = {}
+  for i, num in ipairs(nums) do
+    tasks[i] = xf.spawn(compute, num)
+  end
+  return xf.await(xf.gather(table.unpack(tasks)))
+end)
+print("[" .. table.concat(results, ", ") .. "]")

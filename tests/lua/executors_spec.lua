@@ -1,0 +1,167 @@
+-- Executors: the native thread pool and the pool of Lua states.
+local xf = require "xfutures"
+
+describe("the thread pool", function()
+  local usleep = assert(xf.dlsym(nil, "usleep"))
+  local labs = assert(xf.dlsym(nil, "labs"))
+
+  it("runs native functions and returns integers", function()
+    local pool <close> = xf.thread_pool { max_workers = 2 }
+    local f = pool:submit_native(labs, "int64(int64)", -7)
+    assert.are.equal(7, f:result())
+    assert.are.equal("integer", math.type(f:result()))
+  end)
+
+  it("reports results as they complete", function()
+    local pool <close> = xf.thread_pool { max_workers = 4 }
+    local fs, ids = {}, {}
+    for i, us in ipairs { 60000, 20000, 40000 } do
+      fs[i] = pool:submit_native(usleep, "int(uint32)", us)
+      ids[fs[i]] = i
+    end
+    local order = {}
+    for f in xf.as_completed(fs) do
+      order[#order + 1] = ids[f]
+    end
+    assert.are.same({ 2, 3, 1 }, order)
+  end)
+
+  it("rejects bad calls with clear errors", function()
+    local pool <close> = xf.thread_pool { max_workers = 1 }
+    local ok, e = pcall(pool.submit_native, pool, labs, "int64(int64)")
+    assert.is_false(ok)
+    assert.matches("number of arguments", e.message)
+    ok, e = pcall(pool.submit_native, pool, labs, "int64(int33)", 1)
+    assert.is_false(ok)
+    assert.matches("signature", e.message)
+    ok, e = pcall(pool.submit_native, pool, labs, "int64(int64)", "x")
+    assert.is_false(ok)
+    assert.are.equal("TypeError", e.type)
+    assert.has_error(function() pool:submit_native("labs", "int64(int64)", 1) end)
+    local none, why = xf.dlsym(nil, "no_such_symbol_here")
+    assert.is_nil(none)
+    assert.matches("no_such_symbol_here", why)
+  end)
+
+  it("refuses work after shutdown and can cancel queued futures", function()
+    local pool = xf.thread_pool { max_workers = 1 }
+    local running = pool:submit_native(usleep, "int(uint32)", 50000)
+    while running:state() == "pending" do
+      xf.sleep(0.001)
+    end
+    local queued = pool:submit_native(usleep, "int(uint32)", 50000)
+    pool:shutdown { wait = true, cancel_futures = true }
+    assert.are.equal(0, running:result())
+    assert.is_true(queued:cancelled())
+    local ok, e = pcall(pool.submit_native, pool, usleep, "int(uint32)", 1)
+    assert.is_false(ok)
+    assert.are.equal(xf.core.ESHUTDOWN, e.code)
+  end)
+
+  it("shuts down at the end of a <close> scope", function()
+    local f
+    do
+      local pool <close> = xf.thread_pool { max_workers = 1 }
+      f = pool:submit_native(usleep, "int(uint32)", 20000)
+    end
+    assert.is_true(f:done())
+  end)
+
+  it("can be awaited from a task", function()
+    local pool <close> = xf.thread_pool { max_workers = 2 }
+    local r = xf.run(function()
+      return xf.await(xf.gather(pool:submit_native(labs, "int64(int64)", -1),
+        pool:submit_native(labs, "int64(int64)", -2)))
+    end)
+    assert.are.same({ 1, 2 }, r)
+  end)
+end)
+
+describe("the Lua-state pool", function()
+  it("runs a function in another state with values as arguments", function()
+    local pool <close> = xf.lua_pool { workers = 2 }
+    local f = pool:submit(function(a, b, t)
+      return { a + b, #t, math.type(a), string.format("%q", "x") }
+    end, 2, 3, { 1, 2, 3 })
+    local r = f:result()
+    assert.are.same({ 5, 3, "integer", '"x"' }, r)
+    assert.are.equal("\0\255", pool:submit(function(s) return s end, "\0\255"):result())
+  end)
+
+  it("runs a module's function by name", function()
+    local pool <close> = xf.lua_pool { workers = 1 }
+    assert.are.equal(9, pool:submit("xfl_testmod:add", 4, 5):result())
+    assert.are.equal(3, pool:submit("xfl_testmod.add", 1, 2):result())
+    local ok, e = pcall(pool:submit("xfl_testmod:missing").result)
+    assert.is_false(ok)
+  end)
+
+  it("brings errors back with message and traceback", function()
+    local pool <close> = xf.lua_pool { workers = 1 }
+    local f = pool:submit(function() error("worker failed") end)
+    local e = f:error()
+    assert.are.equal("LuaError", e.type)
+    assert.matches("worker failed", e.message)
+    assert.matches("stack traceback", e.traceback)
+    e = pool:submit("xfl_testmod:fail", "bad value"):error()
+    assert.are.equal("ValueError", e.type)
+    assert.are.equal("bad value", e.message)
+  end)
+
+  it("refuses functions with upvalues and values it cannot send", function()
+    local pool <close> = xf.lua_pool { workers = 1 }
+    local up = 1
+    assert.has_error(function() pool:submit(function() return up end) end)
+    assert.has_error(function() pool:submit(print) end)
+    assert.has_error(function() pool:submit(42) end)
+    local e = pool:submit(function() return print end):error()
+    assert.are.equal("TypeError", e.type)
+  end)
+
+  it("hands this state's objects back as the same objects", function()
+    local pool <close> = xf.lua_pool { workers = 1 }
+    local obj = { secret = true }
+    local back = pool:submit(function(o) return { o, type(o) } end, obj):result()
+    assert.are.equal(obj, back[1])
+    assert.are.equal("userdata", back[2])
+  end)
+
+  it("runs two CPU-bound tasks on two workers at once", function()
+    local pool <close> = xf.lua_pool { workers = 2 }
+    local function spin(seconds)
+      local core = require "xfutures_core"
+      local t0 = core.now()
+      local x = 0
+      while core.now() - t0 < seconds * 1e9 do
+        for i = 1, 1000 do
+          x = x + i % 7
+        end
+      end
+      return { t0, core.now(), core.thread_id() }
+    end
+    local a = pool:submit(spin, 0.3)
+    local b = pool:submit(spin, 0.3)
+    local ra, rb = a:result(), b:result()
+    assert.are_not.equal(ra[3], rb[3])
+    assert.are_not.equal(xf.thread_id(), ra[3])
+    -- The two run windows overlap.
+    assert.is_true(ra[1] < rb[2] and rb[1] < ra[2])
+  end)
+
+  it("offloads blocking work with to_thread", function()
+    local r = xf.run(function()
+      local function parallelize(x)
+        local total = 0
+        for i = 0, x - 1 do
+          for j = 0, x - 1 do
+            total = total + i + j
+          end
+        end
+        return total
+      end
+      return xf.await(xf.gather(xf.to_thread(parallelize, 1), xf.to_thread(parallelize, 10),
+        xf.to_thread(parallelize, 100)))
+    end)
+    assert.are.same({ 0, 900, 990000 }, r)
+  end)
+end)

@@ -1,0 +1,76 @@
+-- Lifetime: the GC releases core references; closing a state with pending
+-- work neither hangs nor crashes.
+local xf = require "xfutures"
+
+local function settle()
+  for _ = 1, 3 do
+    collectgarbage "collect"
+    xf.sleep(0.005)
+  end
+end
+
+describe("the garbage collector", function()
+  it("releases futures and their callbacks", function()
+    settle()
+    local h0, r0 = xf.live()
+    do
+      for i = 1, 200 do
+        local f = xf.future()
+        f:on_done(function() end)
+        if i % 2 == 0 then
+          f:set_result { i, "x", { a = i } }
+        end
+      end
+    end
+    local h1, r1 = xf.live()
+    assert.is_true(h1 >= h0 + 200)
+    settle()
+    local h2, r2 = xf.live()
+    assert.are.equal(h0, h2)
+    assert.are.equal(r0, r2)
+  end)
+
+  it("releases pools and tasks", function()
+    settle()
+    local h0, r0 = xf.live()
+    do
+      local p = xf.lua_pool { workers = 1 }
+      p:submit(function() return 1 end):result()
+      local t = xf.thread_pool { max_workers = 1 }
+      local done = xf.spawn(function() xf.sleep(0) return {} end)
+      xf.run(done)
+    end
+    settle()
+    local h2, r2 = xf.live()
+    assert.are.equal(h0, h2)
+    assert.are.equal(r0, r2)
+  end)
+end)
+
+describe("closing the state", function()
+  it("with pending work exits promptly and cleanly", function()
+    local script = [[
+      local xf = require "xfutures"
+      local pool = xf.lua_pool { workers = 1 }
+      pool:submit(function() local t = os.time() while os.time() - t < 1 do end end)
+      for i = 1, 5 do pool:submit(function() return 1 end) end
+      local f = xf.future()
+      f:on_done(function() print("never") end)
+      xf.spawn(function() xf.sleep(10) end)
+      xf.call_later(10, function() print("never") end)
+      local tp = xf.thread_pool { max_workers = 1 }
+      tp:submit_native(xf.dlsym(nil, "usleep"), "int(uint32)", 100000)
+      print("closing")
+      os.exit(0, true)
+    ]]
+    local lua = os.getenv("XF_LUA") or "lua5.4"
+    local t0 = os.time()
+    local p = io.popen(lua .. " -e '" .. script:gsub("'", "'\\''") .. "' 2>&1")
+    local out = p:read("a")
+    local ok, how, code = p:close()
+    assert.are.equal("closing\n", out)
+    assert.is_true(ok)
+    assert.are.equal(0, code)
+    assert.is_true(os.time() - t0 < 8)
+  end)
+end)
