@@ -25,7 +25,7 @@ demo: build
 	scripts/demo.sh $(BUILD_DIR)/default
 
 # The test stages, in order; the first that fails stops the run.
-TEST_STAGES := test-default test-asan test-tsan test-valgrind test-abi bench-quick
+TEST_STAGES := test-default test-asan test-tsan test-valgrind test-abi test-matrix bench-quick
 
 test: deps
 	@for stage in $(TEST_STAGES); do \
@@ -64,6 +64,14 @@ test-valgrind: build
 # (e) The ABI against the committed baseline.
 test-abi: build
 	cd $(BUILD_DIR)/default && ctest $(CTEST_FLAGS) -L abi
+
+# The scenario matrix: every scenario of tests/matrix in every language, a
+# table on stdout, report.html and junit.xml in build/default/matrix.
+.PHONY: matrix test-matrix
+matrix: build
+	/usr/bin/python3 tests/matrix/run.py --build $(BUILD_DIR)/default
+
+test-matrix: matrix
 
 abi-baseline: build
 	tests/abi/abi-check.sh $(BUILD_DIR)/default --update

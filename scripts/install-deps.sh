@@ -10,6 +10,8 @@ packages=(
   clang-format swig lua5.4 liblua5.4-dev lua-busted
   python3-dev python3-pytest python3-hypothesis python3-uvloop python3-setuptools mypy
   libuv1-dev libglib2.0-dev libtbb-dev g++ gnuplot-nox
+  libjson-c-dev lua-dkjson
+  lua-luv
 )
 
 missing=()

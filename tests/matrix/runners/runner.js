@@ -1,0 +1,270 @@
+'use strict';
+/*
+ * The Node.js runner of the scenario matrix.
+ *
+ *   node runner.js SCENARIO.json
+ *
+ * Runs one scenario through the public API of require('xfutures') and prints
+ * one JSON line with the observations, one per step, in the shared result
+ * format (tests/matrix/README.md). JavaScript runs on the main thread only,
+ * so every callback lands there; steps that wait await (the process never
+ * blocks). The scenario is read with JSON.parse.
+ */
+const fs = require('fs');
+const xf = require('xfutures');
+
+const usleep = xf.symbol('usleep');
+
+class NotAvailable extends Error {}
+
+function decode(v) {
+  if (v === null) return null;
+  if (Array.isArray(v)) return v.map(decode);
+  if (typeof v === 'object') {
+    if ('double' in v) return v.double;
+    if ('bytes' in v) return Buffer.from(v.bytes, 'hex');
+    throw new Error(`unknown value ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function encodeError(e) {
+  if (e instanceof xf.CancelledError || e.name === 'CancelledError') return { cancelled: true };
+  if (e.name === 'TimeoutError') return { error: { type: 'TimeoutError' } };
+  return { error: { type: e.name, message: e.message } };
+}
+
+function encode(v) {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'boolean' || typeof v === 'string') return v;
+  if (typeof v === 'number') return Number.isInteger(v) ? v : { double: v };
+  if (typeof v === 'bigint') return Number(v);
+  if (Buffer.isBuffer(v)) return { bytes: v.toString('hex') };
+  if (Array.isArray(v)) return v.map(encode);
+  if (v instanceof Error) return encodeError(v);
+  return { object: typeof v };
+}
+
+function errorOf(type, message) {
+  const e = new Error(message);
+  e.name = type;
+  return e;
+}
+
+class Runner {
+  constructor() {
+    this.fs = new Map();
+    this.pools = new Map();
+    this.timers = new Map();
+    this.cbs = new Map();
+    this.tasks = new Set();
+    this.log = [];
+  }
+
+  f(name) {
+    const f = this.fs.get(name);
+    if (!f) throw new Error(`unknown future ${name}`);
+    return f;
+  }
+
+  callback(fname, tag) {
+    const key = `${fname}/${tag}`;
+    if (!this.cbs.has(key)) this.cbs.set(key, () => this.log.push(tag));
+    return this.cbs.get(key);
+  }
+
+  // Let the event loop run until f is done or timeoutMs passed.
+  async settleOn(f, timeoutMs) {
+    if (f.done) return;
+    const timer = timeoutMs === undefined ? null : xf.sleep(timeoutMs);
+    try {
+      await (timer ? xf.race([f, timer]) : f);
+    } catch (e) {
+      // The outcome is read from f itself below.
+    }
+    if (timer && !timer.done) timer.cancel();
+  }
+
+  outcome(f) {
+    if (!f.done) return { timeout: true };
+    if (f.cancelled) return { cancelled: true };
+    const e = f.exception();
+    if (e !== null) return encodeError(e);
+    return { value: encode(f.result()) };
+  }
+
+  submit(pool, ms) {
+    return pool.submitNative(usleep, 'int32(uint32)', ms * 1000);
+  }
+
+  async step(s) {
+    switch (s.op) {
+      case 'future':
+        this.fs.set(s.f, new xf.Future());
+        break;
+      case 'set_result':
+      case 'set_error':
+        try {
+          if (s.op === 'set_result') this.f(s.f).setResult(decode(s.value));
+          else this.f(s.f).setError(errorOf(s.type, s.message));
+        } catch (e) {
+          if (e.name === 'InvalidStateError') return { raised: 'InvalidStateError' };
+          throw e;
+        }
+        break;
+      case 'cancel':
+        if (this.tasks.has(s.f)) throw new NotAvailable('a Promise-based task cannot be cancelled');
+        return this.f(s.f).cancel();
+      case 'state':
+        return this.f(s.f).state;
+      case 'outcome': {
+        const f = this.f(s.f);
+        await this.settleOn(f, s.timeout_ms);
+        return this.outcome(f);
+      }
+      case 'error_type': {
+        const f = this.f(s.f);
+        await this.settleOn(f, 2000);
+        return f.exception().name;
+      }
+      case 'add_callback':
+        this.f(s.f).onDone(this.callback(s.f, s.tag));
+        break;
+      case 'remove_callback':
+        return this.f(s.f).offDone(this.callback(s.f, s.tag));
+      case 'settle':
+        await xf.sleep(s.ms);
+        break;
+      case 'log': {
+        const out = this.log;
+        this.log = [];
+        return out;
+      }
+      case 'pool':
+        if (s.max_queue) throw new NotAvailable('ThreadPool has no bounded queue');
+        this.pools.set(s.p, new xf.ThreadPool({ maxWorkers: s.workers }));
+        break;
+      case 'submit':
+        try {
+          this.fs.set(s.f, this.submit(this.pools.get(s.p), s.sleep_ms));
+        } catch (e) {
+          if (e.code === 'XF_ESHUTDOWN') return { raised: 'ShutdownError' };
+          throw e;
+        }
+        break;
+      case 'shutdown': {
+        const done = this.pools.get(s.p).shutdown({ wait: s.wait, cancelFutures: s.cancel_futures });
+        if (s.wait) await done;
+        break;
+      }
+      case 'map': {
+        const pool = this.pools.get(s.p);
+        return encode(await xf.all(s.sleeps_ms.map((ms) => this.submit(pool, ms))));
+      }
+      case 'wait': {
+        // wait() in JavaScript's terms: the combinator that says when the
+        // condition holds, raced against the timeout.
+        const list = s.fs.map((n) => this.f(n));
+        const target = s.return_when === 'FIRST_COMPLETED' ? xf.race(list)
+          : xf.all(list, { collect: s.return_when === 'ALL_COMPLETED' });
+        await this.settleOn(target, s.timeout_ms);
+        const done = s.fs.filter((n) => this.f(n).done).sort();
+        const notDone = s.fs.filter((n) => !this.f(n).done).sort();
+        return { done, not_done: notDone };
+      }
+      case 'as_completed': {
+        const names = new Map(s.fs.map((n) => [this.f(n), n]));
+        const order = [];
+        try {
+          for await (const f of xf.asCompleted(names.keys(), { timeout: s.timeout_ms })) {
+            order.push(names.get(f));
+          }
+        } catch (e) {
+          if (!(e instanceof xf.TimeoutError)) throw e;
+          order.push('TimeoutError');
+        }
+        return order;
+      }
+      case 'gather':
+        this.fs.set(s.f, xf.all(s.fs.map((n) => this.f(n)), { collect: s.collect }));
+        break;
+      case 'first':
+        this.fs.set(s.f, xf.first(s.fs.map((n) => this.f(n)), { cancelRest: s.cancel_rest }));
+        break;
+      case 'any':
+        this.fs.set(s.f, xf.any(s.fs.map((n) => this.f(n)), { cancelRest: s.cancel_rest }));
+        break;
+      case 'then': {
+        const add = s.add;
+        this.fs.set(s.f, xf.Future.fromPromise(this.f(s.src).then((v) => v + add)));
+        break;
+      }
+      case 'chain':
+        throw new NotAvailable('the Node package has no chain');
+      case 'shield':
+        this.fs.set(s.f, xf.shield(this.f(s.src)));
+        break;
+      case 'timeout':
+        this.fs.set(s.f, xf.withTimeout(this.f(s.src), s.timeout_ms));
+        break;
+      case 'timer': {
+        const t = xf.sleep(s.ms);
+        t.then(() => this.log.push(s.tag), () => {});
+        if (s.h) this.timers.set(s.h, t);
+        break;
+      }
+      case 'cancel_timer':
+        this.timers.get(s.h).cancel();
+        break;
+      case 'thread_set':
+        throw new NotAvailable('JavaScript has no threads that share futures');
+      case 'closure_call': {
+        const tag = s.tag;
+        const cb = xf.callback('int64(int64, int64)', (a, b) => {
+          this.log.push(tag);
+          return a + b;
+        });
+        this.fs.set(s.f, this.pools.get(s.p).submitNative(cb, cb.signature, ...s.args));
+        break;
+      }
+      case 'task': {
+        const awaited = s.awaits.map((n) => this.f(n));
+        const run = async () => {
+          const got = [];
+          for (const f of awaited) got.push(await f);
+          return got;
+        };
+        this.fs.set(s.f, xf.Future.fromPromise(run()));
+        this.tasks.add(s.f);
+        break;
+      }
+      default:
+        throw new Error(`unknown op ${s.op}`);
+    }
+    return 'ok';
+  }
+
+  async run(scenario) {
+    const obs = [];
+    for (const s of scenario.steps) obs.push(await this.step(s));
+    for (const pool of this.pools.values()) await pool.shutdown({ wait: true, cancelFutures: true });
+    return obs;
+  }
+}
+
+async function main() {
+  const scenario = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+  let result;
+  try {
+    result = { status: 'ran', obs: await new Runner().run(scenario) };
+  } catch (e) {
+    if (!(e instanceof NotAvailable)) throw e;
+    result = { status: 'na', reason: e.message };
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
+}
+
+main().catch((e) => {
+  process.stdout.write(`${JSON.stringify({ status: 'error', error: String(e && e.stack) })}\n`,
+    () => process.exit(1));
+});

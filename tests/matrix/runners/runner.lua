@@ -1,0 +1,312 @@
+--- The Lua runner of the scenario matrix.
+--
+--   lua5.4 runner.lua SCENARIO.json
+--
+-- Runs one scenario through the public API of require "xfutures" and prints
+-- one JSON line with the observations, one per step, in the shared result
+-- format (tests/matrix/README.md). This state's thread owns the loop: its
+-- callbacks run here, while a step waits or settles. The scenario is read
+-- with dkjson.
+local json = require "dkjson"
+local xf = require "xfutures"
+
+local MAIN = xf.thread_id()
+local usleep = xf.dlsym(nil, "usleep")
+local NA = {}
+
+local function not_available(reason)
+  error(setmetatable({ reason = reason }, NA), 0)
+end
+
+local function array(t)
+  return setmetatable(t, { __jsontype = "array" })
+end
+
+local function decode(v)
+  if v == json.null then
+    return nil
+  elseif type(v) == "table" then
+    if v.double then
+      return v.double + 0.0
+    elseif v.bytes then
+      return (v.bytes:gsub("..", function(h) return string.char(tonumber(h, 16)) end))
+    end
+    local out = {}
+    for i, x in ipairs(v) do
+      out[i] = decode(x)
+    end
+    return out
+  end
+  return v
+end
+
+local function encode_error(e)
+  if xf.is_cancelled(e) or e.type == "CancelledError" then
+    return { cancelled = true }
+  elseif e.type == "TimeoutError" then
+    return { error = { type = "TimeoutError" } }
+  end
+  return { error = { type = e.type, message = e.message } }
+end
+
+local function encode(v)
+  if v == nil then
+    return json.null
+  elseif math.type(v) == "float" then
+    return { double = v }
+  elseif type(v) == "string" and not utf8.len(v) then
+    return { bytes = (v:gsub(".", function(c) return string.format("%02x", c:byte()) end)) }
+  elseif xf.is_error(v) then
+    return encode_error(v)
+  elseif type(v) == "table" then
+    local out = array {}
+    for i = 1, #v do
+      out[i] = encode(v[i])
+    end
+    return out
+  end
+  return v
+end
+
+local futures, pools, timers, cbs, log = {}, {}, {}, {}, array {}
+
+local function F(name)
+  return futures[name] or error("unknown future " .. tostring(name))
+end
+
+local function list_of(names)
+  local out = {}
+  for i, n in ipairs(names) do
+    out[i] = F(n)
+  end
+  return out
+end
+
+local function callback(fname, tag)
+  local key = fname .. "/" .. tag
+  cbs[key] = cbs[key] or function()
+    log[#log + 1] = xf.thread_id() == MAIN and tag or tag .. "@other-thread"
+  end
+  return cbs[key]
+end
+
+-- Run the loop until f is done or timeout_ms passed.
+local function settle_on(f, timeout_ms)
+  if not f:done() then
+    f:wait(timeout_ms and timeout_ms / 1000)
+  end
+end
+
+local function outcome(f)
+  if not f:done() then
+    return { timeout = true }
+  elseif f:cancelled() then
+    return { cancelled = true }
+  end
+  local e = f:error()
+  if e then
+    return encode_error(e)
+  end
+  return { value = encode(f:result()) }
+end
+
+local function raised_state(ok, e)
+  if ok then
+    return "ok"
+  elseif xf.is_error(e) and e.code == xf.core.ESTATE then
+    return { raised = "InvalidStateError" }
+  end
+  error(e, 0)
+end
+
+local function submit(pool, ms)
+  return pool:submit_native(usleep, "int32(uint32)", ms * 1000)
+end
+
+local ops = {}
+
+function ops.future(s) futures[s.f] = xf.future() end
+
+function ops.set_result(s)
+  return raised_state(pcall(F(s.f).set_result, F(s.f), decode(s.value)))
+end
+
+function ops.set_error(s)
+  return raised_state(pcall(F(s.f).set_error, F(s.f), { type = s.type, message = s.message }))
+end
+
+function ops.cancel(s) return F(s.f):cancel() end
+
+function ops.state(s) return F(s.f):state() end
+
+function ops.outcome(s)
+  settle_on(F(s.f), s.timeout_ms)
+  return outcome(F(s.f))
+end
+
+function ops.error_type(s)
+  settle_on(F(s.f), 2000)
+  return F(s.f):error().type
+end
+
+function ops.add_callback(s) F(s.f):on_done(callback(s.f, s.tag)) end
+
+function ops.remove_callback(s) return F(s.f):remove_on_done(callback(s.f, s.tag)) end
+
+function ops.settle(s) xf.sleep(s.ms / 1000) end
+
+function ops.log()
+  local out = log
+  log = array {}
+  return out
+end
+
+function ops.pool(s)
+  if s.max_queue then
+    not_available("xf.thread_pool has no bounded queue")
+  end
+  pools[s.p] = xf.thread_pool { max_workers = s.workers }
+end
+
+function ops.submit(s)
+  local ok, f = pcall(submit, pools[s.p], s.sleep_ms)
+  if not ok then
+    if xf.is_error(f) and f.code == xf.core.ESHUTDOWN then
+      return { raised = "ShutdownError" }
+    end
+    error(f, 0)
+  end
+  futures[s.f] = f
+end
+
+function ops.shutdown(s)
+  pools[s.p]:shutdown { wait = s.wait, cancel_futures = s.cancel_futures }
+end
+
+function ops.map(s)
+  local fs = {}
+  for i, ms in ipairs(s.sleeps_ms) do
+    fs[i] = submit(pools[s.p], ms)
+  end
+  return encode(xf.gather(fs):result())
+end
+
+-- wait in Lua's terms: the combinator that says when the condition holds,
+-- waited for with the timeout.
+function ops.wait(s)
+  local list = list_of(s.fs)
+  local target
+  if s.return_when == "FIRST_COMPLETED" then
+    target = xf.first_completed(list, false)
+  else
+    list.return_exceptions = s.return_when == "ALL_COMPLETED"
+    target = xf.gather(list)
+  end
+  settle_on(target, s.timeout_ms)
+  local done, not_done = array {}, array {}
+  for _, n in ipairs(s.fs) do
+    local t = F(n):done() and done or not_done
+    t[#t + 1] = n
+  end
+  table.sort(done)
+  table.sort(not_done)
+  return { done = done, not_done = not_done }
+end
+
+function ops.as_completed(s)
+  local names = {}
+  for _, n in ipairs(s.fs) do
+    names[F(n)] = n
+  end
+  local order = array {}
+  local ok, e = pcall(function()
+    for f in xf.as_completed(list_of(s.fs), s.timeout_ms and s.timeout_ms / 1000) do
+      order[#order + 1] = names[f]
+    end
+  end)
+  if not ok then
+    if not xf.is_timeout(e) then
+      error(e, 0)
+    end
+    order[#order + 1] = "TimeoutError"
+  end
+  return order
+end
+
+function ops.gather(s)
+  local list = list_of(s.fs)
+  list.return_exceptions = s.collect
+  futures[s.f] = xf.gather(list)
+end
+
+function ops.first(s) futures[s.f] = xf.first_completed(list_of(s.fs), s.cancel_rest) end
+
+function ops.any(s) futures[s.f] = xf.any(list_of(s.fs), s.cancel_rest) end
+
+function ops.then_(s)
+  local src, add = F(s.src), s.add
+  futures[s.f] = xf.spawn(function()
+    return xf.await(src) + add
+  end)
+end
+ops["then"] = ops.then_
+
+function ops.chain() not_available("the Lua module has no chain") end
+
+function ops.shield(s) futures[s.f] = xf.shield(F(s.src)) end
+
+function ops.timeout(s) futures[s.f] = xf.wait_for(F(s.src), s.timeout_ms / 1000) end
+
+function ops.timer(s)
+  local h = xf.call_later(s.ms / 1000, function()
+    log[#log + 1] = s.tag
+  end)
+  if s.h then
+    timers[s.h] = h
+  end
+end
+
+function ops.cancel_timer(s) timers[s.h]:cancel() end
+
+function ops.thread_set() not_available("a Lua state has no threads of its own") end
+
+function ops.closure_call() not_available("the Lua module has no C callback (closure) API") end
+
+function ops.task(s)
+  local awaited = list_of(s.awaits)
+  futures[s.f] = xf.spawn(function()
+    local got = {}
+    for i, f in ipairs(awaited) do
+      got[i] = xf.await(f)
+    end
+    return got
+  end)
+end
+
+local function run(scenario)
+  local obs = array {}
+  for i, s in ipairs(scenario.steps) do
+    local op = ops[s.op] or error("unknown op " .. tostring(s.op))
+    local o = op(s)
+    obs[i] = o == nil and "ok" or o
+  end
+  for _, p in pairs(pools) do
+    p:shutdown { wait = true, cancel_futures = true }
+  end
+  return obs
+end
+
+local fh = assert(io.open(arg[1], "r"))
+local scenario = assert(json.decode(fh:read("a"), 1, json.null))
+fh:close()
+local ok, obs = pcall(run, scenario)
+local result
+if ok then
+  result = { status = "ran", obs = obs }
+elseif getmetatable(obs) == NA then
+  result = { status = "na", reason = obs.reason }
+else
+  result = { status = "error", error = tostring(obs) }
+end
+io.write(json.encode(result), "\n")
+os.exit(result.status == "error" and 1 or 0)
