@@ -14,18 +14,30 @@ prints no measurement fails the run. Nothing here judges speed: quick mode
 (--quick, or XF_BENCH_QUICK=1) shrinks every size so that the suite checks
 that the benchmarks still work, which is what `make test` runs it for.
 
-The results of this suite go to <build>/results/c.json. Other suites (the
-bindings' benchmarks: workloads 6-9) write their own
-<build>/results/<name>.json in the same shape, {"suite", "quick",
-"machine", "results": [...]}; scripts/bench-report.py merges every such file
-it finds into <build>/results.json, <build>/report.md and the plots.
+The C programs' results go to <build>/results/c.json. The bindings' suites
+(workloads 6-9: bench/python/py_bench.py, bench/lua/lua_bench.lua,
+bench/node/node_bench.js; see BINDING_SUITES) run after them, each with its
+interpreter (Python: this one, /usr/bin/python3 under make) and with
+PYTHONPATH, LUA_PATH/LUA_CPATH or NODE_PATH pointing at the binding's build
+directory: <bindings>/bindings/<language> where --bindings defaults to
+build/default (what make build and make test build), falling back to
+<build>/bindings/<language>. Their helpers (xfbench_work.so, the Lua anchor
+module xfbench_noop.so) come from <build>/bench/lib. Each writes
+<build>/results/<language>.json in the same shape, {"suite", "quick",
+"machine", "results": [...]}; a binding that was not built (or whose
+interpreter is missing) is skipped with a warning and its old results file
+removed. scripts/bench-report.py merges every results file it finds into
+<build>/results.json, <build>/report.md and the plots.
 
 To add a program: a bench/NAME.c or .cpp (CMake builds it as NAME), or a
-bench/NAME.py run with this interpreter; list nothing anywhere else.
+bench/NAME.py run with this interpreter; list nothing anywhere else. A
+binding's program goes into BINDING_SUITES.
 """
 
 import argparse
+import glob
 import json
+import shutil
 import math
 import os
 import platform
@@ -36,6 +48,74 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 REQUIRED = ("workload", "impl", "unit", "value", "n", "reps")
+
+
+# language: (program name, interpreter, script under bench/, what must exist
+# in the binding's build directory).
+BINDING_SUITES = [
+    ("python", "py_bench", sys.executable, "python/py_bench.py", "xfutures/__init__.py"),
+    ("lua", "lua_bench", "lua5.4", "lua/lua_bench.lua", "xfutures_core.so"),
+    ("node", "node_bench", "node", "node/node_bench.js", "xfutures/index.js"),
+]
+
+
+def binding_dir(lang, marker, candidates):
+    """The first <tree>/bindings/<lang> holding marker, or None."""
+    for tree in candidates:
+        d = os.path.join(tree, "bindings", lang)
+        if glob.glob(os.path.join(d, marker)):
+            return os.path.abspath(d)
+    return None
+
+
+def binding_env(lang, bdir, libdir, env):
+    env = dict(env, XF_BENCH_LIB=libdir)
+    def prepend(var, value, tail=""):
+        old = env.get(var)
+        env[var] = value + (";" + old if old else tail) if var.startswith("LUA") else \
+            value + (os.pathsep + old if old else "")
+    if lang == "python":
+        prepend("PYTHONPATH", bdir)
+    elif lang == "lua":
+        prepend("LUA_CPATH", "%s/?.so;%s/?.so" % (bdir, libdir), ";;")
+        prepend("LUA_PATH", "%s/?.lua" % bdir, ";;")
+    elif lang == "node":
+        prepend("NODE_PATH", bdir)
+    return env
+
+
+def run_one(name, argv, env, timeout, failures):
+    """Run one program; its checked measurements, or None (failures says why)."""
+    print("bench: %s" % name, file=sys.stderr, flush=True)
+    t0 = time.time()
+    try:
+        proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        failures.append("%s: timed out after %d s" % (name, timeout))
+        return None
+    if proc.returncode != 0:
+        failures.append("%s: exit status %d" % (name, proc.returncode))
+        return None
+    try:
+        got = parse(name, proc.stdout)
+    except ValueError as e:
+        failures.append(str(e))
+        return None
+    print("bench: %s: %d measurements in %.1f s" % (name, len(got), time.time() - t0),
+          file=sys.stderr, flush=True)
+    return got
+
+
+def write_suite(outdir, suite, quick, seconds, results, **extra):
+    out = os.path.join(outdir, "%s.json" % suite)
+    data = {"suite": suite, "quick": quick, "machine": machine(), "seconds": seconds,
+            "results": results}
+    data.update(extra)
+    with open(out, "w") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+    print("bench: %d measurements -> %s" % (len(results), out), file=sys.stderr)
 
 
 def programs():
@@ -98,16 +178,22 @@ def main():
                     default=os.environ.get("XF_BENCH_QUICK", "0") not in ("", "0"))
     ap.add_argument("--only", nargs="*", help="run only these programs")
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--bindings", help="the build tree whose bindings/<language> the "
+                    "binding suites use (default: build/default, else --build)")
     args = ap.parse_args()
 
     bindir = os.path.join(args.build, "bench")
     timeout = 300 if args.quick else 1800
     env = dict(os.environ, XF_BENCH_QUICK="1" if args.quick else "0")
+    outdir = os.path.join(args.build, "results")
+    os.makedirs(outdir, exist_ok=True)
     results, failures = [], []
     started = time.time()
+    ran_c = False
     for name, argv in programs():
         if args.only and name not in args.only:
             continue
+        ran_c = True
         if argv is None:
             path = os.path.join(bindir, name)
             if not os.access(path, os.X_OK):
@@ -115,35 +201,40 @@ def main():
                 continue
             argv = [path]
         argv = argv + (["--quick"] if args.quick else [])
-        print("bench: %s" % name, file=sys.stderr, flush=True)
-        t0 = time.time()
-        try:
-            proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, text=True,
-                                  timeout=timeout)
-        except subprocess.TimeoutExpired:
-            failures.append("%s: timed out after %d s" % (name, timeout))
-            continue
-        if proc.returncode != 0:
-            failures.append("%s: exit status %d" % (name, proc.returncode))
-            continue
-        try:
-            got = parse(name, proc.stdout)
-        except ValueError as e:
-            failures.append(str(e))
-            continue
-        print("bench: %s: %d measurements in %.1f s" % (name, len(got), time.time() - t0),
-              file=sys.stderr, flush=True)
-        results.extend(got)
+        got = run_one(name, argv, env, timeout, failures)
+        if got:
+            results.extend(got)
+    if ran_c:
+        write_suite(outdir, "c", args.quick, round(time.time() - started, 1), results)
 
-    outdir = os.path.join(args.build, "results")
-    os.makedirs(outdir, exist_ok=True)
-    out = os.path.join(outdir, "c.json")
-    with open(out, "w") as f:
-        json.dump({"suite": "c", "quick": args.quick, "machine": machine(),
-                   "seconds": round(time.time() - started, 1), "results": results},
-                  f, indent=1)
-        f.write("\n")
-    print("bench: %d measurements -> %s" % (len(results), out), file=sys.stderr)
+    # The bindings' suites (workloads 6-9).
+    libdir = os.path.abspath(os.path.join(bindir, "lib"))
+    trees = [args.bindings, args.build] if args.bindings else \
+        [os.path.join(ROOT, "build", "default"), args.build]
+    for lang, name, interp, script, marker in BINDING_SUITES:
+        if args.only and name not in args.only:
+            continue
+        stale = os.path.join(outdir, "%s.json" % lang)
+        bdir = binding_dir(lang, marker, trees)
+        exe = shutil.which(interp) if not os.path.isabs(interp) else interp
+        if bdir is None or exe is None:
+            why = ("the %s binding is not built (looked in %s)" % (
+                lang, ", ".join(os.path.join(t, "bindings", lang) for t in trees))
+                if bdir is None else "%s not found" % interp)
+            print("bench: WARNING: %s skipped: %s" % (name, why), file=sys.stderr)
+            if os.path.exists(stale):
+                os.remove(stale)
+            continue
+        t0 = time.time()
+        argv = [exe, os.path.join(HERE, script)] + (["--quick"] if args.quick else [])
+        got = run_one(name, argv, binding_env(lang, bdir, libdir, env), timeout, failures)
+        if got:
+            for r in got:
+                r["suite"] = lang
+            write_suite(outdir, lang, args.quick, round(time.time() - t0, 1), got,
+                        bindings=bdir)
+        elif os.path.exists(stale):
+            os.remove(stale)
 
     if failures:
         for msg in failures:
