@@ -828,6 +828,32 @@ int xfl_is_future(lua_State *L) {
   return 1;
 }
 
+/* Adopt a future made elsewhere (C, another state, another language's
+ * binding) from its address, a light userdata or an integer: the state's
+ * object for it, holding a reference of its own. The address must be that of
+ * a live xf_future_t. */
+int xfl_future_from_handle(lua_State *L) {
+  check_rt(L);
+  void *p = NULL;
+  if (lua_type(L, 1) == LUA_TLIGHTUSERDATA)
+    p = lua_touserdata(L, 1);
+  else if (lua_isinteger(L, 1))
+    p = (void *) (uintptr_t) lua_tointeger(L, 1);
+  else
+    return luaL_typeerror(L, 1, "light userdata or integer address");
+  if (!p)
+    return luaL_argerror(L, 1, "NULL future address");
+  push_future(L, (xf_future_t *) p, false);
+  return 1;
+}
+
+/* The address of a future's C handle, as an integer (for C, other states and
+ * other languages' bindings). */
+int xfl_future_handle(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer) (uintptr_t) check_future(L, 1));
+  return 1;
+}
+
 int xfl_future_new(lua_State *L) {
   check_rt(L);
   xf_future_t *f;
@@ -1905,4 +1931,204 @@ int xfl_internals(lua_State *L) {
     lua_setfield(L, -2, names[i][0]);
   }
   return 1;
+}
+
+/* ---- Chain ---------------------------------------------------------- */
+
+/* future_chain(src, dst): xf_future_chain. */
+int xfl_future_chain(lua_State *L) {
+  check_rt(L);
+  xf_future_t *src = check_future(L, 1);
+  xf_future_t *dst = check_future(L, 2);
+  int rc = xf_future_chain(src, dst);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  return 0;
+}
+
+/* ---- Bounded thread pools ------------------------------------------- */
+
+/* thread_pool_bounded(max_workers, name, max_queue, policy): a thread pool
+ * whose queue holds at most max_queue waiting jobs (0: unbounded); policy
+ * "block" (submit waits for room, running nothing meanwhile) or "reject"
+ * (submit raises an error with code EAGAIN). */
+int xfl_thread_pool_bounded(lua_State *L) {
+  check_rt(L);
+  lua_Integer workers = luaL_optinteger(L, 1, 0);
+  const char *name = luaL_optstring(L, 2, NULL);
+  lua_Integer max_queue = luaL_optinteger(L, 3, 0);
+  static const char *const policies[] = {"block", "reject", NULL};
+  int policy = luaL_checkoption(L, 4, "block", policies);
+  if (workers < 0 || workers > 100000)
+    return raise_code(L, XF_EINVAL, "max_workers must be between 0 and 100000");
+  if (max_queue < 0)
+    return raise_code(L, XF_EINVAL, "max_queue must be 0 or more");
+  ud_exec *u = new_executor_ud(L);
+  xf_thread_pool_options_t opts = XF_THREAD_POOL_OPTIONS_INIT;
+  opts.max_workers = (uint32_t) workers;
+  opts.thread_name_prefix = name;
+  opts.max_queue = (size_t) max_queue;
+  opts.queue_policy = policy == 1 ? XF_QUEUE_REJECT : XF_QUEUE_BLOCK;
+  int rc = xf_thread_pool_new(&opts, &u->ex);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  atomic_fetch_add(&live_handles, 1);
+  return 1;
+}
+
+/* ---- Callbacks: Lua functions as C function pointers ---------------- */
+
+#define MT_CLOSURE "xf.closure"
+
+/* What a closure made by closure_new holds: the Lua function (a record of
+ * the state's runtime) and the return type. */
+typedef struct lclosure {
+  rec *r;
+  int ret;
+} lclosure;
+
+typedef struct ud_closure {
+  xf_closure_t *c;
+} ud_closure;
+
+static void lclosure_free(void *data) {
+  lclosure *k = data;
+  rec_unref(k->r);
+  free(k);
+}
+
+typedef struct lclosure_call {
+  lclosure *k;
+  xf_value_t *const *args;
+  size_t nargs;
+  xf_value_t **result;
+  int rc;
+} lclosure_call;
+
+static bool is_int_ctype(int t) {
+  return t >= XF_C_INT8 && t <= XF_C_SIZE;
+}
+
+/* Protected: call the function with the arguments, convert its result. */
+static int lclosure_call_p(lua_State *L) {
+  lclosure_call *cc = lua_touserdata(L, 1);
+  xfl_rt *rt = cc->k->r->rt;
+  luaL_checkstack(L, (int) cc->nargs + 4, "xfutures: too many callback arguments");
+  lua_pushcfunction(L, msgh);
+  int h = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cc->k->r->fnref);
+  for (size_t i = 0; i < cc->nargs; i++)
+    push_value(L, cc->args[i], rt, 0);
+  if (lua_pcall(L, (int) cc->nargs, 1, h) != LUA_OK) {
+    xf_error_t *e = error_from_lua(L, -1, rt, NULL);
+    if (!e) {
+      cc->rc = XF_ENOMEM;
+    } else if (cc->result) {
+      cc->rc = xf_value_new_error(e, cc->result); /* the core reports it */
+    } else {
+      xf_loop_call_exception_handler(rt->loop, "exception in a callback", e);
+      cc->rc = XF_OK;
+    }
+    xf_error_unref(e);
+    return 0;
+  }
+  if (!cc->result) {
+    cc->rc = XF_OK;
+    return 0;
+  }
+  /* A float with an integral value is accepted where C wants an integer. */
+  lua_Integer i;
+  int isint = 0;
+  if (is_int_ctype(cc->k->ret) && lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+    i = lua_tointegerx(L, -1, &isint);
+    if (isint) {
+      lua_pop(L, 1);
+      lua_pushinteger(L, i);
+    }
+  }
+  const char *why = NULL;
+  cc->rc = to_value(L, -1, rt, 0, cc->result, &why);
+  return 0;
+}
+
+/* The closure's handler, on the state's thread (the owner loop's). */
+static int lclosure_handler(void *data, xf_value_t *const *args, size_t nargs,
+                            xf_value_t **result) {
+  lclosure *k = data;
+  xfl_rt *rt = k->r->rt;
+  if (!on_owner(rt))
+    return atomic_load(&rt->alive) ? XF_EWRONGTHREAD : XF_ECLOSED;
+  lua_State *L = rt->cur ? rt->cur : rt->L;
+  if (!lua_checkstack(L, 4))
+    return XF_ENOMEM;
+  lclosure_call cc = {k, args, nargs, result, XF_EFAILED};
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, lclosure_call_p);
+  lua_pushlightuserdata(L, &cc);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    fprintf(stderr, "xfutures: %s\n", lua_tostring(L, -1));
+    cc.rc = XF_EFAILED;
+  }
+  lua_settop(L, top);
+  rt_drain(rt, L);
+  return cc.rc;
+}
+
+static int closure_gc(lua_State *L) {
+  ud_closure *u = lua_touserdata(L, 1);
+  if (u->c) {
+    xf_closure_unref(u->c);
+    u->c = NULL;
+    atomic_fetch_sub(&live_handles, 1);
+  }
+  return 0;
+}
+
+/* closure_new(signature, fn): a closure of this state's loop, returned as
+ * (handle, pointer as light userdata, canonical signature, address as an
+ * integer). */
+int xfl_closure_new(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  const char *text = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  char errbuf[160];
+  xf_signature_t *sig = NULL;
+  int rc = xf_signature_parse(text, errbuf, sizeof errbuf, &sig);
+  if (rc != XF_OK)
+    return raise_code(
+        L, rc, rc == XF_EINVAL ? lua_pushfstring(L, "bad signature: %s", errbuf) : NULL);
+  if (luaL_newmetatable(L, MT_CLOSURE)) {
+    lua_pushcfunction(L, closure_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushstring(L, MT_CLOSURE);
+    lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
+  ud_closure *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->c = NULL;
+  luaL_setmetatable(L, MT_CLOSURE);
+  lclosure *k = malloc(sizeof *k);
+  if (!k) {
+    xf_signature_unref(sig);
+    return raise_code(L, XF_ENOMEM, NULL);
+  }
+  k->ret = xf_signature_return_type(sig);
+  k->r = rec_new(L, 2, rt, 1);
+  rc = xf_closure_new_sig(sig, lclosure_handler, k, lclosure_free, rt->loop, &u->c);
+  xf_signature_unref(sig);
+  if (rc != XF_OK) {
+    lclosure_free(k);
+    return raise_code(L, rc, NULL);
+  }
+  atomic_fetch_add(&live_handles, 1);
+  lua_pushlightuserdata(L, xf_closure_code(u->c));
+  lua_pushstring(L, xf_signature_text(xf_closure_signature(u->c)));
+  lua_pushinteger(L, (lua_Integer) (uintptr_t) xf_closure_code(u->c));
+  return 4;
+}
+
+/* closure_free(handle): drop the closure now (the GC does it otherwise). */
+int xfl_closure_free(lua_State *L) {
+  luaL_checkudata(L, 1, MT_CLOSURE);
+  return closure_gc(L);
 }

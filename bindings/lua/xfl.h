@@ -24,6 +24,8 @@ int xfl_future_cancel(lua_State *L);
 int xfl_future_on_done(lua_State *L);
 int xfl_future_remove_on_done(lua_State *L);
 int xfl_is_future(lua_State *L);
+int xfl_future_from_handle(lua_State *L);
+int xfl_future_handle(lua_State *L);
 
 /* Combinators over futures. */
 int xfl_gather(lua_State *L);
@@ -51,6 +53,12 @@ int xfl_executor_submit_native(lua_State *L);
 int xfl_executor_shutdown(lua_State *L);
 int xfl_executor_stats(lua_State *L);
 int xfl_dlsym(lua_State *L);
+
+/* Chain, bounded thread pools and callbacks (closures). */
+int xfl_future_chain(lua_State *L);
+int xfl_thread_pool_bounded(lua_State *L);
+int xfl_closure_new(lua_State *L);
+int xfl_closure_free(lua_State *L);
 
 /* Values, errors and diagnostics. */
 int xfl_roundtrip(lua_State *L);

@@ -63,6 +63,17 @@ end
 xf.future = core.future_new
 xf.is_future = core.is_future
 
+--- Adopt a future made elsewhere (in C, in another Lua state, in Python)
+-- from its address: a light userdata or an integer, such as fut:handle()
+-- gives. The future must be alive; the returned object holds a reference of
+-- its own. Its callbacks run on this state's thread, as for any future.
+xf.future_from_handle = core.future_from_handle
+
+--- The address of the future's C handle (an xf_future_t *) as an integer,
+-- to hand to C or to another state or language (xf.future_from_handle,
+-- Python's xfutures.Future.from_handle).
+Future.handle = core.future_handle
+
 function Future:set_result(v)
   core.future_set_result(self, v)
   return self
@@ -224,6 +235,11 @@ xf.wait_for = core.wait_for
 --- A future that follows f but whose cancellation does not cancel f.
 xf.shield = core.shield
 
+--- Copy src's outcome into dst when src is done (if dst is still pending).
+-- Cancellation flows both ways: cancelling dst cancels src, and a cancelled
+-- src cancels dst.
+xf.chain = core.future_chain
+
 --- A future with the outcome of whichever future is done first; with
 -- cancel_rest the others are cancelled.
 function xf.first_completed(list, cancel_rest)
@@ -306,9 +322,22 @@ xf.set_exception_handler = core.set_exception_handler
 
 --- A pool of native threads: xf.thread_pool{max_workers = 4, name = "io"}.
 -- It runs C functions (submit_native); Lua code goes to xf.lua_pool.
+-- max_queue = n bounds the queue of waiting jobs; when it is full,
+-- submit_native waits for room (queue_policy = "block", the default; the
+-- state's loop does not run meanwhile) or raises a QueueFull error
+-- (queue_policy = "reject"; see xf.is_queue_full).
 function xf.thread_pool(opts)
   opts = opts or {}
+  if opts.max_queue or opts.queue_policy then
+    return core.thread_pool_bounded(opts.max_workers or 0, opts.name, opts.max_queue or 0,
+      opts.queue_policy or "block")
+  end
   return core.thread_pool_new(opts.max_workers or 0, opts.name)
+end
+
+--- Whether e is the error of a submission refused by a full bounded queue.
+function xf.is_queue_full(e)
+  return xf.is_error(e) and e.code == core.EAGAIN
 end
 
 --- A pool whose worker threads each own a separate Lua state:
@@ -323,7 +352,22 @@ end
 --- Run the C function fn (a light userdata, see xf.dlsym) of the given
 -- signature, e.g. "double(double)", on the pool; returns a future.
 function Executor:submit_native(fn, signature, ...)
-  return core.executor_submit_native(self, fn, signature, ...)
+  local cb = xf.is_callback(fn) and fn or nil
+  if cb then
+    fn = cb.pointer
+  end
+  local ok, f = pcall(core.executor_submit_native, self, fn, signature, ...)
+  if not ok then
+    if xf.is_error(f) and f.code == core.EAGAIN then
+      raise(core.EAGAIN, "QueueFull", "the thread pool's queue is full")
+    end
+    error(f, 0)
+  end
+  if cb then
+    -- The closure stays alive until the call is over.
+    f:on_done(function() return cb end)
+  end
+  return f
 end
 
 --- On a lua_pool: run fn(...) in a worker's Lua state. fn is a function
@@ -387,6 +431,59 @@ end
 --- The address of a C function, for submit_native: xf.dlsym(nil, "usleep")
 -- looks in the process, xf.dlsym("libm.so.6", "cos") in a library.
 xf.dlsym = core.dlsym
+
+-- ---- Callbacks: Lua functions as C function pointers ----------------------
+
+local Callback = {}
+Callback.__index = Callback
+Callback.__name = "xf.Callback"
+
+--- A C function pointer of the given signature, such as
+-- "int64(int64, int64)", that calls fn(...) and returns its result:
+--   local cb = xf.callback("int64(int64, int64)", function(a, b) return a + b end)
+--   pool:submit_native(cb, cb.signature, 2, 3)
+-- cb.pointer is the pointer (a light userdata) for submit_native or any C
+-- code, cb.address the same as an integer, cb.signature the canonical text.
+-- Whichever thread calls it, fn runs on this state's thread, when it runs
+-- its loop (xf.run, or a blocking wait such as f:result()); a caller on
+-- another thread waits for the answer of a non-void call. An error raised by
+-- fn goes to the exception handler (xf.set_exception_handler) and the C
+-- caller receives zero. Keep cb referenced while C may call it; cb:close()
+-- (or a <close> variable) releases it at once.
+function xf.callback(signature, fn)
+  if type(signature) ~= "string" then
+    error("xf.callback: signature must be a string", 2)
+  end
+  if type(fn) ~= "function" then
+    error("xf.callback: fn must be a function", 2)
+  end
+  local h, pointer, text, address = core.closure_new(signature, fn)
+  return setmetatable({
+    _h = h,
+    pointer = pointer,
+    address = address,
+    signature = text,
+    fn = fn,
+  }, Callback)
+end
+
+--- Whether x is a callback made by xf.callback.
+function xf.is_callback(x)
+  return getmetatable(x) == Callback
+end
+
+--- Release the closure: no C code may call the pointer afterwards.
+function Callback:close()
+  if self._h then
+    core.closure_free(self._h)
+    self._h, self.pointer, self.address = nil, nil, nil
+  end
+end
+Callback.__close = Callback.close
+
+function Callback:__tostring()
+  return "xf.Callback(" .. self.signature .. ")"
+end
 
 -- ---- Diagnostics ----------------------------------------------------------
 

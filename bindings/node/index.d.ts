@@ -50,6 +50,13 @@ export interface ThreadPoolOptions {
   /** 0 or absent: min(32, cpus + 4). */
   maxWorkers?: number;
   threadNamePrefix?: string;
+  /** Bound on the jobs waiting for a worker; 0 (default): unbounded. */
+  maxQueue?: number;
+  /**
+   * When the bounded queue is full: 'block' (default) parks the job until
+   * there is room, without blocking the main thread; 'reject' throws QueueFull.
+   */
+  queuePolicy?: 'block' | 'reject';
 }
 
 export interface ShutdownOptions {
@@ -82,6 +89,10 @@ export class ThreadPool {
   submitNative<T = unknown>(fn: NativePointer | Callback | bigint, signature: string,
     ...args: NativeArg[]): Future<T>;
   shutdown(options?: ShutdownOptions): Future<void>;
+  /** Done once every job waiting for room (queuePolicy 'block') was accepted. */
+  accepted(): Future<void>;
+  readonly maxQueue: number;
+  readonly queuePolicy: 'block' | 'reject';
   stats(): ExecutorStats;
   /** Shut down and release the pool once its jobs are done. */
   close(): void;
@@ -117,6 +128,8 @@ export function asCompleted(fs: Iterable<unknown>, options?: { timeout?: number 
   AsyncIterableIterator<Future<unknown>>;
 export function withTimeout<T>(fut: FutureLike<T>, ms: number): Future<T>;
 export function shield<T>(fut: FutureLike<T>): Future<T>;
+/** Copy src's outcome into dst when src is done; cancellation flows both ways. */
+export function chain<T>(src: FutureLike<T>, dst: Future<T>): void;
 export function sleep(ms: number): Future<void>;
 export function sleep<T>(ms: number, value: T): Future<T>;
 
@@ -135,6 +148,8 @@ export class TimeoutError extends Error {}
 export class InvalidStateError extends Error {}
 export class BrokenExecutor extends Error {}
 export class DeadlockError extends Error {}
+/** A ThreadPool with queuePolicy 'reject' refused a job: its queue was full. */
+export class QueueFull extends Error {}
 
 export const version: string;
 /** The raw SWIG module. */

@@ -48,8 +48,10 @@ class TimeoutError extends Error {}
 class InvalidStateError extends Error {}
 class BrokenExecutor extends Error {}
 class DeadlockError extends Error {}
+/** A ThreadPool with queuePolicy 'reject' refused a job: its queue was full. */
+class QueueFull extends Error {}
 const errorClasses = {
-  CancelledError, TimeoutError, InvalidStateError, BrokenExecutor, DeadlockError,
+  CancelledError, TimeoutError, InvalidStateError, BrokenExecutor, DeadlockError, QueueFull,
   TypeError, RangeError,
 };
 for (const [name, cls] of Object.entries(errorClasses)) {
@@ -193,15 +195,21 @@ class Future {
     return n;
   }
 
-  /** A Promise settled with the future's outcome (cached). */
+  /**
+   * A Promise settled with the future's outcome (cached). A future already
+   * done settles it at once (its reactions still run asynchronously, as
+   * Promises/A+ requires), without a trip through the core's loop.
+   */
   toPromise() {
     if (!this._promise) {
       this._promise = new Promise((resolve, reject) => {
-        this.onDone((f) => {
-          const e = native.js_future_exception(f._h);
+        const settle = () => {
+          const e = native.js_future_exception(this._h);
           if (e !== undefined) reject(e);
-          else resolve(native.js_future_result(f._h));
-        });
+          else resolve(native.js_future_result(this._h));
+        };
+        if (this.done) settle();
+        else this.onDone(settle);
       });
     }
     return this._promise;
@@ -272,6 +280,18 @@ function withTimeout(fut, ms) {
   return Future._wrap(native.js_timeout(f._handle, Number(ms)), true);
 }
 
+/**
+ * Copy src's outcome into dst (a Future) when src is done, if dst is still
+ * pending. Cancellation flows both ways: cancelling dst cancels src, and a
+ * cancelled src cancels dst.
+ */
+function chain(src, dst) {
+  const s = toFuture(src);
+  if (!(dst instanceof Future)) throw new TypeError('chain: dst must be a Future');
+  native.js_future_chain(s._handle, dst._handle);
+  if (s._keepAlive) dst._keepAlive = true;
+}
+
 /** A future whose cancellation does not cancel fut. */
 function shield(fut) {
   const f = toFuture(fut);
@@ -338,16 +358,44 @@ function pointerOf(fn) {
   return fn;
 }
 
+const QUEUE_POLICIES = ['block', 'reject'];
+
 class ThreadPool {
-  /** A pool of native threads: { maxWorkers = min(32, cpus + 4), threadNamePrefix }. */
-  constructor({ maxWorkers = 0, threadNamePrefix = 'xfnode' } = {}) {
+  /**
+   * A pool of native threads: { maxWorkers = min(32, cpus + 4),
+   * threadNamePrefix, maxQueue = 0, queuePolicy = 'block' }. maxQueue > 0
+   * bounds the queue of jobs waiting for a worker. When it is full,
+   * submitNative throws a QueueFull error (queuePolicy 'reject') or, with
+   * 'block', the job waits for room without blocking the main thread: the
+   * returned future stays pending until the pool accepts the job (jobs are
+   * accepted in submission order; cancelling the future drops the job), and
+   * `await pool.accepted()` waits for that, as a blocking submit would.
+   */
+  constructor({ maxWorkers = 0, threadNamePrefix = 'xfnode', maxQueue = 0, queuePolicy = 'block' } = {}) {
     if (!Number.isInteger(maxWorkers) || maxWorkers < 0) {
       throw new RangeError('maxWorkers must be an integer >= 0 (0: the default)');
     }
-    this._h = native.js_thread_pool_new(maxWorkers, String(threadNamePrefix));
+    if (!Number.isSafeInteger(maxQueue) || maxQueue < 0) {
+      throw new RangeError('maxQueue must be an integer >= 0 (0: unbounded)');
+    }
+    if (!QUEUE_POLICIES.includes(queuePolicy)) {
+      throw new RangeError("queuePolicy must be 'block' or 'reject'");
+    }
+    this._h = maxQueue > 0
+      ? native.js_thread_pool_bounded(maxWorkers, String(threadNamePrefix), maxQueue)
+      : native.js_thread_pool_new(maxWorkers, String(threadNamePrefix));
     this._submitted = new Set();
+    this._maxQueue = maxQueue;
+    this._policy = queuePolicy;
+    this._waiting = []; // jobs waiting for room: { fn, signature, args, out }
+    this._acceptWaiters = [];
+    this._retry = null;
     poolRegistry.register(this, this._h, this);
   }
+
+  /** The bounded queue's policy ('block' or 'reject') and size (0: unbounded). */
+  get queuePolicy() { return this._policy; }
+  get maxQueue() { return this._maxQueue; }
 
   get _handle() {
     if (this._h === null) throw makeError('RuntimeError', 'the pool was closed', undefined, 'XF_ECLOSED', -12);
@@ -360,11 +408,88 @@ class ThreadPool {
    */
   submitNative(fn, signature, ...args) {
     if (typeof signature !== 'string') throw new TypeError('submitNative: signature must be a string');
-    const f = Future._wrap(native.js_submit_native(this._handle, pointerOf(fn), signature, args), true);
+    const h = this._handle;
+    if (this._waiting.length > 0) return this._defer(fn, signature, args);
+    try {
+      return this._submitNow(h, fn, signature, args);
+    } catch (e) {
+      if (!e || e.code !== 'XF_EAGAIN') throw e;
+      if (this._policy === 'reject') {
+        throw makeError('QueueFull', "submitNative: the thread pool's queue is full", undefined,
+          'XF_EAGAIN', -11);
+      }
+      return this._defer(fn, signature, args);
+    }
+  }
+
+  _submitNow(h, fn, signature, args) {
+    const f = Future._wrap(native.js_submit_native(h, pointerOf(fn), signature, args), true);
     if (this._submitted.size >= 1024) {
       for (const s of this._submitted) if (s.done) this._submitted.delete(s);
     }
     this._submitted.add(f);
+    if (fn instanceof Callback) f.onDone(() => fn); // the closure outlives the call
+    // A job of a bounded pool that is done makes room for a waiting one.
+    if (this._maxQueue > 0 && this._policy === 'block') f.onDone(() => this._pump());
+    return f;
+  }
+
+  // Park a job until the queue has room (the 'block' policy, asynchronously).
+  _defer(fn, signature, args) {
+    const out = new Future();
+    out._keepAlive = true;
+    this._waiting.push({ fn, signature, args, out });
+    this._armRetry();
+    return out;
+  }
+
+  // Hand waiting jobs to the pool, in order, while it has room.
+  _pump() {
+    while (this._waiting.length > 0 && this._h !== null) {
+      const job = this._waiting[0];
+      if (job.out.done) { this._waiting.shift(); continue; } // cancelled meanwhile
+      let f;
+      try {
+        f = this._submitNow(this._h, job.fn, job.signature, job.args);
+      } catch (e) {
+        if (e && e.code === 'XF_EAGAIN') break;
+        this._waiting.shift();
+        job.out.setError(e);
+        continue;
+      }
+      this._waiting.shift();
+      chain(f, job.out);
+    }
+    if (this._waiting.length === 0) {
+      const ws = this._acceptWaiters;
+      this._acceptWaiters = [];
+      for (const w of ws) w.setResult(undefined);
+    } else {
+      this._armRetry();
+    }
+  }
+
+  // With nothing of ours in flight to signal room (all done already, or
+  // jobs submitted by other threads), look again shortly.
+  _armRetry() {
+    if (this._retry) return;
+    for (const s of this._submitted) if (!s.done) return;
+    this._retry = sleep(1);
+    this._retry.onDone(() => { this._retry = null; this._pump(); });
+  }
+
+  /**
+   * A future done once every job waiting for room (queuePolicy 'block') has
+   * been accepted by the pool (at once if none waits).
+   */
+  accepted() {
+    const f = new Future();
+    if (this._waiting.length === 0) {
+      f.setResult(undefined);
+    } else {
+      f._keepAlive = true;
+      this._acceptWaiters.push(f);
+    }
     return f;
   }
 
@@ -375,6 +500,21 @@ class ThreadPool {
    */
   shutdown({ wait = true, cancelFutures = false } = {}) {
     native.js_executor_shutdown(this._handle, false, !!cancelFutures);
+    // Jobs still waiting for room: cancelled, or refused as submissions
+    // after shutdown are.
+    const waiting = this._waiting;
+    this._waiting = [];
+    for (const job of waiting) {
+      if (job.out.done) continue;
+      if (cancelFutures) job.out.cancel();
+      else {
+        job.out.setError(makeError('RuntimeError', 'submitNative: the pool was shut down before the job found room',
+          undefined, 'XF_ESHUTDOWN', -7));
+      }
+    }
+    const ws = this._acceptWaiters;
+    this._acceptWaiters = [];
+    for (const w of ws) w.setResult(undefined);
     const pending = [...this._submitted].filter((f) => !f.done);
     this._submitted.clear();
     if (!wait || pending.length === 0) {
@@ -465,6 +605,8 @@ module.exports = {
   InvalidStateError,
   BrokenExecutor,
   DeadlockError,
+  QueueFull,
+  chain,
   version,
   native,
 };

@@ -992,3 +992,41 @@ xf_future_t *xf_js_sleep(double ms) {
   return out;
 }
 %}
+
+/* ---- Chain and bounded pools ---------------------------------------------- */
+
+%inline %{
+/* xf_future_chain(src, dst). */
+void xf_js_future_chain(xf_future_t *src, xf_future_t *dst) {
+  if (!xf__js_check(src, "chain") || !xf__js_check(dst, "chain"))
+    return;
+  int rc = xf_future_chain(src, dst);
+  if (rc != XF_OK)
+    throw_code(rc, "chain");
+}
+
+/* A thread pool with a bounded queue. It always rejects when full (submit
+ * fails with XF_EAGAIN): the main thread never blocks, and index.js makes a
+ * 'block' pool wait for room asynchronously. */
+xf_executor_t *xf_js_thread_pool_bounded(int max_workers, const char *prefix,
+                                         double max_queue) {
+  if (max_workers < 0) {
+    throw_code(XF_EINVAL, "ThreadPool: maxWorkers must be 0 (default) or more");
+    return NULL;
+  }
+  if (!(max_queue >= 0) || max_queue > 1e15) {
+    throw_code(XF_EINVAL, "ThreadPool: maxQueue must be 0 (unbounded) or more");
+    return NULL;
+  }
+  xf_thread_pool_options_t opts = XF_THREAD_POOL_OPTIONS_INIT;
+  opts.max_workers = (uint32_t) max_workers;
+  opts.thread_name_prefix = prefix;
+  opts.max_queue = (size_t) max_queue;
+  opts.queue_policy = XF_QUEUE_REJECT;
+  xf_executor_t *ex = NULL;
+  int rc = xf_thread_pool_new(&opts, &ex);
+  if (rc != XF_OK)
+    throw_code(rc, "ThreadPool");
+  return ex;
+}
+%}

@@ -613,6 +613,23 @@ PyObject *py_future_ref(xf_future_t *f) {
   return f ? xfpy_new_future_object(xf_future_ref(f)) : xfpy_raise_code(XF_EINVAL);
 }
 
+/* Adopt a future made elsewhere (C, another language's binding) from its
+ * address: a new handle holding a new reference. The address must be that of
+ * a live xf_future_t, as Future.handle() or the C API gives it. */
+PyObject *py_future_from_handle(PyObject *address) {
+  if (!PyLong_Check(address)) {
+    PyErr_SetString(PyExc_TypeError, "a future's address must be an int");
+    return NULL;
+  }
+  void *p = PyLong_AsVoidPtr(address);
+  if (!p) {
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_ValueError, "NULL future address");
+    return NULL;
+  }
+  return xfpy_new_future_object(xf_future_ref((xf_future_t *) p));
+}
+
 /* A new pending future bound to a loop. */
 PyObject *py_loop_create_future(xf_loop_t *loop) {
   xf_future_t *f = NULL;
@@ -1069,5 +1086,141 @@ PyObject *py_loop_sleep(xf_loop_t *loop, double delay) {
   xf_future_t *f = NULL;
   int rc = xf_loop_sleep(loop, delay <= 0 ? 0 : (int64_t) (delay * 1e9), &f);
   return rc == XF_OK ? xfpy_new_future_object(f) : xfpy_raise_code(rc);
+}
+%}
+
+/* ---- Callbacks: Python functions as C function pointers ----------------- */
+
+typedef struct xf_closure xf_closure_t;
+%nodefaultctor xf_closure;
+struct xf_closure {};
+%extend xf_closure {
+  ~xf_closure() {
+    xf_closure_unref($self);
+  }
+}
+
+%{
+/* What a closure made by py_closure_new holds: the Python callable, the
+ * owner loop (borrowed: the closure keeps its memory alive) and the return
+ * type. */
+typedef struct xfpy_closure_data {
+  PyObject *fn;
+  xf_loop_t *loop;
+  int ret;
+} xfpy_closure_data;
+
+static void xfpy_closure_data_free(void *data) {
+  xfpy_closure_data *d = (xfpy_closure_data *) data;
+  xfpy_release(d->fn, NULL);
+  free(d);
+}
+
+/* The handler: calls fn(*args) with the GIL taken, on the owner loop's
+ * thread (or inline in the calling thread when there is no owner loop). An
+ * exception goes to the owner loop's exception handler as the very same
+ * exception object; with no owner loop it is printed as unraisable. */
+static int xfpy_closure_handler(void *data, xf_value_t *const *args, size_t nargs,
+                                xf_value_t **result) {
+  xfpy_closure_data *d = (xfpy_closure_data *) data;
+  if (xfpy_finalizing())
+    return XF_ESHUTDOWN;
+  PyGILState_STATE g = PyGILState_Ensure();
+  int rc = XF_OK;
+  PyObject *argv = PyTuple_New((Py_ssize_t) nargs);
+  for (size_t i = 0; argv && i < nargs; i++) {
+    PyObject *a = xfpy_from_value(args[i]);
+    if (!a) {
+      Py_CLEAR(argv);
+      break;
+    }
+    PyTuple_SET_ITEM(argv, (Py_ssize_t) i, a);
+  }
+  PyObject *r = argv ? PyObject_Call(d->fn, argv, NULL) : NULL;
+  Py_XDECREF(argv);
+  if (r && result) {
+    xf_value_t *v = NULL;
+    if (d->ret == XF_C_POINTER && PyLong_Check(r)) {
+      void *p = PyLong_AsVoidPtr(r);
+      rc = PyErr_Occurred() ? XF_ERANGE : xf_value_new_pointer(p, NULL, &v);
+    } else {
+      rc = xfpy_kind_value(r, &v);
+    }
+    if (rc == XF_OK)
+      *result = v;
+    else if (!PyErr_Occurred())
+      xfpy_raise_code(rc);
+    Py_CLEAR(r);
+  }
+  if (!r && PyErr_Occurred()) {
+    PyObject *exc = xfpy_fetch_exception();
+    xf_error_t *err = NULL;
+    if (d->loop && xfpy_error_from_exception(exc, &err) == XF_OK) {
+      if (result) {
+        /* Handed over as the failure: the core reports it. */
+        rc = xf_value_new_error(err, result);
+      } else {
+        xf_loop_call_exception_handler(d->loop, "exception in a callback", err);
+        rc = XF_OK;
+      }
+      xf_error_unref(err);
+    } else {
+      PyErr_SetObject((PyObject *) Py_TYPE(exc), exc);
+      PyErr_WriteUnraisable(d->fn);
+      rc = XF_EFAILED;
+    }
+    Py_DECREF(exc);
+  }
+  Py_XDECREF(r);
+  PyGILState_Release(g);
+  return rc;
+}
+%}
+
+%inline %{
+/* A closure calling fn with the given signature; owner is the loop whose
+ * thread runs the calls (None: the calling thread). */
+PyObject *py_closure_new(const char *signature, PyObject *fn, xf_loop_t *owner) {
+  if (!PyCallable_Check(fn)) {
+    PyErr_SetString(PyExc_TypeError, "callback: fn must be callable");
+    return NULL;
+  }
+  char errbuf[160];
+  xf_signature_t *sig = NULL;
+  int rc = xf_signature_parse(signature, errbuf, sizeof errbuf, &sig);
+  if (rc != XF_OK) {
+    if (rc == XF_ENOMEM)
+      return PyErr_NoMemory();
+    PyErr_Format(PyExc_ValueError, "callback: bad signature: %s", errbuf);
+    return NULL;
+  }
+  xfpy_closure_data *d = (xfpy_closure_data *) calloc(1, sizeof *d);
+  if (!d) {
+    xf_signature_unref(sig);
+    return PyErr_NoMemory();
+  }
+  Py_INCREF(fn);
+  d->fn = fn;
+  d->loop = owner;
+  d->ret = xf_signature_return_type(sig);
+  xf_closure_t *c = NULL;
+  rc = xf_closure_new_sig(sig, xfpy_closure_handler, d, xfpy_closure_data_free, owner, &c);
+  xf_signature_unref(sig);
+  if (rc != XF_OK) {
+    Py_DECREF(fn);
+    free(d);
+    return xfpy_raise_code(rc);
+  }
+  return SWIG_Python_NewPointerObj(NULL, c, SWIGTYPE_p_xf_closure, SWIG_POINTER_OWN);
+}
+
+/* The C function pointer of a closure, as an int address. */
+PyObject *py_closure_address(xf_closure_t *c) {
+  return PyLong_FromVoidPtr(xf_closure_code(c));
+}
+
+/* The canonical signature text of a closure. */
+const char *py_closure_signature(xf_closure_t *c) {
+  return xf_signature_text(xf_closure_signature(c));
 }
 %}

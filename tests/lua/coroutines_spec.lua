@@ -106,11 +106,11 @@ describe("the loop", function()
   it("runs call_later callbacks in time order and cancels them", function()
     local log = {}
     xf.run(function()
-      xf.call_later(0.03, function() log[#log + 1] = "late" end)
-      xf.call_later(0.01, function(x) log[#log + 1] = x end, "early")
-      local h = xf.call_later(0.02, function() log[#log + 1] = "cancelled" end)
+      xf.call_later(0.15, function() log[#log + 1] = "late" end)
+      xf.call_later(0.05, function(x) log[#log + 1] = x end, "early")
+      local h = xf.call_later(0.10, function() log[#log + 1] = "cancelled" end)
       h:cancel()
-      xf.sleep(0.05)
+      xf.sleep(0.25)
     end)
     assert.are.same({ "early", "late" }, log)
   end)
@@ -174,7 +174,8 @@ describe("the loop", function()
   it("yields futures as they complete, inside a task and outside", function()
     local order = xf.run(function()
       local fs = {}
-      for i, s in ipairs { 0.03, 0.01, 0.02 } do
+      -- Gaps of 50 ms keep the order under load.
+      for i, s in ipairs { 0.15, 0.05, 0.10 } do
         fs[i] = xf.spawn(function()
           xf.sleep(s)
           return i
@@ -188,7 +189,7 @@ describe("the loop", function()
     end)
     assert.are.same({ 2, 3, 1 }, order)
     local fs = {}
-    for i, s in ipairs { 0.02, 0.01 } do
+    for i, s in ipairs { 0.10, 0.05 } do
       fs[i] = xf.spawn(function()
         xf.sleep(s)
         return i

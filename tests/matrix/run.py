@@ -31,20 +31,12 @@ LANGS = ["c", "python", "lua", "node"]
 
 # What a language's public API genuinely lacks: (language, scenario) -> why.
 NOT_AVAILABLE = {
-    ("python", "closure_from_worker"): "the Python package has no C callback (closure) API",
-    ("lua", "closure_from_worker"): "the Lua module has no C callback (closure) API",
-    ("python", "executor_bounded_queue_reject"): "ThreadPoolExecutor's bounded queue only blocks",
-    ("lua", "executor_bounded_queue_reject"): "xf.thread_pool has no bounded queue",
-    ("node", "executor_bounded_queue_reject"): "ThreadPool has no bounded queue",
-    ("lua", "executor_bounded_queue_block"): "xf.thread_pool has no bounded queue",
-    ("node", "executor_bounded_queue_block"): "ThreadPool has no bounded queue",
-    ("lua", "chain_copies_outcome"): "the Lua module has no chain",
-    ("lua", "chain_cancel_flows_back"): "the Lua module has no chain",
-    ("node", "chain_copies_outcome"): "the Node package has no chain",
-    ("node", "chain_cancel_flows_back"): "the Node package has no chain",
-    ("lua", "threadsafe_set_from_thread"): "a Lua state has no threads of its own",
-    ("node", "threadsafe_set_from_thread"): "JavaScript has no threads that share futures",
-    ("node", "task_cancelled"): "a Promise-based task cannot be cancelled",
+    ("node", "threadsafe_set_from_thread"):
+        "JavaScript has no threads that share futures: the main thread owns every future "
+        "object, and worker_threads are separate isolates with no way to adopt one",
+    ("node", "task_cancelled"):
+        "a Node task is an async function (a Promise), which cannot be cancelled; the "
+        "package has no coroutine tasks of its own",
 }
 
 MARK = {"pass": "pass", "fail": "FAIL", "na": "n/a"}

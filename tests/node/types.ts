@@ -26,5 +26,14 @@ async function main(): Promise<void> {
     xf.race([back]), pool.stats().completed, cb.address, xf.version);
   // @ts-expect-error: maxWorkers is a number
   new xf.ThreadPool({ maxWorkers: 'two' });
+  const bounded = new xf.ThreadPool({ maxWorkers: 1, maxQueue: 4, queuePolicy: 'reject' });
+  const policy: 'block' | 'reject' = bounded.queuePolicy;
+  await bounded.accepted();
+  const dst = new xf.Future<number>();
+  xf.chain(back, dst);
+  const full: Error = new xf.QueueFull('full');
+  console.log(policy, bounded.maxQueue, full);
+  // @ts-expect-error: the policy is 'block' or 'reject'
+  new xf.ThreadPool({ queuePolicy: 'drop' });
 }
 main();

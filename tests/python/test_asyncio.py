@@ -203,3 +203,20 @@ def test_works_under_uvloop():
         asyncio.run(main())
     finally:
         asyncio.set_event_loop_policy(None)
+
+
+def test_sleep_zero_yields_and_sleep_returns_its_result():
+    order = []
+
+    async def other():
+        order.append("other")
+
+    async def main():
+        task = asyncio.ensure_future(other())
+        await xa.sleep(0)  # lets the other task run, then returns
+        order.append("main")
+        await task
+        return await xa.sleep(0.01, "done")
+
+    assert asyncio.run(asyncio.wait_for(main(), 5)) == "done"
+    assert order == ["other", "main"]

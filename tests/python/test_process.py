@@ -68,53 +68,24 @@ def run_example(python, name):
     return r.stdout.splitlines()
 
 
-def test_seed_pool_as_completed(python):
-    assert run_example(python, "pool_as_completed.py") == [str(i) for i in range(1, 11)]
-
-
-def test_seed_to_thread_gather(python):
-    assert run_example(python, "to_thread_gather.py") == ["[0, 900, 990000]"]
-
-
-def test_seed_future_basics(python):
-    assert run_example(python, "future_basics.py") == [
-        "Finished!", "bar will sleep for 0.1 seconds", "foo will await the future",
-        "bar resolving the future", "foo finds the future resolved", "main exiting"]
-
-
-def test_seed_run_in_executor(python):
-    out = run_example(python, "run_in_executor.py")
-    assert out == [f"call {i} done" for i in range(4)] + ["4 blocking calls took under 0.6 s"]
-
-
-def test_seed_callbacks_and_errors(python):
-    out = run_example(python, "callbacks_and_errors.py")
-    assert sorted(out) == sorted([
-        "results: [1, 4, 16, 25]", "errors: ['task 3 failed', 'task 6 failed']",
-        "callback: result 1", "callback: result 4", "callback: error task 3 failed",
-        "callback: result 16", "callback: result 25", "callback: error task 6 failed"])
-
-
-def test_seed_patterns(python):
-    assert run_example(python, "patterns.py") == [
-        "Future 1 -> Future 2 -> Future 3",
-        "Caught exception: Something went wrong",
-        "Callback caught: Another error",
-        "Future timed out after 0.05 seconds",
-        "Aggregated results: [1, 2], exceptions: ['three failed']",
-        "First completed: racer 0; cancelled the other 2",
-        "Waiter was cancelled",
-        "Future cancelled: True",
-        "Shielded waiter was cancelled",
-        "But future was not: True",
-        "Future cancelled: False",
-        "Future result: Still usable!",
-    ]
-
-
-def test_seed_call_later(python):
-    out = run_example(python, "call_later.py")
-    assert out.count("callback ran on its loop's thread = True") == 2
-    assert out[-4:] == ["Is loop running in thread MainThread = True",
-                        "Is loop running in thread MainThread = True",
-                        "coro exiting", "main exiting"]
+@pytest.mark.parametrize("name", sorted(p.stem for p in EXAMPLES.glob("*.py")))
+def test_seed_example(python, name):
+    """Each example runs cleanly; the ones every language has print the same
+    lines in Lua and Node (scripts/demo.sh compares them all); here a few are
+    checked against what the seeds say they print."""
+    out = run_example(python, name + ".py")
+    expected = {
+        "01_future_await": ["bar will sleep for 0.1 seconds", "foo will await the future",
+                            "bar resolving the future",
+                            "foo finds the future resolved: future is resolved",
+                            "main exiting"],
+        "02_pool_as_completed": [str(i) for i in range(1, 11)],
+        "03_offload_gather": ["[0, 900, 990000]"],
+        "06_chaining": ["Future 1 -> Future 2 -> Future 3"],
+        "14_shield": ["Shielded waiter was cancelled", "But future was not: True",
+                      "Future cancelled: False", "Future result: Still usable!"],
+    }.get(name)
+    if expected is not None:
+        assert out == expected
+    else:
+        assert out

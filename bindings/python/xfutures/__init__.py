@@ -31,6 +31,7 @@ __all__ = [
     "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED",
     "CancelledError", "TimeoutError", "InvalidStateError", "BrokenExecutor",
     "BrokenThreadPool", "Error", "DoneAndNotDoneFutures", "version",
+    "QueueFull", "Callback", "callback",
 ]
 
 # The stdlib's own names, so that existing ``except`` clauses keep working.
@@ -69,8 +70,15 @@ class Error(Exception):
         self.type_name = type_name
 
 
+class QueueFull(RuntimeError):
+    """A ThreadPoolExecutor with ``queue_policy="reject"`` refused a
+    submission: its bounded queue (``max_queue``) was full."""
+
+
 def _error_factory(code, type_name, message, traceback=None):
     """The exception for a core error that did not come from Python."""
+    if code == _raw.EAGAIN:
+        return QueueFull("the thread pool's queue is full")
     if code == _raw.ECANCELLED:
         return CancelledError(message)
     if code == _raw.ETIMEDOUT:
@@ -143,6 +151,23 @@ class Future(_cf.Future):
         self._h = handle
         self._cbs = None
         return self
+
+    @classmethod
+    def from_handle(cls, address):
+        """Adopt the C future at address (an int: an ``xf_future_t *`` made in
+        C, or another binding's ``handle()``), taking a new reference of its
+        own. The future must be alive when this is called; it then stays alive
+        for as long as the returned Future does."""
+        if not isinstance(address, int) or isinstance(address, bool):
+            raise TypeError("Future.from_handle: expected an int address, got %s"
+                            % type(address).__name__)
+        return cls._wrap(_raw.py_future_from_handle(address))
+
+    def handle(self):
+        """The address of the C future (an int), to pass to C or to another
+        language's binding (Lua: ``xf.future_from_handle``). It is valid while
+        this Future, or another reference, keeps the C future alive."""
+        return _raw.py_future_id(self._h)
 
     def __repr__(self):
         state = _raw.future_state(self._h)
@@ -357,15 +382,20 @@ else:  # pragma: no cover
 _pool_counter = _itertools.count().__next__
 
 
+_QUEUE_POLICIES = {"block": _raw.QUEUE_BLOCK, "reject": _raw.QUEUE_REJECT}
+
+
 class ThreadPoolExecutor(_cf.Executor):
     """concurrent.futures.ThreadPoolExecutor over the C thread pool.
 
-    max_queue > 0 bounds the queue of waiting tasks: submit then waits for
-    room. submit_native runs a C function on the pool with no GIL held.
+    max_queue > 0 bounds the queue of waiting tasks; when it is full, submit
+    waits for room (queue_policy="block", the default) or raises QueueFull
+    (queue_policy="reject"). submit_native runs a C function on the pool with
+    no GIL held.
     """
 
     def __init__(self, max_workers=None, thread_name_prefix="", initializer=None,
-                 initargs=(), max_queue=0):
+                 initargs=(), max_queue=0, queue_policy="block"):
         if max_workers is None:
             max_workers = min(32, (_os.cpu_count() or 1) + 4)
         if max_workers <= 0:
@@ -374,6 +404,9 @@ class ThreadPoolExecutor(_cf.Executor):
             raise TypeError("initializer must be a callable")
         if max_queue < 0:
             raise ValueError("max_queue must be 0 or more")
+        policy = _QUEUE_POLICIES.get(queue_policy)
+        if policy is None:
+            raise ValueError("queue_policy must be 'block' or 'reject', not %r" % (queue_policy,))
         self._max_workers = max_workers
         self._thread_name_prefix = (thread_name_prefix or
                                     ("ThreadPoolExecutor-%d" % _pool_counter()))
@@ -387,7 +420,7 @@ class ThreadPoolExecutor(_cf.Executor):
                     LOGGER.critical("Exception in initializer:", exc_info=True)
                     return False
         self._h = _raw.py_thread_pool_new(max_workers, self._thread_name_prefix, init,
-                                          max_queue, _raw.QUEUE_BLOCK)
+                                          max_queue, policy)
         # Kept after _h, so that it outlives the pool when the executor is
         # dropped (attributes are released in insertion order).
         self._init = init
@@ -405,18 +438,24 @@ class ThreadPoolExecutor(_cf.Executor):
     submit.__doc__ = _cf.Executor.submit.__doc__
 
     def submit_native(self, fn, signature, *args):
-        """Run the C function fn (a ctypes function or an address) of the given
-        signature, such as "double(int32, pointer)", on the pool with the GIL
-        released; its return value becomes the future's result."""
-        if isinstance(fn, int):
+        """Run the C function fn (a ctypes function, a Callback or an address)
+        of the given signature, such as "double(int32, pointer)", on the pool
+        with the GIL released; its return value becomes the future's result."""
+        if isinstance(fn, Callback):
+            address = fn.address
+        elif isinstance(fn, int):
             address = fn
         else:
             import ctypes
             address = ctypes.cast(fn, ctypes.c_void_p).value
         if not address:
             raise ValueError("NULL function pointer")
-        return Future._wrap(_raw.py_executor_submit_native(
+        fut = Future._wrap(_raw.py_executor_submit_native(
             self._h, address, signature, list(args)))
+        if isinstance(fn, Callback):
+            # The closure stays alive until the call is over.
+            fut.add_done_callback(lambda _f, _keep=fn: None)
+        return fut
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         self._shutdown = True
@@ -441,3 +480,74 @@ def _default_executor():
         if _default_pool is None:
             _default_pool = ThreadPoolExecutor(thread_name_prefix="xfutures-default")
         return _default_pool
+
+
+# ---- Callbacks: Python functions as C function pointers ----------------------
+
+class Callback:
+    """A C function pointer of a given signature that calls a Python function.
+
+    Made by ``callback()``. ``address`` (also ``pointer``) is the pointer as
+    an int: hand it to ctypes (``ctypes.CFUNCTYPE(...)(cb.address)``), to
+    ``submit_native``, or to any C library. The function runs on the thread
+    of the owner loop, whichever thread calls the pointer; it must stay
+    referenced (or not be called any more) once ``close()`` is called or the
+    object is dropped.
+    """
+
+    def __init__(self, signature, fn, *, loop=None):
+        if not isinstance(signature, str):
+            raise TypeError("callback: signature must be a string")
+        if loop is None:
+            loop = _aio._get_running_loop()
+        xloop = None
+        if loop is not None:
+            from . import asyncio as _xa
+            xloop = _xa._bridge(loop).xloop
+        self._h = _raw.py_closure_new(signature, fn, xloop)
+        self._loop = loop
+        self.fn = fn
+        self.signature = _raw.py_closure_signature(self._h)
+        self.address = _raw.py_closure_address(self._h)
+
+    @property
+    def pointer(self):
+        """The C function pointer, as an int (the same as ``address``)."""
+        return self.address
+
+    def __int__(self):
+        return self.address
+
+    def get_loop(self):
+        """The asyncio loop whose thread runs the calls, or None (the caller's)."""
+        return self._loop
+
+    def close(self):
+        """Release the closure: no C code may call the pointer afterwards."""
+        self._h = None
+        self.address = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return "<xfutures.Callback %s at %#x>" % (self.signature, self.address)
+
+
+def callback(signature, fn, *, loop=None):
+    """A C function pointer of the given signature, such as
+    "int64(int64, int64)", that calls fn(*args) and returns its result.
+
+    Inside a running asyncio loop (or with ``loop=`` an asyncio loop), every
+    call runs on that loop's thread: a call from another thread is posted to
+    the loop and, for a non-void signature, the calling thread waits for the
+    answer. Without a loop, fn runs in the thread that calls the pointer. An
+    exception raised by fn goes to the loop's exception handler and the C
+    caller receives zero. A non-void call made on the loop's own thread while
+    the loop is not running cannot be answered (it would deadlock): the C
+    caller receives zero and the loop's exception handler is told.
+    """
+    return Callback(signature, fn, loop=loop)

@@ -65,6 +65,10 @@ class _Bridge:
             self._timer = None
         if t > 0:
             self._timer = aloop.call_later(t / 1e9, self._drive)
+        elif t == 0:
+            # Work is ready now (a timer already due, as sleep(0)'s): the
+            # backend fd is not readable for that, so run it soon.
+            self.kick()
 
     def kick(self):
         """Run the C loop soon: called on the loop's thread after an operation

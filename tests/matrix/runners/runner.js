@@ -141,17 +141,24 @@ class Runner {
         return out;
       }
       case 'pool':
-        if (s.max_queue) throw new NotAvailable('ThreadPool has no bounded queue');
-        this.pools.set(s.p, new xf.ThreadPool({ maxWorkers: s.workers }));
+        this.pools.set(s.p, new xf.ThreadPool({
+          maxWorkers: s.workers, maxQueue: s.max_queue || 0, queuePolicy: s.policy || 'block',
+        }));
         break;
-      case 'submit':
+      case 'submit': {
+        const pool = this.pools.get(s.p);
         try {
-          this.fs.set(s.f, this.submit(this.pools.get(s.p), s.sleep_ms));
+          this.fs.set(s.f, this.submit(pool, s.sleep_ms));
         } catch (e) {
           if (e.code === 'XF_ESHUTDOWN') return { raised: 'ShutdownError' };
+          if (e instanceof xf.QueueFull) return { raised: 'QueueFull' };
           throw e;
         }
+        // A full 'block' pool parks the job: wait (asynchronously) until it is
+        // accepted, as a blocking submit would.
+        await pool.accepted();
         break;
+      }
       case 'shutdown': {
         const done = this.pools.get(s.p).shutdown({ wait: s.wait, cancelFutures: s.cancel_futures });
         if (s.wait) await done;
@@ -200,7 +207,8 @@ class Runner {
         break;
       }
       case 'chain':
-        throw new NotAvailable('the Node package has no chain');
+        xf.chain(this.f(s.src), this.f(s.dst));
+        break;
       case 'shield':
         this.fs.set(s.f, xf.shield(this.f(s.src)));
         break;

@@ -162,10 +162,8 @@ function ops.log()
 end
 
 function ops.pool(s)
-  if s.max_queue then
-    not_available("xf.thread_pool has no bounded queue")
-  end
-  pools[s.p] = xf.thread_pool { max_workers = s.workers }
+  pools[s.p] = xf.thread_pool { max_workers = s.workers, max_queue = s.max_queue,
+    queue_policy = s.policy }
 end
 
 function ops.submit(s)
@@ -173,6 +171,9 @@ function ops.submit(s)
   if not ok then
     if xf.is_error(f) and f.code == xf.core.ESHUTDOWN then
       return { raised = "ShutdownError" }
+    end
+    if xf.is_queue_full(f) then
+      return { raised = "QueueFull" }
     end
     error(f, 0)
   end
@@ -251,7 +252,7 @@ function ops.then_(s)
 end
 ops["then"] = ops.then_
 
-function ops.chain() not_available("the Lua module has no chain") end
+function ops.chain(s) xf.chain(F(s.src), F(s.dst)) end
 
 function ops.shield(s) futures[s.f] = xf.shield(F(s.src)) end
 
@@ -268,9 +269,29 @@ end
 
 function ops.cancel_timer(s) timers[s.h]:cancel() end
 
-function ops.thread_set() not_available("a Lua state has no threads of its own") end
+-- A Lua state has no threads of its own: the foreign thread is a worker of a
+-- pool of Lua states, which adopts the future by its address.
+local setters
+function ops.thread_set(s)
+  setters = setters or xf.lua_pool { workers = 1 }
+  local f = F(s.f)
+  pools["@setters"] = setters
+  futures[s.f .. "@setter"] = setters:submit(function(address, value, delay)
+    local xf = require "xfutures"
+    local fut = xf.future_from_handle(address)
+    xf.sleep(delay)
+    fut:set_result(value)
+  end, f:handle(), decode(s.value), s.delay_ms / 1000)
+end
 
-function ops.closure_call() not_available("the Lua module has no C callback (closure) API") end
+function ops.closure_call(s)
+  local tag = s.tag
+  local cb = xf.callback("int64(int64, int64)", function(a, b)
+    log[#log + 1] = xf.thread_id() == MAIN and tag or tag .. "@other-thread"
+    return a + b
+  end)
+  futures[s.f] = pools[s.p]:submit_native(cb, cb.signature, table.unpack(s.args))
+end
 
 function ops.task(s)
   local awaited = list_of(s.awaits)

@@ -162,14 +162,15 @@ class Runner:
             out, self.log = self.log, []
             return out
         elif op == "pool":
-            if s.get("policy") == "reject":
-                raise NotAvailable("ThreadPoolExecutor's bounded queue only blocks")
             self.pools[s["p"]] = xfutures.ThreadPoolExecutor(
-                max_workers=s["workers"], max_queue=s.get("max_queue", 0))
+                max_workers=s["workers"], max_queue=s.get("max_queue", 0),
+                queue_policy=s.get("policy", "block"))
         elif op == "submit":
             try:
                 fs[s["f"]] = self.pools[s["p"]].submit_native(
                     USLEEP, "int32(uint32)", s["sleep_ms"] * 1000)
+            except xfutures.QueueFull:
+                return {"raised": "QueueFull"}
             except RuntimeError:
                 return {"raised": "ShutdownError"}
         elif op == "shutdown":
@@ -230,7 +231,13 @@ class Runner:
                 f.set_result(v)
             threading.Thread(target=finish).start()
         elif op == "closure_call":
-            raise NotAvailable("the Python package has no C callback (closure) API")
+            tag = s["tag"]
+
+            def add(a, b):
+                self.log.append(tag if threading.get_ident() == MAIN else tag + "@other-thread")
+                return a + b
+            cb = xfutures.callback("int64(int64, int64)", add)
+            fs[s["f"]] = self.pools[s["p"]].submit_native(cb, cb.signature, *s["args"])
         elif op == "task":
             awaited = [fs[n] for n in s["awaits"]]
 
