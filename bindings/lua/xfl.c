@@ -2039,7 +2039,8 @@ static int lclosure_call_p(lua_State *L) {
   /* A float with an integral value is accepted where C wants an integer. */
   lua_Integer i;
   int isint = 0;
-  if (is_int_ctype(cc->k->ret) && lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+  if (is_int_ctype(cc->k->ret) && lua_type(L, -1) == LUA_TNUMBER &&
+      !lua_isinteger(L, -1)) {
     i = lua_tointegerx(L, -1, &isint);
     if (isint) {
       lua_pop(L, 1);
