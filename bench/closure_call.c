@@ -122,7 +122,8 @@ int main(int argc, char **argv) {
   long full = bench_size(1000000, 20000);
   /* The old interface: a bare number is the call count. */
   for (int i = 1; i < argc; i++)
-    if (argv[i][0] >= '0' && argv[i][0] <= '9' && (i == 1 || strcmp(argv[i - 1], "--reps")))
+    if (argv[i][0] >= '0' && argv[i][0] <= '9' &&
+        (i == 1 || strcmp(argv[i - 1], "--reps")))
       full = atol(argv[i]);
   if (full <= 0)
     full = 1000000;

@@ -267,8 +267,7 @@ int main(int argc, char **argv) {
   n_flood = bench_size(500000, 10000);
 
   run("loop_pingpong", "xfutures", "ns/trip", n_trips, xf_pingpong_once, NULL);
-  run("loop_pingpong", "libuv uv_async_send", "ns/trip", n_trips, uv_pingpong_once,
-      NULL);
+  run("loop_pingpong", "libuv uv_async_send", "ns/trip", n_trips, uv_pingpong_once, NULL);
 
   char extra[160];
   snprintf(extra, sizeof extra, "\"sends\": %ld, \"deliveries\": %ld", 2 * n_flood,

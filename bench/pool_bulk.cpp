@@ -169,8 +169,8 @@ static double native_once(xf_executor_t *ex, long n) {
   BENCH_CHECK(xf_value_new_int(spin_iters, &arg));
   int64_t t0 = bench_now();
   for (auto &f : fs)
-    BENCH_CHECK(xf_executor_submit_native(ex, (void *) bench_spin, "int64(int64)", &arg, 1,
-                                          &f));
+    BENCH_CHECK(
+        xf_executor_submit_native(ex, (void *) bench_spin, "int64(int64)", &arg, 1, &f));
   BENCH_CHECK(xf_wait(fs.data(), fs.size(), XF_ALL_COMPLETED, -1, NULL));
   double ns = (double) (bench_now() - t0) / (double) n;
   for (auto f : fs)
@@ -231,9 +231,11 @@ int main(int argc, char **argv) {
   ex2 = new_pool(2);
   ex1 = new_pool(1);
   pool = ex2;
-  run("submit_native", "xfutures (2 workers)", n_native,
+  run(
+      "submit_native", "xfutures (2 workers)", n_native,
       [](long n) { return native_once(ex2, n); }, "\"threads\": 2");
-  run("submit_native", "xfutures (1 worker)", n_native,
+  run(
+      "submit_native", "xfutures (1 worker)", n_native,
       [](long n) { return native_once(ex1, n); }, "\"threads\": 1");
   xf_executor_unref(ex1);
   xf_executor_unref(ex2);

@@ -97,8 +97,9 @@ XF_API int xf_value_kind(const xf_value_t *v);
 
 /* Accessors. Each returns XF_ETYPE when the value has another kind,
  * XF_EINVAL for NULL arguments (every out-parameter is required) and, for
- * xf_value_list_get, XF_ERANGE for an index past the end. Borrowed results (string bytes, list items,
- * object pointers, errors) stay valid as long as the caller holds the value. */
+ * xf_value_list_get, XF_ERANGE for an index past the end. Borrowed results (string bytes,
+ * list items, object pointers, errors) stay valid as long as the caller holds the value.
+ */
 XF_API int xf_value_get_bool(const xf_value_t *v, bool *out);
 XF_API int xf_value_get_int(const xf_value_t *v, int64_t *out);
 XF_API int xf_value_get_double(const xf_value_t *v, double *out);
