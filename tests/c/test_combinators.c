@@ -16,8 +16,6 @@
 #include "testutil.h"
 #include <xf/xf.h>
 
-#define MS 1000000LL
-
 /* How long a test waits for something that must happen soon: long enough
  * for a loaded machine under valgrind. */
 #define PATIENCE_MS 30000
@@ -27,23 +25,9 @@ static void sleep_ms(int64_t ms) {
   nanosleep(&ts, NULL);
 }
 
-static xf_value_t *int_value(int64_t i) {
-  xf_value_t *v;
-  ck_assert_int_eq(xf_value_new_int(i, &v), XF_OK);
-  return v;
-}
-
 static int64_t value_int(const xf_value_t *v) {
   int64_t i = -1;
   ck_assert_int_eq(xf_value_get_int(v, &i), XF_OK);
-  return i;
-}
-
-static int64_t result_int(xf_future_t *f) {
-  xf_value_t *v;
-  ck_assert_int_eq(xf_future_result(f, -1, &v), XF_OK);
-  int64_t i = value_int(v);
-  xf_value_unref(v);
   return i;
 }
 
@@ -55,7 +39,7 @@ static xf_future_t *pending(void) {
 
 static xf_future_t *done_with(int64_t i) {
   xf_future_t *f = pending();
-  ck_assert_int_eq(xf_future_set_result(f, int_value(i)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, xft_int(i)), XF_OK);
   return f;
 }
 
@@ -98,14 +82,6 @@ static void wait_for_count(_Atomic int *counter, int want) {
   for (int i = 0; i < PATIENCE_MS && load(counter) < want; i++)
     sleep_ms(1);
   ck_assert_int_eq(load(counter), want);
-}
-
-static xf_executor_t *pool_new(uint32_t workers) {
-  xf_thread_pool_options_t o = XF_THREAD_POOL_OPTIONS_INIT;
-  o.max_workers = workers;
-  xf_executor_t *ex;
-  ck_assert_int_eq(xf_thread_pool_new(&o, &ex), XF_OK);
-  return ex;
 }
 
 /* ---- a helper thread that finishes futures in a given order ----------- */
@@ -249,7 +225,7 @@ START_TEST(test_wait_first_exception) {
   unsigned char flags[3];
   /* A cancelled future is not an exception, nor is a value. */
   ck_assert_int_eq(xf_future_cancel(fs[0]), XF_OK);
-  ck_assert_int_eq(xf_future_set_result(fs[1], int_value(1)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(fs[1], xft_int(1)), XF_OK);
   ck_assert_int_eq(xf_wait(fs, 3, XF_FIRST_EXCEPTION, 0, flags), XF_ETIMEDOUT);
   ck_assert_int_eq(flags[0], 1);
   ck_assert_int_eq(flags[1], 1);
@@ -328,7 +304,7 @@ START_TEST(test_wait_duplicates) {
 END_TEST
 
 START_TEST(test_wait_thread_pool) {
-  xf_executor_t *ex = pool_new(4);
+  xf_executor_t *ex = xft_pool(4);
   xf_future_t *gate = pending();
   task_t quick = {.sleep_ms = 10, .value = 1};
   task_t held = {.sleep_ms = 10, .value = 2, .gate = gate};
@@ -347,9 +323,9 @@ START_TEST(test_wait_thread_pool) {
   ck_assert_int_eq(xf_future_set_result(gate, NULL), XF_OK);
   ck_assert_int_eq(xf_wait(fs, 3, XF_ALL_COMPLETED, -1, flags), XF_OK);
   ck_assert_int_eq(flags[0] + flags[1] + flags[2], 3);
-  ck_assert_int_eq(result_int(fs[0]), 2);
-  ck_assert_int_eq(result_int(fs[1]), 1);
-  ck_assert_int_eq(result_int(fs[2]), 3);
+  ck_assert_int_eq(xft_result_int(fs[0]), 2);
+  ck_assert_int_eq(xft_result_int(fs[1]), 1);
+  ck_assert_int_eq(xft_result_int(fs[2]), 3);
   unref_all(fs, 3);
   xf_future_unref(gate);
   xf_executor_unref(ex);
@@ -477,7 +453,7 @@ START_TEST(test_as_completed_pool_seed) {
    * first wait until all ten have started, so that the lazy start of the
    * pool's threads does not blur the order. */
   enum { N = 10 };
-  xf_executor_t *ex = pool_new(N);
+  xf_executor_t *ex = xft_pool(N);
   _Atomic int started = 0;
   task_t tasks[N];
   xf_future_t *fs[N];
@@ -496,7 +472,7 @@ START_TEST(test_as_completed_pool_seed) {
     xf_future_t *got;
     ck_assert_int_eq(xf_as_completed_next(it, &got), XF_OK);
     ck_assert_ptr_nonnull(got);
-    ck_assert_int_eq(result_int(got), i);
+    ck_assert_int_eq(xft_result_int(got), i);
     xf_future_unref(got);
   }
   assert_next(it, NULL);
@@ -550,7 +526,7 @@ START_TEST(test_all_mixed_done) {
   xf_future_t *r;
   ck_assert_int_eq(xf_future_all(fs, 3, 0, &r), XF_OK);
   ck_assert(!xf_future_done(r));
-  ck_assert_int_eq(xf_future_set_result(fs[1], int_value(2)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(fs[1], xft_int(2)), XF_OK);
   ck_assert(xf_future_done(r));
   xf_value_t *list = list_result(r, 3);
   for (size_t i = 0; i < 3; i++)
@@ -588,7 +564,7 @@ START_TEST(test_all_fail_fast) {
   ck_assert_int_eq(xf_future_state(fs[0]), XF_PENDING);
   ck_assert_int_eq(xf_future_state(fs[2]), XF_PENDING);
   ck_assert_int_eq(xf_future_fail(fs[2], XF_EFAILED, "TypeError", "later"), XF_OK);
-  ck_assert_int_eq(xf_future_set_result(fs[0], int_value(0)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(fs[0], xft_int(0)), XF_OK);
   e = error_of(r);
   ck_assert_ptr_eq(e, boom);
   xf_error_unref(e);
@@ -629,7 +605,7 @@ START_TEST(test_all_collect) {
   ck_assert_int_eq(xf_future_all(fs, 4, XF_ALL_COLLECT, &r), XF_OK);
   ck_assert_int_eq(xf_future_fail(fs[1], XF_ERANGE, "IndexError", "out of range"), XF_OK);
   ck_assert_int_eq(xf_future_cancel_msg(fs[2], "stop"), XF_OK);
-  ck_assert_int_eq(xf_future_set_result(fs[3], int_value(3)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(fs[3], xft_int(3)), XF_OK);
   /* Errors do not end the wait: one input is still pending. */
   ck_assert(!xf_future_done(r));
   script_t s = {0};
@@ -664,7 +640,7 @@ START_TEST(test_all_cancel_result) {
   ck_assert(xf_future_cancelled(r));
   ck_assert(xf_future_cancelled(fs[1]));
   ck_assert(xf_future_cancelled(fs[2]));
-  ck_assert_int_eq(result_int(fs[0]), 1);
+  ck_assert_int_eq(xft_result_int(fs[0]), 1);
   xf_future_unref(r);
   unref_all(fs, 3);
   /* Also in collect mode, and a running input is left to finish. */
@@ -697,7 +673,7 @@ START_TEST(test_all_empty) {
 END_TEST
 
 START_TEST(test_all_thread_pool) {
-  xf_executor_t *ex = pool_new(3);
+  xf_executor_t *ex = xft_pool(3);
   task_t tasks[3] = {{.sleep_ms = 60, .value = 0},
                      {.sleep_ms = 30, .value = 1},
                      {.sleep_ms = 0, .value = 2}};
@@ -727,7 +703,7 @@ START_TEST(test_any_first_success) {
   script_t s = {0};
   script_add(&s, 20, fs[1], ACT_VALUE, 7);
   script_start(&s);
-  ck_assert_int_eq(result_int(r), 7);
+  ck_assert_int_eq(xft_result_int(r), 7);
   script_join(&s);
   xf_future_unref(r);
   unref_all(fs, 3);
@@ -771,8 +747,8 @@ START_TEST(test_any_cancel_rest) {
   xf_future_t *fs[3] = {pending(), pending(), pending()};
   xf_future_t *r;
   ck_assert_int_eq(xf_future_any(fs, 3, true, &r), XF_OK);
-  ck_assert_int_eq(xf_future_set_result(fs[1], int_value(1)), XF_OK);
-  ck_assert_int_eq(result_int(r), 1);
+  ck_assert_int_eq(xf_future_set_result(fs[1], xft_int(1)), XF_OK);
+  ck_assert_int_eq(xft_result_int(r), 1);
   ck_assert(xf_future_cancelled(fs[0]));
   ck_assert(xf_future_cancelled(fs[2]));
   xf_future_unref(r);
@@ -780,13 +756,13 @@ START_TEST(test_any_cancel_rest) {
 
   xf_future_t *gs[3] = {pending(), pending(), pending()};
   ck_assert_int_eq(xf_future_any(gs, 3, false, &r), XF_OK);
-  ck_assert_int_eq(xf_future_set_result(gs[2], int_value(2)), XF_OK);
-  ck_assert_int_eq(result_int(r), 2);
+  ck_assert_int_eq(xf_future_set_result(gs[2], xft_int(2)), XF_OK);
+  ck_assert_int_eq(xft_result_int(r), 2);
   ck_assert_int_eq(xf_future_state(gs[0]), XF_PENDING);
   ck_assert_int_eq(xf_future_state(gs[1]), XF_PENDING);
-  ck_assert_int_eq(xf_future_set_result(gs[0], int_value(0)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(gs[0], xft_int(0)), XF_OK);
   ck_assert_int_eq(xf_future_fail(gs[1], XF_EFAILED, NULL, NULL), XF_OK);
-  ck_assert_int_eq(result_int(r), 2);
+  ck_assert_int_eq(xft_result_int(r), 2);
   xf_future_unref(r);
   unref_all(gs, 3);
 }
@@ -801,12 +777,12 @@ START_TEST(test_first_value) {
   script_t s = {0};
   script_add(&s, 20, fs[1], ACT_VALUE, 5);
   script_start(&s);
-  ck_assert_int_eq(result_int(r), 5);
+  ck_assert_int_eq(xft_result_int(r), 5);
   script_join(&s);
   ck_assert_int_eq(xf_future_state(fs[0]), XF_PENDING);
   ck_assert_int_eq(xf_future_state(fs[2]), XF_PENDING);
   ck_assert_int_eq(xf_future_fail(fs[0], XF_EFAILED, NULL, NULL), XF_OK);
-  ck_assert_int_eq(result_int(r), 5);
+  ck_assert_int_eq(xft_result_int(r), 5);
   ck_assert_int_eq(xf_future_set_result(fs[2], NULL), XF_OK);
   xf_future_unref(r);
   unref_all(fs, 3);
@@ -814,7 +790,7 @@ START_TEST(test_first_value) {
   xf_future_t *gs[2] = {pending(), done_with(9)};
   ck_assert_int_eq(xf_future_first(gs, 2, false, &r), XF_OK);
   ck_assert(xf_future_done(r));
-  ck_assert_int_eq(result_int(r), 9);
+  ck_assert_int_eq(xft_result_int(r), 9);
   ck_assert_int_eq(xf_future_set_result(gs[0], NULL), XF_OK);
   xf_future_unref(r);
   unref_all(gs, 2);
@@ -971,7 +947,7 @@ START_TEST(test_then_inline_in_finishing_thread) {
   script_t s = {0};
   script_add(&s, 20, f, ACT_VALUE, 14);
   script_start(&s);
-  ck_assert_int_eq(result_int(r), 42);
+  ck_assert_int_eq(xft_result_int(r), 42);
   script_join(&s);
   ck_assert(pthread_equal(c.thread, s.thread));
   ck_assert_int_eq(load(&c.ran), 1);
@@ -982,12 +958,12 @@ START_TEST(test_then_inline_in_finishing_thread) {
 END_TEST
 
 START_TEST(test_then_on_pool) {
-  xf_executor_t *ex = pool_new(2);
+  xf_executor_t *ex = xft_pool(2);
   cont_t c = {.factor = 2};
   xf_future_t *f = pending(), *r;
   ck_assert_int_eq(xf_future_then(f, ex, cont_multiply, &c, cont_free, &r), XF_OK);
-  ck_assert_int_eq(xf_future_set_result(f, int_value(21)), XF_OK);
-  ck_assert_int_eq(result_int(r), 42);
+  ck_assert_int_eq(xf_future_set_result(f, xft_int(21)), XF_OK);
+  ck_assert_int_eq(xft_result_int(r), 42);
   wait_for_count(&c.freed, 1);
   ck_assert_int_eq(load(&c.ran), 1);
   ck_assert(!pthread_equal(c.thread, pthread_self()));
@@ -1006,14 +982,14 @@ START_TEST(test_then_already_done) {
   /* Inline on a done future: it has run by the time then returns, here. */
   ck_assert(xf_future_done(r));
   ck_assert(pthread_equal(c.thread, pthread_self()));
-  ck_assert_int_eq(result_int(r), 8);
+  ck_assert_int_eq(xft_result_int(r), 8);
   ck_assert_int_eq(load(&c.freed), 1);
   xf_future_unref(r);
 
-  xf_executor_t *ex = pool_new(1);
+  xf_executor_t *ex = xft_pool(1);
   cont_t d = {.factor = 5};
   ck_assert_int_eq(xf_future_then(f, ex, cont_multiply, &d, cont_free, &r), XF_OK);
-  ck_assert_int_eq(result_int(r), 20);
+  ck_assert_int_eq(xft_result_int(r), 20);
   wait_for_count(&d.freed, 1);
   ck_assert_int_eq(strncmp(d.thread_name, "xfpool-", 7), 0);
   xf_future_unref(r);
@@ -1044,7 +1020,7 @@ START_TEST(test_then_negative_code) {
 END_TEST
 
 START_TEST(test_then_set_error) {
-  xf_executor_t *ex = pool_new(1);
+  xf_executor_t *ex = xft_pool(1);
   xf_future_t *f = pending(), *r1, *r2;
   cont_t c = {0}, d = {0};
   ck_assert_int_eq(xf_future_then(f, NULL, cont_set_error, &c, cont_free, &r1), XF_OK);
@@ -1065,13 +1041,13 @@ START_TEST(test_then_set_error) {
 END_TEST
 
 START_TEST(test_then_unwraps_chained_future) {
-  xf_executor_t *ex = pool_new(1);
+  xf_executor_t *ex = xft_pool(1);
   for (int on_pool = 0; on_pool < 2; on_pool++) {
     cont_t c = {.other = pending()};
     xf_future_t *f = pending(), *r;
     ck_assert_int_eq(
         xf_future_then(f, on_pool ? ex : NULL, cont_chain, &c, cont_free, &r), XF_OK);
-    ck_assert_int_eq(xf_future_set_result(f, int_value(1)), XF_OK);
+    ck_assert_int_eq(xf_future_set_result(f, xft_int(1)), XF_OK);
     wait_for_count(&c.ran, 1);
     /* The continuation has returned, but the result follows the other
      * future, which is still pending. */
@@ -1079,7 +1055,7 @@ START_TEST(test_then_unwraps_chained_future) {
     script_t s = {0};
     script_add(&s, 20, c.other, ACT_VALUE, 42);
     script_start(&s);
-    ck_assert_int_eq(result_int(r), 42);
+    ck_assert_int_eq(xft_result_int(r), 42);
     script_join(&s);
     wait_for_count(&c.freed, 1);
     xf_future_unref(r);
@@ -1128,7 +1104,7 @@ START_TEST(test_then_sees_antecedent_failure) {
 END_TEST
 
 START_TEST(test_then_cancel_result_first) {
-  xf_executor_t *ex = pool_new(1);
+  xf_executor_t *ex = xft_pool(1);
   for (int on_pool = 0; on_pool < 2; on_pool++) {
     cont_t c = {.factor = 2};
     xf_future_t *f = pending(), *r;
@@ -1138,7 +1114,7 @@ START_TEST(test_then_cancel_result_first) {
     ck_assert(xf_future_cancelled(r));
     /* Cancelling the continuation's result leaves the antecedent alone. */
     ck_assert_int_eq(xf_future_state(f), XF_PENDING);
-    ck_assert_int_eq(xf_future_set_result(f, int_value(1)), XF_OK);
+    ck_assert_int_eq(xf_future_set_result(f, xft_int(1)), XF_OK);
     wait_for_count(&c.freed, 1);
     if (on_pool)
       xf_executor_shutdown(ex, true, false);
@@ -1164,12 +1140,12 @@ START_TEST(test_then_data_freed_once) {
   xf_future_unref(r);
 
   /* The executor is shut down: the result fails and the data is freed. */
-  xf_executor_t *ex = pool_new(1);
+  xf_executor_t *ex = xft_pool(1);
   ck_assert_int_eq(xf_executor_shutdown(ex, true, false), XF_OK);
   cont_t d = {.factor = 2};
   f = pending();
   ck_assert_int_eq(xf_future_then(f, ex, cont_multiply, &d, cont_free, &r), XF_OK);
-  ck_assert_int_eq(xf_future_set_result(f, int_value(1)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, xft_int(1)), XF_OK);
   assert_fails_with(r, XF_ESHUTDOWN, NULL);
   ck_assert_int_eq(load(&d.ran), 0);
   ck_assert_int_eq(load(&d.freed), 1);
@@ -1180,7 +1156,7 @@ START_TEST(test_then_data_freed_once) {
   /* Many continuations on one antecedent, on both paths: each runs once and
    * frees its data once. */
   enum { N = 8 };
-  ex = pool_new(2);
+  ex = xft_pool(2);
   cont_t cs[N];
   xf_future_t *rs[N];
   f = pending();
@@ -1190,9 +1166,9 @@ START_TEST(test_then_data_freed_once) {
         xf_future_then(f, i % 2 ? ex : NULL, cont_multiply, &cs[i], cont_free, &rs[i]),
         XF_OK);
   }
-  ck_assert_int_eq(xf_future_set_result(f, int_value(10)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, xft_int(10)), XF_OK);
   for (int i = 0; i < N; i++) {
-    ck_assert_int_eq(result_int(rs[i]), 10 * i);
+    ck_assert_int_eq(xft_result_int(rs[i]), 10 * i);
     wait_for_count(&cs[i].freed, 1);
   }
   xf_executor_shutdown(ex, true, false);
@@ -1215,7 +1191,7 @@ START_TEST(test_chain_copies_outcome) {
   script_t s = {0};
   script_add(&s, 20, src, ACT_VALUE, 11);
   script_start(&s);
-  ck_assert_int_eq(result_int(dst), 11);
+  ck_assert_int_eq(xft_result_int(dst), 11);
   script_join(&s);
   xf_future_unref(src);
   xf_future_unref(dst);
@@ -1237,7 +1213,7 @@ START_TEST(test_chain_copies_outcome) {
   dst = pending();
   ck_assert_int_eq(xf_future_chain(src, dst), XF_OK);
   ck_assert(xf_future_done(dst));
-  ck_assert_int_eq(result_int(dst), 3);
+  ck_assert_int_eq(xft_result_int(dst), 3);
   xf_future_unref(src);
   xf_future_unref(dst);
 
@@ -1245,10 +1221,10 @@ START_TEST(test_chain_copies_outcome) {
   src = pending();
   dst = pending();
   ck_assert_int_eq(xf_future_chain(src, dst), XF_OK);
-  ck_assert_int_eq(xf_future_set_result(dst, int_value(1)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(dst, xft_int(1)), XF_OK);
   ck_assert_int_eq(xf_future_state(src), XF_PENDING);
-  ck_assert_int_eq(xf_future_set_result(src, int_value(2)), XF_OK);
-  ck_assert_int_eq(result_int(dst), 1);
+  ck_assert_int_eq(xf_future_set_result(src, xft_int(2)), XF_OK);
+  ck_assert_int_eq(xft_result_int(dst), 1);
   xf_future_unref(src);
   xf_future_unref(dst);
 }
@@ -1282,9 +1258,9 @@ START_TEST(test_chain_cancellation) {
   ck_assert_int_eq(xf_future_chain(src, dst), XF_OK);
   xf_future_t *watch = xf_future_ref(dst);
   xf_future_unref(dst);
-  ck_assert_int_eq(xf_future_set_result(src, int_value(9)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(src, xft_int(9)), XF_OK);
   xf_future_unref(src);
-  ck_assert_int_eq(result_int(watch), 9);
+  ck_assert_int_eq(xft_result_int(watch), 9);
   xf_future_unref(watch);
 }
 END_TEST
@@ -1299,7 +1275,7 @@ START_TEST(test_shield_follows_inner) {
   script_t s = {0};
   script_add(&s, 20, inner, ACT_VALUE, 8);
   script_start(&s);
-  ck_assert_int_eq(result_int(outer), 8);
+  ck_assert_int_eq(xft_result_int(outer), 8);
   script_join(&s);
   xf_future_unref(outer);
   xf_future_unref(inner);
@@ -1322,7 +1298,7 @@ START_TEST(test_shield_follows_inner) {
 
   inner = done_with(4);
   ck_assert_int_eq(xf_future_shield(inner, &outer), XF_OK);
-  ck_assert_int_eq(result_int(outer), 4);
+  ck_assert_int_eq(xft_result_int(outer), 4);
   xf_future_unref(outer);
   xf_future_unref(inner);
 }
@@ -1338,7 +1314,7 @@ START_TEST(test_shield_cancel_outer) {
   script_t s = {0};
   script_add(&s, 20, inner, ACT_VALUE, 6);
   script_start(&s);
-  ck_assert_int_eq(result_int(inner), 6);
+  ck_assert_int_eq(xft_result_int(inner), 6);
   script_join(&s);
   ck_assert(xf_future_cancelled(outer));
   xf_value_t *v;
@@ -1422,12 +1398,12 @@ START_TEST(test_bad_input) {
   ck_assert_ptr_null(out);
 
   /* None of it touched the futures. */
-  ck_assert_int_eq(xf_future_set_result(f, int_value(1)), XF_OK);
-  ck_assert_int_eq(xf_future_set_result(g, int_value(2)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, xft_int(1)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(g, xft_int(2)), XF_OK);
   ck_assert_int_eq(load(&c.ran), 0);
   ck_assert_int_eq(load(&c.freed), 0);
-  ck_assert_int_eq(result_int(f), 1);
-  ck_assert_int_eq(result_int(g), 2);
+  ck_assert_int_eq(xft_result_int(f), 1);
+  ck_assert_int_eq(xft_result_int(g), 2);
   xf_future_unref(f);
   xf_future_unref(g);
 }
@@ -1557,7 +1533,7 @@ START_TEST(test_enomem_gather) {
     XFT_FOR_EACH_ALLOC_FAILURE(n) {
       xft_alloc_fail_at(-1);
       xf_future_t *fs[3] = {done_with(1), pending(), done_with(3)};
-      xf_value_t *two = int_value(2);
+      xf_value_t *two = xft_int(2);
       xft_alloc_fail_at(n);
       xf_future_t *r = (xf_future_t *) 1;
       int rc = gather(kind, fs, 3, &r);
@@ -1588,8 +1564,8 @@ START_TEST(test_enomem_gather) {
         ck_assert_ptr_null(r);
       else
         ck_assert_int_eq(rc, XF_OK);
-      ck_assert_int_eq(xf_future_set_result(fs[0], int_value(1)), XF_OK);
-      ck_assert_int_eq(xf_future_set_result(fs[1], int_value(2)), XF_OK);
+      ck_assert_int_eq(xf_future_set_result(fs[0], xft_int(1)), XF_OK);
+      ck_assert_int_eq(xf_future_set_result(fs[1], xft_int(2)), XF_OK);
       if (rc == XF_OK) {
         xf_value_t *v;
         int got = xf_future_result(r, -1, &v);
@@ -1651,7 +1627,7 @@ START_TEST(test_enomem_then) {
     xft_alloc_fail_at(-1);
     cont_t c = {.factor = 2};
     xf_future_t *f = pending();
-    xf_value_t *v = int_value(4);
+    xf_value_t *v = xft_int(4);
     xft_alloc_fail_at(n);
     xf_future_t *r = (xf_future_t *) 1;
     int rc = xf_future_then(f, NULL, cont_multiply, &c, cont_free, &r);
@@ -1665,7 +1641,7 @@ START_TEST(test_enomem_then) {
       continue;
     }
     ck_assert_int_eq(rc, XF_OK);
-    ck_assert_int_eq(result_int(r), 8);
+    ck_assert_int_eq(xft_result_int(r), 8);
     ck_assert_int_eq(load(&c.freed), 1);
     xf_future_unref(r);
     xf_future_unref(f);
@@ -1676,11 +1652,11 @@ START_TEST(test_enomem_then) {
    * when the pass counts the live blocks. */
   XFT_FOR_EACH_ALLOC_FAILURE(n) {
     xft_alloc_fail_at(-1);
-    xf_executor_t *ex = pool_new(1);
+    xf_executor_t *ex = xft_pool(1);
     cont_t c = {.factor = 2};
     xf_future_t *f = pending(), *r;
     ck_assert_int_eq(xf_future_then(f, ex, cont_multiply, &c, cont_free, &r), XF_OK);
-    xf_value_t *v = int_value(4);
+    xf_value_t *v = xft_int(4);
     xft_alloc_fail_at(n);
     int rc = xf_future_set_result(f, v);
     ck_assert_int_eq(rc, XF_OK);
@@ -1709,7 +1685,7 @@ START_TEST(test_enomem_chain) {
       xft_alloc_fail_at(-1);
       xf_future_t *src = src_done ? done_with(5) : pending();
       xf_future_t *dst = pending();
-      xf_value_t *five = int_value(5);
+      xf_value_t *five = xft_int(5);
       xft_alloc_fail_at(n);
       int rc = xf_future_chain(src, dst);
       xft_alloc_fail_at(-1);
@@ -1728,7 +1704,7 @@ START_TEST(test_enomem_chain) {
           ck_assert_int_eq(xf_future_set_result(src, five), XF_OK);
         else
           xf_value_unref(five);
-        ck_assert_int_eq(result_int(dst), 5);
+        ck_assert_int_eq(xft_result_int(dst), 5);
       }
       xf_future_unref(src);
       xf_future_unref(dst);
@@ -1741,7 +1717,7 @@ START_TEST(test_enomem_shield) {
   XFT_FOR_EACH_ALLOC_FAILURE(n) {
     xft_alloc_fail_at(-1);
     xf_future_t *inner = pending();
-    xf_value_t *v = int_value(6);
+    xf_value_t *v = xft_int(6);
     xft_alloc_fail_at(n);
     xf_future_t *outer = (xf_future_t *) 1;
     int rc = xf_future_shield(inner, &outer);
@@ -1751,7 +1727,7 @@ START_TEST(test_enomem_shield) {
       ck_assert_ptr_null(outer);
     } else {
       ck_assert_int_eq(rc, XF_OK);
-      ck_assert_int_eq(result_int(outer), 6);
+      ck_assert_int_eq(xft_result_int(outer), 6);
       xf_future_unref(outer);
     }
     xf_future_unref(inner);

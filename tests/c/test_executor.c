@@ -12,30 +12,6 @@
 #include "testutil.h"
 #include <xf/xf.h>
 
-#define MS 1000000LL
-
-static void sleep_ns(int64_t ns) {
-  struct timespec ts = {(time_t) (ns / 1000000000), (long) (ns % 1000000000)};
-  nanosleep(&ts, NULL);
-}
-
-static xf_executor_t *pool_new(uint32_t workers) {
-  xf_thread_pool_options_t o = XF_THREAD_POOL_OPTIONS_INIT;
-  o.max_workers = workers;
-  xf_executor_t *ex;
-  ck_assert_int_eq(xf_thread_pool_new(&o, &ex), XF_OK);
-  return ex;
-}
-
-static int64_t result_int(xf_future_t *f) {
-  xf_value_t *v;
-  int64_t i = -1;
-  ck_assert_int_eq(xf_future_result(f, -1, &v), XF_OK);
-  ck_assert_int_eq(xf_value_get_int(v, &i), XF_OK);
-  xf_value_unref(v);
-  return i;
-}
-
 /* A task that returns its argument doubled. */
 static int double_task(void *data, xf_future_t *self) {
   xf_value_t *v;
@@ -64,7 +40,7 @@ static int noop_task(void *data, xf_future_t *self) {
 
 static int sleep_task(void *data, xf_future_t *self) {
   (void) self;
-  sleep_ns((int64_t) (intptr_t) data * MS);
+  xft_sleep_ns((int64_t) (intptr_t) data * MS);
   return XF_OK;
 }
 
@@ -80,20 +56,20 @@ static void wait_completed(xf_executor_t *ex, uint64_t n) {
     ck_assert_int_eq(xf_executor_stats(ex, &st), XF_OK);
     if (st.completed >= n)
       return;
-    sleep_ns(MS);
+    xft_sleep_ns(MS);
   }
 }
 
 /* ---- submit ----------------------------------------------------------- */
 
 START_TEST(test_submit_results) {
-  xf_executor_t *ex = pool_new(4);
+  xf_executor_t *ex = xft_pool(4);
   xf_future_t *fs[100];
   for (intptr_t i = 0; i < 100; i++)
     ck_assert_int_eq(xf_executor_submit(ex, double_task, (void *) i, NULL, &fs[i]),
                      XF_OK);
   for (int i = 0; i < 100; i++) {
-    ck_assert_int_eq(result_int(fs[i]), 2 * i);
+    ck_assert_int_eq(xft_result_int(fs[i]), 2 * i);
     xf_future_unref(fs[i]);
   }
   xf_executor_unref(ex);
@@ -101,7 +77,7 @@ START_TEST(test_submit_results) {
 END_TEST
 
 START_TEST(test_task_outcomes) {
-  xf_executor_t *ex = pool_new(2);
+  xf_executor_t *ex = xft_pool(2);
   xf_future_t *f;
   xf_value_t *v;
   xf_error_t *e;
@@ -131,7 +107,7 @@ END_TEST
 
 START_TEST(test_data_freed_after_run) {
   atomic_store(&freed_count, 0);
-  xf_executor_t *ex = pool_new(2);
+  xf_executor_t *ex = xft_pool(2);
   xf_future_t *f;
   ck_assert_int_eq(xf_executor_submit(ex, noop_task, NULL, count_free, &f), XF_OK);
   ck_assert_int_eq(xf_future_wait(f, -1), XF_OK);
@@ -185,7 +161,7 @@ START_TEST(test_lazy_named_threads) {
   /* A worker that has gone idle is reused rather than joined by another:
    * submissions spaced out in time keep one thread. */
   for (int i = 0; i < 10; i++) {
-    sleep_ns(5 * MS);
+    xft_sleep_ns(5 * MS);
     ck_assert_int_eq(xf_executor_submit(ex, noop_task, NULL, NULL, &f), XF_OK);
     ck_assert_int_eq(xf_future_wait(f, -1), XF_OK);
     xf_future_unref(f);
@@ -277,7 +253,7 @@ static int gate_task(void *data, xf_future_t *self) {
   gate_t *g = data;
   atomic_fetch_add(&g->started, 1);
   while (!atomic_load(&g->release))
-    sleep_ns(MS);
+    xft_sleep_ns(MS);
   return XF_OK;
 }
 
@@ -292,7 +268,7 @@ START_TEST(test_bounded_queue_reject) {
   xf_future_t *running, *q[2], *f;
   ck_assert_int_eq(xf_executor_submit(ex, gate_task, &g, NULL, &running), XF_OK);
   while (!atomic_load(&g.started))
-    sleep_ns(MS);
+    xft_sleep_ns(MS);
   ck_assert_int_eq(xf_executor_submit(ex, noop_task, NULL, NULL, &q[0]), XF_OK);
   ck_assert_int_eq(xf_executor_submit(ex, noop_task, NULL, NULL, &q[1]), XF_OK);
   ck_assert_int_eq(xf_executor_submit(ex, noop_task, NULL, NULL, &f), XF_EAGAIN);
@@ -338,12 +314,12 @@ START_TEST(test_bounded_queue_block) {
   xf_future_t *running, *queued;
   ck_assert_int_eq(xf_executor_submit(ex, gate_task, &g, NULL, &running), XF_OK);
   while (!atomic_load(&g.started))
-    sleep_ns(MS);
+    xft_sleep_ns(MS);
   ck_assert_int_eq(xf_executor_submit(ex, noop_task, NULL, NULL, &queued), XF_OK);
   blocker_t b = {ex, 0};
   pthread_t t;
   pthread_create(&t, NULL, blocking_submitter, &b);
-  sleep_ns(30 * MS);
+  xft_sleep_ns(30 * MS);
   /* The queue is full: the submitter waits for room. */
   ck_assert_int_eq(atomic_load(&b.submitted), 0);
   atomic_store(&g.release, 1);
@@ -358,7 +334,7 @@ END_TEST
 /* ---- shutdown --------------------------------------------------------- */
 
 START_TEST(test_shutdown_waits) {
-  xf_executor_t *ex = pool_new(2);
+  xf_executor_t *ex = xft_pool(2);
   xf_future_t *fs[6];
   for (int i = 0; i < 6; i++)
     ck_assert_int_eq(xf_executor_submit(ex, sleep_task, (void *) 5, NULL, &fs[i]), XF_OK);
@@ -384,12 +360,12 @@ END_TEST
 
 START_TEST(test_shutdown_cancel_futures) {
   atomic_store(&freed_count, 0);
-  xf_executor_t *ex = pool_new(1);
+  xf_executor_t *ex = xft_pool(1);
   gate_t g = {0};
   xf_future_t *running, *queued[5];
   ck_assert_int_eq(xf_executor_submit(ex, gate_task, &g, NULL, &running), XF_OK);
   while (!atomic_load(&g.started))
-    sleep_ns(MS);
+    xft_sleep_ns(MS);
   for (int i = 0; i < 5; i++)
     ck_assert_int_eq(xf_executor_submit(ex, noop_task, NULL, count_free, &queued[i]),
                      XF_OK);
@@ -415,12 +391,12 @@ END_TEST
 
 START_TEST(test_cancelled_before_running_is_skipped) {
   atomic_store(&freed_count, 0);
-  xf_executor_t *ex = pool_new(1);
+  xf_executor_t *ex = xft_pool(1);
   gate_t g = {0};
   xf_future_t *running, *f;
   ck_assert_int_eq(xf_executor_submit(ex, gate_task, &g, NULL, &running), XF_OK);
   while (!atomic_load(&g.started))
-    sleep_ns(MS);
+    xft_sleep_ns(MS);
   ck_assert_int_eq(xf_executor_submit(ex, fail_task, NULL, count_free, &f), XF_OK);
   ck_assert_int_eq(xf_future_cancel(f), XF_OK);
   atomic_store(&g.release, 1);
@@ -444,7 +420,7 @@ static int drop_pool_task(void *data, xf_future_t *self) {
 }
 
 START_TEST(test_last_unref_on_worker) {
-  xf_executor_t *ex = pool_new(2);
+  xf_executor_t *ex = xft_pool(2);
   xf_future_t *f;
   ck_assert_int_eq(xf_executor_submit(ex, drop_pool_task, ex, NULL, &f), XF_OK);
   ck_assert_int_eq(xf_future_wait(f, -1), XF_OK);
@@ -452,14 +428,14 @@ START_TEST(test_last_unref_on_worker) {
   xf_future_unref(f);
   /* The detached worker frees the pool when it leaves; give it a moment so
    * leak checkers see the memory returned. */
-  sleep_ns(50 * MS);
+  xft_sleep_ns(50 * MS);
 }
 END_TEST
 
 /* ---- bad input and failures ------------------------------------------- */
 
 START_TEST(test_bad_input) {
-  xf_executor_t *ex = pool_new(1);
+  xf_executor_t *ex = xft_pool(1);
   xf_future_t *f = (xf_future_t *) 1;
   ck_assert_int_eq(xf_executor_submit(NULL, noop_task, NULL, NULL, &f), XF_EINVAL);
   ck_assert_ptr_null(f);
@@ -488,7 +464,7 @@ START_TEST(test_bad_input) {
 END_TEST
 
 START_TEST(test_enomem_submit) {
-  xf_executor_t *ex = pool_new(1);
+  xf_executor_t *ex = xft_pool(1);
   /* Start the worker first, so thread start-up allocations (outside the
    * hook) do not interleave with the counted ones. */
   xf_future_t *warm;
@@ -507,7 +483,7 @@ START_TEST(test_enomem_submit) {
       continue;
     }
     ck_assert_int_eq(rc, XF_OK);
-    ck_assert_int_eq(result_int(f), 8);
+    ck_assert_int_eq(xft_result_int(f), 8);
     xf_future_unref(f);
     /* The worker drops its own reference just after finishing. */
     wait_completed(ex, ++ran);
@@ -569,7 +545,7 @@ START_TEST(test_custom_executor) {
   xf_future_t *f;
   ck_assert_int_eq(xf_executor_submit(ex, double_task, (void *) 21, NULL, &f), XF_OK);
   ck_assert(xf_future_done(f));
-  ck_assert_int_eq(result_int(f), 42);
+  ck_assert_int_eq(xft_result_int(f), 42);
   xf_future_unref(f);
   ck_assert_int_eq(ie.submitted, 1);
   xf_executor_stats_t st = XF_EXECUTOR_STATS_INIT;

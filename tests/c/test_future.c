@@ -8,23 +8,6 @@
 #include "testutil.h"
 #include <xf/xf.h>
 
-#define MS 1000000LL
-
-static xf_value_t *int_value(int64_t i) {
-  xf_value_t *v;
-  ck_assert_int_eq(xf_value_new_int(i, &v), XF_OK);
-  return v;
-}
-
-static int64_t result_int(xf_future_t *f) {
-  xf_value_t *v;
-  int64_t i = 0;
-  ck_assert_int_eq(xf_future_result(f, -1, &v), XF_OK);
-  ck_assert_int_eq(xf_value_get_int(v, &i), XF_OK);
-  xf_value_unref(v);
-  return i;
-}
-
 /* ---- states ----------------------------------------------------------- */
 
 START_TEST(test_new_is_pending) {
@@ -42,17 +25,17 @@ END_TEST
 START_TEST(test_set_result_once) {
   xf_future_t *f;
   ck_assert_int_eq(xf_future_new(&f), XF_OK);
-  ck_assert_int_eq(xf_future_set_result(f, int_value(7)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, xft_int(7)), XF_OK);
   ck_assert_int_eq(xf_future_state(f), XF_FINISHED);
   ck_assert(xf_future_done(f));
-  ck_assert_int_eq(result_int(f), 7);
+  ck_assert_int_eq(xft_result_int(f), 7);
   /* A finished future keeps its first outcome. */
-  ck_assert_int_eq(xf_future_set_result(f, int_value(8)), XF_ESTATE);
+  ck_assert_int_eq(xf_future_set_result(f, xft_int(8)), XF_ESTATE);
   xf_error_t *e;
   ck_assert_int_eq(xf_error_new(XF_EFAILED, "ValueError", "late", &e), XF_OK);
   ck_assert_int_eq(xf_future_set_error(f, e), XF_ESTATE);
   ck_assert_int_eq(xf_future_cancel(f), XF_ESTATE);
-  ck_assert_int_eq(result_int(f), 7);
+  ck_assert_int_eq(xft_result_int(f), 7);
   xf_error_t *none;
   ck_assert_int_eq(xf_future_error(f, 0, &none), XF_OK);
   ck_assert_ptr_null(none);
@@ -135,7 +118,7 @@ START_TEST(test_running_cannot_cancel) {
   ck_assert_int_eq(xf_future_set_running_or_notify_cancel(f), XF_ESTATE);
   ck_assert_int_eq(xf_future_cancel(f), XF_ESTATE);
   ck_assert(!xf_future_cancelled(f));
-  ck_assert_int_eq(xf_future_set_result(f, int_value(1)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, xft_int(1)), XF_OK);
   ck_assert_int_eq(xf_future_set_running_or_notify_cancel(f), XF_ESTATE);
   xf_future_unref(f);
 }
@@ -166,7 +149,7 @@ static void *setter_thread(void *arg) {
   setter_t *s = arg;
   struct timespec ts = {0, (long) s->delay};
   nanosleep(&ts, NULL);
-  xf_future_set_result(s->f, int_value(s->value));
+  xf_future_set_result(s->f, xft_int(s->value));
   return NULL;
 }
 
@@ -180,7 +163,7 @@ START_TEST(test_wait_across_threads) {
     setter_t s = {f, delays[i], 40 + i};
     pthread_t t;
     pthread_create(&t, NULL, setter_thread, &s);
-    ck_assert_int_eq(result_int(f), 40 + i);
+    ck_assert_int_eq(xft_result_int(f), 40 + i);
     pthread_join(t, NULL);
     xf_future_unref(f);
   }

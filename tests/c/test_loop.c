@@ -14,25 +14,6 @@
 #include "testutil.h"
 #include <xf/xf.h>
 
-#define MS 1000000LL
-
-static xf_loop_t *new_loop(void) {
-  xf_loop_t *loop;
-  ck_assert_int_eq(xf_loop_new(&loop), XF_OK);
-  return loop;
-}
-
-static void free_loop(xf_loop_t *loop) {
-  ck_assert_int_eq(xf_loop_close(loop), XF_OK);
-  xf_loop_unref(loop);
-}
-
-static xf_value_t *int_value(int64_t i) {
-  xf_value_t *v;
-  ck_assert_int_eq(xf_value_new_int(i, &v), XF_OK);
-  return v;
-}
-
 static int64_t value_int(xf_value_t *v) {
   int64_t i = -1;
   ck_assert_int_eq(xf_value_get_int(v, &i), XF_OK);
@@ -77,7 +58,7 @@ static void stop_loop(void *data) {
 /* ---- life cycle ------------------------------------------------------- */
 
 START_TEST(test_new_close) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   ck_assert(!xf_loop_is_closed(loop));
   ck_assert(!xf_loop_is_running(loop));
   ck_assert_int_ge(xf_loop_backend_fd(loop), 0);
@@ -104,7 +85,7 @@ START_TEST(test_new_close) {
 END_TEST
 
 START_TEST(test_close_frees_pending) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   record_t r = {0};
   ck_assert_int_eq(xf_loop_call_soon(loop, entry_run, entry(&r, 1), entry_free, NULL),
                    XF_OK);
@@ -117,7 +98,7 @@ START_TEST(test_close_frees_pending) {
   ck_assert_int_eq(
       xf_loop_call_later(loop, 1000 * MS, entry_run, entry(&r, 4), entry_free, &h),
       XF_OK);
-  free_loop(loop);
+  xft_loop_free(loop);
   ck_assert_int_eq(r.n, 0);
   ck_assert_int_eq(r.freed, 4);
   /* A handle outlives its loop harmlessly. */
@@ -127,7 +108,7 @@ START_TEST(test_close_frees_pending) {
 END_TEST
 
 START_TEST(test_unref_closes) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   record_t r = {0};
   ck_assert_int_eq(xf_loop_call_soon(loop, entry_run, entry(&r, 1), entry_free, NULL),
                    XF_OK);
@@ -152,14 +133,14 @@ static void check_running(void *data) {
   ck_assert_int_eq(xf_loop_run_until_complete(loop, f, NULL), XF_EBUSY);
   xf_future_unref(f);
   /* A thread runs at most one loop. */
-  xf_loop_t *other = new_loop();
+  xf_loop_t *other = xft_loop();
   ck_assert_int_eq(xf_loop_run(other, XF_RUN_NOWAIT), XF_EBUSY);
-  free_loop(other);
+  xft_loop_free(other);
   xf_loop_stop(loop);
 }
 
 START_TEST(test_run_and_stop) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   ck_assert_ptr_null(xf_loop_current());
   ck_assert_int_eq(xf_loop_call_soon(loop, check_running, loop, NULL, NULL), XF_OK);
   ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
@@ -173,16 +154,16 @@ START_TEST(test_run_and_stop) {
   ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
   ck_assert_int_eq(r.n, 1);
   ck_assert_int_eq(xf_loop_run(loop, 7), XF_EINVAL);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
 static void set_42(void *data) {
-  xf_future_set_result(data, int_value(42));
+  xf_future_set_result(data, xft_int(42));
 }
 
 START_TEST(test_run_until_complete) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *f;
   ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
   ck_assert_int_eq(xf_loop_call_later(loop, 2 * MS, set_42, f, NULL, NULL), XF_OK);
@@ -215,7 +196,7 @@ START_TEST(test_run_until_complete) {
   ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
   ck_assert_int_eq(r.n, 1);
   xf_future_unref(f);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -238,7 +219,7 @@ static void try_run_elsewhere(void *data) {
 }
 
 START_TEST(test_second_thread_cannot_run) {
-  runner_t r = {new_loop(), 0};
+  runner_t r = {xft_loop(), 0};
   ck_assert_int_eq(xf_loop_call_soon(r.loop, try_run_elsewhere, &r, NULL, NULL), XF_OK);
   ck_assert_int_eq(xf_loop_run(r.loop, XF_RUN_NOWAIT), XF_OK);
   ck_assert_int_eq(r.rc, XF_EBUSY);
@@ -246,7 +227,7 @@ START_TEST(test_second_thread_cannot_run) {
   r.rc = -100;
   try_run_elsewhere(&r);
   ck_assert_int_eq(r.rc, XF_OK);
-  free_loop(r.loop);
+  xft_loop_free(r.loop);
 }
 END_TEST
 
@@ -264,7 +245,7 @@ static void reschedule(void *data) {
 }
 
 START_TEST(test_call_soon_fifo) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   record_t r = {0};
   for (int i = 0; i < 10; i++)
     ck_assert_int_eq(xf_loop_call_soon(loop, entry_run, entry(&r, i), entry_free, NULL),
@@ -284,12 +265,12 @@ START_TEST(test_call_soon_fifo) {
   ck_assert_int_eq(s.runs, 2);
   ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
   ck_assert_int_eq(s.runs, 3);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
 START_TEST(test_cancel_soon) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   record_t r = {0};
   xf_handle_t *a, *b;
   ck_assert_int_eq(xf_loop_call_soon(loop, entry_run, entry(&r, 1), entry_free, &a),
@@ -308,14 +289,14 @@ START_TEST(test_cancel_soon) {
   ck_assert_int_eq(xf_handle_cancel(b), XF_OK);
   xf_handle_unref(a);
   xf_handle_unref(b);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
 /* ---- timers ----------------------------------------------------------- */
 
 START_TEST(test_timer_order) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   record_t r = {0};
   int64_t now = xf_loop_time(loop);
   /* Deadlines out of order, and ties that must keep scheduling order. */
@@ -332,7 +313,7 @@ START_TEST(test_timer_order) {
   ck_assert_int_eq(r.n, 7);
   for (int i = 0; i < 7; i++)
     ck_assert_int_eq(r.items[i], expected[i]);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -369,7 +350,7 @@ static void many_free(void *data) {
 
 START_TEST(test_many_timers_half_cancelled) {
   enum { N = 100000 };
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   many_t m = {.last_when = INT64_MIN, .last_index = -1, .ordered = true};
   m.when = malloc(N * sizeof *m.when);
   xf_handle_t **hs = malloc(N * sizeof *hs);
@@ -399,7 +380,7 @@ START_TEST(test_many_timers_half_cancelled) {
   ck_assert(m.ordered);
   free(hs);
   free(m.when);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -419,7 +400,7 @@ static void cancel_elsewhere(void *data) {
 }
 
 START_TEST(test_cancel_timer_from_other_thread) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   record_t r = {0};
   cancel_from_t c;
   ck_assert_int_eq(
@@ -431,7 +412,7 @@ START_TEST(test_cancel_timer_from_other_thread) {
   ck_assert_int_eq(r.freed, 1);
   ck_assert(xf_handle_cancelled(c.h));
   xf_handle_unref(c.h);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -483,7 +464,7 @@ static void *produce(void *p) {
 }
 
 START_TEST(test_threadsafe_flood) {
-  flood_t fl = {.loop = new_loop(), .ordered = true};
+  flood_t fl = {.loop = xft_loop(), .ordered = true};
   producer_t p[2] = {{&fl, 0}, {&fl, 1}};
   pthread_t t[2];
   for (int i = 0; i < 2; i++)
@@ -495,7 +476,7 @@ START_TEST(test_threadsafe_flood) {
   ck_assert_int_eq(fl.next[0], FLOOD);
   ck_assert_int_eq(fl.next[1], FLOOD);
   ck_assert(fl.ordered);
-  free_loop(fl.loop);
+  xft_loop_free(fl.loop);
 }
 END_TEST
 
@@ -507,13 +488,13 @@ static void *post_later(void *p) {
 }
 
 START_TEST(test_threadsafe_wakes_blocked_loop) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   pthread_t t;
   pthread_create(&t, NULL, post_later, loop);
   /* Nothing scheduled: the loop blocks until the other thread posts. */
   ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
   pthread_join(t, NULL);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -525,12 +506,12 @@ static void *stop_later(void *p) {
 }
 
 START_TEST(test_stop_from_other_thread) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   pthread_t t;
   pthread_create(&t, NULL, stop_later, loop);
   ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
   pthread_join(t, NULL);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -568,7 +549,7 @@ static void write_byte(void *data) {
 }
 
 START_TEST(test_pipe_reader) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   int p[2];
   ck_assert_int_eq(pipe(p), 0);
   io_state_t s = {.loop = loop, .fd = p[0]};
@@ -586,12 +567,12 @@ START_TEST(test_pipe_reader) {
   ck_assert_int_eq(s.reads, 1);
   close(p[0]);
   close(p[1]);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
 START_TEST(test_socket_reader_writer) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   int ls = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in addr = {.sin_family = AF_INET,
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -616,7 +597,7 @@ START_TEST(test_socket_reader_writer) {
   io_state_t r2 = {.loop = loop, .fd = a};
   ck_assert_int_eq(xf_loop_add_reader(loop, a, on_readable, &r2, count_free), XF_OK);
   ck_assert_int_eq(r.freed, 1);
-  free_loop(loop);
+  xft_loop_free(loop);
   ck_assert_int_eq(r2.freed, 1);
   close(a);
   close(c);
@@ -625,7 +606,7 @@ START_TEST(test_socket_reader_writer) {
 END_TEST
 
 START_TEST(test_io_bad_input) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   io_state_t s = {.loop = loop};
   ck_assert_int_eq(xf_loop_add_reader(loop, -1, on_readable, &s, count_free), XF_EINVAL);
   ck_assert_int_eq(xf_loop_add_reader(loop, 0, NULL, &s, count_free), XF_EINVAL);
@@ -638,7 +619,7 @@ START_TEST(test_io_bad_input) {
   ck_assert_int_eq(xf_loop_remove_reader(loop, fd), 0);
   ck_assert_int_eq(xf_loop_remove_writer(loop, 100000), 0);
   close(fd);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -659,13 +640,13 @@ static void probe_cb(xf_future_t *f, void *data) {
 }
 
 START_TEST(test_loop_future_callbacks_on_loop) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *f;
   ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
   ck_assert_ptr_eq(xf_future_loop(f), loop);
   cb_probe_t p = {.loop = loop};
   ck_assert_int_eq(xf_future_add_done_callback(f, probe_cb, &p, NULL, NULL), XF_OK);
-  ck_assert_int_eq(xf_future_set_result(f, int_value(1)), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, xft_int(1)), XF_OK);
   ck_assert_int_eq(p.calls, 0); /* not inside set_result */
   ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
   ck_assert_int_eq(p.calls, 1);
@@ -676,19 +657,19 @@ START_TEST(test_loop_future_callbacks_on_loop) {
   ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
   ck_assert_int_eq(p.calls, 2);
   xf_future_unref(f);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
 static void *finish_later(void *p) {
   struct timespec ts = {0, 5 * MS};
   nanosleep(&ts, NULL);
-  xf_future_set_result(p, int_value(7));
+  xf_future_set_result(p, xft_int(7));
   return NULL;
 }
 
 START_TEST(test_future_finished_by_other_thread) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   /* A loop future, and a free-standing one whose callback targets the loop. */
   for (int kind = 0; kind < 2; kind++) {
     xf_future_t *f;
@@ -709,7 +690,7 @@ START_TEST(test_future_finished_by_other_thread) {
     ck_assert_int_eq(value_int(v), 7);
     xf_future_unref(f);
   }
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -742,7 +723,7 @@ static void counted_free(void *data) {
 }
 
 START_TEST(test_exception_handler) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   handler_log_t h = {0};
   ck_assert_int_eq(xf_loop_set_exception_handler(loop, log_handler, &h, handler_free),
                    XF_OK);
@@ -773,7 +754,7 @@ START_TEST(test_exception_handler) {
 END_TEST
 
 START_TEST(test_error_never_retrieved) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   handler_log_t h = {0};
   ck_assert_int_eq(xf_loop_set_exception_handler(loop, log_handler, &h, NULL), XF_OK);
   /* A loop future that fails and is dropped unread is reported once. */
@@ -805,11 +786,11 @@ END_TEST
 
 static int job_square(void *data, xf_future_t *f) {
   int64_t x = (int64_t) (intptr_t) data;
-  return xf_future_set_result(f, int_value(x * x));
+  return xf_future_set_result(f, xft_int(x * x));
 }
 
 START_TEST(test_run_in_executor_default) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *fs[4];
   for (int i = 0; i < 4; i++)
     ck_assert_int_eq(xf_loop_run_in_executor(loop, NULL, job_square,
@@ -822,7 +803,7 @@ START_TEST(test_run_in_executor_default) {
     ck_assert_int_eq(value_int(v), (i + 1) * (i + 1));
     xf_future_unref(fs[i]);
   }
-  free_loop(loop); /* shuts the default pool down */
+  xft_loop_free(loop); /* shuts the default pool down */
 }
 END_TEST
 
@@ -858,7 +839,7 @@ static void counts_free(void *data) {
 }
 
 START_TEST(test_run_in_executor_cancel) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_thread_pool_options_t opts = XF_THREAD_POOL_OPTIONS_INIT;
   opts.max_workers = 1;
   xf_executor_t *ex;
@@ -884,7 +865,7 @@ START_TEST(test_run_in_executor_cancel) {
   xf_future_unref(busy);
   xf_future_unref(queued);
   xf_executor_unref(ex);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -894,7 +875,7 @@ static int then_on_loop(void *data, xf_future_t *antecedent, xf_future_t *result
 }
 
 START_TEST(test_loop_executor) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_executor_t *ex;
   ck_assert_int_eq(xf_loop_executor(loop, &ex), XF_OK);
   xf_future_t *f, *g;
@@ -929,7 +910,7 @@ END_TEST
 /* ---- sleep and timeouts ----------------------------------------------- */
 
 START_TEST(test_sleep) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *s;
   int64_t t0 = xf_loop_time(loop);
   ck_assert_int_eq(xf_loop_sleep(loop, 10 * MS, &s), XF_OK);
@@ -943,12 +924,12 @@ START_TEST(test_sleep) {
   ck_assert_int_eq(xf_future_cancel(s), XF_OK);
   ck_assert_int_eq(xf_loop_backend_timeout(loop), -1);
   xf_future_unref(s);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
 START_TEST(test_timeout_expires) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *inner, *outer;
   ck_assert_int_eq(xf_loop_create_future(loop, &inner), XF_OK);
   ck_assert_int_eq(xf_future_timeout(loop, inner, 5 * MS, &outer), XF_OK);
@@ -961,12 +942,12 @@ START_TEST(test_timeout_expires) {
   ck_assert(xf_future_cancelled(inner));
   xf_future_unref(outer);
   xf_future_unref(inner);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
 START_TEST(test_timeout_not_reached) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *inner, *outer;
   ck_assert_int_eq(xf_loop_create_future(loop, &inner), XF_OK);
   ck_assert_int_eq(xf_future_timeout(loop, inner, 1000 * MS, &outer), XF_OK);
@@ -985,12 +966,12 @@ START_TEST(test_timeout_not_reached) {
   ck_assert(xf_future_cancelled(inner));
   xf_future_unref(outer);
   xf_future_unref(inner);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
 START_TEST(test_timeout_shielded) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *inner, *shield, *outer;
   ck_assert_int_eq(xf_loop_create_future(loop, &inner), XF_OK);
   ck_assert_int_eq(xf_future_shield(inner, &shield), XF_OK);
@@ -1005,7 +986,7 @@ START_TEST(test_timeout_shielded) {
   xf_future_unref(outer);
   xf_future_unref(shield);
   xf_future_unref(inner);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -1039,7 +1020,7 @@ static void *embed_producer(void *p) {
 }
 
 START_TEST(test_embedding) {
-  embed_t e = {.loop = new_loop()};
+  embed_t e = {.loop = xft_loop()};
   for (int i = 1; i <= 3; i++)
     ck_assert_int_eq(xf_loop_call_later(e.loop, i * 4 * MS, embed_timer, &e, NULL, NULL),
                      XF_OK);
@@ -1061,7 +1042,7 @@ START_TEST(test_embedding) {
   pthread_join(t, NULL);
   ck_assert_int_eq(e.posted, 3);
   ck_assert_int_eq(xf_loop_backend_timeout(e.loop), -1);
-  free_loop(e.loop);
+  xft_loop_free(e.loop);
 }
 END_TEST
 
@@ -1092,7 +1073,7 @@ static void check_from_thread(void *data) {
 }
 
 START_TEST(test_wrong_thread) {
-  wrong_t w = {.loop = new_loop()};
+  wrong_t w = {.loop = xft_loop()};
   ck_assert_int_eq(xf_loop_call_soon(w.loop, check_from_thread, &w, NULL, NULL), XF_OK);
   ck_assert_int_eq(xf_loop_run(w.loop, XF_RUN_DEFAULT), XF_OK);
   ck_assert_int_eq(w.rc_soon, XF_EWRONGTHREAD);
@@ -1101,7 +1082,7 @@ START_TEST(test_wrong_thread) {
   ck_assert_int_eq(w.rc_sleep, XF_EWRONGTHREAD);
   ck_assert_int_eq(w.rc_backend, XF_EWRONGTHREAD);
   ck_assert_int_eq(w.rc_safe, XF_OK);
-  free_loop(w.loop);
+  xft_loop_free(w.loop);
 }
 END_TEST
 
@@ -1134,10 +1115,10 @@ START_TEST(test_null_handles) {
   ck_assert_int_eq(xf_loop_call_exception_handler(NULL, "x", NULL), XF_EINVAL);
   ck_assert(!xf_loop_is_closed(NULL));
   ck_assert(!xf_loop_is_running(NULL));
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   ck_assert_int_eq(xf_loop_call_soon(loop, NULL, NULL, NULL, NULL), XF_EINVAL);
   ck_assert_int_eq(xf_loop_run_until_complete(loop, NULL, NULL), XF_EINVAL);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -1179,7 +1160,7 @@ static void *loop_thread(void *p) {
 }
 
 START_TEST(test_two_loops_exchange) {
-  pingpong_t pp = {{new_loop(), new_loop()}, 0, {0, 0}};
+  pingpong_t pp = {{xft_loop(), xft_loop()}, 0, {0, 0}};
   pthread_t t[2];
   for (int i = 0; i < 2; i++)
     pthread_create(&t[i], NULL, loop_thread, pp.loops[i]);
@@ -1190,8 +1171,8 @@ START_TEST(test_two_loops_exchange) {
     pthread_join(t[i], NULL);
   ck_assert_int_eq(pp.hits[0], BOUNCES / 2);
   ck_assert_int_eq(pp.hits[1], BOUNCES / 2);
-  free_loop(pp.loops[0]);
-  free_loop(pp.loops[1]);
+  xft_loop_free(pp.loops[0]);
+  xft_loop_free(pp.loops[1]);
 }
 END_TEST
 
@@ -1206,7 +1187,7 @@ START_TEST(test_enomem) {
     ck_assert_int_eq(rc, XF_OK);
     xf_loop_unref(loop);
   }
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *inner;
   ck_assert_int_eq(xf_loop_create_future(loop, &inner), XF_OK);
   XFT_FOR_EACH_ALLOC_FAILURE(n) {
@@ -1246,7 +1227,7 @@ START_TEST(test_enomem) {
     xf_future_unref(out);
   }
   xf_future_unref(inner);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 

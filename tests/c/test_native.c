@@ -13,20 +13,6 @@
 #include "testutil.h"
 #include <xf/xf.h>
 
-static xf_executor_t *pool_new(uint32_t workers) {
-  xf_thread_pool_options_t o = XF_THREAD_POOL_OPTIONS_INIT;
-  o.max_workers = workers;
-  xf_executor_t *ex;
-  ck_assert_int_eq(xf_thread_pool_new(&o, &ex), XF_OK);
-  return ex;
-}
-
-static xf_value_t *int_value(int64_t i) {
-  xf_value_t *v;
-  ck_assert_int_eq(xf_value_new_int(i, &v), XF_OK);
-  return v;
-}
-
 static xf_value_t *double_value(double d) {
   xf_value_t *v;
   ck_assert_int_eq(xf_value_new_double(d, &v), XF_OK);
@@ -71,7 +57,7 @@ static double get_double(xf_value_t *v) {
 /* ---- libm and a six-argument function ----------------------------------- */
 
 START_TEST(test_cos_from_libm) {
-  xf_executor_t *ex = pool_new(2);
+  xf_executor_t *ex = xft_pool(2);
   void *fn = dlsym(RTLD_DEFAULT, "cos");
   ck_assert_ptr_nonnull(fn);
   volatile double x = 0.5;
@@ -81,7 +67,7 @@ START_TEST(test_cos_from_libm) {
   xf_value_unref(v);
   /* An int argument is accepted for a double parameter. */
   xf_value_unref(arg);
-  arg = int_value(0);
+  arg = xft_int(0);
   v = call(ex, fn, "double(double)", &arg, 1);
   ck_assert_double_eq(get_double(v), 1.0);
   xf_value_unref(v);
@@ -95,8 +81,8 @@ static double six(int8_t a, uint16_t b, int64_t c, float d, const char *s, doubl
 }
 
 START_TEST(test_six_mixed_arguments) {
-  xf_executor_t *ex = pool_new(2);
-  xf_value_t *args[6] = {int_value(-3),     int_value(60000),     int_value(1ll << 40),
+  xf_executor_t *ex = xft_pool(2);
+  xf_value_t *args[6] = {xft_int(-3),       xft_int(60000),       xft_int(1ll << 40),
                          double_value(0.5), string_value("four"), double_value(0.25)};
   xf_value_t *v = call(ex, (void *) six,
                        "double(int8, uint16, int64, float, string, double)", args, 6);
@@ -159,7 +145,7 @@ static void round_trip(xf_executor_t *ex, void *fn, const char *sig, xf_value_t 
 }
 
 START_TEST(test_every_type_round_trips) {
-  xf_executor_t *ex = pool_new(2);
+  xf_executor_t *ex = xft_pool(2);
   static const int64_t i8[] = {INT8_MIN, -1, 0, INT8_MAX};
   static const int64_t i16[] = {INT16_MIN, -1, 0, INT16_MAX};
   static const int64_t i32[] = {INT32_MIN, -1, 0, INT32_MAX};
@@ -170,17 +156,17 @@ START_TEST(test_every_type_round_trips) {
   /* uint64 and size_t carry the int64's bits: -1 is UINT64_MAX. */
   static const int64_t u64[] = {0, INT64_MAX, INT64_MIN, -1};
   for (size_t i = 0; i < 4; i++) {
-    round_trip(ex, (void *) id_int8, "int8(int8)", int_value(i8[i]));
-    round_trip(ex, (void *) id_int16, "int16(int16)", int_value(i16[i]));
-    round_trip(ex, (void *) id_int32, "int32(int32)", int_value(i32[i]));
-    round_trip(ex, (void *) id_int64, "int64(int64)", int_value(i64[i]));
-    round_trip(ex, (void *) id_uint64, "uint64(uint64)", int_value(u64[i]));
-    round_trip(ex, (void *) id_size, "size_t(size_t)", int_value(u64[i]));
+    round_trip(ex, (void *) id_int8, "int8(int8)", xft_int(i8[i]));
+    round_trip(ex, (void *) id_int16, "int16(int16)", xft_int(i16[i]));
+    round_trip(ex, (void *) id_int32, "int32(int32)", xft_int(i32[i]));
+    round_trip(ex, (void *) id_int64, "int64(int64)", xft_int(i64[i]));
+    round_trip(ex, (void *) id_uint64, "uint64(uint64)", xft_int(u64[i]));
+    round_trip(ex, (void *) id_size, "size_t(size_t)", xft_int(u64[i]));
   }
   for (size_t i = 0; i < 3; i++) {
-    round_trip(ex, (void *) id_uint8, "uint8(uint8)", int_value(u8[i]));
-    round_trip(ex, (void *) id_uint16, "uint16(uint16)", int_value(u16[i]));
-    round_trip(ex, (void *) id_uint32, "uint32(uint32)", int_value(u32[i]));
+    round_trip(ex, (void *) id_uint8, "uint8(uint8)", xft_int(u8[i]));
+    round_trip(ex, (void *) id_uint16, "uint16(uint16)", xft_int(u16[i]));
+    round_trip(ex, (void *) id_uint32, "uint32(uint32)", xft_int(u32[i]));
   }
   static const double floats[] = {0.0, -1.5, 0.25, FLT_MAX, -FLT_MAX, INFINITY, NAN};
   for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++)
@@ -199,7 +185,7 @@ START_TEST(test_every_type_round_trips) {
   ck_assert_int_eq(xf_value_new_bytes("\xff\xfe", 2, &bytes), XF_OK);
   round_trip(ex, (void *) id_string, "string(string)", bytes);
   /* NULL pointers: void, or the integer 0, in; void out. */
-  xf_value_t *zero = int_value(0);
+  xf_value_t *zero = xft_int(0);
   xf_value_t *v = call(ex, (void *) id_pointer, "pointer(pointer)", &zero, 1);
   ck_assert_int_eq(xf_value_kind(v), XF_KIND_VOID);
   xf_value_unref(v);
@@ -221,7 +207,7 @@ static void bump(void) {
 }
 
 START_TEST(test_void_function) {
-  xf_executor_t *ex = pool_new(1);
+  xf_executor_t *ex = xft_pool(1);
   atomic_store(&void_calls, 0);
   xf_value_t *v = call(ex, (void *) bump, "void()", NULL, 0);
   ck_assert_int_eq(xf_value_kind(v), XF_KIND_VOID);
@@ -258,10 +244,10 @@ static int submit_counted(xf_executor_t *ex, xf_value_t **args, size_t n) {
 }
 
 START_TEST(test_arguments_checked_first) {
-  xf_executor_t *ex = pool_new(1);
+  xf_executor_t *ex = xft_pool(1);
   atomic_store(&checked_calls, 0);
-  xf_value_t *good[5] = {int_value(1), int_value(2), double_value(3.0),
-                         string_value("four"), xf_value_void()};
+  xf_value_t *good[5] = {xft_int(1), xft_int(2), double_value(3.0), string_value("four"),
+                         xf_value_void()};
   ck_assert_int_eq(submit_counted(ex, good, 5), XF_OK);
   ck_assert_int_eq(atomic_load(&checked_calls), 1);
 
@@ -279,11 +265,11 @@ START_TEST(test_arguments_checked_first) {
     int code;
   } bad[] = {
       {0, string_value("1"), XF_ETYPE}, {0, double_value(1.0), XF_ETYPE},
-      {0, int_value(128), XF_ERANGE},   {0, int_value(-129), XF_ERANGE},
-      {1, int_value(-1), XF_ERANGE},    {1, int_value(256), XF_ERANGE},
+      {0, xft_int(128), XF_ERANGE},     {0, xft_int(-129), XF_ERANGE},
+      {1, xft_int(-1), XF_ERANGE},      {1, xft_int(256), XF_ERANGE},
       {2, string_value("3"), XF_ETYPE}, {2, double_value(1e39), XF_ERANGE},
-      {3, int_value(4), XF_ETYPE},      {3, nul, XF_EINVAL},
-      {4, int_value(5), XF_ETYPE},      {4, string_value("p"), XF_ETYPE},
+      {3, xft_int(4), XF_ETYPE},        {3, nul, XF_EINVAL},
+      {4, xft_int(5), XF_ETYPE},        {4, string_value("p"), XF_ETYPE},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     xf_value_t *args[5];
@@ -340,7 +326,7 @@ static int64_t length(const char *s) {
 }
 
 START_TEST(test_string_arguments_copied) {
-  xf_executor_t *ex = pool_new(1);
+  xf_executor_t *ex = xft_pool(1);
   atomic_store(&gate, 0);
   xf_future_t *blocker, *f;
   ck_assert_int_eq(xf_executor_submit(ex, wait_gate, NULL, NULL, &blocker), XF_OK);
@@ -380,9 +366,9 @@ static int32_t rendezvous(int32_t timeout_ms) {
 }
 
 START_TEST(test_runs_in_parallel) {
-  xf_executor_t *ex = pool_new(2);
+  xf_executor_t *ex = xft_pool(2);
   atomic_store(&arrived, 0);
-  xf_value_t *arg = int_value(30000);
+  xf_value_t *arg = xft_int(30000);
   xf_future_t *fs[2];
   for (int i = 0; i < 2; i++)
     ck_assert_int_eq(xf_executor_submit_native(ex, (void *) rendezvous, "int32(int32)",
@@ -416,8 +402,8 @@ static void wait_completed(xf_executor_t *ex, uint64_t n) {
 }
 
 START_TEST(test_enomem) {
-  xf_executor_t *ex = pool_new(1);
-  xf_value_t *args[2] = {string_value("a string argument"), int_value(3)};
+  xf_executor_t *ex = xft_pool(1);
+  xf_value_t *args[2] = {string_value("a string argument"), xft_int(3)};
   /* Start the worker first: its start-up allocations are not counted. */
   xf_value_t *v = call(ex, (void *) bump, "void()", NULL, 0);
   xf_value_unref(v);

@@ -10,25 +10,6 @@
 #include "testutil.h"
 #include <xf/xf.h>
 
-#define MS 1000000LL
-
-static xf_loop_t *new_loop(void) {
-  xf_loop_t *loop;
-  ck_assert_int_eq(xf_loop_new(&loop), XF_OK);
-  return loop;
-}
-
-static void free_loop(xf_loop_t *loop) {
-  ck_assert_int_eq(xf_loop_close(loop), XF_OK);
-  xf_loop_unref(loop);
-}
-
-static xf_value_t *int_value(int64_t i) {
-  xf_value_t *v;
-  ck_assert_int_eq(xf_value_new_int(i, &v), XF_OK);
-  return v;
-}
-
 static int64_t value_int(xf_value_t *v) {
   int64_t i = -1;
   ck_assert_int_eq(xf_value_get_int(v, &i), XF_OK);
@@ -53,11 +34,11 @@ static int step_return_7(xf_future_t *task, void *data, xf_future_t *awaited,
   (void) data;
   ck_assert_ptr_null(awaited);
   ck_assert_int_eq(status, XF_OK);
-  return xf_future_set_result(task, int_value(7));
+  return xf_future_set_result(task, xft_int(7));
 }
 
 START_TEST(test_task_result) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   _Atomic int freed = 0;
   xf_future_t *t;
   ck_assert_int_eq(xf_task_new(loop, step_return_7, (void *) &freed, count_free, &t),
@@ -70,7 +51,7 @@ START_TEST(test_task_result) {
   ck_assert_int_eq(value_int(v), 7);
   ck_assert_int_eq(freed, 1);
   xf_future_unref(t);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -102,19 +83,19 @@ static int step_sleep_then_await(xf_future_t *task, void *data, xf_future_t *awa
   default:
     if (status != XF_OK)
       return status;
-    return xf_future_set_result(task, int_value(future_int(awaited) + 1));
+    return xf_future_set_result(task, xft_int(future_int(awaited) + 1));
   }
 }
 
 static void *finish_later(void *p) {
   struct timespec ts = {0, 5 * MS};
   nanosleep(&ts, NULL);
-  xf_future_set_result(p, int_value(41));
+  xf_future_set_result(p, xft_int(41));
   return NULL;
 }
 
 START_TEST(test_await_future_from_other_thread) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *target;
   ck_assert_int_eq(xf_future_new(&target), XF_OK); /* free-standing */
   sleeper_t s = {.loop = loop, .target = target};
@@ -129,7 +110,7 @@ START_TEST(test_await_future_from_other_thread) {
   ck_assert_int_eq(s.stage, 3);
   xf_future_unref(t);
   xf_future_unref(target);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -147,7 +128,7 @@ static int step_chain(xf_future_t *task, void *data, xf_future_t *awaited, int s
       return XF_TASK_AWAIT;
     }
     if (!l->prev)
-      return xf_future_set_result(task, int_value(1));
+      return xf_future_set_result(task, xft_int(1));
     ck_assert_int_eq(xf_task_await(task, l->prev), XF_OK);
     return XF_TASK_AWAIT;
   }
@@ -155,20 +136,20 @@ static int step_chain(xf_future_t *task, void *data, xf_future_t *awaited, int s
   if (awaited == l->extra) {
     l->extra = NULL;
     if (!l->prev)
-      return xf_future_set_result(task, int_value(future_int(awaited)));
+      return xf_future_set_result(task, xft_int(future_int(awaited)));
     ck_assert_int_eq(xf_task_await(task, l->prev), XF_OK);
     return XF_TASK_AWAIT;
   }
-  return xf_future_set_result(task, int_value(future_int(awaited) + 1));
+  return xf_future_set_result(task, xft_int(future_int(awaited) + 1));
 }
 
 static void set_100(void *data) {
-  xf_future_set_result(data, int_value(100));
+  xf_future_set_result(data, xft_int(100));
 }
 
 START_TEST(test_chain_of_tasks) {
   enum { N = 50 };
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   link_t links[N];
   xf_future_t *tasks[N];
   xf_future_t *first;
@@ -187,7 +168,7 @@ START_TEST(test_chain_of_tasks) {
     xf_future_unref(tasks[i]);
   }
   xf_future_unref(first);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -219,7 +200,7 @@ static int step_bad_await(xf_future_t *task, void *data, xf_future_t *awaited,
 }
 
 START_TEST(test_step_return_codes) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *t;
   ck_assert_int_eq(xf_task_new(loop, step_fail, NULL, NULL, &t), XF_OK);
   ck_assert_int_eq(xf_loop_run_until_complete(loop, t, NULL), XF_EFAILED);
@@ -241,7 +222,7 @@ START_TEST(test_step_return_codes) {
   ck_assert_int_eq(xf_error_code(err), XF_ESTATE);
   xf_error_unref(err);
   xf_future_unref(t);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -263,7 +244,7 @@ static int step_yield(xf_future_t *task, void *data, xf_future_t *awaited, int s
 }
 
 START_TEST(test_yield_interleaves) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   int log[6], n = 0;
   yielder_t a = {1, 3, log, &n}, b = {2, 3, log, &n};
   xf_future_t *ta, *tb;
@@ -277,7 +258,7 @@ START_TEST(test_yield_interleaves) {
     ck_assert_int_eq(log[i], expected[i]);
   xf_future_unref(ta);
   xf_future_unref(tb);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -296,7 +277,7 @@ static int step_propagate(xf_future_t *task, void *data, xf_future_t *awaited,
 }
 
 START_TEST(test_awaited_failure) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *f, *t;
   ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
   ck_assert_int_eq(xf_future_fail(f, XF_EFAILED, "ValueError", "boom"), XF_OK);
@@ -309,7 +290,7 @@ START_TEST(test_awaited_failure) {
   xf_error_unref(err);
   xf_future_unref(t);
   xf_future_unref(f);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -339,7 +320,7 @@ static int step_await_target(xf_future_t *task, void *data, xf_future_t *awaited
   }
   c->target_cancelled = awaited && xf_future_cancelled(awaited);
   if (status == XF_ECANCELLED && c->swallow)
-    return xf_future_set_result(task, int_value(99));
+    return xf_future_set_result(task, xft_int(99));
   return status;
 }
 
@@ -348,7 +329,7 @@ static void cancel_task(void *data) {
 }
 
 START_TEST(test_cancel_suspended_task) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   for (int swallow = 0; swallow < 2; swallow++) {
     xf_future_t *target, *t;
     ck_assert_int_eq(xf_loop_create_future(loop, &target), XF_OK);
@@ -375,12 +356,12 @@ START_TEST(test_cancel_suspended_task) {
     xf_future_unref(t);
     xf_future_unref(target);
   }
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
 START_TEST(test_cancel_before_first_step) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   canceller_t c = {0};
   xf_future_t *t;
   ck_assert_int_eq(xf_task_new(loop, step_await_target, &c, canceller_free, &t), XF_OK);
@@ -395,7 +376,7 @@ START_TEST(test_cancel_before_first_step) {
   xf_error_unref(err);
   ck_assert_int_eq(c.freed, 1);
   xf_future_unref(t);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
@@ -451,7 +432,7 @@ static void *cancel_later(void *p) {
 }
 
 START_TEST(test_cancel_task_awaiting_executor) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_thread_pool_options_t opts = XF_THREAD_POOL_OPTIONS_INIT;
   opts.max_workers = 1;
   xf_executor_t *ex;
@@ -480,12 +461,12 @@ START_TEST(test_cancel_task_awaiting_executor) {
   xf_future_unref(blocker);
   xf_future_unref(t);
   xf_executor_unref(ex);
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 
 START_TEST(test_close_with_suspended_task) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *target, *t;
   ck_assert_int_eq(xf_future_new(&target), XF_OK);
   canceller_t c = {.target = target};
@@ -494,17 +475,17 @@ START_TEST(test_close_with_suspended_task) {
   ck_assert_int_eq(c.steps, 1);
   xf_future_unref(t);
   /* The task will never resume: closing lets it go (valgrind checks). */
-  free_loop(loop);
+  xft_loop_free(loop);
   ck_assert_int_eq(c.freed, 1);
   _Atomic int freed = 0;
   ck_assert_int_eq(xf_future_set_result(target, NULL), XF_OK);
   xf_future_unref(target);
 
   /* A task whose first step never ran is dropped with its data. */
-  loop = new_loop();
+  loop = xft_loop();
   ck_assert_int_eq(xf_task_new(loop, step_void, (void *) &freed, count_free, &t), XF_OK);
   xf_future_unref(t);
-  free_loop(loop);
+  xft_loop_free(loop);
   ck_assert_int_eq(freed, 1);
 }
 END_TEST
@@ -537,7 +518,7 @@ static int step_misuse(xf_future_t *task, void *data, xf_future_t *awaited, int 
 }
 
 START_TEST(test_bad_input) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   xf_future_t *t, *f;
   ck_assert_int_eq(xf_task_new(NULL, step_void, NULL, NULL, &t), XF_EINVAL);
   ck_assert_ptr_null(t);
@@ -564,7 +545,7 @@ START_TEST(test_bad_input) {
 END_TEST
 
 START_TEST(test_enomem) {
-  xf_loop_t *loop = new_loop();
+  xf_loop_t *loop = xft_loop();
   XFT_FOR_EACH_ALLOC_FAILURE(n) {
     xf_future_t *t;
     _Atomic int freed = 0;
@@ -579,7 +560,7 @@ START_TEST(test_enomem) {
     ck_assert_int_eq(freed, 1);
     xf_future_unref(t);
   }
-  free_loop(loop);
+  xft_loop_free(loop);
 }
 END_TEST
 

@@ -1,7 +1,8 @@
-/* The counting, failing allocator of testutil.h. */
+/* The counting, failing allocator of testutil.h, and the suites' small helpers. */
 #include "testutil.h"
 
 #include <check.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,4 +114,43 @@ void xft__alloc_loop_next(xft_alloc_loop_t *loop) {
                 XFT__MAX_ALLOC_POINTS);
   loop->n++;
   xft_alloc_fail_at(loop->n);
+}
+
+xf_value_t *xft_int(int64_t i) {
+  xf_value_t *v;
+  ck_assert_int_eq(xf_value_new_int(i, &v), XF_OK);
+  return v;
+}
+
+int64_t xft_result_int(xf_future_t *f) {
+  xf_value_t *v;
+  int64_t i = -1;
+  ck_assert_int_eq(xf_future_result(f, -1, &v), XF_OK);
+  ck_assert_int_eq(xf_value_get_int(v, &i), XF_OK);
+  xf_value_unref(v);
+  return i;
+}
+
+xf_executor_t *xft_pool(uint32_t workers) {
+  xf_thread_pool_options_t o = XF_THREAD_POOL_OPTIONS_INIT;
+  o.max_workers = workers;
+  xf_executor_t *ex;
+  ck_assert_int_eq(xf_thread_pool_new(&o, &ex), XF_OK);
+  return ex;
+}
+
+xf_loop_t *xft_loop(void) {
+  xf_loop_t *loop;
+  ck_assert_int_eq(xf_loop_new(&loop), XF_OK);
+  return loop;
+}
+
+void xft_loop_free(xf_loop_t *loop) {
+  ck_assert_int_eq(xf_loop_close(loop), XF_OK);
+  xf_loop_unref(loop);
+}
+
+void xft_sleep_ns(int64_t ns) {
+  struct timespec ts = {(time_t) (ns / 1000000000), (long) (ns % 1000000000)};
+  nanosleep(&ts, NULL);
 }

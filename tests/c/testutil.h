@@ -74,4 +74,26 @@ void xft__alloc_loop_next(xft_alloc_loop_t *loop);
        xft__alloc_loop_next(&xft__loop))                                                 \
     for (long n = xft__loop.n, xft__once = 1; xft__once; xft__once = 0, (void) n)
 
+/* Small helpers the suites share; each fails the running test on an
+ * unexpected error code. */
+#include <xf/xf.h>
+
+#define MS 1000000LL /* nanoseconds in a millisecond */
+
+/* A new int value. */
+xf_value_t *xft_int(int64_t i);
+
+/* Wait for f and return the int it holds. */
+int64_t xft_result_int(xf_future_t *f);
+
+/* A thread pool with this many workers. */
+xf_executor_t *xft_pool(uint32_t workers);
+
+/* A new loop, and closing and releasing one. */
+xf_loop_t *xft_loop(void);
+void xft_loop_free(xf_loop_t *loop);
+
+/* Sleep this many nanoseconds. */
+void xft_sleep_ns(int64_t ns);
+
 #endif /* XFT_TESTUTIL_H */
