@@ -47,9 +47,6 @@
 #include "closure_internal.h"
 #include "loop_internal.h"
 
-/* How long a waiting caller spins before it sleeps. */
-#define XF__CALL_SPIN 4000
-
 /* The answer has been published; the caller sleeps on the word. */
 #define XF__CALL_DONE    1u
 #define XF__CALL_WAITING 2u
@@ -261,11 +258,10 @@ static void xf__call_release(void *data) {
 }
 
 static void xf__call_wait(xf__call_t *call) {
-  for (int i = 0; i < XF__CALL_SPIN; i++) {
+  xf__spin_t spin = {0, 0};
+  while (xf__spin_step(&spin))
     if (atomic_load_explicit(&call->state, memory_order_acquire) & XF__CALL_DONE)
       return;
-    xf__cpu_relax();
-  }
   for (;;) {
     uint32_t s = atomic_load_explicit(&call->state, memory_order_acquire);
     if (s & XF__CALL_DONE)

@@ -27,9 +27,6 @@
 #include "future_internal.h"
 #include "xf/loop.h"
 
-/* How long a waiter spins before it sleeps. */
-#define XF__SPIN_ITERATIONS 4000
-
 static inline uint32_t xf__state(const xf_future_t *f) {
   return atomic_load_explicit(&((xf_future_t *) f)->state, memory_order_acquire) &
          XF__STATE_MASK;
@@ -254,11 +251,10 @@ int xf_future_wait(xf_future_t *f, int64_t timeout_ns) {
   if (timeout_ns == 0)
     return XF_ETIMEDOUT;
   int64_t deadline = xf__deadline(timeout_ns);
-  for (int i = 0; i < XF__SPIN_ITERATIONS; i++) {
-    xf__cpu_relax();
+  xf__spin_t spin = {0, 0};
+  while (xf__spin_step(&spin))
     if (xf__is_done(atomic_load_explicit(&f->state, memory_order_acquire)))
       return XF_OK;
-  }
   for (;;) {
     uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
     if (xf__is_done(s))

@@ -50,6 +50,30 @@ static inline void xf__cpu_relax(void) {
 #endif
 }
 
+/* Spinning before sleeping: a waiter that expects an event soon spins for
+ * about what a sleep and wake-up would cost (a futex round trip is some tens
+ * of microseconds on the slow-syscall machines this targets), then sleeps.
+ * The budget is in time, not iterations: a PAUSE instruction costs from ten
+ * to over a hundred cycles depending on the CPU. */
+#define XF__SPIN_NS 30000
+
+typedef struct xf__spin {
+  int64_t until; /* 0 until the first clock read */
+  unsigned n;
+} xf__spin_t;
+
+/* One spin step: false once the budget is spent. Reads the clock every 64
+ * steps only. */
+static inline bool xf__spin_step(xf__spin_t *s) {
+  xf__cpu_relax();
+  if ((++s->n & 63) != 0)
+    return true;
+  int64_t now = xf_now();
+  if (!s->until)
+    s->until = now + XF__SPIN_NS;
+  return now < s->until;
+}
+
 /* A small mutex on one futex word (0 free, 1 locked, 2 locked with
  * waiters). It spins briefly before sleeping because the critical sections it
  * guards are a few dozen instructions long. */

@@ -47,9 +47,6 @@
 
 #include "executor_internal.h"
 
-/* How long an idle worker spins before sleeping. */
-#define XF__POOL_SPIN 8000
-
 /* Fields that different threads write often are kept a cache line apart
  * (by padding: the pool comes from the allocation hook, which promises no
  * more than malloc's alignment), so a submitter and the workers do not
@@ -254,11 +251,10 @@ static xf_future_t *xf__pool_next(xf__pool_t *p) {
     if (atomic_compare_exchange_strong_explicit(
             &p->spinning, &expected, 1, memory_order_seq_cst, memory_order_relaxed)) {
       bool seen = false;
-      for (int i = 0; i < XF__POOL_SPIN && !seen; i++) {
+      xf__spin_t spin = {0, 0};
+      while (!seen && xf__spin_step(&spin))
         seen = atomic_load_explicit(&p->queued, memory_order_relaxed) ||
                atomic_load_explicit(&p->shutdown, memory_order_relaxed);
-        xf__cpu_relax();
-      }
       atomic_store_explicit(&p->spinning, 0, memory_order_seq_cst);
       if (seen)
         continue;
