@@ -22,12 +22,6 @@ static bool on_main(void) {
   return pthread_equal(pthread_self(), main_thread);
 }
 
-static xf_loop_t *loop_new(void) {
-  xf_loop_t *loop;
-  ck_assert_int_eq(xf_loop_new(&loop), XF_OK);
-  return loop;
-}
-
 static void run_until(xf_loop_t *loop, _Atomic int *counter, int target) {
   while (atomic_load(counter) < target)
     ck_assert_int_eq(xf_loop_run(loop, XF_RUN_ONCE), XF_OK);
@@ -251,7 +245,7 @@ static void rt_run_cb(void *data) {
 }
 
 START_TEST(test_types_on_owner_thread) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   report_t rep;
   report_init(&rep, loop);
   rt_t rt;
@@ -274,7 +268,7 @@ static void *rt_worker(void *arg) {
 
 /* The worker's non-void calls wait for the main thread's loop. */
 START_TEST(test_types_from_another_thread) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   report_t rep;
   report_init(&rep, loop);
   rt_t rt;
@@ -320,7 +314,7 @@ static void *mix_worker(void *arg) {
 }
 
 START_TEST(test_six_mixed_arguments) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   xf_closure_t *c;
   ck_assert_int_eq(xf_closure_new("double(int8, uint16, int64, float, string, double)",
                                   mix6, NULL, NULL, loop, &c),
@@ -400,7 +394,7 @@ static void events_free(void *data) {
 }
 
 START_TEST(test_library_threads_call_back) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   report_t rep;
   report_init(&rep, loop);
   events_t ev;
@@ -466,7 +460,7 @@ static void *ask_all(void *arg) {
 }
 
 START_TEST(test_callers_wait_for_answers) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   report_t rep;
   report_init(&rep, loop);
   xf_closure_t *c;
@@ -514,7 +508,7 @@ static void *call_worker(void *arg) {
 }
 
 START_TEST(test_deadlock_on_owner_thread) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   report_t rep;
   report_init(&rep, loop);
   xf_closure_t *c;
@@ -538,7 +532,7 @@ START_TEST(test_deadlock_on_owner_thread) {
 END_TEST
 
 START_TEST(test_closed_owner_loop) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   report_t rep;
   report_init(&rep, loop);
   xf_closure_t *c, *v;
@@ -578,7 +572,7 @@ static void wait_queued(xf_loop_t *loop) {
 
 /* A caller waiting on a loop that nobody runs is released when it closes. */
 START_TEST(test_waiting_caller_released_by_close) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   report_t rep;
   report_init(&rep, loop);
   xf_closure_t *c;
@@ -601,7 +595,7 @@ END_TEST
 
 /* A caller on another thread may wait for a loop that starts later. */
 START_TEST(test_waiting_caller_answered_when_loop_runs) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   xf_closure_t *c;
   ck_assert_int_eq(xf_closure_new("int32(int32)", count_and_answer, NULL, NULL, loop, &c),
                    XF_OK);
@@ -654,7 +648,7 @@ static void *fail_worker(void *arg) {
 }
 
 START_TEST(test_failing_handlers) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   report_t rep;
   report_init(&rep, loop);
   xf_closure_t *cs[4];
@@ -694,7 +688,7 @@ static void *one_failing_call(void *arg) {
 
 START_TEST(test_failure_reports_carry_the_error) {
   static const int codes[] = {XF_ERANGE, XF_EFAILED, XF_ETYPE, XF_ERANGE};
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   report_t rep;
   report_init(&rep, loop);
   for (int i = 0; i < 4; i++) {
@@ -751,17 +745,28 @@ static void *post_worker(void *arg) {
   return NULL;
 }
 
+/* A "void(string)" closure owned by loop, counting its runs and frees in l. */
+static xf_closure_t *life_closure(xf_loop_t *loop, life_t *l) {
+  memset(l, 0, sizeof *l);
+  xf_closure_t *c;
+  ck_assert_int_eq(xf_closure_new("void(string)", life_handler, l, life_free, loop, &c),
+                   XF_OK);
+  return c;
+}
+
+/* Call c `calls` times from a new thread, which then drops `drop` (may be
+ * NULL); returns once that thread has finished. */
+static void post_from_thread(xf_closure_t *c, int calls, xf_closure_t *drop) {
+  post_job_t job = {(void (*)(const char *)) xf_closure_code(c), calls, drop};
+  pthread_join(spawn(post_worker, &job), NULL);
+}
+
 /* Dropping the last reference while calls are queued: they still run. */
 START_TEST(test_unref_with_calls_in_flight) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   life_t l;
-  memset(&l, 0, sizeof l);
-  xf_closure_t *c;
-  ck_assert_int_eq(xf_closure_new("void(string)", life_handler, &l, life_free, loop, &c),
-                   XF_OK);
-  post_job_t job = {(void (*)(const char *)) xf_closure_code(c), 1000, NULL};
-  pthread_t t = spawn(post_worker, &job);
-  pthread_join(t, NULL);
+  xf_closure_t *c = life_closure(loop, &l);
+  post_from_thread(c, 1000, NULL);
   xf_closure_unref(c);
   ck_assert_int_eq(atomic_load(&l.freed), 0);
   run_until(loop, &l.freed, 1);
@@ -774,15 +779,10 @@ END_TEST
 /* Queued calls of a loop that closes are dropped with their data freed. */
 START_TEST(test_close_drops_queued_calls) {
   long before = xft_alloc_live();
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   life_t l;
-  memset(&l, 0, sizeof l);
-  xf_closure_t *c;
-  ck_assert_int_eq(xf_closure_new("void(string)", life_handler, &l, life_free, loop, &c),
-                   XF_OK);
-  post_job_t job = {(void (*)(const char *)) xf_closure_code(c), 500, NULL};
-  pthread_t t = spawn(post_worker, &job);
-  pthread_join(t, NULL);
+  xf_closure_t *c = life_closure(loop, &l);
+  post_from_thread(c, 500, NULL);
   xf_closure_unref(c);
   ck_assert_int_eq(xf_loop_close(loop), XF_OK);
   ck_assert_int_eq(atomic_load(&l.runs), 0);
@@ -795,15 +795,10 @@ END_TEST
 /* The last reference dropped on another thread: the closure is destroyed on
  * the owner's thread, by its loop. */
 START_TEST(test_last_unref_elsewhere_frees_on_owner) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   life_t l;
-  memset(&l, 0, sizeof l);
-  xf_closure_t *c;
-  ck_assert_int_eq(xf_closure_new("void(string)", life_handler, &l, life_free, loop, &c),
-                   XF_OK);
-  post_job_t job = {(void (*)(const char *)) xf_closure_code(c), 0, c};
-  pthread_t t = spawn(post_worker, &job);
-  pthread_join(t, NULL);
+  xf_closure_t *c = life_closure(loop, &l);
+  post_from_thread(c, 0, c);
   ck_assert_int_eq(atomic_load(&l.freed), 0);
   run_until(loop, &l.freed, 1);
   ck_assert_int_eq(atomic_load(&l.runs), 0);
@@ -899,7 +894,7 @@ static void done_teardown(deliveries_t *d, xf_closure_t *c) {
 /* Completions that arrive while the loop is busy are delivered together:
  * one iteration takes all of them. */
 START_TEST(test_done_closures_batched) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   deliveries_t d;
   xf_closure_t *c;
   done_setup(&d, loop, &c);
@@ -919,7 +914,7 @@ END_TEST
 /* The same while the loop runs: everything arrives, on the owner thread, in
  * (usually far) fewer iterations than completions. */
 START_TEST(test_done_closures_while_running) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   deliveries_t d;
   xf_closure_t *c;
   done_setup(&d, loop, &c);
@@ -1051,7 +1046,7 @@ END_TEST
 /* Posting from another thread while memory runs out: the call is dropped and
  * reported, or it runs; nothing leaks either way. */
 START_TEST(test_enomem_posted) {
-  xf_loop_t *loop = loop_new();
+  xf_loop_t *loop = xft_loop();
   report_t rep;
   report_init(&rep, loop);
   life_t l;
@@ -1124,11 +1119,6 @@ static Suite *closure_suite(void) {
 }
 
 int main(void) {
-  xft_alloc_install();
   main_thread = pthread_self();
-  SRunner *sr = srunner_create(closure_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return xft_main(closure_suite());
 }

@@ -1811,10 +1811,5 @@ static Suite *combinators_suite(void) {
 }
 
 int main(void) {
-  xft_alloc_install();
-  SRunner *sr = srunner_create(combinators_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return xft_main(combinators_suite());
 }

@@ -455,10 +455,5 @@ static Suite *native_suite(void) {
 }
 
 int main(void) {
-  xft_alloc_install();
-  SRunner *sr = srunner_create(native_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return xft_main(native_suite());
 }

@@ -184,10 +184,5 @@ static Suite *signature_suite(void) {
 }
 
 int main(void) {
-  xft_alloc_install();
-  SRunner *sr = srunner_create(signature_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return xft_main(signature_suite());
 }

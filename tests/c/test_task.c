@@ -590,10 +590,5 @@ static Suite *task_suite(void) {
 }
 
 int main(void) {
-  xft_alloc_install();
-  SRunner *sr = srunner_create(task_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return xft_main(task_suite());
 }

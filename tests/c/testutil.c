@@ -154,3 +154,12 @@ void xft_sleep_ns(int64_t ns) {
   struct timespec ts = {(time_t) (ns / 1000000000), (long) (ns % 1000000000)};
   nanosleep(&ts, NULL);
 }
+
+int xft_main(Suite *suite) {
+  xft_alloc_install();
+  SRunner *sr = srunner_create(suite);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -74,6 +74,12 @@ void xft__alloc_loop_next(xft_alloc_loop_t *loop);
        xft__alloc_loop_next(&xft__loop))                                                 \
     for (long n = xft__loop.n, xft__once = 1; xft__once; xft__once = 0, (void) n)
 
+#include <check.h>
+
+/* A suite's whole main: installs the counting allocator (before anything is
+ * allocated), runs the suite and returns the process exit status. */
+int xft_main(Suite *suite);
+
 /* Small helpers the suites share; each fails the running test on an
  * unexpected error code. */
 #include <xf/xf.h>
