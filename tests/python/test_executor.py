@@ -49,7 +49,9 @@ def test_workers_are_named_and_keep_their_thread_state():
 
         idents = {f.result() for f in [ex.submit(count) for _ in range(50)]}
         assert 1 <= len(idents) <= 2
-        assert ex.stats()["completed"] == 50
+    # The counters move just after each future finishes; after shutdown
+    # (the end of the with block joins the workers) they are final.
+    assert ex.stats()["completed"] == 50
 
 
 def test_map_is_ordered_and_times_out(pool):
