@@ -12,6 +12,8 @@ packages=(
   libuv1-dev libglib2.0-dev libtbb-dev g++ gnuplot-nox
   libjson-c-dev lua-dkjson
   lua-luv
+  clang libclang-rt-14-dev curl
+  libcbor-dev python3-cbor2 python3-cloudpickle
 )
 
 missing=()

@@ -34,23 +34,32 @@ xf_error_t *xf__error_oom(void) {
 
 const char *xf_error_default_type(int code) {
   switch (code) {
-  case XF_ECANCELLED:
-    return "CancelledError";
-  case XF_ETIMEDOUT:
-    return "TimeoutError";
-  case XF_ESTATE:
-    return "InvalidStateError";
-  case XF_EBROKEN:
-    return "BrokenExecutor";
-  case XF_ENOMEM:
-    return "MemoryError";
-  case XF_ETYPE:
-    return "TypeError";
-  case XF_EINVAL:
-    return "ValueError";
-  default:
-    return "RuntimeError";
+#define XF__ERRNO_TYPE(name, value, text, type)                                          \
+  case value:                                                                            \
+    return type;
+    XF_ERRNO_MAP(XF__ERRNO_TYPE)
+#undef XF__ERRNO_TYPE
   }
+  return "RuntimeError";
+}
+
+int xf_error_code_of_type(const char *type) {
+  if (!type || !*type)
+    return XF_EINVAL;
+  /* The table's first row of a type wins: "RuntimeError" is first met at
+   * XF_EFAILED, the generic failure. */
+  static const struct {
+    const char *type;
+    int code;
+  } rows[] = {
+#define XF__ERRNO_ROW(name, value, text, type) {type, value},
+      XF_ERRNO_MAP(XF__ERRNO_ROW)
+#undef XF__ERRNO_ROW
+  };
+  for (size_t i = 1; i < sizeof rows / sizeof rows[0]; i++)
+    if (strcmp(rows[i].type, type) == 0)
+      return rows[i].code;
+  return XF_EFAILED;
 }
 
 /* Adds the size of s and its NUL to *total; false on overflow. */

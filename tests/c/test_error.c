@@ -124,11 +124,35 @@ START_TEST(test_default_type) {
   ck_assert_str_eq(xf_error_default_type(XF_ENOMEM), "MemoryError");
   ck_assert_str_eq(xf_error_default_type(XF_ETYPE), "TypeError");
   ck_assert_str_eq(xf_error_default_type(XF_EINVAL), "ValueError");
-  const int others[] = {XF_EFAILED, XF_ESHUTDOWN, XF_EWRONGTHREAD, XF_EAGAIN, XF_ECLOSED,
-                        XF_EBUSY,   XF_ERANGE,    XF_EDEADLK,      XF_ESYS,   XF_OK,
+  ck_assert_str_eq(xf_error_default_type(XF_EAGAIN), "QueueFull");
+  ck_assert_str_eq(xf_error_default_type(XF_ERANGE), "OverflowError");
+  ck_assert_str_eq(xf_error_default_type(XF_EDEADLK), "DeadlockError");
+  ck_assert_str_eq(xf_error_default_type(XF_ESYS), "OSError");
+  ck_assert_str_eq(xf_error_default_type(XF_OK), "");
+  const int others[] = {XF_EFAILED, XF_ESHUTDOWN, XF_EWRONGTHREAD, XF_ECLOSED, XF_EBUSY,
                         1,          -1000};
   for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
     ck_assert_str_eq(xf_error_default_type(others[i]), "RuntimeError");
+}
+END_TEST
+
+/* The reverse lookup names, for each type of the table, the first code that
+ * carries it, so a type name survives a trip through a code and back. */
+START_TEST(test_code_of_type) {
+  ck_assert_int_eq(xf_error_code_of_type("CancelledError"), XF_ECANCELLED);
+  ck_assert_int_eq(xf_error_code_of_type("TimeoutError"), XF_ETIMEDOUT);
+  ck_assert_int_eq(xf_error_code_of_type("InvalidStateError"), XF_ESTATE);
+  ck_assert_int_eq(xf_error_code_of_type("DeadlockError"), XF_EDEADLK);
+  ck_assert_int_eq(xf_error_code_of_type("QueueFull"), XF_EAGAIN);
+  ck_assert_int_eq(xf_error_code_of_type("RuntimeError"), XF_EFAILED);
+  ck_assert_int_eq(xf_error_code_of_type("MyOwnError"), XF_EFAILED);
+  ck_assert_int_eq(xf_error_code_of_type(""), XF_EINVAL);
+  ck_assert_int_eq(xf_error_code_of_type(NULL), XF_EINVAL);
+  const int codes[] = {XF_EINVAL,     XF_ENOMEM,  XF_ESTATE,  XF_ETIMEDOUT,
+                       XF_ECANCELLED, XF_EFAILED, XF_EBROKEN, XF_ETYPE,
+                       XF_EAGAIN,     XF_ERANGE,  XF_EDEADLK, XF_ESYS};
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+    ck_assert_int_eq(xf_error_code_of_type(xf_error_default_type(codes[i])), codes[i]);
 }
 END_TEST
 
@@ -355,6 +379,7 @@ static Suite *error_suite(void) {
   tcase_add_test(tc, test_long_strings);
   tcase_add_test(tc, test_codes);
   tcase_add_test(tc, test_default_type);
+  tcase_add_test(tc, test_code_of_type);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("payload");

@@ -30,29 +30,31 @@ extern "C" {
  * it is the major part of the shared library's SONAME. */
 #define XF_ABI_VERSION   0
 
-/* The error table: name, value, message. A code is never reused: new codes
- * take the next free number. */
+/* The error table: name, value, message, and the error type name that an
+ * error made with the code carries when its creator names none (see
+ * xf_error_default_type; the bindings raise their exception of that name).
+ * A code is never reused: new codes take the next free number. */
 #define XF_ERRNO_MAP(X)                                                                  \
-  X(OK, 0, "success")                                                                    \
-  X(EINVAL, -1, "invalid argument")                                                      \
-  X(ENOMEM, -2, "out of memory")                                                         \
-  X(ESTATE, -3, "invalid state for this operation")                                      \
-  X(ETIMEDOUT, -4, "timed out")                                                          \
-  X(ECANCELLED, -5, "cancelled")                                                         \
-  X(EFAILED, -6, "the operation finished with an error")                                 \
-  X(ESHUTDOWN, -7, "the executor has been shut down")                                    \
-  X(EWRONGTHREAD, -8, "called from the wrong thread")                                    \
-  X(EBROKEN, -9, "the executor is broken")                                               \
-  X(ETYPE, -10, "wrong type")                                                            \
-  X(EAGAIN, -11, "resource temporarily unavailable (queue full)")                        \
-  X(ECLOSED, -12, "the object is closed")                                                \
-  X(EBUSY, -13, "busy (already running)")                                                \
-  X(ERANGE, -14, "value out of range")                                                   \
-  X(EDEADLK, -15, "waiting would deadlock")                                              \
-  X(ESYS, -16, "a system call failed")
+  X(OK, 0, "success", "")                                                                \
+  X(EINVAL, -1, "invalid argument", "ValueError")                                        \
+  X(ENOMEM, -2, "out of memory", "MemoryError")                                          \
+  X(ESTATE, -3, "invalid state for this operation", "InvalidStateError")                 \
+  X(ETIMEDOUT, -4, "timed out", "TimeoutError")                                          \
+  X(ECANCELLED, -5, "cancelled", "CancelledError")                                       \
+  X(EFAILED, -6, "the operation finished with an error", "RuntimeError")                 \
+  X(ESHUTDOWN, -7, "the executor has been shut down", "RuntimeError")                    \
+  X(EWRONGTHREAD, -8, "called from the wrong thread", "RuntimeError")                    \
+  X(EBROKEN, -9, "the executor is broken", "BrokenExecutor")                             \
+  X(ETYPE, -10, "wrong type", "TypeError")                                               \
+  X(EAGAIN, -11, "resource temporarily unavailable (queue full)", "QueueFull")           \
+  X(ECLOSED, -12, "the object is closed", "RuntimeError")                                \
+  X(EBUSY, -13, "busy (already running)", "RuntimeError")                                \
+  X(ERANGE, -14, "value out of range", "OverflowError")                                  \
+  X(EDEADLK, -15, "waiting would deadlock", "DeadlockError")                             \
+  X(ESYS, -16, "a system call failed", "OSError")
 
 typedef enum xf_errno {
-#define XF__ERRNO_ENUM(name, value, text) XF_##name = value,
+#define XF__ERRNO_ENUM(name, value, text, type) XF_##name = value,
   XF_ERRNO_MAP(XF__ERRNO_ENUM)
 #undef XF__ERRNO_ENUM
 } xf_errno_t;

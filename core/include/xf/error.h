@@ -41,11 +41,23 @@ XF_API const char *xf_error_message(const xf_error_t *e);
 XF_API const char *xf_error_traceback(const xf_error_t *e);
 XF_API xf_value_t *xf_error_payload(const xf_error_t *e);
 
-/* The type name used when none is given: "CancelledError" for XF_ECANCELLED,
+/* The type name used when none is given: the type column of the error table
+ * (XF_ERRNO_MAP in common.h): "CancelledError" for XF_ECANCELLED,
  * "TimeoutError" for XF_ETIMEDOUT, "InvalidStateError" for XF_ESTATE,
  * "BrokenExecutor" for XF_EBROKEN, "MemoryError" for XF_ENOMEM, "TypeError"
- * for XF_ETYPE, "ValueError" for XF_EINVAL, "RuntimeError" otherwise. */
+ * for XF_ETYPE, "ValueError" for XF_EINVAL, "QueueFull" for XF_EAGAIN,
+ * "OverflowError" for XF_ERANGE, "DeadlockError" for XF_EDEADLK, "OSError"
+ * for XF_ESYS, "" for XF_OK, and "RuntimeError" for every other code and for
+ * a code that is not in the table. Static storage; never NULL. */
 XF_API const char *xf_error_default_type(int code);
+
+/* The reverse of xf_error_default_type: the code of the first row of the
+ * error table whose type is `type` ("TimeoutError" gives XF_ETIMEDOUT,
+ * "RuntimeError" XF_EFAILED), XF_EFAILED for a type the table does not
+ * name (a user's own exception type), and XF_EINVAL for NULL or "". A
+ * binding uses it to give an error raised in its language the code that
+ * other languages map back to the same exception. */
+XF_API int xf_error_code_of_type(const char *type);
 
 #ifdef __cplusplus
 }
