@@ -32,6 +32,9 @@
  * be made from an existing one) and decremented with acq_rel, so that the
  * thread freeing the value sees every write made through other references.
  *
+ * A map is stored as a list of 2n items, key then value, so freeing and
+ * walking it is the list's code.
+ *
  * Freeing a list does not recurse: once a count reaches zero nobody else can
  * see the value, so its count field is reused as the link of a stack of
  * values waiting to be freed. A list nested a million levels deep is freed in
@@ -40,6 +43,8 @@
  */
 #include <assert.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "value_internal.h"
 
@@ -81,6 +86,9 @@ typedef struct xf__list_value {
   size_t n;
   xf_value_t *items[]; /* each an owned reference */
 } xf__list_value_t;
+
+/* A map is a list of 2n items: key, value, key, value... */
+typedef xf__list_value_t xf__map_value_t;
 
 typedef struct xf__pointer_value {
   struct xf_value h;
@@ -239,7 +247,8 @@ static void xf__value_free(struct xf_value *v) {
   struct xf_value *pending = NULL;
   for (;;) {
     switch (v->kind) {
-    case XF_KIND_LIST: {
+    case XF_KIND_LIST:
+    case XF_KIND_MAP: {
       xf__list_value_t *l = (xf__list_value_t *) v;
       for (size_t i = 0; i < l->n; i++) {
         struct xf_value *item = l->items[i];
@@ -446,6 +455,32 @@ int xf_value_new_list(xf_value_t *const *items, size_t n, xf_value_t **out) {
   return XF_OK;
 }
 
+int xf_value_new_map(xf_value_t *const *keys, xf_value_t *const *values, size_t n,
+                     xf_value_t **out) {
+  if (!out)
+    return XF_EINVAL;
+  *out = NULL;
+  if ((!keys || !values) && n)
+    return XF_EINVAL;
+  if (n > (SIZE_MAX - sizeof(xf__map_value_t)) / (2 * sizeof(xf_value_t *)))
+    return XF_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    if (xf__kind(keys[i]) < 0 || xf__kind(values[i]) < 0)
+      return XF_EINVAL;
+  }
+  xf__map_value_t *v =
+      xf__value_alloc(sizeof *v + 2 * n * sizeof(xf_value_t *), XF_KIND_MAP);
+  if (!v)
+    return XF_ENOMEM;
+  v->n = 2 * n;
+  for (size_t i = 0; i < n; i++) {
+    v->items[2 * i] = xf_value_ref(keys[i]);
+    v->items[2 * i + 1] = xf_value_ref(values[i]);
+  }
+  *out = &v->h;
+  return XF_OK;
+}
+
 int xf_value_new_pointer(void *p, xf_free_data_fn dtor, xf_value_t **out) {
   if (!out)
     return XF_EINVAL;
@@ -585,6 +620,46 @@ int xf_value_list_get(const xf_value_t *v, size_t i, xf_value_t **borrowed) {
   return XF_OK;
 }
 
+int xf_value_map_len(const xf_value_t *v, size_t *out) {
+  int rc = xf__check(v, XF_KIND_MAP);
+  if (rc == XF_OK && !out)
+    rc = XF_EINVAL;
+  if (rc == XF_OK)
+    *out = ((const xf__map_value_t *) v)->n / 2;
+  return rc;
+}
+
+int xf_value_map_get(const xf_value_t *v, size_t i, xf_value_t **key,
+                     xf_value_t **value) {
+  int rc = xf__check(v, XF_KIND_MAP);
+  if (rc == XF_OK && (!key || !value))
+    rc = XF_EINVAL;
+  if (rc != XF_OK)
+    return rc;
+  const xf__map_value_t *m = (const xf__map_value_t *) v;
+  if (i >= m->n / 2)
+    return XF_ERANGE;
+  *key = m->items[2 * i];
+  *value = m->items[2 * i + 1];
+  return XF_OK;
+}
+
+int xf_value_map_find(const xf_value_t *v, const xf_value_t *key, xf_value_t **value) {
+  int rc = xf__check(v, XF_KIND_MAP);
+  if (rc == XF_OK && (xf__kind(key) < 0 || !value))
+    rc = XF_EINVAL;
+  if (rc != XF_OK)
+    return rc;
+  const xf__map_value_t *m = (const xf__map_value_t *) v;
+  for (size_t i = 0; i < m->n; i += 2) {
+    if (xf_value_equal(m->items[i], key)) {
+      *value = m->items[i + 1];
+      return XF_OK;
+    }
+  }
+  return XF_ERANGE;
+}
+
 int xf_value_get_pointer(const xf_value_t *v, void **out) {
   int rc = xf__check(v, XF_KIND_POINTER);
   if (rc == XF_OK && !out)
@@ -631,6 +706,20 @@ static bool xf__error_equal(const xf_error_t *a, const xf_error_t *b) {
                     strcmp(xf_error_message(a), xf_error_message(b)) == 0);
 }
 
+/* Two maps are equal when they have as many pairs and every pair of x has a
+ * key in y with an equal value: dicts compare whatever their order. */
+static bool xf__map_equal(const xf__map_value_t *x, const xf__map_value_t *y) {
+  if (x->n != y->n)
+    return false;
+  for (size_t i = 0; i < x->n; i += 2) {
+    xf_value_t *other = NULL;
+    if (xf_value_map_find(&y->h, x->items[i], &other) != XF_OK ||
+        !xf_value_equal(x->items[i + 1], other))
+      return false;
+  }
+  return true;
+}
+
 bool xf_value_equal(const xf_value_t *a, const xf_value_t *b) {
   /* Lists recurse on every item but the last, which the loop takes, so a
    * list nested through its last item compares in constant stack space. */
@@ -670,6 +759,8 @@ bool xf_value_equal(const xf_value_t *a, const xf_value_t *b) {
       b = y->items[y->n - 1];
       continue;
     }
+    case XF_KIND_MAP:
+      return xf__map_equal((const xf__map_value_t *) a, (const xf__map_value_t *) b);
     case XF_KIND_POINTER:
       return ((const xf__pointer_value_t *) a)->p == ((const xf__pointer_value_t *) b)->p;
     case XF_KIND_OBJECT: {
@@ -684,4 +775,162 @@ bool xf_value_equal(const xf_value_t *a, const xf_value_t *b) {
       return false;
     }
   }
+}
+
+/* ---- Canonical text ------------------------------------------------------- */
+
+/* An output cursor with snprintf's contract: it counts every byte and
+ * stores those that fit, leaving room for the NUL. */
+typedef struct xf__text {
+  char *buf;
+  size_t size;
+  size_t len;
+} xf__text_t;
+
+static void xf__text_put(xf__text_t *t, const char *s, size_t n) {
+  if (t->len < t->size) {
+    size_t room = t->size - 1 - t->len;
+    memcpy(t->buf + t->len, s, n < room ? n : room);
+  }
+  t->len += n;
+}
+
+static void xf__text_puts(xf__text_t *t, const char *s) {
+  xf__text_put(t, s, strlen(s));
+}
+
+static void xf__text_double(xf__text_t *t, double d) {
+  if (isnan(d)) {
+    xf__text_puts(t, "nan");
+    return;
+  }
+  if (isinf(d)) {
+    xf__text_puts(t, d < 0 ? "-inf" : "inf");
+    return;
+  }
+  /* The shortest precision that reads back as the same double. */
+  char tmp[40];
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+    if (strtod(tmp, NULL) == d && (d != 0 || signbit(d) == (tmp[0] == '-')))
+      break;
+  }
+  xf__text_puts(t, tmp);
+  if (!strpbrk(tmp, ".en"))
+    xf__text_puts(t, ".0");
+}
+
+static void xf__text_string(xf__text_t *t, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  xf__text_put(t, "\"", 1);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char) s[i];
+    char esc[7] = {'\\', 0};
+    switch (c) {
+    case '"':
+    case '\\':
+      esc[1] = (char) c;
+      xf__text_put(t, esc, 2);
+      break;
+    case '\n':
+      xf__text_put(t, "\\n", 2);
+      break;
+    case '\t':
+      xf__text_put(t, "\\t", 2);
+      break;
+    case '\r':
+      xf__text_put(t, "\\r", 2);
+      break;
+    default:
+      if (c < 0x20 || c == 0x7f) {
+        memcpy(esc, "\\u00", 4);
+        esc[4] = hex[c >> 4];
+        esc[5] = hex[c & 15];
+        xf__text_put(t, esc, 6);
+      } else {
+        xf__text_put(t, (const char *) &s[i], 1);
+      }
+    }
+  }
+  xf__text_put(t, "\"", 1);
+}
+
+static void xf__text_value(xf__text_t *t, const xf_value_t *v, int depth) {
+  char tmp[32];
+  switch (xf__kind(v)) {
+  case XF_KIND_VOID:
+    xf__text_puts(t, "none");
+    return;
+  case XF_KIND_BOOL:
+    xf__text_puts(t, v->boolean ? "true" : "false");
+    return;
+  case XF_KIND_INT:
+    snprintf(tmp, sizeof tmp, "%lld", (long long) xf__int_of(v));
+    xf__text_puts(t, tmp);
+    return;
+  case XF_KIND_DOUBLE:
+    xf__text_double(t, xf__bits_double(xf__double_bits_of(v)));
+    return;
+  case XF_KIND_STRING: {
+    const xf__bytes_value_t *b = (const xf__bytes_value_t *) v;
+    xf__text_string(t, b->data, b->len);
+    return;
+  }
+  case XF_KIND_BYTES: {
+    static const char hex[] = "0123456789abcdef";
+    const xf__bytes_value_t *b = (const xf__bytes_value_t *) v;
+    xf__text_puts(t, "b\"");
+    for (size_t i = 0; i < b->len; i++) {
+      unsigned char c = (unsigned char) b->data[i];
+      char pair[2] = {hex[c >> 4], hex[c & 15]};
+      xf__text_put(t, pair, 2);
+    }
+    xf__text_puts(t, "\"");
+    return;
+  }
+  case XF_KIND_LIST:
+  case XF_KIND_MAP: {
+    const xf__list_value_t *l = (const xf__list_value_t *) v;
+    bool map = xf__kind(v) == XF_KIND_MAP;
+    if (depth >= 256) {
+      xf__text_puts(t, map ? "{...}" : "[...]");
+      return;
+    }
+    xf__text_puts(t, map ? "{" : "[");
+    for (size_t i = 0; i < l->n; i++) {
+      if (i)
+        xf__text_puts(t, map && i % 2 ? ": " : ", ");
+      xf__text_value(t, l->items[i], depth + 1);
+    }
+    xf__text_puts(t, map ? "}" : "]");
+    return;
+  }
+  case XF_KIND_POINTER:
+    xf__text_puts(t, "pointer");
+    return;
+  case XF_KIND_OBJECT:
+    xf__text_puts(t, "object(");
+    xf__text_puts(t, ((const xf__object_value_t *) v)->hooks->name);
+    xf__text_puts(t, ")");
+    return;
+  case XF_KIND_ERROR: {
+    const xf_error_t *e = ((const xf__error_value_t *) v)->err;
+    xf__text_puts(t, "error(");
+    xf__text_puts(t, xf_error_type(e));
+    xf__text_puts(t, ": ");
+    xf__text_puts(t, xf_error_message(e));
+    xf__text_puts(t, ")");
+    return;
+  }
+  default:
+    xf__text_puts(t, "invalid");
+  }
+}
+
+size_t xf_value_repr(const xf_value_t *v, char *buf, size_t size) {
+  xf__text_t t = {buf, buf ? size : 0, 0};
+  xf__text_value(&t, v, 0);
+  if (t.size)
+    t.buf[t.len < t.size ? t.len : t.size - 1] = '\0';
+  return t.len;
 }

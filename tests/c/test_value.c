@@ -1074,6 +1074,198 @@ START_TEST(test_equal_identity_kinds) {
 }
 END_TEST
 
+/* ---- Maps ---------------------------------------------------------------- */
+
+START_TEST(test_map_basics) {
+  xf_value_t *keys[] = {new_str("a"), new_int(2), xf_value_bool(true)};
+  xf_value_t *vals[] = {new_int(1), new_str("two"), xf_value_void()};
+  xf_value_t *m = NULL;
+  ck_assert_int_eq(xf_value_new_map(keys, vals, 3, &m), XF_OK);
+  ck_assert_int_eq(xf_value_kind(m), XF_KIND_MAP);
+  size_t n = 0;
+  ck_assert_int_eq(xf_value_map_len(m, &n), XF_OK);
+  ck_assert_uint_eq(n, 3);
+  /* Pairs come back in the order given, as the same values. */
+  for (size_t i = 0; i < 3; i++) {
+    xf_value_t *k = NULL, *v = NULL;
+    ck_assert_int_eq(xf_value_map_get(m, i, &k, &v), XF_OK);
+    ck_assert(xf_value_equal(k, keys[i]));
+    ck_assert(xf_value_equal(v, vals[i]));
+  }
+  xf_value_t *k = NULL, *v = NULL;
+  ck_assert_int_eq(xf_value_map_get(m, 3, &k, &v), XF_ERANGE);
+  ck_assert_int_eq(xf_value_map_get(m, 0, NULL, &v), XF_EINVAL);
+  /* Lookup by an equal key, not only the same handle. */
+  xf_value_t *probe = new_str("a");
+  ck_assert_int_eq(xf_value_map_find(m, probe, &v), XF_OK);
+  ck_assert(xf_value_equal(v, vals[0]));
+  xf_value_unref(probe);
+  ck_assert_int_eq(xf_value_map_find(m, xf_value_bool(false), &v), XF_ERANGE);
+  ck_assert_int_eq(xf_value_map_find(m, NULL, &v), XF_EINVAL);
+  /* The map holds its own references. */
+  for (size_t i = 0; i < 3; i++) {
+    xf_value_unref(keys[i]);
+    xf_value_unref(vals[i]);
+  }
+  ck_assert_int_eq(xf_value_map_get(m, 1, &k, &v), XF_OK);
+  const char *str = NULL;
+  size_t len = 0;
+  ck_assert_int_eq(xf_value_get_string(v, &str, &len), XF_OK);
+  ck_assert_str_eq(str, "two");
+  /* A map is not a list, and a list is not a map. */
+  ck_assert_int_eq(xf_value_list_len(m, &n), XF_ETYPE);
+  xf_value_t *empty = NULL;
+  ck_assert_int_eq(xf_value_new_map(NULL, NULL, 0, &empty), XF_OK);
+  ck_assert_int_eq(xf_value_map_len(empty, &n), XF_OK);
+  ck_assert_uint_eq(n, 0);
+  xf_value_t *list = NULL;
+  ck_assert_int_eq(xf_value_new_list(NULL, 0, &list), XF_OK);
+  ck_assert_int_eq(xf_value_map_len(list, &n), XF_ETYPE);
+  ck_assert(!xf_value_equal(list, empty));
+  xf_value_unref(list);
+  xf_value_unref(empty);
+  xf_value_unref(m);
+}
+END_TEST
+
+START_TEST(test_map_bad_input) {
+  xf_value_t *one = new_int(1);
+  xf_value_t *keys[] = {one, NULL};
+  xf_value_t *vals[] = {one, one};
+  xf_value_t *m = (xf_value_t *) 0x1;
+  ck_assert_int_eq(xf_value_new_map(keys, vals, 2, &m), XF_EINVAL);
+  ck_assert_ptr_null(m);
+  ck_assert_int_eq(xf_value_new_map(NULL, vals, 1, &m), XF_EINVAL);
+  ck_assert_int_eq(xf_value_new_map(keys, NULL, 1, &m), XF_EINVAL);
+  ck_assert_int_eq(xf_value_new_map(keys, vals, 1, NULL), XF_EINVAL);
+  /* A count whose pairs cannot be sized fails before any key is read. */
+  ck_assert_int_eq(xf_value_new_map(keys, vals, SIZE_MAX / 2, &m), XF_ENOMEM);
+  xf_value_unref(one);
+}
+END_TEST
+
+START_TEST(test_map_equal_any_order) {
+  xf_value_t *a = new_str("a"), *b = new_str("b"), *one = new_int(1), *two = new_int(2);
+  xf_value_t *k1[] = {a, b}, *v1[] = {one, two};
+  xf_value_t *k2[] = {b, a}, *v2[] = {two, one};
+  xf_value_t *v3[] = {two, two};
+  xf_value_t *m1 = NULL, *m2 = NULL, *m3 = NULL, *m4 = NULL;
+  ck_assert_int_eq(xf_value_new_map(k1, v1, 2, &m1), XF_OK);
+  ck_assert_int_eq(xf_value_new_map(k2, v2, 2, &m2), XF_OK);
+  ck_assert_int_eq(xf_value_new_map(k1, v3, 2, &m3), XF_OK);
+  ck_assert_int_eq(xf_value_new_map(k1, v1, 1, &m4), XF_OK);
+  ck_assert(xf_value_equal(m1, m2));
+  ck_assert(xf_value_equal(m2, m1));
+  ck_assert(!xf_value_equal(m1, m3));
+  ck_assert(!xf_value_equal(m1, m4));
+  xf_value_t *items[] = {m1};
+  xf_value_t *nested1 = NULL, *nested2 = NULL;
+  ck_assert_int_eq(xf_value_new_list(items, 1, &nested1), XF_OK);
+  items[0] = m2;
+  ck_assert_int_eq(xf_value_new_list(items, 1, &nested2), XF_OK);
+  ck_assert(xf_value_equal(nested1, nested2));
+  xf_value_t *all[] = {a, b, one, two, m1, m2, m3, m4, nested1, nested2};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    xf_value_unref(all[i]);
+}
+END_TEST
+
+/* ---- Canonical text ------------------------------------------------------- */
+
+static void assert_repr(xf_value_t *v, const char *want) {
+  char buf[256];
+  size_t n = xf_value_repr(v, buf, sizeof buf);
+  ck_assert_str_eq(buf, want);
+  ck_assert_uint_eq(n, strlen(want));
+}
+
+START_TEST(test_repr_scalars) {
+  assert_repr(xf_value_void(), "none");
+  assert_repr(xf_value_bool(true), "true");
+  assert_repr(xf_value_bool(false), "false");
+  const struct {
+    int64_t i;
+    const char *text;
+  } ints[] = {{0, "0"},
+              {-5, "-5"},
+              {INT64_MAX, "9223372036854775807"},
+              {INT64_MIN, "-9223372036854775808"},
+              {((int64_t) 1 << 53) + 1, "9007199254740993"}};
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+    xf_value_t *v = new_int(ints[i].i);
+    assert_repr(v, ints[i].text);
+    xf_value_unref(v);
+  }
+  const struct {
+    double d;
+    const char *text;
+  } doubles[] = {{1.0, "1.0"},      {0.1, "0.1"},
+                 {-0.0, "-0.0"},    {0.0, "0.0"},
+                 {1e300, "1e+300"}, {NAN, "nan"},
+                 {INFINITY, "inf"}, {-INFINITY, "-inf"},
+                 {2.5, "2.5"},      {1.0 / 3, "0.3333333333333333"}};
+  for (size_t i = 0; i < sizeof doubles / sizeof doubles[0]; i++) {
+    xf_value_t *v = NULL;
+    ck_assert_int_eq(xf_value_new_double(doubles[i].d, &v), XF_OK);
+    assert_repr(v, doubles[i].text);
+    xf_value_unref(v);
+  }
+  xf_value_t *s = NULL;
+  ck_assert_int_eq(xf_value_new_string("a\0\"\\\n\x01\xc3\xa9", 8, &s), XF_OK);
+  assert_repr(s, "\"a\\u0000\\\"\\\\\\n\\u0001\xc3\xa9\"");
+  xf_value_unref(s);
+  xf_value_t *b = NULL;
+  ck_assert_int_eq(xf_value_new_bytes("\x00\xff\x10", 3, &b), XF_OK);
+  assert_repr(b, "b\"00ff10\"");
+  xf_value_unref(b);
+  ck_assert_int_eq(xf_value_new_bytes(NULL, 0, &b), XF_OK);
+  assert_repr(b, "b\"\"");
+  xf_value_unref(b);
+  assert_repr(NULL, "invalid");
+}
+END_TEST
+
+START_TEST(test_repr_containers) {
+  xf_value_t *one = new_int(1), *s = new_str("k"), *err_v = NULL, *list = NULL,
+             *map = NULL;
+  xf_error_t *err = NULL;
+  ck_assert_int_eq(xf_error_new(XF_ETIMEDOUT, NULL, "too slow", &err), XF_OK);
+  ck_assert_int_eq(xf_value_new_error(err, &err_v), XF_OK);
+  xf_value_t *items[] = {one, s, err_v};
+  ck_assert_int_eq(xf_value_new_list(items, 3, &list), XF_OK);
+  xf_value_t *keys[] = {s, one};
+  xf_value_t *vals[] = {list, xf_value_void()};
+  ck_assert_int_eq(xf_value_new_map(keys, vals, 2, &map), XF_OK);
+  assert_repr(map, "{\"k\": [1, \"k\", error(TimeoutError: too slow)], 1: none}");
+  /* snprintf's contract: a short buffer gets a truncated, terminated text
+   * and the return value is the length of the whole. */
+  char small[5];
+  ck_assert_uint_eq(xf_value_repr(map, small, sizeof small), 55);
+  ck_assert_str_eq(small, "{\"k\"");
+  ck_assert_uint_eq(xf_value_repr(map, NULL, 0), 55);
+  xf_value_t *all[] = {one, s, err_v, list, map};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    xf_value_unref(all[i]);
+  xf_error_unref(err);
+}
+END_TEST
+
+START_TEST(test_repr_deep) {
+  xf_value_t *v = xf_value_void();
+  for (int i = 0; i < 300; i++) {
+    xf_value_t *next = NULL;
+    ck_assert_int_eq(xf_value_new_list(&v, 1, &next), XF_OK);
+    xf_value_unref(v);
+    v = next;
+  }
+  char buf[1024];
+  size_t n = xf_value_repr(v, buf, sizeof buf);
+  ck_assert_uint_eq(n, 256 * 2 + 5);
+  ck_assert(strstr(buf, "[...]") != NULL);
+  xf_value_unref(v);
+}
+END_TEST
+
 /* ---- Allocation failures -------------------------------------------------- */
 
 START_TEST(test_enomem_numbers) {
@@ -1162,6 +1354,27 @@ START_TEST(test_enomem_list) {
   for (size_t i = 0; i < 4; i++)
     xf_value_unref(items[i]);
   ck_assert_int_eq(dtor_calls, 1);
+}
+END_TEST
+
+START_TEST(test_enomem_map) {
+  xf_value_t *k = new_str("key");
+  xf_value_t *keys[] = {k, new_int(7)};
+  xf_value_t *vals[] = {new_str("v"), xf_value_void()};
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_value_t *v = (xf_value_t *) 0x1;
+    int rc = xf_value_new_map(keys, vals, 2, &v);
+    if (rc == XF_ENOMEM) {
+      ck_assert_ptr_null(v);
+      continue;
+    }
+    ck_assert_int_eq(rc, XF_OK);
+    xf_value_unref(v);
+  }
+  for (size_t i = 0; i < 2; i++) {
+    xf_value_unref(keys[i]);
+    xf_value_unref(vals[i]);
+  }
 }
 END_TEST
 
@@ -1351,10 +1564,23 @@ static Suite *value_suite(void) {
   tcase_add_test(tc, test_equal_identity_kinds);
   suite_add_tcase(s, tc);
 
+  tc = tcase_create("map");
+  tcase_add_test(tc, test_map_basics);
+  tcase_add_test(tc, test_map_bad_input);
+  tcase_add_test(tc, test_map_equal_any_order);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("repr");
+  tcase_add_test(tc, test_repr_scalars);
+  tcase_add_test(tc, test_repr_containers);
+  tcase_add_test(tc, test_repr_deep);
+  suite_add_tcase(s, tc);
+
   tc = tcase_create("enomem");
   tcase_add_test(tc, test_enomem_numbers);
   tcase_add_test(tc, test_enomem_strings);
   tcase_add_test(tc, test_enomem_list);
+  tcase_add_test(tc, test_enomem_map);
   tcase_add_test(tc, test_enomem_pointer);
   tcase_add_test(tc, test_enomem_object);
   tcase_add_test(tc, test_enomem_error_value);

@@ -10,6 +10,10 @@
  * value keeps the runtime's name and its retain/release hooks, so the same
  * object comes back to its own runtime, and another runtime sees an opaque
  * handle it can pass along.
+ *
+ * Plain data crosses between runtimes as the kinds void, bool, int, double,
+ * string, bytes, list and map: a Python dict, a Lua table with keys other
+ * than 1..n and a plain JS object become maps, which every runtime reads.
  */
 #ifndef XF_VALUE_H
 #define XF_VALUE_H
@@ -34,7 +38,8 @@ typedef enum xf_kind {
   XF_KIND_LIST = 6,
   XF_KIND_POINTER = 7,
   XF_KIND_OBJECT = 8,
-  XF_KIND_ERROR = 9
+  XF_KIND_ERROR = 9,
+  XF_KIND_MAP = 10
 } xf_kind_t;
 
 /* The hooks of a foreign runtime for the objects it hands to xfutures.
@@ -72,6 +77,15 @@ XF_API int xf_value_new_bytes(const void *p, size_t len, xf_value_t **out);
  * own). A NULL item is XF_EINVAL. */
 XF_API int xf_value_new_list(xf_value_t *const *items, size_t n, xf_value_t **out);
 
+/* A map: n pairs of keys[i] -> values[i], kept in the given order (the order
+ * a runtime reads them back in). It takes a new reference to each key and
+ * value (the caller keeps its own). Keys may be of any kind; the map does not
+ * look for duplicates (the runtimes that build maps have distinct keys
+ * already), and a lookup finds the first equal key. A NULL key or value, or
+ * NULL arrays with n > 0, is XF_EINVAL. */
+XF_API int xf_value_new_map(xf_value_t *const *keys, xf_value_t *const *values, size_t n,
+                            xf_value_t **out);
+
 /* A raw pointer. When the last reference drops, dtor (if not NULL) is called
  * with the pointer, on whichever thread drops it. On failure dtor is not
  * called: the caller still owns the pointer. */
@@ -108,15 +122,38 @@ XF_API int xf_value_get_bytes(const xf_value_t *v, const void **out, size_t *len
 XF_API int xf_value_list_len(const xf_value_t *v, size_t *out);
 XF_API int xf_value_list_get(const xf_value_t *v, size_t i, xf_value_t **borrowed);
 XF_API int xf_value_get_pointer(const xf_value_t *v, void **out);
+
+/* A map's number of pairs, its i-th pair (borrowed key and value; XF_ERANGE
+ * past the end), and the value of the first key equal to key
+ * (xf_value_equal; XF_ERANGE when there is none). */
+XF_API int xf_value_map_len(const xf_value_t *v, size_t *out);
+XF_API int xf_value_map_get(const xf_value_t *v, size_t i, xf_value_t **key,
+                            xf_value_t **value);
+XF_API int xf_value_map_find(const xf_value_t *v, const xf_value_t *key,
+                             xf_value_t **value);
 XF_API int xf_value_get_object(const xf_value_t *v, void **object,
                                const xf_object_hooks_t **hooks);
 XF_API int xf_value_get_error(const xf_value_t *v, xf_error_t **borrowed);
 
-/* Structural equality: same kind and same contents (lists element-wise,
+/* Structural equality: same kind and same contents (lists element-wise, maps
+ * as sets of pairs whatever their order,
  * pointers and objects by identity, errors by code, type and message).
  * Doubles compare numerically, except that NaN equals NaN so that equality
  * stays reflexive. Anything compared with NULL is unequal. */
 XF_API bool xf_value_equal(const xf_value_t *a, const xf_value_t *b);
+
+/* A canonical text of a value, the same in every runtime for the same
+ * value: none, true, false, integers in decimal, doubles in their shortest
+ * round-trip form that always shows a point or an exponent ("1.0", "1e+300",
+ * "-0.0", "nan", "inf", "-inf"), strings quoted with JSON's escapes (other
+ * bytes as they are), bytes as b"<hex>", lists as [a, b], maps as {k: v}
+ * in their order, errors as error(Type: message), objects as
+ * object(<runtime>) and pointers as pointer. Containers nested deeper than
+ * 256 levels show as [...] or {...}. As snprintf: writes at most size bytes
+ * including a terminating NUL (buf may be NULL when size is 0) and returns
+ * the length of the whole text. A NULL or invalid handle renders as
+ * "invalid". */
+XF_API size_t xf_value_repr(const xf_value_t *v, char *buf, size_t size);
 
 #ifdef __cplusplus
 }
