@@ -21,11 +21,26 @@
  * order; a callback added after that runs at once in the adding thread (or
  * is posted to its loop). Lock rule: no callback ever runs with the lock
  * held, so callbacks may call anything on the same future.
+ *
+ * A future bound by chain to a source (xf__future_bind) remembers it in
+ * `source`, weakly (the source holds the bound future, so a reference back
+ * would be a cycle; the chain clears the pointer under this future's lock
+ * before the source is freed, and a reader takes its reference with
+ * xf__future_tryref under that lock). A cancel of the bound future while it
+ * runs (a then() result that follows an inner future) goes to the source,
+ * and the source's cancellation comes back through the chain, which may
+ * move the bound future from RUNNING to CANCELLED: its outcome is the
+ * source's. This is asyncio's Task.cancel, which cancels what the task
+ * awaits.
+ *
+ * Waiting refuses (XF_EDEADLK) when the waiter is the thread running the
+ * future's loop: the loop's work is what finishes the future, and it cannot
+ * run while that thread sleeps here. A zero timeout never blocks, so it is
+ * still a poll.
  */
 #include <stdlib.h>
 
-#include "future_internal.h"
-#include "xf/loop.h"
+#include "loop_internal.h"
 
 static inline uint32_t xf__state(const xf_future_t *f) {
   return atomic_load_explicit(&((xf_future_t *) f)->state, memory_order_acquire) &
@@ -60,6 +75,15 @@ xf_future_t *xf_future_ref(xf_future_t *f) {
   if (f)
     atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
   return f;
+}
+
+bool xf__future_tryref(xf_future_t *f) {
+  uint32_t n = atomic_load_explicit(&f->refs, memory_order_relaxed);
+  while (n)
+    if (atomic_compare_exchange_weak_explicit(&f->refs, &n, n + 1, memory_order_relaxed,
+                                              memory_order_relaxed))
+      return true;
+  return false;
 }
 
 static void xf__cb_free_list(xf__cb_t *cb) {
@@ -110,6 +134,7 @@ void xf__future_run_callbacks(xf_future_t *f, xf__cb_t *cb) {
 static void xf__complete_locked(xf_future_t *f, uint32_t final_state) {
   xf__cb_t *cbs = f->cb_head;
   f->cb_head = f->cb_tail = NULL;
+  f->source = NULL;
   uint32_t old = atomic_exchange_explicit(&f->state, final_state, memory_order_acq_rel);
   xf__unlock(&f->lock);
   if (old & XF__WAITERS)
@@ -173,21 +198,45 @@ int xf__future_fail_code(xf_future_t *f, int code) {
   return rc;
 }
 
-int xf_future_cancel_msg(xf_future_t *f, const char *msg) {
-  if (!f)
-    return XF_EINVAL;
+/* How many running, bound futures a cancel may pass through to reach the
+ * source that decides: more means the sources form a ring (chain(a, b) and
+ * chain(b, a) while both run), which no cancel can end. */
+#define XF__CANCEL_HOPS 1024
+
+static int xf__cancel_request(xf_future_t *f, const char *msg, unsigned hops) {
   if (f->cancel_hook && !xf__is_done(xf__state(f)))
     return f->cancel_hook(f, msg);
+  /* Running but bound: the outcome is the source's, so is the cancel. */
+  xf__lock(&f->lock);
+  xf_future_t *source = NULL;
+  if ((atomic_load_explicit(&f->state, memory_order_relaxed) & XF__STATE_MASK) ==
+      XF_RUNNING)
+    source = f->source && xf__future_tryref(f->source) ? f->source : NULL;
+  xf__unlock(&f->lock);
+  if (source) {
+    int rc =
+        hops < XF__CANCEL_HOPS ? xf__cancel_request(source, msg, hops + 1) : XF_ESTATE;
+    xf_future_unref(source);
+    return rc;
+  }
   return xf__future_cancel_final(f, msg);
 }
 
-int xf__future_cancel_final(xf_future_t *f, const char *msg) {
+int xf_future_cancel_msg(xf_future_t *f, const char *msg) {
+  if (!f)
+    return XF_EINVAL;
+  return xf__cancel_request(f, msg, 0);
+}
+
+/* Cancel f if it is pending, or also if it is running when running is
+ * true. */
+static int xf__cancel(xf_future_t *f, const char *msg, bool running) {
   char *copy = NULL;
   if (msg && !(copy = xf__strdup(msg)))
     return XF_ENOMEM;
   xf__lock(&f->lock);
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed) & XF__STATE_MASK;
-  if (s != XF_PENDING) {
+  if (s != XF_PENDING && !(running && s == XF_RUNNING)) {
     xf__unlock(&f->lock);
     xf__free(copy);
     return s == XF_CANCELLED ? XF_OK : XF_ESTATE;
@@ -195,6 +244,10 @@ int xf__future_cancel_final(xf_future_t *f, const char *msg) {
   f->cancel_msg = copy;
   xf__complete_locked(f, XF_CANCELLED);
   return XF_OK;
+}
+
+int xf__future_cancel_final(xf_future_t *f, const char *msg) {
+  return xf__cancel(f, msg, false);
 }
 
 int xf_future_cancel(xf_future_t *f) {
@@ -243,6 +296,10 @@ xf_loop_t *xf_future_loop(const xf_future_t *f) {
   return f ? f->loop : NULL;
 }
 
+bool xf__future_wait_deadlocks(const xf_future_t *f) {
+  return f->loop && !xf__is_done(xf__state(f)) && xf__loop_is_running_here(f->loop);
+}
+
 int xf_future_wait(xf_future_t *f, int64_t timeout_ns) {
   if (!f)
     return XF_EINVAL;
@@ -250,6 +307,8 @@ int xf_future_wait(xf_future_t *f, int64_t timeout_ns) {
     return XF_OK;
   if (timeout_ns == 0)
     return XF_ETIMEDOUT;
+  if (xf__future_wait_deadlocks(f))
+    return XF_EDEADLK;
   int64_t deadline = xf__deadline(timeout_ns);
   xf__spin_t spin = {0, 0};
   while (xf__spin_step(&spin))
@@ -342,10 +401,34 @@ int xf__future_add_inline(xf_future_t *f, xf_done_fn fn, void *data,
   return xf__add_callback(f, fn, data, free_data, NULL);
 }
 
-void xf__future_bind(xf_future_t *f) {
+bool xf__future_bind(xf_future_t *f, xf_future_t *src) {
   xf__lock(&f->lock);
+  bool was = f->flags & XF__BOUND;
   f->flags |= XF__BOUND;
+  if (!f->source && !xf__is_done(atomic_load_explicit(&f->state, memory_order_relaxed)))
+    f->source = src;
   xf__unlock(&f->lock);
+  return was;
+}
+
+void xf__future_unbind(xf_future_t *f, xf_future_t *src, bool unmark) {
+  xf__lock(&f->lock);
+  if (f->source == src)
+    f->source = NULL;
+  if (unmark)
+    f->flags &= ~XF__BOUND;
+  xf__unlock(&f->lock);
+}
+
+int xf__future_cancel_follower(xf_future_t *dst, const char *msg) {
+  int rc;
+  if (dst->cancel_hook) {
+    /* A task decides about its own cancellation. */
+    rc = xf_future_cancel_msg(dst, msg);
+    return rc == XF_ENOMEM ? xf_future_cancel(dst) : rc;
+  }
+  rc = xf__cancel(dst, msg, true);
+  return rc == XF_ENOMEM ? xf__cancel(dst, NULL, true) : rc;
 }
 
 void xf__future_finish_after(xf_future_t *f, int rc) {
@@ -364,10 +447,8 @@ void xf__future_finish_after(xf_future_t *f, int rc) {
 int xf__future_copy_outcome(xf_future_t *src, xf_future_t *dst) {
   atomic_store_explicit(&src->retrieved, true, memory_order_relaxed);
   uint32_t s = xf__state(src);
-  if (s == XF_CANCELLED) {
-    int rc = xf_future_cancel_msg(dst, src->cancel_msg);
-    return rc == XF_ENOMEM ? xf_future_cancel(dst) : rc;
-  }
+  if (s == XF_CANCELLED)
+    return xf__future_cancel_follower(dst, src->cancel_msg);
   if (src->error)
     return xf_future_set_error(dst, xf_error_ref(src->error));
   return xf_future_set_result(dst, xf_value_ref(src->value));

@@ -32,6 +32,11 @@ struct xf_future {
   char *cancel_msg;  /* owned; set once before the state becomes CANCELLED */
   xf__cb_t *cb_head, *cb_tail;
   xf_loop_t *loop; /* a reference, for loop-bound futures */
+  /* Under the lock: the future this one is bound to by chain, weakly (no
+   * reference: the source holds this future, not the other way round). The
+   * chain clears it before the source is freed. A cancel of this future
+   * while it runs goes to the source. Cleared when this future is done. */
+  struct xf_future *source;
   /* Someone read the outcome (result, error, or a combinator copying it);
    * a loop future freed with an error nobody read is reported to its loop,
    * as asyncio's "exception was never retrieved". */
@@ -71,11 +76,37 @@ XF__HIDDEN void xf__future_finish_after(xf_future_t *f, int rc);
 XF__HIDDEN int xf__future_add_inline(xf_future_t *f, xf_done_fn fn, void *data,
                                      xf_free_data_fn free_data);
 
-/* Copy src's outcome (done) into dst. Returns what the setter returned. */
+/* Copy src's outcome (done) into dst. Returns what the setter returned. A
+ * cancelled src cancels dst also while dst is running: dst was bound to
+ * src, whose outcome is now its own. */
 XF__HIDDEN int xf__future_copy_outcome(xf_future_t *src, xf_future_t *dst);
 
-/* Mark f as bound: another future will finish it. */
-XF__HIDDEN void xf__future_bind(xf_future_t *f);
+/* Mark f as bound: src will finish it. The first source is remembered
+ * (weakly, see `source`) until f is done, so that cancelling f while it runs
+ * cancels src. Returns whether f was bound already. */
+XF__HIDDEN bool xf__future_bind(xf_future_t *f, xf_future_t *src);
+
+/* Forget src as f's source (before src is freed, or when the chain failed);
+ * with unmark, also clear the bound flag (it was not set before the bind). */
+XF__HIDDEN void xf__future_unbind(xf_future_t *f, xf_future_t *src, bool unmark);
+
+/* Cancel dst because the future it follows ended cancelled or can never
+ * finish: also while dst runs (its outcome was the source's); a task's
+ * future decides itself (its cancel hook). Falls back to no message when the
+ * message cannot be copied. */
+XF__HIDDEN int xf__future_cancel_follower(xf_future_t *dst, const char *msg);
+
+/* Take a reference to f unless its last one is gone (f is being freed).
+ * The caller must know that f's memory is still there, for example because
+ * the free function of f's own registration, which f's last unref calls,
+ * clears the pointer under a lock that the caller holds. */
+XF__HIDDEN bool xf__future_tryref(xf_future_t *f);
+
+/* Whether a blocking wait on f would deadlock: f is not done, belongs to a
+ * loop, and the calling thread is running that loop. What finishes a loop
+ * future is work of that loop (its callbacks, tasks and timers), which
+ * cannot run while its only thread waits; asyncio refuses such a wait. */
+XF__HIDDEN bool xf__future_wait_deadlocks(const xf_future_t *f);
 
 /* Cancel f now, bypassing its cancel hook. Same codes as xf_future_cancel. */
 XF__HIDDEN int xf__future_cancel_final(xf_future_t *f, const char *msg);

@@ -1182,6 +1182,122 @@ START_TEST(test_then_data_freed_once) {
 }
 END_TEST
 
+/* The message of the CancelledError a cancelled future reports contains
+ * want. */
+static void assert_cancelled_saying(xf_future_t *f, const char *want) {
+  ck_assert(xf_future_cancelled(f));
+  xf_value_t *v;
+  ck_assert_int_eq(xf_future_result(f, 0, &v), XF_ECANCELLED);
+  xf_error_t *e = error_of(f);
+  ck_assert_int_eq(xf_error_code(e), XF_ECANCELLED);
+  ck_assert_msg(strstr(xf_error_message(e), want), "message \"%s\" lacks \"%s\"",
+                xf_error_message(e), want);
+  xf_error_unref(e);
+}
+
+START_TEST(test_then_antecedent_dropped) {
+  /* Nothing can finish an antecedent once its last reference is gone, so
+   * the continuation will never run: the result is cancelled then, and a
+   * waiter on it wakes instead of hanging. */
+  xf_executor_t *ex = xft_pool(1);
+  for (int on_pool = 0; on_pool < 2; on_pool++) {
+    cont_t c = {.factor = 2};
+    xf_future_t *f = pending(), *r;
+    ck_assert_int_eq(
+        xf_future_then(f, on_pool ? ex : NULL, cont_multiply, &c, cont_free, &r), XF_OK);
+    xf_future_unref(f);
+    assert_cancelled_saying(r, "antecedent");
+    ck_assert_int_eq(load(&c.ran), 0);
+    ck_assert_int_eq(load(&c.freed), 1);
+    xf_future_unref(r);
+  }
+  xf_executor_unref(ex);
+
+  /* The executor drops the continuation (its loop closes before running
+   * it): the result is cancelled as well. */
+  xf_loop_t *loop = xft_loop();
+  ck_assert_int_eq(xf_loop_executor(loop, &ex), XF_OK);
+  cont_t d = {.factor = 2};
+  xf_future_t *f = pending(), *r;
+  ck_assert_int_eq(xf_future_then(f, ex, cont_multiply, &d, cont_free, &r), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, xft_int(1)), XF_OK);
+  ck_assert(!xf_future_done(r));
+  xft_loop_free(loop);
+  assert_cancelled_saying(r, "executor");
+  ck_assert_int_eq(load(&d.ran), 0);
+  ck_assert_int_eq(load(&d.freed), 1);
+  xf_future_unref(r);
+  xf_future_unref(f);
+  xf_executor_unref(ex);
+}
+END_TEST
+
+START_TEST(test_then_cancel_unwrapped) {
+  xf_executor_t *ex = xft_pool(1);
+  for (int on_pool = 0; on_pool < 2; on_pool++) {
+    /* Cancelling the result once it follows an inner future cancels the
+     * inner future (as asyncio's Task.cancel cancels what the task awaits),
+     * and the result ends cancelled with it. */
+    cont_t c = {.other = pending()};
+    xf_future_t *f = pending(), *r;
+    ck_assert_int_eq(
+        xf_future_then(f, on_pool ? ex : NULL, cont_chain, &c, cont_free, &r), XF_OK);
+    ck_assert_int_eq(xf_future_set_result(f, xft_int(1)), XF_OK);
+    wait_for_count(&c.freed, 1);
+    ck_assert_int_eq(xf_future_state(r), XF_RUNNING);
+    ck_assert_int_eq(xf_future_cancel_msg(r, "stop"), XF_OK);
+    assert_cancelled_saying(c.other, "stop");
+    assert_cancelled_saying(r, "stop");
+    xf_future_unref(r);
+    xf_future_unref(f);
+    xf_future_unref(c.other);
+
+    /* The inner future cancelled by someone else: the result follows. */
+    cont_t d = {.other = pending()};
+    f = pending();
+    ck_assert_int_eq(
+        xf_future_then(f, on_pool ? ex : NULL, cont_chain, &d, cont_free, &r), XF_OK);
+    ck_assert_int_eq(xf_future_set_result(f, xft_int(1)), XF_OK);
+    wait_for_count(&d.freed, 1);
+    ck_assert_int_eq(xf_future_cancel_msg(d.other, "inner"), XF_OK);
+    assert_cancelled_saying(r, "inner");
+    xf_future_unref(r);
+    xf_future_unref(f);
+    xf_future_unref(d.other);
+
+    /* An inner future that cannot be cancelled any more (it is running)
+     * refuses, and so does the result, which still follows it. */
+    cont_t e = {.other = pending()};
+    f = pending();
+    ck_assert_int_eq(
+        xf_future_then(f, on_pool ? ex : NULL, cont_chain, &e, cont_free, &r), XF_OK);
+    ck_assert_int_eq(xf_future_set_result(f, xft_int(1)), XF_OK);
+    wait_for_count(&e.freed, 1);
+    ck_assert_int_eq(xf_future_set_running_or_notify_cancel(e.other), XF_OK);
+    ck_assert_int_eq(xf_future_cancel(r), XF_ESTATE);
+    ck_assert_int_eq(xf_future_set_result(e.other, xft_int(5)), XF_OK);
+    ck_assert_int_eq(xft_result_int(r), 5);
+    xf_future_unref(r);
+    xf_future_unref(f);
+    xf_future_unref(e.other);
+  }
+  xf_executor_unref(ex);
+
+  /* Two running futures chained to each other: a cancel cannot reach a
+   * source that decides, and is refused instead of going round for ever. */
+  xf_future_t *a = pending(), *b = pending();
+  ck_assert_int_eq(xf_future_set_running_or_notify_cancel(a), XF_OK);
+  ck_assert_int_eq(xf_future_set_running_or_notify_cancel(b), XF_OK);
+  ck_assert_int_eq(xf_future_chain(a, b), XF_OK);
+  ck_assert_int_eq(xf_future_chain(b, a), XF_OK);
+  ck_assert_int_eq(xf_future_cancel(a), XF_ESTATE);
+  ck_assert_int_eq(xf_future_set_result(a, xft_int(1)), XF_OK);
+  ck_assert_int_eq(xft_result_int(b), 1);
+  xf_future_unref(a);
+  xf_future_unref(b);
+}
+END_TEST
+
 /* ---- chain -------------------------------------------------------------- */
 
 START_TEST(test_chain_copies_outcome) {
@@ -1321,6 +1437,17 @@ START_TEST(test_shield_cancel_outer) {
   ck_assert_int_eq(xf_future_result(outer, 0, &v), XF_ECANCELLED);
   xf_future_unref(outer);
   xf_future_unref(inner);
+}
+END_TEST
+
+START_TEST(test_shield_inner_dropped) {
+  /* The shielded future is dropped while pending: the outer one can never
+   * follow it any more, so it is cancelled, saying why. */
+  xf_future_t *inner = pending(), *outer;
+  ck_assert_int_eq(xf_future_shield(inner, &outer), XF_OK);
+  xf_future_unref(inner);
+  assert_cancelled_saying(outer, "shielded");
+  xf_future_unref(outer);
 }
 END_TEST
 
@@ -1622,6 +1749,43 @@ START_TEST(test_enomem_gather_finishing) {
 }
 END_TEST
 
+/* any reads a cancelled input's CancelledError, which is allocated: when
+ * that fails, the result fails with XF_ENOMEM instead of losing the error
+ * (and with it the AggregateError's payload). */
+START_TEST(test_enomem_any_cancelled_input) {
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xft_alloc_fail_at(-1);
+    xf_future_t *fs[2] = {pending(), pending()};
+    xf_future_t *r;
+    ck_assert_int_eq(xf_future_any(fs, 2, false, &r), XF_OK);
+    xf_error_t *e = error_new("ValueError", "v");
+    xft_alloc_fail_at(n);
+    int rc = xf_future_cancel(fs[0]);
+    xft_alloc_fail_at(-1);
+    bool failed = xft_alloc_failed();
+    ck_assert_int_eq(rc, XF_OK);
+    ck_assert_int_eq(xf_future_set_error(fs[1], xf_error_ref(e)), XF_OK);
+    ck_assert(xf_future_done(r));
+    xf_error_t *got;
+    ck_assert_int_eq(xf_future_error(r, 0, &got), XF_OK);
+    ck_assert_ptr_nonnull(got);
+    if (failed) {
+      ck_assert_int_eq(xf_error_code(got), XF_ENOMEM);
+    } else {
+      /* The first failure is the cancellation, and it is the payload. */
+      ck_assert_str_eq(xf_error_type(got), "AggregateError");
+      xf_error_t *first;
+      ck_assert_int_eq(xf_value_get_error(xf_error_payload(got), &first), XF_OK);
+      ck_assert_int_eq(xf_error_code(first), XF_ECANCELLED);
+    }
+    xf_error_unref(got);
+    xf_error_unref(e);
+    xf_future_unref(r);
+    unref_all(fs, 2);
+  }
+}
+END_TEST
+
 START_TEST(test_enomem_then) {
   XFT_FOR_EACH_ALLOC_FAILURE(n) {
     xft_alloc_fail_at(-1);
@@ -1735,6 +1899,109 @@ START_TEST(test_enomem_shield) {
 }
 END_TEST
 
+/* ---- reference cycles ------------------------------------------------- */
+
+/* Each test makes a combinator over pending futures, drops every reference
+ * it holds, and checks that no block the library allocated stays live: a
+ * pending future nobody holds is freed, whatever links it to others. */
+
+START_TEST(test_cycle_chain) {
+  for (int src_first = 0; src_first < 2; src_first++) {
+    long base = xft_alloc_live();
+    xf_future_t *src = pending(), *dst = pending();
+    ck_assert_int_eq(xf_future_chain(src, dst), XF_OK);
+    xf_future_unref(src_first ? src : dst);
+    xf_future_unref(src_first ? dst : src);
+    ck_assert_int_eq(xft_alloc_live(), base);
+  }
+  /* Dropping the destination leaves the source alone and usable. */
+  long base = xft_alloc_live();
+  xf_future_t *src = pending(), *dst = pending();
+  ck_assert_int_eq(xf_future_chain(src, dst), XF_OK);
+  xf_future_unref(dst);
+  ck_assert_int_eq(xf_future_set_result(src, xft_int(1)), XF_OK);
+  ck_assert_int_eq(xft_result_int(src), 1);
+  xf_future_unref(src);
+  ck_assert_int_eq(xft_alloc_live(), base);
+}
+END_TEST
+
+static void assert_gather_freed(int kind) {
+  for (int with_done = 0; with_done < 2; with_done++) {
+    long base = xft_alloc_live();
+    xf_future_t *fs[3] = {pending(), pending(), pending()};
+    /* One input done already: a value, or for any a failure, which leaves
+     * the result pending (first is decided by it). */
+    if (with_done && kind == GATHER_ANY)
+      ck_assert_int_eq(xf_future_fail(fs[1], XF_EFAILED, NULL, NULL), XF_OK);
+    else if (with_done)
+      ck_assert_int_eq(xf_future_set_result(fs[1], xft_int(1)), XF_OK);
+    xf_future_t *r;
+    ck_assert_int_eq(gather(kind, fs, 3, &r), XF_OK);
+    if (kind != GATHER_FIRST || !with_done)
+      ck_assert(!xf_future_done(r));
+    xf_future_unref(r);
+    unref_all(fs, 3);
+    ck_assert_msg(xft_alloc_live() == base, "kind %d, with_done %d: %ld blocks left",
+                  kind, with_done, xft_alloc_live() - base);
+  }
+  /* The inputs dropped first, the result last: inputs freed while pending
+   * count as cancelled, so the result finishes instead of hanging. */
+  long base = xft_alloc_live();
+  xf_future_t *fs[2] = {pending(), pending()};
+  xf_future_t *r;
+  ck_assert_int_eq(gather(kind, fs, 2, &r), XF_OK);
+  unref_all(fs, 2);
+  ck_assert(xf_future_done(r));
+  if (kind == GATHER_COLLECT) {
+    xf_value_t *list = list_result(r, 2);
+    ck_assert_int_eq(xf_value_kind(item(list, 0)), XF_KIND_ERROR);
+    xf_value_unref(list);
+  } else {
+    xf_error_t *e = error_of(r);
+    if (kind == GATHER_ANY) {
+      ck_assert_str_eq(xf_error_type(e), "AggregateError");
+    } else {
+      ck_assert_int_eq(xf_error_code(e), XF_ECANCELLED);
+      ck_assert_ptr_nonnull(strstr(xf_error_message(e), "freed"));
+    }
+    xf_error_unref(e);
+  }
+  xf_future_unref(r);
+  ck_assert_int_eq(xft_alloc_live(), base);
+}
+
+START_TEST(test_cycle_all) {
+  assert_gather_freed(GATHER_ALL);
+  assert_gather_freed(GATHER_COLLECT);
+}
+END_TEST
+
+START_TEST(test_cycle_any) {
+  assert_gather_freed(GATHER_ANY);
+}
+END_TEST
+
+START_TEST(test_cycle_first) {
+  assert_gather_freed(GATHER_FIRST);
+}
+END_TEST
+
+START_TEST(test_cycle_then_unwrapped) {
+  long base = xft_alloc_live();
+  cont_t c = {.other = pending()};
+  xf_future_t *f = pending(), *r;
+  ck_assert_int_eq(xf_future_then(f, NULL, cont_chain, &c, cont_free, &r), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, xft_int(1)), XF_OK);
+  ck_assert_int_eq(load(&c.freed), 1);
+  ck_assert(!xf_future_done(r));
+  xf_future_unref(f);
+  xf_future_unref(c.other);
+  xf_future_unref(r);
+  ck_assert_int_eq(xft_alloc_live(), base);
+}
+END_TEST
+
 static Suite *combinators_suite(void) {
   Suite *s = suite_create("combinators");
   TCase *tc = tcase_create("wait");
@@ -1785,6 +2052,8 @@ static Suite *combinators_suite(void) {
   tcase_add_test(tc, test_then_sees_antecedent_failure);
   tcase_add_test(tc, test_then_cancel_result_first);
   tcase_add_test(tc, test_then_data_freed_once);
+  tcase_add_test(tc, test_then_antecedent_dropped);
+  tcase_add_test(tc, test_then_cancel_unwrapped);
   suite_add_tcase(s, tc);
   tc = tcase_create("chain");
   tcase_add_test(tc, test_chain_copies_outcome);
@@ -1793,6 +2062,7 @@ static Suite *combinators_suite(void) {
   tc = tcase_create("shield");
   tcase_add_test(tc, test_shield_follows_inner);
   tcase_add_test(tc, test_shield_cancel_outer);
+  tcase_add_test(tc, test_shield_inner_dropped);
   suite_add_tcase(s, tc);
   tc = tcase_create("bad_input");
   tcase_add_test(tc, test_bad_input);
@@ -1803,9 +2073,17 @@ static Suite *combinators_suite(void) {
   tcase_add_test(tc, test_enomem_as_completed);
   tcase_add_test(tc, test_enomem_gather);
   tcase_add_test(tc, test_enomem_gather_finishing);
+  tcase_add_test(tc, test_enomem_any_cancelled_input);
   tcase_add_test(tc, test_enomem_then);
   tcase_add_test(tc, test_enomem_chain);
   tcase_add_test(tc, test_enomem_shield);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("cycles");
+  tcase_add_test(tc, test_cycle_chain);
+  tcase_add_test(tc, test_cycle_all);
+  tcase_add_test(tc, test_cycle_any);
+  tcase_add_test(tc, test_cycle_first);
+  tcase_add_test(tc, test_cycle_then_unwrapped);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -170,6 +170,105 @@ START_TEST(test_wait_across_threads) {
 }
 END_TEST
 
+/* ---- waiting on the running loop's own thread ------------------------- */
+
+/* Long enough that a wait which blocks instead of refusing is noticed. */
+#define BLOCKING_NS (2000 * MS)
+
+typedef struct {
+  xf_loop_t *loop;
+  xf_future_t *lf;   /* pending, bound to the loop */
+  xf_future_t *free; /* pending, free-standing */
+  int rc[12];
+  int ran;
+} deadlock_t;
+
+static void wait_on_own_loop(void *data) {
+  deadlock_t *d = data;
+  xf_value_t *v = (xf_value_t *) 1;
+  xf_error_t *e = (xf_error_t *) 1;
+  d->rc[0] = xf_future_wait(d->lf, BLOCKING_NS);
+  d->rc[1] = xf_future_result(d->lf, BLOCKING_NS, &v);
+  d->rc[2] = v == NULL;
+  d->rc[3] = xf_future_error(d->lf, BLOCKING_NS, &e);
+  d->rc[4] = e == NULL;
+  /* A zero timeout is a poll, as everywhere. */
+  d->rc[5] = xf_future_wait(d->lf, 0);
+  /* All of them are needed, and one only this loop can finish. */
+  xf_future_t *fs[2] = {d->lf, d->free};
+  d->rc[6] = xf_wait(fs, 2, XF_ALL_COMPLETED, BLOCKING_NS, NULL);
+  /* Only futures this loop must finish are left. */
+  d->rc[7] = xf_wait(fs, 1, XF_FIRST_COMPLETED, BLOCKING_NS, NULL);
+  xf_as_completed_t *it;
+  d->rc[8] = xf_as_completed_new(fs, 1, BLOCKING_NS, &it);
+  xf_future_t *next = (xf_future_t *) 1;
+  d->rc[9] = xf_as_completed_next(it, &next);
+  d->rc[10] = next == NULL;
+  xf_as_completed_free(it);
+  /* Forever, last: before the fix this one hangs. */
+  d->rc[11] = xf_future_result(d->lf, -1, &v);
+  d->ran = 1;
+  xf_loop_stop(d->loop);
+}
+
+START_TEST(test_wait_on_own_loop_deadlocks) {
+  deadlock_t d = {.loop = xft_loop()};
+  ck_assert_int_eq(xf_loop_create_future(d.loop, &d.lf), XF_OK);
+  ck_assert_int_eq(xf_future_new(&d.free), XF_OK);
+  ck_assert_int_eq(xf_loop_call_soon(d.loop, wait_on_own_loop, &d, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(d.loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_eq(d.ran, 1);
+  ck_assert_int_eq(d.rc[0], XF_EDEADLK);
+  ck_assert_int_eq(d.rc[1], XF_EDEADLK);
+  ck_assert_int_eq(d.rc[2], 1);
+  ck_assert_int_eq(d.rc[3], XF_EDEADLK);
+  ck_assert_int_eq(d.rc[4], 1);
+  ck_assert_int_eq(d.rc[5], XF_ETIMEDOUT);
+  ck_assert_int_eq(d.rc[6], XF_EDEADLK);
+  ck_assert_int_eq(d.rc[7], XF_EDEADLK);
+  ck_assert_int_eq(d.rc[8], XF_OK);
+  ck_assert_int_eq(d.rc[9], XF_EDEADLK);
+  ck_assert_int_eq(d.rc[10], 1);
+  ck_assert_int_eq(d.rc[11], XF_EDEADLK);
+  /* Outside the loop's run the same future can be waited on, and once done
+   * it is read from anywhere. */
+  ck_assert_int_eq(xf_future_wait(d.lf, 1), XF_ETIMEDOUT);
+  ck_assert_int_eq(xf_future_set_result(d.lf, xft_int(3)), XF_OK);
+  ck_assert_int_eq(xft_result_int(d.lf), 3);
+  xf_future_unref(d.lf);
+  xf_future_unref(d.free);
+  xft_loop_free(d.loop);
+}
+END_TEST
+
+typedef struct {
+  xf_loop_t *loop;
+  xf_future_t *lf;
+  int rc;
+} done_read_t;
+
+static void read_done_on_loop(void *data) {
+  done_read_t *d = data;
+  xf_value_t *v = NULL;
+  d->rc = xf_future_result(d->lf, -1, &v);
+  xf_value_unref(v);
+  xf_loop_stop(d->loop);
+}
+
+START_TEST(test_wait_on_own_loop_done_future) {
+  /* A done loop future is read on its loop's thread with any timeout: only
+   * a wait that would block is refused. */
+  done_read_t d = {.loop = xft_loop()};
+  ck_assert_int_eq(xf_loop_create_future(d.loop, &d.lf), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(d.lf, xft_int(1)), XF_OK);
+  ck_assert_int_eq(xf_loop_call_soon(d.loop, read_done_on_loop, &d, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(d.loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_eq(d.rc, XF_OK);
+  xf_future_unref(d.lf);
+  xft_loop_free(d.loop);
+}
+END_TEST
+
 /* ---- callbacks -------------------------------------------------------- */
 
 typedef struct {
@@ -548,6 +647,8 @@ static Suite *future_suite(void) {
   tc = tcase_create("waiting");
   tcase_add_test(tc, test_wait_timeout);
   tcase_add_test(tc, test_wait_across_threads);
+  tcase_add_test(tc, test_wait_on_own_loop_deadlocks);
+  tcase_add_test(tc, test_wait_on_own_loop_done_future);
   suite_add_tcase(s, tc);
   tc = tcase_create("callbacks");
   tcase_add_test(tc, test_callbacks_in_order_once);
