@@ -133,7 +133,9 @@ int xf_executor_run_task(xf_future_t *fut) {
 }
 
 int xf_executor_drop_task(xf_future_t *fut, int code) {
-  if (!fut || code >= 0)
+  /* A future without a task (never had one, or it ran or was dropped
+   * already) is not the implementation's to finish. */
+  if (!fut || !fut->task_fn || code >= 0)
     return XF_EINVAL;
   xf__task_release(fut);
   if (code == XF_ECANCELLED && xf_future_cancel(fut) == XF_OK)

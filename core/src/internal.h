@@ -107,6 +107,18 @@ static inline void xf__unlock(xf__lock_t *l) {
  * harmless. Provided by error.c. */
 XF__HIDDEN xf_error_t *xf__error_oom(void);
 
+/* Fork generations (fork.c): a number that the child of every fork()
+ * increments. An object records xf__fork_gen() when it is made (which also
+ * installs the fork handler), and xf__forked tells whether the object was
+ * inherited from a parent process since. */
+XF__HIDDEN extern _Atomic uint32_t xf__fork_generation;
+XF__HIDDEN uint32_t xf__fork_gen(void);
+
+static inline bool xf__forked(uint32_t gen) {
+  return XF__UNLIKELY(atomic_load_explicit(&xf__fork_generation, memory_order_relaxed) !=
+                      gen);
+}
+
 /* Number of online CPUs (at least 1). */
 XF__HIDDEN int xf__cpu_count(void);
 

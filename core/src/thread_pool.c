@@ -21,8 +21,19 @@
  * trip is tens of microseconds), so the pool avoids it on its hot paths:
  * - one idle worker at a time spins on `queued` for a while before it
  *   sleeps (more would take the cores from the threads that submit and
- *   run); a submitter wakes a sleeper only when nobody spins, and a worker
- *   that takes a task while more are queued wakes the next sleeper;
+ *   run);
+ * - a sleeper is woken only when the workers that will look at the queue
+ *   do not cover it: those awake and not busy (`alive - sleepers - busy`:
+ *   the spinner, and workers between tasks or about to sleep) must number
+ *   at least `queued`. A worker counts itself in `busy` from the moment it
+ *   takes a task until the task is over, so a busy worker is never taken
+ *   for one that will pick up the next task; blocking tasks submitted
+ *   together run in parallel whatever the interleaving. Both a submitter
+ *   (after it adds to `queued`) and a worker that has just become busy
+ *   (after it adds to `busy`) check the rule, in the Dekker order (add,
+ *   then load the other's counter), so at least one of them sees the
+ *   other's change and wakes a sleeper when one is needed. Workers awake
+ *   and idle in number cost no wake-up at all;
  * - a worker sleeps on an event count (wake_seq) after announcing itself in
  *   `sleepers`, and a submitter issues a wake only when `sleepers` is not
  *   zero. Both sides use sequentially consistent operations in the Dekker
@@ -33,6 +44,16 @@
  * Threads start lazily: a submission that finds no idle token starts one,
  * up to max_workers; a worker adds a token each time it finishes a task, as
  * Python's ThreadPoolExecutor does with its idle semaphore.
+ *
+ * A worker names itself ("<prefix>-<n>") before anything else runs on it,
+ * so the initializer and every task see the name.
+ *
+ * Fork: a pool records the fork generation it was made in (fork.c). In a
+ * child process its workers do not exist, so every entry point checks the
+ * generation first: submit, shutdown and stats return XF_EBROKEN without
+ * touching the lock or the threads, and dropping the handle frees the pool
+ * without joining (xf__pool_abandon). A worker that called fork() inside a
+ * task (the child's only thread) leaves the pool when the task returns.
  *
  * Lifetime: the pool is shared by its handle and each worker thread (one
  * reference each). Shutdown with wait joins every worker except the calling
@@ -79,6 +100,7 @@ typedef struct xf__pool {
   /* The workers' own. */
   XF__PAD(pad2);
   xf__lock_t lock;
+  _Atomic uint32_t busy;    /* workers that took a task and have not finished it */
   xf_future_t *head, *tail; /* the run queue; under lock */
   _Atomic uint64_t dropped; /* cancelled while queued (shutdown) */
 
@@ -87,6 +109,7 @@ typedef struct xf__pool {
   _Atomic uint32_t refs; /* the handle + one per live thread */
   _Atomic bool shutdown;
   _Atomic bool broken;
+  uint32_t fork_gen; /* the process generation it was made in */
   uint32_t max_workers;
   size_t max_queue;
   int queue_policy;
@@ -201,6 +224,7 @@ static void xf__pool_run(xf__pool_slot_t *slot, xf_future_t *f) {
   int rc = xf_executor_run_task(f);
   xf_future_unref(f);
   xf__bump(rc == XF_OK ? &slot->finished : &slot->skipped);
+  atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release);
   /* One idle token per finished task, as Python's idle semaphore: a later
    * submission takes it instead of starting a thread. A full pool needs
    * none. */
@@ -208,31 +232,39 @@ static void xf__pool_run(xf__pool_slot_t *slot, xf_future_t *f) {
     atomic_fetch_add_explicit(&p->idle, 1, memory_order_relaxed);
 }
 
-/* Whether a sleeping worker should be woken for the tasks now queued: not
- * when a spinning worker will take them, nor when the workers awake
- * outnumber them (a worker finishing its task takes the next at once, and
- * waking one costs more than most short tasks). Called after the caller's
- * change to queued, in the Dekker order described above. */
+/* Whether a sleeping worker should be woken for the tasks now queued: when
+ * the workers that will look at the queue (awake and not busy) are fewer
+ * than the tasks. Busy workers do not count, however soon they may finish:
+ * counting them would make a task wait for another one to end. Called after
+ * the caller's change to queued or busy, in the Dekker order described
+ * above. The counters are read one after the other, so their sum may
+ * exceed alive for a moment; that errs towards a wake-up. */
 static bool xf__pool_should_wake(xf__pool_t *p) {
   uint32_t sleepers = atomic_load_explicit(&p->sleepers, memory_order_seq_cst);
-  if (!sleepers || atomic_load_explicit(&p->spinning, memory_order_seq_cst))
+  if (!sleepers)
     return false;
-  uint32_t awake = atomic_load_explicit(&p->alive, memory_order_relaxed) - sleepers;
-  return atomic_load_explicit(&p->queued, memory_order_relaxed) > awake;
+  uint32_t taken = sleepers + atomic_load_explicit(&p->busy, memory_order_seq_cst);
+  uint32_t alive = atomic_load_explicit(&p->alive, memory_order_relaxed);
+  size_t looking = alive > taken ? alive - taken : 0;
+  return atomic_load_explicit(&p->queued, memory_order_seq_cst) > looking;
 }
 
 /* Wait for work: a task, or NULL once the pool is shut down and every
  * accepted task has been taken. */
 static xf_future_t *xf__pool_next(xf__pool_t *p) {
   for (;;) {
+    /* In a child process the pool's lock may be held by a thread that is
+     * not there: the worker that forked leaves instead. */
+    if (xf__forked(p->fork_gen))
+      return NULL;
     xf__lock(&p->lock);
     xf_future_t *f = xf__pool_pop_locked(p);
-    bool more = f && (p->head || atomic_load_explicit(&p->inbox, memory_order_relaxed));
     xf__unlock(&p->lock);
     if (f) {
-      /* Work is left and nobody is looking for it: wake a sleeper, so a
-       * burst keeps every worker busy. */
-      if (more && xf__pool_should_wake(p))
+      /* Busy until the task is over. Then cover what is still queued (a
+       * submitter that counted this worker as looking relies on it). */
+      atomic_fetch_add_explicit(&p->busy, 1, memory_order_seq_cst);
+      if (xf__pool_should_wake(p))
         xf__pool_wake_workers(p, 1);
       return f;
     }
@@ -271,6 +303,13 @@ static xf_future_t *xf__pool_next(xf__pool_t *p) {
 static void *xf__pool_worker(void *arg) {
   xf__pool_slot_t *slot = arg;
   xf__pool_t *p = slot->pool;
+  /* Named from the thread itself, first, so the initializer and every task
+   * see the name. Names hold 15 bytes: the prefix was cut to leave room for
+   * "-<n>". */
+  char name[32];
+  snprintf(name, sizeof name, "%s-%u", p->prefix, (unsigned) (slot - p->slots));
+  name[15] = '\0';
+  pthread_setname_np(pthread_self(), name);
   xf__current_pool = p;
   if (p->initializer && p->initializer(p->init_data) != 0) {
     /* A failed initializer breaks the pool, as BrokenThreadPool: later
@@ -314,11 +353,6 @@ static int xf__pool_spawn_locked(xf__pool_t *p) {
     atomic_fetch_sub_explicit(&p->refs, 1, memory_order_relaxed);
     return XF_ESYS;
   }
-  /* Names hold 15 bytes: the prefix was cut to leave room for "-<n>". */
-  char name[32];
-  snprintf(name, sizeof name, "%s-%u", p->prefix, (unsigned) n);
-  name[15] = '\0';
-  pthread_setname_np(p->threads[n], name);
   atomic_store_explicit(&p->nthreads, n + 1, memory_order_relaxed);
   return XF_OK;
 }
@@ -374,6 +408,8 @@ static int xf__pool_grow(xf__pool_t *p) {
 
 static int xf__pool_submit(void *impl, xf_future_t *f) {
   xf__pool_t *p = impl;
+  if (xf__forked(p->fork_gen))
+    return XF_EBROKEN;
   int rc = xf__pool_reserve(p);
   if (rc != XF_OK)
     return rc;
@@ -401,6 +437,9 @@ static int xf__pool_submit(void *impl, xf_future_t *f) {
 
 static int xf__pool_shutdown(void *impl, bool wait, bool cancel_futures) {
   xf__pool_t *p = impl;
+  /* Inherited: nothing of it runs in this process, nothing to wait for. */
+  if (xf__forked(p->fork_gen))
+    return XF_EBROKEN;
   xf_future_t *dropped = NULL;
   atomic_store_explicit(&p->shutdown, true, memory_order_seq_cst);
   xf__lock(&p->lock);
@@ -428,6 +467,8 @@ static int xf__pool_shutdown(void *impl, bool wait, bool cancel_futures) {
 
 static int xf__pool_stats(void *impl, xf_executor_stats_t *out) {
   xf__pool_t *p = impl;
+  if (xf__forked(p->fork_gen))
+    return XF_EBROKEN;
   out->queued = atomic_load_explicit(&p->queued, memory_order_relaxed);
   uint64_t started = 0, finished = 0, skipped = 0;
   uint32_t n = atomic_load_explicit(&p->nthreads, memory_order_acquire);
@@ -445,8 +486,38 @@ static int xf__pool_stats(void *impl, xf_executor_stats_t *out) {
   return XF_OK;
 }
 
+/* Release, in a child process, an inherited pool whose handle is gone. Its
+ * workers are not in this process, so their references are dropped with
+ * the pool, and its tasks will never run here: the queue's references to
+ * their futures are dropped (a future nobody else holds is freed with its
+ * task's data; one still held stays pending). Left as it is: a pool whose
+ * lock was taken at the moment of the fork (its queue may be half changed),
+ * and one that the calling thread (a worker that forked) still runs. */
+static void xf__pool_abandon(xf__pool_t *p) {
+  if (xf__current_pool == p || atomic_load_explicit(&p->lock.word, memory_order_relaxed))
+    return;
+  xf_future_t *lists[2] = {atomic_load_explicit(&p->inbox, memory_order_relaxed),
+                           p->head};
+  for (int i = 0; i < 2; i++) {
+    for (xf_future_t *f = lists[i], *next; f; f = next) {
+      next = f->task_next;
+      f->task_next = NULL;
+      xf_future_unref(f);
+    }
+  }
+  xf__free(p->threads);
+  xf__free(p->joined);
+  xf__free(p->slots);
+  xf__free(p);
+}
+
 static void xf__pool_destroy(void *impl) {
   xf__pool_t *p = impl;
+  /* Inherited: its thread handles and its lock belong to the parent. */
+  if (xf__forked(p->fork_gen)) {
+    xf__pool_abandon(p);
+    return;
+  }
   /* Shutdown already ran (xf_executor_unref calls it first). Workers not
    * joined (the handle was dropped on one of them) are detached: they leave
    * on their own and the last one out frees the pool. */
@@ -508,6 +579,7 @@ int xf_thread_pool_new(const xf_thread_pool_options_t *opts, xf_executor_t **out
     return rc;
   }
   atomic_init(&p->refs, 1);
+  p->fork_gen = xf__fork_gen();
   for (uint32_t i = 0; i < o.max_workers; i++)
     p->slots[i].pool = p;
   xf__lock_init(&p->lock);

@@ -4,6 +4,24 @@
  * the thread pool is one implementation, and others (a loop's executor, a
  * process pool) plug in behind the same calls through xf_executor_ops_t.
  * Every function here is safe to call from any thread.
+ *
+ * Fork. A process forked from one that has thread pools inherits them
+ * without their threads. In the child such a pool is unusable: submit,
+ * shutdown and stats return XF_EBROKEN at once, without waiting or touching
+ * the parent's threads, and dropping the last reference frees the pool
+ * without waiting; the tasks it had queued never run in the child. Pools
+ * made in the child work as usual. A process that forks from inside a task
+ * of a pool continues in that task; when it returns, the thread leaves the
+ * pool (and, being the child's only thread, ends the child unless it called
+ * exit first).
+ *
+ * Futures inherited across fork() keep the state they had: one that was
+ * done may still be read (state, result, error, wait), and dropped with
+ * xf_future_unref. One that was not done will never finish in the child
+ * (its task, if running, runs in the parent): waiting for it without a
+ * timeout never returns, and calls that change it or add callbacks may
+ * block forever if a parent thread held its lock at the moment of the fork.
+ * Drop such futures with xf_future_unref, which never blocks.
  */
 #ifndef XF_EXECUTOR_H
 #define XF_EXECUTOR_H
@@ -26,8 +44,9 @@ typedef int (*xf_task_fn)(void *data, xf_future_t *future);
  * free_data (if not NULL) is called with data after the task ran or once it
  * is known it never will (cancelled, shut down). When this returns an error
  * the task will never run and data is not freed: the caller still owns it.
- * Errors: XF_ESHUTDOWN after shutdown, XF_EBROKEN for a broken pool,
- * XF_EAGAIN when a bounded queue with the reject policy is full. */
+ * Errors: XF_ESHUTDOWN after shutdown, XF_EBROKEN for a broken pool (its
+ * initializer failed, or it was inherited across fork()), XF_EAGAIN when a
+ * bounded queue with the reject policy is full. */
 XF_API int xf_executor_submit(xf_executor_t *ex, xf_task_fn fn, void *data,
                               xf_free_data_fn free_data, xf_future_t **out);
 
@@ -35,7 +54,8 @@ XF_API int xf_executor_submit(xf_executor_t *ex, xf_task_fn fn, void *data,
  * (their futures become CANCELLED). With wait, block until every accepted
  * task has finished and the workers are gone; called from one of the
  * executor's own threads, the wait skips that thread. Calling it again is
- * harmless. */
+ * harmless. A thread pool inherited across fork() returns XF_EBROKEN at once
+ * (its threads are in the parent). */
 XF_API int xf_executor_shutdown(xf_executor_t *ex, bool wait, bool cancel_futures);
 
 /* Reference counting; any thread. NULL is a no-op. Dropping the last
@@ -85,7 +105,10 @@ typedef struct xf_thread_pool_options {
 
 /* A new thread pool; opts may be NULL for the defaults. Threads start
  * lazily, one per submission that finds no idle worker, up to max_workers.
- * The caller owns the reference in *out. */
+ * A queued task never waits for another one to finish while a started
+ * worker is idle: blocking tasks submitted together run in parallel. Each
+ * worker is named "<prefix>-<n>" before its initializer runs. The caller
+ * owns the reference in *out. */
 XF_API int xf_thread_pool_new(const xf_thread_pool_options_t *opts, xf_executor_t **out);
 
 /* ---- Other executors -------------------------------------------------- */
@@ -114,7 +137,10 @@ XF_API int xf_executor_new(const xf_executor_ops_t *ops, void *impl, xf_executor
 XF_API int xf_executor_run_task(xf_future_t *fut);
 
 /* For implementations: drop a task that will never run (shutdown): the
- * future fails with code (XF_ECANCELLED cancels it) and the data is freed. */
+ * future fails with code (XF_ECANCELLED cancels it) and the data is freed.
+ * XF_EINVAL, with the future left as it is, when fut carries no task (it
+ * never had one, or its task already ran or was dropped) or code is not a
+ * negative error code. */
 XF_API int xf_executor_drop_task(xf_future_t *fut, int code);
 
 #ifdef __cplusplus
