@@ -359,6 +359,20 @@ static void xf__closure_entry(ffi_cif *cif, void *ret, void **args, void *user) 
 
 /* ---- Life cycle ------------------------------------------------------------ */
 
+/* libffi (before 3.4.7) initialises its allocator of executable memory on
+ * the first ffi_closure_alloc without a lock, so two threads making their
+ * first closures at once race on its static state. One closure made and
+ * freed under pthread_once, before any other, does that initialisation
+ * once (CPython works around the same race the same way). */
+static pthread_once_t xf__ffi_once = PTHREAD_ONCE_INIT;
+
+static void xf__ffi_warm(void) {
+  void *code = NULL;
+  ffi_closure *fc = ffi_closure_alloc(sizeof(ffi_closure), &code);
+  if (fc)
+    ffi_closure_free(fc);
+}
+
 int xf_closure_new_sig(xf_signature_t *sig, xf_closure_handler_fn handler, void *data,
                        xf_free_data_fn free_data, xf_loop_t *owner, xf_closure_t **out) {
   if (!out)
@@ -371,6 +385,7 @@ int xf_closure_new_sig(xf_signature_t *sig, xf_closure_handler_fn handler, void 
   xf_closure_t *c = xf__malloc(sizeof *c);
   if (!c)
     return XF_ENOMEM;
+  pthread_once(&xf__ffi_once, xf__ffi_warm);
   void *code = NULL;
   c->fc = ffi_closure_alloc(sizeof(ffi_closure), &code);
   if (!c->fc) {

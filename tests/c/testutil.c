@@ -14,17 +14,27 @@ static atomic_long xft__count;
 /* Allocations still to go before the armed failure; negative when none is
  * armed. */
 static atomic_long xft__fail_in = -1;
+/* Set by xft_alloc_fail_from: the countdown stays at zero once it gets
+ * there, so that every later allocation fails too. */
+static atomic_bool xft__fail_rest;
 static atomic_bool xft__failed;
+static atomic_long xft__failures;
 
 /* Counts an allocation; true when this one is to fail. */
 static bool xft__alloc_should_fail(void) {
   atomic_fetch_add(&xft__count, 1);
   long left = atomic_load(&xft__fail_in);
   while (left >= 0) {
+    if (left == 0 && atomic_load(&xft__fail_rest)) {
+      atomic_store(&xft__failed, true);
+      atomic_fetch_add(&xft__failures, 1);
+      return true;
+    }
     if (atomic_compare_exchange_weak(&xft__fail_in, &left, left - 1)) {
       if (left != 0)
         return false;
       atomic_store(&xft__failed, true);
+      atomic_fetch_add(&xft__failures, 1);
       return true;
     }
   }
@@ -62,7 +72,9 @@ void xft_alloc_install(void) {
   atomic_store(&xft__live, 0);
   atomic_store(&xft__count, 0);
   atomic_store(&xft__fail_in, -1);
+  atomic_store(&xft__fail_rest, false);
   atomic_store(&xft__failed, false);
+  atomic_store(&xft__failures, 0);
   /* This runs before any test, where a Check assertion has nowhere to
    * report to. */
   if (xf_set_allocator(xft__malloc, xft__realloc, xft__free) != XF_OK) {
@@ -72,13 +84,31 @@ void xft_alloc_install(void) {
 }
 
 void xft_alloc_fail_at(long n) {
-  if (n >= 0)
+  /* Disarm first, so that no allocation in between sees the new count with
+   * the old mode. */
+  atomic_store(&xft__fail_in, -1);
+  atomic_store(&xft__fail_rest, false);
+  if (n >= 0) {
     atomic_store(&xft__failed, false);
-  atomic_store(&xft__fail_in, n < 0 ? -1 : n);
+    atomic_store(&xft__fail_in, n);
+  }
+}
+
+void xft_alloc_fail_from(long n) {
+  atomic_store(&xft__fail_in, -1);
+  atomic_store(&xft__fail_rest, n >= 0);
+  if (n < 0)
+    return;
+  atomic_store(&xft__failed, false);
+  atomic_store(&xft__fail_in, n);
 }
 
 bool xft_alloc_failed(void) {
   return atomic_load(&xft__failed);
+}
+
+long xft_alloc_failures(void) {
+  return atomic_load(&xft__failures);
 }
 
 long xft_alloc_live(void) {

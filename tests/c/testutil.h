@@ -26,9 +26,18 @@ void xft_alloc_install(void);
  * A negative n disarms a failure that has not happened yet. */
 void xft_alloc_fail_at(long n);
 
-/* Whether the failure armed by the last xft_alloc_fail_at(n >= 0) has
- * happened. Disarming with a negative n does not reset it. */
+/* Makes the n-th allocation from now fail (0: the next one) and every
+ * allocation after it, until xft_alloc_fail_at(-1) disarms the failure: the
+ * process has run out of memory for good, as far as xfutures can tell. */
+void xft_alloc_fail_from(long n);
+
+/* Whether the failure armed by the last xft_alloc_fail_at(n >= 0) or
+ * xft_alloc_fail_from has happened. Disarming with a negative n does not
+ * reset it. */
 bool xft_alloc_failed(void);
+
+/* Allocations made to fail (by either call above) since install. */
+long xft_alloc_failures(void);
 
 /* Blocks obtained through the hook and not freed yet. */
 long xft_alloc_live(void);
