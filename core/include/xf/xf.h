@@ -10,5 +10,7 @@
 #include "executor.h"
 #include "loop.h"
 #include "closure.h"
+#include "codec.h"
+#include "process.h"
 
 #endif /* XF_XF_H */
