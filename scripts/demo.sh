@@ -11,6 +11,10 @@
 #
 # A language whose binding is not built in <build-dir> is skipped (and not
 # counted); an example missing in a language is run in the others only.
+# An example that needs a client (a server) has one in
+# examples/drivers/NAME.sh: the tour runs the driver with the program's
+# command line as its arguments, and compares what the driver prints (the
+# program's output, made independent of the run, such as its port).
 set -uo pipefail
 
 quiet=0
@@ -76,7 +80,9 @@ for name in "${names[@]}"; do
     say "--- $lang"
     ran=$((ran + 1))
     # stdout is compared; stderr goes to the terminal.
-    if timeout 60 $(command_for "$lang" "$name") >"$tmp/$lang.out"; then
+    driver=()
+    [[ -x $examples/drivers/$name.sh ]] && driver=("$examples/drivers/$name.sh")
+    if timeout 60 "${driver[@]}" $(command_for "$lang" "$name") >"$tmp/$lang.out"; then
       ((quiet)) || cat "$tmp/$lang.out"
     else
       cat "$tmp/$lang.out"

@@ -944,11 +944,13 @@ static bool wait_future(lua_State *L, xfl_rt *rt, xf_future_t *f, int64_t timeou
     rt_drain(rt, L);
     return xf_future_done(f);
   }
-  if (rt && xf_loop_current() == rt->loop && xf_future_loop(f) == rt->loop)
-    raise_code(L, XF_EDEADLK,
+  /* The core refuses a wait that only this thread's running loop could end. */
+  int rc = xf_future_wait(f, timeout_ns);
+  if (rc == XF_EDEADLK)
+    raise_code(L, rc,
                "blocking on a future of the running loop would deadlock; use xf.await "
                "inside a task");
-  return xf_future_wait(f, timeout_ns) == XF_OK;
+  return rc == XF_OK;
 }
 
 int xfl_future_wait(lua_State *L) {
@@ -1345,6 +1347,61 @@ int xfl_handle_cancel(lua_State *L) {
   if (u->h)
     xf_handle_cancel(u->h);
   lua_pushboolean(L, u->h && xf_handle_cancelled(u->h));
+  return 1;
+}
+
+/* ---- File descriptors ----------------------------------------------- */
+
+/* The fd reaches the Lua function as its argument; a record carries the
+ * function, as for a timer. */
+static void push_fd_arg(lua_State *L, void *arg, xfl_rt *rt) {
+  (void) rt;
+  lua_pushinteger(L, (lua_Integer) (intptr_t) arg);
+}
+
+static void reader_callback(int fd, void *data) {
+  rec *r = data;
+  void *arg = (void *) (intptr_t) fd;
+  call_ctx c = {r->rt, r->fnref, push_fd_arg, arg, "exception in a reader callback",
+                false};
+  call_lua(&c);
+}
+
+static int check_fd(lua_State *L, int idx) {
+  lua_Integer fd = luaL_checkinteger(L, idx);
+  if (fd < 0 || fd > INT32_MAX)
+    raise_code(L, XF_EINVAL, "a file descriptor is an integer from 0");
+  return (int) fd;
+}
+
+/* add_reader(fd, fn): fn(fd) on the state's loop each time fd is readable,
+ * until remove_reader(fd) (xf_loop_add_reader; one reader per fd, a new one
+ * replaces it). The loop does not own fd. */
+int xfl_add_reader(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  int fd = check_fd(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  rec *r = rec_new(L, 2, rt, 1);
+  int rc = xf_loop_add_reader(rt->loop, fd, reader_callback, r, rec_free);
+  if (rc != XF_OK) {
+    rec_unref(r);
+    return raise_code(L, rc,
+                      rc == XF_EWRONGTHREAD ? "another thread runs the loop"
+                      : rc == XF_ESYS       ? "the kernel cannot watch this descriptor"
+                                            : NULL);
+  }
+  return 0;
+}
+
+/* remove_reader(fd): true if a reader was removed (its function is
+ * released), false if there was none. */
+int xfl_remove_reader(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  int rc = xf_loop_remove_reader(rt->loop, check_fd(L, 1));
+  if (rc < 0)
+    return raise_code(L, rc,
+                      rc == XF_EWRONGTHREAD ? "another thread runs the loop" : NULL);
+  lua_pushboolean(L, rc == 1);
   return 1;
 }
 

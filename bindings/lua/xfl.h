@@ -42,6 +42,8 @@ int xfl_call_soon(lua_State *L);
 int xfl_handle_cancel(lua_State *L);
 int xfl_run_until_complete(lua_State *L);
 int xfl_run_once(lua_State *L);
+int xfl_add_reader(lua_State *L);
+int xfl_remove_reader(lua_State *L);
 int xfl_set_exception_handler(lua_State *L);
 int xfl_report(lua_State *L);
 

@@ -145,11 +145,32 @@ xf.spawn = core.spawn
 --- The future of the running task, or nil outside a task.
 xf.current_task = core.current_task
 
+-- The awaitable protocol: an object that is not a future can be awaited when
+-- its metatable has an __await function, which xf.await calls with the
+-- object, in the awaiting task, and whose results are the await's (it may
+-- itself await, as Python's __await__ delegates to another awaitable).
+local function awaiter(x)
+  local mt = getmetatable(x)
+  local fn = type(mt) == "table" and rawget(mt, "__await") or nil
+  return type(fn) == "function" and fn or nil
+end
+
+--- Whether x can be given to xf.await: a future, or an object whose
+-- metatable has an __await function.
+function xf.is_awaitable(x)
+  return core.is_future(x) or awaiter(x) ~= nil
+end
+
 --- Inside a task, suspend until the future is done and return its value or
--- raise its error. Outside a task, block until done (running the loop).
+-- raise its error. Outside a task, block until done (running the loop). An
+-- awaitable that is not a future is awaited through its __await.
 function xf.await(f)
   if not core.is_future(f) then
-    error("xf.await: expected a future, got " .. type(f), 2)
+    local aw = awaiter(f)
+    if aw then
+      return aw(f)
+    end
+    error("xf.await: expected a future or an awaitable, got " .. type(f), 2)
   end
   local task = core.current_task()
   if task then
@@ -202,22 +223,36 @@ end
 
 Handle.cancel = core.handle_cancel
 
+--- Call fn(fd) on this state's loop each time the file descriptor fd is
+-- readable, or has an error or hang-up, until xf.remove_reader(fd) (the
+-- core loop's fd readiness). One reader per fd: adding another replaces it.
+-- The loop does not own fd: remove the reader before closing it.
+xf.add_reader = core.add_reader
+
+--- Stop watching fd; true if a reader was removed.
+xf.remove_reader = core.remove_reader
+
 local function future_list(args, fname)
   local list = {}
   for i = 1, #args do
     local f = args[i]
     if type(f) == "function" then
       f = core.spawn(f)
+    elseif awaiter(f) then
+      local awaitable = f
+      f = core.spawn(function()
+        return xf.await(awaitable)
+      end)
     elseif not core.is_future(f) then
-      error(fname .. ": item " .. i .. " is not a future or a function", 3)
+      error(fname .. ": item " .. i .. " is not a future, an awaitable or a function", 3)
     end
     list[i] = f
   end
   return list
 end
 
---- A future of the list of the values of the futures (functions are
--- spawned as tasks), in order: xf.gather(f1, f2, ...) or
+--- A future of the list of the values of the futures (functions and other
+-- awaitables are spawned as tasks), in order: xf.gather(f1, f2, ...) or
 -- xf.gather{f1, f2, return_exceptions = true}. Fails with the first error,
 -- unless return_exceptions, where errors appear as error tables.
 function xf.gather(...)

@@ -133,6 +133,14 @@ export function chain<T>(src: FutureLike<T>, dst: Future<T>): void;
 export function sleep(ms: number): Future<void>;
 export function sleep<T>(ms: number, value: T): Future<T>;
 
+/**
+ * fn(fd) on the main thread each time fd is readable (or has an error or
+ * hang-up), until removeReader(fd); the reader keeps the process alive.
+ */
+export function addReader(fd: number, fn: (fd: number) => void): void;
+/** Stop watching fd; true if a reader was removed. */
+export function removeReader(fd: number): boolean;
+
 /** Errors made from core errors carry these, besides name and message. */
 export interface XfError extends Error {
   /** The core's code name, e.g. "XF_ETIMEDOUT". */

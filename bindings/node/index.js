@@ -578,6 +578,27 @@ function callback(signature, fn) {
   return new Callback(signature, fn);
 }
 
+// ---- File descriptors -------------------------------------------------------
+
+/**
+ * Call fn(fd) on the main thread each time the file descriptor fd is
+ * readable, or has an error or hang-up, until removeReader(fd): the core
+ * loop's fd readiness. One reader per fd: adding another replaces it. A
+ * reader keeps the process alive until it is removed. The loop does not own
+ * fd: remove the reader before closing it.
+ */
+function addReader(fd, fn) {
+  if (!Number.isInteger(fd)) throw new TypeError('addReader expects an integer fd');
+  if (typeof fn !== 'function') throw new TypeError('addReader expects a function');
+  native.js_add_reader(fd, fn);
+}
+
+/** Stop watching fd; true if a reader was removed. */
+function removeReader(fd) {
+  if (!Number.isInteger(fd)) throw new TypeError('removeReader expects an integer fd');
+  return native.js_remove_reader(fd);
+}
+
 /** The address of a native function of the process (dlsym), as an External. */
 function symbol(name) {
   return native.js_symbol(String(name));
@@ -607,6 +628,8 @@ module.exports = {
   DeadlockError,
   QueueFull,
   chain,
+  addReader,
+  removeReader,
   version,
   native,
 };

@@ -99,6 +99,19 @@ static v8::Local<v8::Value> make_error(v8::Isolate *iso, const char *type, const
   return e;
 }
 
+/* A pending future read on the main thread: JavaScript's only thread must
+ * never block (it delivers the completions, and everything else), so the
+ * core's "would deadlock" refusal applies to every pending future here, not
+ * only to the loop futures the core itself refuses (XF_EDEADLK). The error
+ * is the core's: its type name, message and code come from its table. */
+static void throw_deadlock(const char *what) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  std::string msg = std::string(what) + ": " + xf_strerror(XF_EDEADLK) +
+                    " (the future is pending; await it instead)";
+  iso->ThrowException(
+      make_error(iso, xf_error_default_type(XF_EDEADLK), msg.c_str(), NULL, XF_EDEADLK));
+}
+
 /* Throw the error of a code, with what as the start of its message. */
 static void throw_code(int code, const char *what) {
   v8::Isolate *iso = v8::Isolate::GetCurrent();
@@ -729,11 +742,7 @@ v8::Local<v8::Value> xf_js_future_result(xf_future_t *f) {
   if (!xf__js_check(f, "result"))
     return v8::Undefined(iso);
   if (!xf_future_done(f)) {
-    iso->ThrowException(make_error(
-        iso, "DeadlockError",
-        "waiting would deadlock: the future is pending and JavaScript's thread would "
-        "block the thread that delivers it; await it instead",
-        NULL, XF_EDEADLK));
+    throw_deadlock("result");
     return v8::Undefined(iso);
   }
   xf_value_t *v = NULL;
@@ -760,10 +769,7 @@ v8::Local<v8::Value> xf_js_future_exception(xf_future_t *f) {
   if (!xf__js_check(f, "exception"))
     return v8::Undefined(iso);
   if (!xf_future_done(f)) {
-    iso->ThrowException(make_error(
-        iso, "DeadlockError",
-        "waiting would deadlock: the future is pending; await it instead", NULL,
-        XF_EDEADLK));
+    throw_deadlock("exception");
     return v8::Undefined(iso);
   }
   xf_error_t *e = NULL;
@@ -1028,5 +1034,80 @@ xf_executor_t *xf_js_thread_pool_bounded(int max_workers, const char *prefix,
   if (rc != XF_OK)
     throw_code(rc, "ThreadPool");
   return ex;
+}
+%}
+
+/* ---- File descriptors ------------------------------------------------------ */
+
+%{
+namespace xfjs {
+/* A JavaScript reader of an fd. The core frees it (reader_free) when it is
+ * removed or replaced, on the main thread, which is the only one that runs
+ * the owner loop. While it exists it keeps the process alive, as a watched
+ * handle of Node's does. */
+struct JsReader {
+  v8::Global<v8::Function> fn;
+};
+
+static void reader_free(void *data) {
+  delete static_cast<JsReader *>(data);
+  S.observed.fetch_sub(1);
+  update_refs();
+}
+
+/* Inside run_batch: the handle scope, context and callback scope are open.
+ * An exception goes to the exception handler as the JavaScript value itself,
+ * which makes it an uncaught exception, as in any Node callback. */
+static void reader_cb(int fd, void *data) {
+  v8::Isolate *iso = S.iso;
+  v8::HandleScope hs(iso);
+  v8::Local<v8::Context> ctx = S.ctx.Get(iso);
+  v8::Local<v8::Function> fn = static_cast<JsReader *>(data)->fn.Get(iso);
+  v8::Local<v8::Value> argv[1] = {v8::Integer::New(iso, fd)};
+  v8::TryCatch tc(iso);
+  if (!fn->Call(ctx, v8::Undefined(iso), 1, argv).IsEmpty() || !tc.HasCaught())
+    return;
+  v8::Local<v8::Value> exc = tc.Exception();
+  tc.Reset();
+  xf_error_t *err = NULL;
+  if (error_from_js(iso, exc, &err)) {
+    xf_loop_call_exception_handler(S.loop, "a JavaScript reader threw", err);
+    xf_error_unref(err);
+  }
+}
+} // namespace xfjs
+%}
+
+%inline %{
+/* xf_loop_add_reader on the owner loop: fn(fd) on the main thread each time
+ * fd is readable, until xf_js_remove_reader(fd). */
+void xf_js_add_reader(int fd, v8::Local<v8::Value> fn) {
+  if (!fn->IsFunction()) {
+    throw_type("addReader expects a function");
+    return;
+  }
+  JsReader *r = new JsReader();
+  r->fn.Reset(v8::Isolate::GetCurrent(), fn.As<v8::Function>());
+  S.observed.fetch_add(1);
+  int rc = xf_loop_add_reader(S.loop, fd, reader_cb, r, reader_free);
+  if (rc != XF_OK) {
+    delete r;
+    S.observed.fetch_sub(1);
+    throw_code(rc, "addReader");
+    return;
+  }
+  update_refs();
+  rearm();
+}
+
+/* xf_loop_remove_reader: true if a reader was removed. */
+bool xf_js_remove_reader(int fd) {
+  int rc = xf_loop_remove_reader(S.loop, fd);
+  rearm();
+  if (rc < 0) {
+    throw_code(rc, "removeReader");
+    return false;
+  }
+  return rc == 1;
 }
 %}

@@ -67,6 +67,10 @@ static void xfpy_decref_data(void *data) {
   xfpy_release(data, NULL);
 }
 
+/* Pickled "python" payloads as objects (the process pool's section). */
+static PyObject *xfpy_opaque_load(xf_value_t *v);
+static PyObject *xfpy_opaque_exception(xf_error_t *err);
+
 /* Hooks the package installs: the factory of exceptions for core errors that
  * carry no Python exception, and the logger of failed callbacks. */
 static PyObject *xfpy_error_factory = NULL;
@@ -82,6 +86,9 @@ static PyObject *xfpy_exception_from_error(xf_error_t *err) {
     Py_INCREF((PyObject *) obj);
     return (PyObject *) obj;
   }
+  PyObject *pickled = xfpy_opaque_exception(err); /* the process pool's section */
+  if (pickled)
+    return pickled;
   const char *tb = xf_error_traceback(err);
   if (!xfpy_error_factory)
     return PyObject_CallFunction(PyExc_RuntimeError, "s", xf_error_message(err));
@@ -165,6 +172,9 @@ static PyObject *xfpy_from_value(xf_value_t *v) {
       Py_INCREF((PyObject *) obj);
       return (PyObject *) obj;
     }
+    PyObject *loaded = xfpy_opaque_load(v); /* a pickled result */
+    if (loaded || PyErr_Occurred())
+      return loaded;
     break;
   }
   case XF_KIND_ERROR: {
@@ -451,7 +461,8 @@ static int xfpy_timeout_ns(PyObject *timeout, int64_t *out) {
 }
 
 /* Wait until f is done or the timeout passes, in slices with the GIL
- * released. 0 done, 1 timed out, -1 a signal handler raised. */
+ * released. 0 done, 1 timed out, 2 the wait would deadlock (XF_EDEADLK),
+ * -1 a signal handler raised. */
 static int xfpy_wait_one(xf_future_t *f, int64_t timeout_ns) {
   int64_t deadline = timeout_ns < 0 ? -1 : xf_now() + timeout_ns;
   for (;;) {
@@ -468,6 +479,8 @@ static int xfpy_wait_one(xf_future_t *f, int64_t timeout_ns) {
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = xf_future_wait(f, slice);
     Py_END_ALLOW_THREADS if (rc == XF_OK) return 0;
+    if (rc == XF_EDEADLK)
+      return 2;
     if (PyErr_CheckSignals() < 0)
       return -1;
   }
@@ -667,6 +680,8 @@ PyObject *py_future_outcome(xf_future_t *f, PyObject *timeout, int want_error) {
   int w = xfpy_wait_one(f, ns);
   if (w < 0)
     return NULL;
+  if (w == 2)
+    return xfpy_raise_code(XF_EDEADLK);
   if (w > 0)
     return Py_BuildValue("(iO)", XF_ETIMEDOUT, Py_None);
   if (xf_future_cancelled(f)) {
@@ -830,6 +845,10 @@ PyObject *py_as_completed_next(xf_py_as_completed_t *ac) {
       Py_BEGIN_ALLOW_THREADS rc =
           xf_wait(rest, left, XF_FIRST_COMPLETED, slice < 0 ? 0 : slice, NULL);
       Py_END_ALLOW_THREADS ready = rc == XF_OK;
+      if (rc == XF_EDEADLK) {
+        free(rest);
+        return xfpy_raise_code(rc);
+      }
     }
     free(rest);
     if (ready) {
@@ -1089,6 +1108,50 @@ PyObject *py_loop_sleep(xf_loop_t *loop, double delay) {
 }
 %}
 
+/* ---- File descriptors ------------------------------------------------------ */
+
+%{
+/* A reader: data is a tuple (fn, on_error). It calls fn(fd) and hands an
+ * exception to on_error(exc, fn). */
+static void xfpy_reader(int fd, void *data) {
+  if (xfpy_finalizing())
+    return;
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *t = (PyObject *) data;
+  PyObject *fn = PyTuple_GET_ITEM(t, 0);
+  PyObject *r = PyObject_CallFunction(fn, "i", fd);
+  if (!r) {
+    PyObject *exc = xfpy_fetch_exception();
+    PyObject *lr = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(t, 1), exc, fn, NULL);
+    if (!lr)
+      PyErr_WriteUnraisable(fn);
+    Py_XDECREF(lr);
+    Py_DECREF(exc);
+  }
+  Py_XDECREF(r);
+  PyGILState_Release(g);
+}
+%}
+
+%inline %{
+/* xf_loop_add_reader: fn(fd) on the loop each time fd is readable, until
+ * py_loop_remove_reader(fd); an exception of fn goes to on_error(exc, fn). */
+int py_loop_add_reader(xf_loop_t *loop, int fd, PyObject *fn, PyObject *on_error) {
+  PyObject *data = PyTuple_Pack(2, fn, on_error);
+  if (!data)
+    return XF_ENOMEM;
+  int rc = xf_loop_add_reader(loop, fd, xfpy_reader, data, xfpy_decref_data);
+  if (rc != XF_OK)
+    Py_DECREF(data);
+  return rc;
+}
+
+/* xf_loop_remove_reader: 1 if a reader was removed, 0 if none, or a code. */
+int py_loop_remove_reader(xf_loop_t *loop, int fd) {
+  return xf_loop_remove_reader(loop, fd);
+}
+%}
+
 /* ---- Callbacks: Python functions as C function pointers ----------------- */
 
 typedef struct xf_closure xf_closure_t;
@@ -1224,3 +1287,392 @@ const char *py_closure_signature(xf_closure_t *c) {
   return xf_signature_text(xf_closure_signature(c));
 }
 %}
+
+/* ==== The process pool (xfutures/process.py, xfutures/worker.py) ==========
+ *
+ * ProcessPoolExecutor runs on the core's process pool with the Python
+ * worker (python3 -m xfutures.worker), and both speak the frames of
+ * docs/wire-protocol.md. The pool, its workers and its frames are the
+ * core's; this section only translates:
+ *
+ * - the wire codec for the worker: Python structures to and from the core's
+ *   CBOR (xf_value_encode, xf_value_decode), with an opaque payload as the
+ *   package's Opaque(runtime, data) and an error as its WireError(code, type,
+ *   message, traceback, payload), so that the worker never parses CBOR
+ *   itself;
+ * - the pool's functions (new, submit_payload, terminate, kill, stats), with
+ *   the GIL released where they wait;
+ * - opaque "python" payloads coming back in a future's value or in an
+ *   error's payload, handed to the package's loader (pickle.loads), so that
+ *   a pickled result or exception comes back to Python as itself.
+ */
+
+%{
+static PyObject *xfpy_wire_opaque_type = NULL; /* Opaque(runtime, data) */
+static PyObject *xfpy_wire_error_type = NULL;  /* WireError(code, type, message, traceback, payload) */
+static PyObject *xfpy_opaque_loader = NULL;    /* loader(data, traceback or None) */
+
+/* The bytes of an opaque payload of runtime "python", or NULL. */
+static int xfpy_python_opaque(const xf_value_t *v, const void **data, size_t *len) {
+  const char *runtime = NULL;
+  return v && xf_value_get_opaque(v, &runtime, data, len) == XF_OK &&
+         strcmp(runtime, "python") == 0;
+}
+
+/* A pickled "python" payload as the object it stood for: a new reference;
+ * NULL with an exception set when the loader fails; NULL with none when v
+ * is no such payload (or no loader is installed). */
+static PyObject *xfpy_opaque_load(xf_value_t *v) {
+  const void *data = NULL;
+  size_t len = 0;
+  if (!xfpy_opaque_loader || !xfpy_python_opaque(v, &data, &len))
+    return NULL;
+  return PyObject_CallFunction(xfpy_opaque_loader, "y#O", (const char *) data,
+                               (Py_ssize_t) len, Py_None);
+}
+
+/* The exception an error's payload pickled, with the error's traceback text
+ * handed to the loader too (it becomes the cause, as the stdlib's
+ * _RemoteTraceback); NULL with no exception set when there is none or it
+ * does not load, so that the caller falls back on the code and type. */
+static PyObject *xfpy_opaque_exception(xf_error_t *err) {
+  const void *data = NULL;
+  size_t len = 0;
+  if (!xfpy_opaque_loader || !xfpy_python_opaque(xf_error_payload(err), &data, &len))
+    return NULL;
+  const char *tb = xf_error_traceback(err);
+  PyObject *exc = PyObject_CallFunction(xfpy_opaque_loader, "y#z", (const char *) data,
+                                        (Py_ssize_t) len, tb);
+  if (exc && !PyExceptionInstance_Check(exc))
+    Py_CLEAR(exc);
+  PyErr_Clear();
+  return exc;
+}
+
+/* A frame item from Python: None, bool, int (int64), float, str, bytes,
+ * list or tuple, Opaque and WireError. Sets a Python exception on failure. */
+static int xfpy_wire_value(PyObject *o, xf_value_t **out) {
+  int rc;
+  *out = NULL;
+  if (o == Py_None || PyBool_Check(o) || PyLong_Check(o) || PyFloat_Check(o) ||
+      PyUnicode_Check(o) || PyBytes_Check(o) || PyList_Check(o) || PyTuple_Check(o)) {
+    if (PyUnicode_Check(o)) {
+      Py_ssize_t n = 0;
+      const char *s = PyUnicode_AsUTF8AndSize(o, &n); /* surrogates: an error */
+      if (!s)
+        return XF_EINVAL;
+      rc = xf_value_new_string(s, (size_t) n, out);
+    } else if (PyList_Check(o) || PyTuple_Check(o)) {
+      Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
+      xf_value_t **items = (xf_value_t **) calloc((size_t) n + 1, sizeof(*items));
+      rc = items ? XF_OK : XF_ENOMEM;
+      for (Py_ssize_t i = 0; rc == XF_OK && i < n; i++)
+        rc = xfpy_wire_value(PySequence_Fast_GET_ITEM(o, i), &items[i]);
+      if (rc == XF_OK)
+        rc = xf_value_new_list(items, (size_t) n, out);
+      for (Py_ssize_t i = 0; items && i < n; i++)
+        xf_value_unref(items[i]);
+      free(items);
+      if (PyErr_Occurred())
+        return rc ? rc : XF_EINVAL;
+    } else if (PyLong_Check(o) && !PyBool_Check(o)) {
+      int overflow = 0;
+      long long i = PyLong_AsLongLongAndOverflow(o, &overflow);
+      if (overflow) {
+        PyErr_SetString(PyExc_OverflowError, "integer does not fit in 64 bits");
+        return XF_ERANGE;
+      }
+      rc = xf_value_new_int(i, out);
+    } else {
+      return xfpy_kind_value(o, out);
+    }
+  } else if (xfpy_wire_opaque_type && PyObject_IsInstance(o, xfpy_wire_opaque_type) == 1) {
+    PyObject *runtime = PyObject_GetAttrString(o, "runtime");
+    PyObject *data = runtime ? PyObject_GetAttrString(o, "data") : NULL;
+    const char *r = runtime && PyUnicode_Check(runtime) ? PyUnicode_AsUTF8(runtime) : NULL;
+    if (!r || !data || !PyBytes_Check(data)) {
+      if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "Opaque: runtime must be str and data bytes");
+      Py_XDECREF(runtime);
+      Py_XDECREF(data);
+      return XF_ETYPE;
+    }
+    rc = xf_value_new_opaque(r, PyBytes_AS_STRING(data), (size_t) PyBytes_GET_SIZE(data),
+                             out);
+    Py_DECREF(runtime);
+    Py_DECREF(data);
+  } else if (xfpy_wire_error_type && PyObject_IsInstance(o, xfpy_wire_error_type) == 1) {
+    PyObject *code = PyObject_GetAttrString(o, "code");
+    PyObject *type = code ? PyObject_GetAttrString(o, "type") : NULL;
+    PyObject *msg = type ? PyObject_GetAttrString(o, "message") : NULL;
+    PyObject *tb = msg ? PyObject_GetAttrString(o, "traceback") : NULL;
+    PyObject *payload = tb ? PyObject_GetAttrString(o, "payload") : NULL;
+    long c = payload ? PyLong_AsLong(code) : -1;
+    const char *t = payload && PyUnicode_Check(type) ? PyUnicode_AsUTF8(type) : NULL;
+    const char *m = t && PyUnicode_Check(msg) ? PyUnicode_AsUTF8(msg) : NULL;
+    const char *b = m && tb != Py_None && PyUnicode_Check(tb) ? PyUnicode_AsUTF8(tb) : NULL;
+    xf_value_t *pv = NULL;
+    rc = XF_ETYPE;
+    if (m && !PyErr_Occurred() && (tb == Py_None || b))
+      rc = payload == Py_None ? XF_OK : xfpy_wire_value(payload, &pv);
+    else if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_TypeError, "WireError: code int, type and message str");
+    xf_error_t *err = NULL;
+    if (rc == XF_OK && (rc = xf_error_new_full((int) c, t, m, b, pv, &err)) == XF_OK)
+      rc = xf_value_new_error(err, out);
+    xf_error_unref(err);
+    xf_value_unref(pv);
+    Py_XDECREF(code);
+    Py_XDECREF(type);
+    Py_XDECREF(msg);
+    Py_XDECREF(tb);
+    Py_XDECREF(payload);
+  } else {
+    PyErr_Format(PyExc_TypeError, "%s has no wire encoding", Py_TYPE(o)->tp_name);
+    return XF_ETYPE;
+  }
+  if (rc != XF_OK && !PyErr_Occurred())
+    xfpy_raise_code(rc);
+  return rc;
+}
+
+/* A decoded frame item as Python: the inverse of xfpy_wire_value, maps as
+ * lists of (key, value) pairs. A new reference, or NULL with an exception. */
+static PyObject *xfpy_wire_object(xf_value_t *v) {
+  switch (xf_value_kind(v)) {
+  case XF_KIND_LIST: {
+    size_t n = 0;
+    xf_value_list_len(v, &n);
+    PyObject *list = PyList_New((Py_ssize_t) n);
+    for (size_t i = 0; list && i < n; i++) {
+      xf_value_t *item = NULL;
+      xf_value_list_get(v, i, &item);
+      PyObject *o = xfpy_wire_object(item);
+      if (!o)
+        Py_CLEAR(list);
+      else
+        PyList_SET_ITEM(list, (Py_ssize_t) i, o);
+    }
+    return list;
+  }
+  case XF_KIND_MAP: {
+    size_t n = 0;
+    xf_value_map_len(v, &n);
+    PyObject *list = PyList_New((Py_ssize_t) n);
+    for (size_t i = 0; list && i < n; i++) {
+      xf_value_t *key = NULL, *val = NULL;
+      xf_value_map_get(v, i, &key, &val);
+      PyObject *k = xfpy_wire_object(key);
+      PyObject *o = k ? xfpy_wire_object(val) : NULL;
+      PyObject *pair = o ? PyTuple_Pack(2, k, o) : NULL;
+      Py_XDECREF(k);
+      Py_XDECREF(o);
+      if (!pair)
+        Py_CLEAR(list);
+      else
+        PyList_SET_ITEM(list, (Py_ssize_t) i, pair);
+    }
+    return list;
+  }
+  case XF_KIND_ERROR: {
+    xf_error_t *err = NULL;
+    xf_value_get_error(v, &err);
+    xf_value_t *pv = xf_error_payload(err);
+    PyObject *payload = pv ? xfpy_wire_object(pv) : (Py_INCREF(Py_None), Py_None);
+    if (!payload)
+      return NULL;
+    PyObject *r = PyObject_CallFunction(xfpy_wire_error_type, "isszN", xf_error_code(err),
+                                        xf_error_type(err), xf_error_message(err),
+                                        xf_error_traceback(err), payload);
+    return r;
+  }
+  case XF_KIND_OBJECT: {
+    const char *runtime = NULL;
+    const void *data = NULL;
+    size_t len = 0;
+    if (xf_value_get_opaque(v, &runtime, &data, &len) == XF_OK)
+      return PyObject_CallFunction(xfpy_wire_opaque_type, "sy#", runtime,
+                                   (const char *) data, (Py_ssize_t) len);
+    break;
+  }
+  case XF_KIND_POINTER:
+    break;
+  default:
+    return xfpy_from_value(v);
+  }
+  PyErr_SetString(PyExc_TypeError, "a value with no wire encoding");
+  return NULL;
+}
+
+static PyObject *xfpy_pool_code(int rc) {
+  return PyLong_FromLong(rc);
+}
+%}
+
+int xf_error_code_of_type(const char *type);
+
+%inline %{
+/* Install the package's Opaque and WireError classes and its loader of
+ * pickled payloads, loader(data, traceback or None). */
+PyObject *py_wire_set_types(PyObject *opaque_type, PyObject *error_type, PyObject *loader) {
+  if (!PyCallable_Check(opaque_type) || !PyCallable_Check(error_type) ||
+      !PyCallable_Check(loader)) {
+    PyErr_SetString(PyExc_TypeError, "py_wire_set_types: expected three callables");
+    return NULL;
+  }
+  Py_INCREF(opaque_type);
+  Py_XSETREF(xfpy_wire_opaque_type, opaque_type);
+  Py_INCREF(error_type);
+  Py_XSETREF(xfpy_wire_error_type, error_type);
+  Py_INCREF(loader);
+  Py_XSETREF(xfpy_opaque_loader, loader);
+  Py_RETURN_NONE;
+}
+
+/* One frame item as the core's CBOR bytes (xf_value_encode). */
+PyObject *py_wire_encode(PyObject *obj) {
+  xf_value_t *v = NULL;
+  if (xfpy_wire_value(obj, &v) != XF_OK)
+    return NULL;
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  int rc = xf_value_encode(v, &buf, &len);
+  xf_value_unref(v);
+  if (rc != XF_OK)
+    return xfpy_raise_code(rc);
+  PyObject *r = PyBytes_FromStringAndSize((const char *) buf, (Py_ssize_t) len);
+  xf_codec_free(buf);
+  return r;
+}
+
+/* The item of the CBOR bytes data (xf_value_decode); ValueError when they
+ * are malformed. */
+PyObject *py_wire_decode(PyObject *data) {
+  if (!xfpy_wire_opaque_type || !xfpy_wire_error_type) {
+    PyErr_SetString(PyExc_RuntimeError, "py_wire_decode: py_wire_set_types first");
+    return NULL;
+  }
+  Py_buffer view;
+  if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+    return NULL;
+  xf_value_t *v = NULL;
+  int rc = xf_value_decode((const uint8_t *) view.buf, (size_t) view.len, &v);
+  PyBuffer_Release(&view);
+  if (rc != XF_OK) {
+    PyErr_Format(rc == XF_ENOMEM ? PyExc_MemoryError : PyExc_ValueError,
+                 "malformed frame: %s", xf_strerror(rc));
+    return NULL;
+  }
+  PyObject *o = xfpy_wire_object(v);
+  xf_value_unref(v);
+  return o;
+}
+
+/* A process pool running argv (a list of str, argv[0] the program), whose
+ * workers first run the "python" initializer init (pickled bytes, or
+ * None). max_tasks_per_child 0: unlimited. */
+PyObject *py_process_pool_new(unsigned max_workers, PyObject *argv,
+                              unsigned max_tasks_per_child, PyObject *init) {
+  PyObject *fast = PySequence_Fast(argv, "argv must be a sequence of str");
+  if (!fast)
+    return NULL;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+  const char **av = (const char **) calloc((size_t) n + 1, sizeof(*av));
+  if (!av) {
+    Py_DECREF(fast);
+    return PyErr_NoMemory();
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *a = PySequence_Fast_GET_ITEM(fast, i);
+    av[i] = PyUnicode_Check(a) ? PyUnicode_AsUTF8(a) : NULL;
+    if (!av[i]) {
+      if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "argv must be a sequence of str");
+      free(av);
+      Py_DECREF(fast);
+      return NULL;
+    }
+  }
+  xf_value_t *payload = NULL;
+  int rc = XF_OK;
+  if (init != Py_None) {
+    if (!PyBytes_Check(init)) {
+      free(av);
+      Py_DECREF(fast);
+      PyErr_SetString(PyExc_TypeError, "init must be bytes or None");
+      return NULL;
+    }
+    rc = xf_value_new_opaque("python", PyBytes_AS_STRING(init),
+                             (size_t) PyBytes_GET_SIZE(init), &payload);
+  }
+  xf_executor_t *ex = NULL;
+  if (rc == XF_OK) {
+    xf_process_pool_options_t o = XF_PROCESS_POOL_OPTIONS_INIT;
+    o.max_workers = max_workers;
+    o.worker_path = n > 0 ? av[0] : NULL;
+    o.worker_argv = n > 0 ? av : NULL;
+    o.max_tasks_per_child = max_tasks_per_child;
+    o.init_language = payload ? "python" : NULL;
+    o.init_payload = payload;
+    rc = xf_process_pool_new(&o, &ex);
+  }
+  xf_value_unref(payload);
+  free(av);
+  Py_DECREF(fast);
+  if (rc != XF_OK)
+    return xfpy_raise_code(rc);
+  return SWIG_Python_NewPointerObj(NULL, ex, SWIGTYPE_p_xf_executor, SWIG_POINTER_OWN);
+}
+
+/* Submit a "python" task, data the pickled (fn, args, kwargs): the raw
+ * future, or the code when the pool refuses it (ESHUTDOWN, EBROKEN), for
+ * the package to raise the stdlib's exception. */
+PyObject *py_process_pool_submit(xf_executor_t *ex, PyObject *data) {
+  if (!PyBytes_Check(data)) {
+    PyErr_SetString(PyExc_TypeError, "data must be bytes");
+    return NULL;
+  }
+  xf_value_t *payload = NULL;
+  int rc = xf_value_new_opaque("python", PyBytes_AS_STRING(data),
+                               (size_t) PyBytes_GET_SIZE(data), &payload);
+  xf_future_t *f = NULL;
+  if (rc == XF_OK) {
+    Py_BEGIN_ALLOW_THREADS rc = xf_process_pool_submit_payload(ex, "python", payload, -1, &f);
+    Py_END_ALLOW_THREADS
+  }
+  xf_value_unref(payload);
+  if (rc == XF_ESHUTDOWN || rc == XF_EBROKEN)
+    return xfpy_pool_code(rc);
+  if (rc != XF_OK)
+    return xfpy_raise_code(rc);
+  return xfpy_new_future_object(f);
+}
+
+/* terminate_workers (grace in seconds, negative: the core's default) and
+ * kill_workers; both wait for the workers with the GIL released. */
+int py_process_pool_terminate(xf_executor_t *ex, double grace) {
+  int rc;
+  int64_t ns = grace < 0 ? -1 : (int64_t) (grace * 1e9);
+  Py_BEGIN_ALLOW_THREADS rc = xf_process_pool_terminate(ex, ns);
+  Py_END_ALLOW_THREADS return rc;
+}
+
+int py_process_pool_kill(xf_executor_t *ex) {
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc = xf_process_pool_kill(ex);
+  Py_END_ALLOW_THREADS return rc;
+}
+
+/* (workers, max_workers, spawned, deaths, retired, timeouts, broken) */
+PyObject *py_process_pool_stats(xf_executor_t *ex) {
+  xf_process_pool_stats_t s = XF_PROCESS_POOL_STATS_INIT;
+  int rc = xf_process_pool_stats(ex, &s);
+  if (rc != XF_OK)
+    return xfpy_raise_code(rc);
+  return Py_BuildValue("(IIKKKKO)", (unsigned) s.workers, (unsigned) s.max_workers,
+                       (unsigned long long) s.spawned, (unsigned long long) s.deaths,
+                       (unsigned long long) s.retired, (unsigned long long) s.timeouts,
+                       s.broken ? Py_True : Py_False);
+}
+%}
+/* ==== End of the process pool ============================================= */

@@ -1,7 +1,11 @@
 """Bridging executor work into the loop (seeds 003 and 004): run_in_executor;
 the same bridge by hand (a pool future whose done callback resolves a loop
-future through call_soon_threadsafe); and four blocking calls at once."""
+future through call_soon_threadsafe); and four blocking calls at once. The
+four calls show that they run at once by meeting at a barrier after their
+sleep, which only calls running at the same time can pass (the barrier's
+timeout only ends a hang)."""
 import asyncio
+import threading
 import time
 
 import xfutures
@@ -18,6 +22,15 @@ def cpu_bound_work(x):
     for i in range(10**5):
         result += i * x
     return result
+
+
+def blocking_sleep(barrier):
+    time.sleep(0.15)
+    try:
+        barrier.wait(timeout=30)
+        return True
+    except threading.BrokenBarrierError:
+        return False
 
 
 async def run_in_thread_pool(pool, func, *args):
@@ -39,9 +52,10 @@ async def main():
         result = await xa.run_in_executor(pool, time_consuming_function, "arg1", "arg2")
         print(f"Thread result: {result}")
         print(f"Result: {await run_in_thread_pool(pool, cpu_bound_work, 2)}")
-        start = time.monotonic()
-        await asyncio.gather(*(xa.run_in_executor(pool, time.sleep, 0.15) for _ in range(4)))
-        print(f"4 blocking calls ran concurrently: {time.monotonic() - start < 0.45}")
+        barrier = threading.Barrier(4)
+        met = await asyncio.gather(*(xa.run_in_executor(pool, blocking_sleep, barrier)
+                                     for _ in range(4)))
+        print(f"4 blocking calls ran concurrently: {all(met)}")
 
 
 if __name__ == "__main__":

@@ -1165,7 +1165,7 @@ static void run_pass(long k, int mode, bool drops, tally_t *t) {
   atomic_store(&dog.since, 0);
 
   t->passes++;
-  char buf[256];
+  char buf[512];
   const char *r;
   if ((r = broken(w, buf, sizeof buf)))
     problem(t, k, mode, r);

@@ -13,15 +13,23 @@ describe("the thread pool", function()
   end)
 
   it("reports results as they complete", function()
+    -- Sleeps of different lengths alone do not order the completions on a
+    -- busy machine, so each job's future also waits until the result before
+    -- it (2, then 3, then 1) has been handed out: the order is the test's,
+    -- and as_completed must report each completion as it happens.
     local pool <close> = xf.thread_pool { max_workers = 4 }
+    local handed = { xf.future(), xf.future(), xf.future() }
+    local after = { [1] = handed[3], [3] = handed[2] }
     local fs, ids = {}, {}
     for i, us in ipairs { 60000, 20000, 40000 } do
-      fs[i] = pool:submit_native(usleep, "int(uint32)", us)
+      local job = pool:submit_native(usleep, "int(uint32)", us)
+      fs[i] = after[i] and xf.gather(job, after[i]) or job
       ids[fs[i]] = i
     end
     local order = {}
     for f in xf.as_completed(fs) do
       order[#order + 1] = ids[f]
+      handed[ids[f]]:set_result(true)
     end
     assert.are.same({ 2, 3, 1 }, order)
   end)
@@ -128,24 +136,26 @@ describe("the Lua-state pool", function()
 
   it("runs two CPU-bound tasks on two workers at once", function()
     local pool <close> = xf.lua_pool { workers = 2 }
-    local function spin(seconds)
-      local core = require "xfutures_core"
-      local t0 = core.now()
-      local x = 0
-      while core.now() - t0 < seconds * 1e9 do
-        for i = 1, 1000 do
-          x = x + i % 7
-        end
+    -- Each task says it has started and then waits for the other to start:
+    -- both meet only if they run at once. The wait's bound only ends a hang.
+    local function spin(mine, other)
+      local x = require "xfutures"
+      x.future_from_handle(mine):set_result(true)
+      local met = x.future_from_handle(other):wait(30)
+      local n = 0
+      for i = 1, 10 ^ 6 do
+        n = n + i % 7
       end
-      return { t0, core.now(), core.thread_id() }
+      return { met, x.thread_id(), n }
     end
-    local a = pool:submit(spin, 0.3)
-    local b = pool:submit(spin, 0.3)
+    local started_a, started_b = xf.future(), xf.future()
+    local a = pool:submit(spin, started_a:handle(), started_b:handle())
+    local b = pool:submit(spin, started_b:handle(), started_a:handle())
     local ra, rb = a:result(), b:result()
-    assert.are_not.equal(ra[3], rb[3])
-    assert.are_not.equal(xf.thread_id(), ra[3])
-    -- The two run windows overlap.
-    assert.is_true(ra[1] < rb[2] and rb[1] < ra[2])
+    assert.is_true(ra[1])
+    assert.is_true(rb[1])
+    assert.are_not.equal(ra[2], rb[2])
+    assert.are_not.equal(xf.thread_id(), ra[2])
   end)
 
   it("offloads blocking work with to_thread", function()

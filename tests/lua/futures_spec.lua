@@ -150,3 +150,19 @@ describe("values", function()
     assert.are.equal(xf.core.KIND_OBJECT, xf.core.value_kind(obj))
   end)
 end)
+
+describe("waiting on the running loop's own thread", function()
+  it("raises DeadlockError at once instead of blocking", function()
+    -- Inside a task the loop is running on this thread; the other task is
+    -- pending and only this loop can finish it.
+    local got = xf.run(function()
+      local other = xf.spawn(function() xf.sleep(3600) end)
+      local ok, e = pcall(other.result, other, 30)
+      other:cancel()
+      assert(not ok, "result() returned instead of raising")
+      assert(xf.is_error(e), tostring(e))
+      return e.type
+    end)
+    assert.are.equal("DeadlockError", got)
+  end)
+end)

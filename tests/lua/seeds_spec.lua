@@ -4,8 +4,18 @@ local lua = os.getenv("XF_LUA") or "lua5.4"
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local examples = here .. "/../../examples/lua/"
 
+local drivers = here .. "/../../examples/drivers/"
+
 local function run(name)
-  local p = assert(io.popen(lua .. " " .. examples .. name .. " 2>&1"))
+  -- An example that needs a client (a server) runs under its driver.
+  local command = lua .. " " .. examples .. name
+  local driver = drivers .. name:gsub("%.lua$", ".sh")
+  local f = io.open(driver)
+  if f then
+    f:close()
+    command = driver .. " " .. command
+  end
+  local p = assert(io.popen(command .. " 2>&1"))
   local out = p:read("a")
   local ok = p:close()
   assert(ok, name .. " failed:\n" .. out)

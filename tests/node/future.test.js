@@ -141,3 +141,16 @@ test('free releases the handle; using it afterwards is an error, not a crash', (
   assert.throws(() => f.done, xf.InvalidStateError);
   assert.throws(() => xf.native.js_future_set_result(null, 1), /closed/);
 });
+
+test('waiting on a pending future of the owner loop gives the core\'s DeadlockError at once', async () => {
+  // withTimeout's future belongs to the owner loop, which only this thread
+  // runs: reading it while pending can never be answered by waiting.
+  const inner = new xf.Future();
+  const t = xf.withTimeout(inner, 3600 * 1000);
+  assert.throws(() => t.result(), (e) => e instanceof xf.DeadlockError &&
+    e.name === 'DeadlockError' && e.code === 'XF_EDEADLK' &&
+    e.message.includes('waiting would deadlock'));
+  assert.throws(() => t.exception(), xf.DeadlockError);
+  inner.cancel();
+  await assert.rejects(t, xf.CancelledError);
+});

@@ -24,6 +24,11 @@ async function main(): Promise<void> {
   await pool.shutdown({ wait: true, cancelFutures: false });
   console.log(s, st, values, r, t, p, back, xf.shield(back), xf.first([back]), xf.any([back]),
     xf.race([back]), pool.stats().completed, cb.address, xf.version);
+  xf.addReader(0, (fd: number) => console.log(fd));
+  const removed: boolean = xf.removeReader(0);
+  console.log(removed);
+  // @ts-expect-error: a reader takes the fd, a number
+  xf.addReader(0, (fd: string) => console.log(fd));
   // @ts-expect-error: maxWorkers is a number
   new xf.ThreadPool({ maxWorkers: 'two' });
   const bounded = new xf.ThreadPool({ maxWorkers: 1, maxQueue: 4, queuePolicy: 'reject' });

@@ -58,11 +58,14 @@ def test_callbacks_run_on_the_loop_in_order_with_context():
         calls = []
         for i in range(3):
             f.add_done_callback(lambda fut, i=i: calls.append((i, threading.get_ident())))
+        # Callbacks run in order: once a last one has run, so have the three.
+        ran = asyncio.get_running_loop().create_future()
+        f.add_done_callback(lambda fut: ran.set_result(None))
         th = threading.Thread(target=f.set_result, args=(1,))
         th.start()
         th.join()
         assert calls == []  # never synchronously inside set_result
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(ran, 30)
         assert calls == [(0, loop_thread), (1, loop_thread), (2, loop_thread)]
         # Finished on the loop's thread, callbacks run as asyncio schedules them.
         g = xa.Future()
@@ -80,16 +83,21 @@ def test_concurrent_future_callbacks_follow_the_registering_thread(pool):
         f = pool.submit(time.sleep, 0.05)
         seen = []
         f.add_done_callback(lambda fut: seen.append(threading.get_ident()))
+        # Callbacks run in order: once a last one has run, so has the first.
+        ran = asyncio.get_running_loop().create_future()
+        f.add_done_callback(lambda fut: ran.set_result(None))
         await f
-        await asyncio.sleep(0.01)
+        await asyncio.wait_for(ran, 30)
         assert seen == [loop_thread]
 
     run(main())
     g = pool.submit(time.sleep, 0.05)
     seen = []
     g.add_done_callback(lambda fut: seen.append(threading.get_ident()))
+    ran = threading.Event()
+    g.add_done_callback(lambda fut: ran.set())
     g.result()
-    time.sleep(0.01)
+    assert ran.wait(30)
     assert seen and seen[0] != threading.get_ident()
 
 
@@ -149,9 +157,11 @@ def test_run_in_executor_and_to_thread(pool):
         assert r != main_thread
         results = await asyncio.gather(*(xa.to_thread(sum, range(n)) for n in (1, 10, 100)))
         assert results == [0, 45, 4950]
-        t0 = time.monotonic()
-        await asyncio.gather(*(xa.run_in_executor(pool, time.sleep, 0.1) for _ in range(4)))
-        assert time.monotonic() - t0 < 0.35
+        # Four blocking calls run at once: they all pass a barrier that only
+        # calls running at the same time can pass (its timeout ends a hang).
+        barrier = threading.Barrier(4)
+        await asyncio.gather(*(xa.run_in_executor(pool, barrier.wait, 30) for _ in range(4)))
+        assert not barrier.broken
         with pytest.raises(ZeroDivisionError):
             await xa.run_in_executor(None, lambda: 1 / 0)
         assert await xa.sleep(0.01, "slept") == "slept"
@@ -220,3 +230,44 @@ def test_sleep_zero_yields_and_sleep_returns_its_result():
 
     assert asyncio.run(asyncio.wait_for(main(), 5)) == "done"
     assert order == ["other", "main"]
+
+
+def test_blocking_wait_on_the_running_loops_own_future_raises_deadlock():
+    # A done callback of an xfutures.Future registered under asyncio runs on
+    # the C loop; blocking there on a pending future of that same loop could
+    # never end, so every blocking call refuses at once.
+    async def main():
+        aloop = asyncio.get_running_loop()
+        lf = xa.Future()
+        view = xfutures.Future.from_handle(xfutures._raw.py_future_id(lf._h))
+        seen = aloop.create_future()
+
+        def on_done(_):
+            got = []
+            for call in (lambda: view.result(timeout=30),
+                         lambda: view.exception(timeout=30),
+                         lambda: xfutures.wait([view], timeout=30),
+                         lambda: next(xfutures.as_completed([view], timeout=30))):
+                try:
+                    call()
+                    got.append(None)
+                except Exception as e:  # the assertion runs outside the C loop
+                    got.append(e)
+            # A zero timeout is still a poll.
+            try:
+                view.result(timeout=0)
+            except Exception as e:
+                got.append(e)
+            aloop.call_soon_threadsafe(seen.set_result, got)
+
+        trigger = xfutures.Future()
+        trigger.add_done_callback(on_done)
+        trigger.set_result(None)
+        got = await seen
+        assert all(isinstance(e, xfutures.DeadlockError) for e in got[:4]), got
+        assert all(isinstance(e, RuntimeError) for e in got[:4])
+        assert isinstance(got[4], xfutures.TimeoutError)
+        lf.set_result(1)
+        assert view.result(timeout=0) == 1
+
+    run(main())

@@ -58,7 +58,9 @@ def test_callback_from_a_foreign_thread_through_ctypes():
         t = threading.Thread(target=fn, args=(b"hello",))
         t.start()
         t.join()
-        for _ in range(100):
+        # The call is posted to the loop: look until it has landed (the
+        # bound only ends a hang).
+        for _ in range(3000):
             if got:
                 break
             await asyncio.sleep(0.01)
@@ -81,7 +83,7 @@ def test_callback_exception_goes_to_the_loop_handler():
         with xfutures.ThreadPoolExecutor(1) as ex:
             f = ex.submit_native(cb, cb.signature, 1, 2)
             assert await xfutures.asyncio.wrap_future(f) == 0
-        for _ in range(100):
+        for _ in range(3000):  # the report is posted to the loop
             if reported:
                 break
             await asyncio.sleep(0.01)
@@ -98,14 +100,21 @@ def test_callback_bad_arguments():
 
 
 def test_reject_policy_raises_queue_full():
+    started, release = threading.Event(), threading.Event()
+
+    def hold():
+        started.set()
+        release.wait(30)
+
     with xfutures.ThreadPoolExecutor(1, max_queue=1, queue_policy="reject") as ex:
-        a = ex.submit(time.sleep, 0.2)
-        time.sleep(0.05)  # a is running; the queue is empty
+        a = ex.submit(hold)
+        assert started.wait(30)  # a is running; the queue is empty
         b = ex.submit(time.sleep, 0.01)
         with pytest.raises(xfutures.QueueFull) as info:
             ex.submit(time.sleep, 0.01)
         assert isinstance(info.value, RuntimeError)
-        assert b.result(timeout=5) is None and a.done()
+        release.set()
+        assert b.result(timeout=30) is None and a.done()
 
 
 def test_block_policy_waits_for_room():

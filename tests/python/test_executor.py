@@ -57,9 +57,13 @@ def test_workers_are_named_and_keep_their_thread_state():
 def test_map_is_ordered_and_times_out(pool):
     assert list(pool.map(lambda x, y: x * y, range(5), range(5))) == [0, 1, 4, 9, 16]
     assert list(pool.map(str, range(3), chunksize=2)) == ["0", "1", "2"]
-    it = pool.map(time.sleep, [0.5], timeout=0.05)
+    # The task waits for a gate opened only afterwards: the timeout is the
+    # only possible outcome.
+    gate = threading.Event()
+    it = pool.map(gate.wait, [30], timeout=0.05)
     with pytest.raises(cf.TimeoutError):
         next(it)
+    gate.set()
 
 
 def test_map_raises_the_task_exception(pool):
@@ -71,11 +75,27 @@ def test_map_raises_the_task_exception(pool):
 
 def test_shutdown_cancel_futures():
     ex = xfutures.ThreadPoolExecutor(1)
-    gate = threading.Event()
-    first = ex.submit(gate.wait, 5)
+    started, gate = threading.Event(), threading.Event()
+
+    def hold():
+        started.set()
+        return gate.wait(30)
+
+    first = ex.submit(hold)
+    assert started.wait(30)  # first is running, the rest stays queued
     rest = [ex.submit(time.sleep, 0) for _ in range(5)]
-    time.sleep(0.05)
-    threading.Timer(0.1, gate.set).start()
+    # The worker is let go only once shutdown has settled every queued job.
+    left = [len(rest)]
+    lock = threading.Lock()
+
+    def settled(_):
+        with lock:
+            left[0] -= 1
+            if left[0] == 0:
+                gate.set()
+
+    for f in rest:
+        f.add_done_callback(settled)
     ex.shutdown(wait=True, cancel_futures=True)
     assert first.result() is True
     assert all(f.cancelled() for f in rest)
@@ -130,31 +150,43 @@ def test_submit_native_runs_c_code():
 
 
 def test_wait_and_as_completed(pool):
-    fs = [pool.submit(time.sleep, d) for d in (0.15, 0.01, 0.08)]
+    # The order is the test's: fs[1] finishes at once, fs[2] once gates[2]
+    # opens, fs[0] once fs[2] has been handed out.
+    gates = [threading.Event(), None, threading.Event()]
+    fs = [pool.submit(gates[0].wait, 30), pool.submit(int), pool.submit(gates[2].wait, 30)]
     done, not_done = xfutures.wait(fs, return_when=xfutures.FIRST_COMPLETED)
-    assert fs[1] in done and fs[0] in not_done
-    order = list(xfutures.as_completed(fs))
-    assert set(order) == set(fs) and order[-1] is fs[0]
+    assert done == {fs[1]} and not_done == {fs[0], fs[2]}
+    gates[2].set()
+    order = []
+    for f in xfutures.as_completed(fs):
+        order.append(f)
+        if f is fs[2]:
+            gates[0].set()
+    assert order == [fs[1], fs[2], fs[0]]
     done, not_done = xfutures.wait(fs, timeout=0)
     assert done == set(fs) and not not_done
 
 
 def test_wait_first_exception_and_timeout(pool):
-    slow = pool.submit(time.sleep, 0.3)
+    gate = threading.Event()  # opened at the end: slow cannot finish before
+    slow = pool.submit(gate.wait, 30)
     bad = pool.submit(lambda: 1 / 0)
     done, not_done = xfutures.wait([slow, bad], return_when=xfutures.FIRST_EXCEPTION)
     assert done == {bad} and not_done == {slow}
     done, not_done = xfutures.wait([slow], timeout=0.01)
     assert not_done == {slow}
+    gate.set()
 
 
 def test_as_completed_timeout(pool):
-    fs = [pool.submit(time.sleep, 0.5), pool.submit(int)]
+    gate = threading.Event()  # opened at the end: fs[0] cannot finish before
+    fs = [pool.submit(gate.wait, 30), pool.submit(int)]
     got = []
     with pytest.raises(cf.TimeoutError, match="1 \\(of 2\\) futures unfinished"):
         for f in xfutures.as_completed(fs, timeout=0.1):
             got.append(f)
     assert got == [fs[1]]
+    gate.set()
 
 
 def test_gather_any_first_shield(pool):

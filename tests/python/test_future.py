@@ -89,8 +89,8 @@ def test_set_running_or_notify_cancel():
 
 def test_result_waits_for_another_thread():
     f = xfutures.Future()
+    t0 = time.monotonic()  # before the timer starts, so at least 0.05 s pass
     threading.Timer(0.05, f.set_result, ("late",)).start()
-    t0 = time.monotonic()
     assert f.result(timeout=5) == "late"
     assert time.monotonic() - t0 >= 0.04
 

@@ -31,7 +31,7 @@ __all__ = [
     "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED",
     "CancelledError", "TimeoutError", "InvalidStateError", "BrokenExecutor",
     "BrokenThreadPool", "Error", "DoneAndNotDoneFutures", "version",
-    "QueueFull", "Callback", "callback",
+    "QueueFull", "DeadlockError", "Callback", "callback",
 ]
 
 # The stdlib's own names, so that existing ``except`` clauses keep working.
@@ -75,6 +75,12 @@ class QueueFull(RuntimeError):
     submission: its bounded queue (``max_queue``) was full."""
 
 
+class DeadlockError(RuntimeError):
+    """A blocking wait was refused because it would never end: the future can
+    only be finished by the xfutures loop that the calling thread is running
+    (await it instead). The core's XF_EDEADLK."""
+
+
 def _error_factory(code, type_name, message, traceback=None):
     """The exception for a core error that did not come from Python."""
     if code == _raw.EAGAIN:
@@ -83,11 +89,14 @@ def _error_factory(code, type_name, message, traceback=None):
         return CancelledError(message)
     if code == _raw.ETIMEDOUT:
         return TimeoutError(message)
+    if code == _raw.EDEADLK:
+        return DeadlockError(message)
     if code == _raw.ESTATE:
         return InvalidStateError(message)
     if code == _raw.EBROKEN:
         return BrokenThreadPool(
-            "A thread initializer failed, the thread pool is not usable anymore")
+            "The thread pool is not usable anymore: a thread initializer failed, "
+            "or the pool was inherited across os.fork()")
     if code == _raw.ESHUTDOWN:
         return RuntimeError("cannot schedule new futures after shutdown")
     builtin = getattr(_builtins, type_name or "", None)
@@ -459,7 +468,11 @@ class ThreadPoolExecutor(_cf.Executor):
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         self._shutdown = True
-        _check(_raw.py_executor_shutdown(self._h, bool(wait), bool(cancel_futures)))
+        rc = _raw.py_executor_shutdown(self._h, bool(wait), bool(cancel_futures))
+        # A pool inherited across os.fork() has no threads in the child: there
+        # is nothing to stop or wait for, as with the standard pool.
+        if rc != _raw.EBROKEN:
+            _check(rc)
 
     shutdown.__doc__ = _cf.Executor.shutdown.__doc__
 

@@ -22,7 +22,7 @@ from . import _check, _default_executor, ThreadPoolExecutor as _Pool
 from . import Future as _ConcurrentFuture
 
 __all__ = ["Future", "run_in_executor", "to_thread", "wait_for", "sleep", "shield",
-           "gather", "wrap_future"]
+           "gather", "wrap_future", "add_reader", "remove_reader"]
 
 _PENDING, _CANCELLED, _FINISHED = "PENDING", "CANCELLED", "FINISHED"
 
@@ -336,6 +336,37 @@ async def sleep(delay, result=None):
     b.arm()
     await fut
     return result
+
+
+def _fileno(fd):
+    if not isinstance(fd, int) and hasattr(fd, "fileno"):
+        fd = fd.fileno()
+    if not isinstance(fd, int) or isinstance(fd, bool):
+        raise TypeError("expected a file descriptor or an object with fileno()")
+    return fd
+
+
+def add_reader(fd, callback, *args):
+    """loop.add_reader on the C loop of the running asyncio loop (the core's
+    fd readiness): callback(*args) on the loop each time fd (an integer or an
+    object with fileno()) is readable, or has an error or hang-up, until
+    remove_reader(fd). One reader per fd: adding another replaces it. The
+    loop does not own fd: remove the reader before closing it. An exception
+    of the callback goes to the asyncio loop's exception handler."""
+    aloop, b = _running()
+
+    def on_error(exc, fn):
+        aloop.call_exception_handler({"message": "Exception in a reader callback %r"
+                                      % (callback,), "exception": exc})
+
+    _check(_raw.py_loop_add_reader(b.xloop, _fileno(fd), lambda _fd: callback(*args),
+                                   on_error))
+
+
+def remove_reader(fd):
+    """Stop watching fd; True if a reader was removed."""
+    aloop, b = _running()
+    return _check(_raw.py_loop_remove_reader(b.xloop, _fileno(fd))) == 1
 
 
 def shield(aw):
