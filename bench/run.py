@@ -5,6 +5,7 @@ Builds nothing: CMake builds the programs into <build>/bench/ (make bench
 configures <build> with -DXF_BENCH=ON -DCMAKE_BUILD_TYPE=Release). Usage:
 
     bench/run.py [--build build/bench] [--quick] [--only NAME ...] [--no-report]
+                 [--no-check] [--bindings TREE]
 
 Every program is run once, in turn, with nothing else of the suite running
 beside it. A program prints one JSON object per measurement on stdout (the
@@ -27,7 +28,14 @@ module xfbench_noop.so) come from <build>/bench/lib. Each writes
 "machine", "results": [...]}; a binding that was not built (or whose
 interpreter is missing) is skipped with a warning and its old results file
 removed. scripts/bench-report.py merges every results file it finds into
-<build>/results.json, <build>/report.md and the plots.
+<build>/results.json, <build>/report.md, <build>/report.html and the charts
+in <build>/plots; then scripts/check-report.py renders report.html in
+headless Chromium (screenshot: <build>/report.png) and fails the run if the
+page has no chart or table or reports an error (--no-check skips it).
+
+A sweep (bench/pool_scaling.cpp: task size by worker count) tags each
+measurement with "sweep", "task_ns" and "threads"; the report draws it as
+one chart rather than as rows of comparisons.
 
 To add a program: a bench/NAME.c or .cpp (CMake builds it as NAME), or a
 bench/NAME.py run with this interpreter; list nothing anywhere else. A
@@ -178,6 +186,8 @@ def main():
                     default=os.environ.get("XF_BENCH_QUICK", "0") not in ("", "0"))
     ap.add_argument("--only", nargs="*", help="run only these programs")
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--no-check", action="store_true",
+                    help="do not render report.html in headless Chromium")
     ap.add_argument("--bindings", help="the build tree whose bindings/<language> the "
                     "binding suites use (default: build/default, else --build)")
     args = ap.parse_args()
@@ -242,7 +252,11 @@ def main():
         return 1
     if not args.no_report:
         report = os.path.join(ROOT, "scripts", "bench-report.py")
-        return subprocess.call([sys.executable, report, "--build", args.build])
+        rc = subprocess.call([sys.executable, report, "--build", args.build])
+        if rc == 0 and not args.no_check:
+            check = os.path.join(ROOT, "scripts", "check-report.py")
+            rc = subprocess.call([sys.executable, check, "--build", args.build])
+        return rc
     return 0
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Merge benchmark results and write the report with its plots.
+"""Merge benchmark results and write the report with its charts.
 
     scripts/bench-report.py [--build build/bench]
 
@@ -7,27 +7,38 @@ Reads every <build>/results/*.json (c.json from bench/run.py; the bindings'
 suites add theirs in the same shape), and writes next to them:
   <build>/results.json   every measurement of every suite, merged;
   <build>/report.md      tables: workload, xfutures, anchor, ratio, target,
-                         met?; the targets missed and what limits them;
-  <build>/plots/*.svg    one bar chart per workload and one of the ratios,
-                         drawn by gnuplot (skipped, with a warning, when
-                         gnuplot is missing).
+                         met?; the targets missed and what limits them; the
+                         scaling sweep; links to the charts;
+  <build>/report.html    the same tables with the charts inline, one page
+                         (scripts/check-report.py renders it in headless
+                         Chromium and fails on errors);
+  <build>/plots/*.svg    the charts, drawn by matplotlib: the ratios of
+                         every comparison with each target marked, one
+                         chart per workload family, and the scaling sweep
+                         (skipped, with a warning, when matplotlib is
+                         missing).
 
 A ratio is how many times faster xfutures is than the anchor: the anchor's
 time over xfutures' time (or xfutures' rate over the anchor's, for a unit
 where higher is better). Above 1 means xfutures is faster. Targets are
 reported, never enforced: this script fails only on unreadable input.
+
+A workload it does not know still gets its rows and its chart: its family
+is the program that measured it. Measurements that carry a "sweep" field
+(bench/pool_scaling.cpp) form a sweep of their own, with its table and its
+chart, instead of rows of the comparison table.
 """
 
 import argparse
 import datetime
 import glob
+import html
 import json
 import os
-import shutil
-import subprocess
+import re
 import sys
 
-# The targets of the issue. xf names the xfutures measurement when it is not
+# The targets (README.md, Benchmarks). xf names the xfutures measurement when it is not
 # the one called plain "xfutures". kind "ratio": ratio >= min; kind "max":
 # xfutures' own value <= max (in the workload's unit).
 TARGETS = [
@@ -125,6 +136,27 @@ BINDING_WORKLOADS = [
 ]
 
 
+# Workload families, one chart each, in this order: a workload belongs to the
+# first family one of whose prefixes starts its name; any other workload to a
+# family named after the program that measured it.
+FAMILIES = [
+    ("Futures", ("future_",)),
+    ("Thread pool", ("pool_", "submit_native", "serial_roundtrip")),
+    ("Event loop", ("loop_", "closure_", "timers_")),
+    ("Python binding", ("py_", "crossing_python")),
+    ("Lua binding", ("lua_", "crossing_lua")),
+    ("Node binding", ("node_", "crossing_node")),
+]
+
+# Colours: xfutures always in blue; the anchors of the scaling sweep in
+# their own colours, so a system looks the same in every chart.
+XF_COLOR = "#1f5fa8"
+ANCHOR_COLOR = "#9a9a9a"
+SYSTEM_COLORS = [("xfutures", XF_COLOR), ("libuv", "#e07b00"), ("GLib", "#2e8b3a"),
+                 ("TBB", "#8e44ad")]
+MET_COLOR, MISSED_COLOR, NO_TARGET_COLOR = "#3a9d4f", "#d9472b", "#6f93c7"
+
+
 def load(build):
     suites, results = {}, []
     for path in sorted(glob.glob(os.path.join(build, "results", "*.json"))):
@@ -167,6 +199,29 @@ def by_workload(results):
     return out
 
 
+def xf_name_of(name):
+    """The name of the xfutures measurement of a workload."""
+    return next((t["xf"] for t in TARGETS if t["workload"] == name and "xf" in t),
+                XF_IMPL.get(name, "xfutures"))
+
+
+def family_of(name, impls):
+    for title, prefixes in FAMILIES:
+        if name.startswith(prefixes):
+            return title
+    return next(iter(impls.values())).get("program") or "other"
+
+
+def families(wl):
+    """[(family, [workload, ...])] in FAMILIES order, then the others by name."""
+    out = {}
+    for name in sorted(wl):
+        out.setdefault(family_of(name, wl[name]), []).append(name)
+    order = [t for t, _p in FAMILIES if t in out] + sorted(
+        f for f in out if f not in dict(FAMILIES))
+    return [(f, out[f]) for f in order]
+
+
 def target_rows(wl):
     rows = []
     for t in TARGETS:
@@ -184,6 +239,28 @@ def target_rows(wl):
     return rows
 
 
+def ratio_target(name, xf_name, anchor):
+    return next((t for t in TARGETS if t["kind"] == "ratio" and t["workload"] == name
+                 and t["anchor"] == anchor and t.get("xf", "xfutures") == xf_name), None)
+
+
+def comparisons(wl):
+    """[(family, workload, xf, anchor, ratio or None, target or None)], every
+    xfutures measurement against every other one of its workload."""
+    out = []
+    for fam, names in families(wl):
+        for name in names:
+            impls = wl[name]
+            xf_name = xf_name_of(name)
+            xf = impls.get(xf_name)
+            if xf is None:
+                continue
+            for k, a in sorted(impls.items()):
+                if k != xf_name:
+                    out.append((fam, name, xf, a, ratio(xf, a), ratio_target(name, xf_name, k)))
+    return out
+
+
 def extra_note(r):
     notes = []
     if "sends" in r and "deliveries" in r:
@@ -193,50 +270,579 @@ def extra_note(r):
     return "; ".join(notes)
 
 
-def plot(build, wl, rows):
-    gnuplot = shutil.which("gnuplot")
-    if gnuplot is None:
-        print("bench-report: gnuplot not found; no plots", file=sys.stderr)
-        return []
-    pdir = os.path.join(build, "plots")
-    os.makedirs(pdir, exist_ok=True)
-    made = []
-    head = ('set terminal svg size 820,420 dynamic noenhanced font "sans,11"\n'
-            "set style data histograms\nset style fill solid 0.8 border -1\n"
-            "set boxwidth 0.7\nset grid ytics\nset yrange [0:*]\n"
-            "set xtics rotate by -15 scale 0\nset key off\n")
-    for name, impls in sorted(wl.items()):
-        items = sorted(impls.values(), key=lambda r: (not r["impl"].startswith("xfutures"),
+# ---- the scaling sweep --------------------------------------------------
+
+def fmt_size(ns):
+    if ns == 0:
+        return "0"
+    if ns % 1000 == 0:
+        return "%d µs" % (ns // 1000)
+    return "%g ns" % ns
+
+
+def sweeps(results):
+    """{sweep: {"sizes": [...], "threads": [...], "impls": [...],
+    "points": {(impl, threads, task_ns): measurement}}}."""
+    out = {}
+    for r in results:
+        if not r.get("sweep") or "task_ns" not in r or "threads" not in r:
+            continue
+        s = out.setdefault(r["sweep"], {"points": {}})
+        s["points"][(r["impl"], int(r["threads"]), int(r["task_ns"]))] = r
+    for s in out.values():
+        keys = s["points"].keys()
+        s["sizes"] = sorted({k[2] for k in keys})
+        s["threads"] = sorted({k[1] for k in keys})
+        s["impls"] = sorted({k[0] for k in keys},
+                            key=lambda i: (not i.startswith("xfutures"), i.lower()))
+    return out
+
+
+def ideal(task_ns, threads, cores):
+    """The cost per task of a pool with no overhead at all."""
+    return task_ns / max(1, min(threads, cores))
+
+
+def system_color(impl, i):
+    for key, color in SYSTEM_COLORS:
+        if impl.startswith(key):
+            return color
+    return ["#555555", "#b8860b", "#008b8b", "#c71585"][i % 4]
+
+
+# ---- the document: blocks rendered as Markdown and as HTML ---------------
+
+class Doc:
+    def __init__(self):
+        self.blocks = []
+
+    def heading(self, level, text):
+        self.blocks.append(("h", level, text))
+
+    def para(self, text):
+        self.blocks.append(("p", text))
+
+    def quote(self, text):
+        self.blocks.append(("quote", text))
+
+    def table(self, head, rows):
+        self.blocks.append(("table", head, rows))
+
+    def items(self, items, numbered=False):
+        self.blocks.append(("items", items, numbered))
+
+    def chart(self, name, rel, caption):
+        self.blocks.append(("chart", name, rel, caption))
+
+    def markdown(self):
+        out = []
+        for b in self.blocks:
+            if b[0] == "h":
+                out.append("%s %s\n" % ("#" * b[1], b[2]))
+            elif b[0] == "p":
+                out.append(b[1] + "\n")
+            elif b[0] == "quote":
+                out.append("> " + b[1] + "\n")
+            elif b[0] == "table":
+                out.append("| " + " | ".join(b[1]) + " |")
+                out.append("|" + "---|" * len(b[1]))
+                for row in b[2]:
+                    out.append("| " + " | ".join(row) + " |")
+                out.append("")
+            elif b[0] == "items":
+                for i, item in enumerate(b[1]):
+                    if b[2]:
+                        out.append("%s. %s" % item)
+                    else:
+                        out.append("- " + item)
+                out.append("")
+            elif b[0] == "chart":
+                out.append("![%s](%s)\n" % (b[1], b[2]))
+                out.append("*%s*\n" % b[3])
+        return "\n".join(out)
+
+    def html(self, build, title):
+        body = []
+        for b in self.blocks:
+            if b[0] == "h":
+                body.append("<h%d>%s</h%d>" % (b[1], inline(b[2]), b[1]))
+            elif b[0] == "p":
+                body.append("<p>%s</p>" % inline(b[1]))
+            elif b[0] == "quote":
+                body.append("<blockquote>%s</blockquote>" % inline(b[1]))
+            elif b[0] == "table":
+                body.append("<div class=\"table\"><table>\n<thead><tr>%s</tr></thead>\n<tbody>"
+                            % "".join("<th>%s</th>" % inline(c) for c in b[1]))
+                for row in b[2]:
+                    body.append("<tr>%s</tr>" % "".join(
+                        "<td%s>%s</td>" % (cell_class(c), inline(c)) for c in row))
+                body.append("</tbody></table></div>")
+            elif b[0] == "items":
+                tag = "ol" if b[2] else "ul"
+                body.append("<%s>" % tag)
+                for item in b[1]:
+                    if b[2]:
+                        body.append("<li value=\"%s\">%s</li>" % (item[0], inline(item[1])))
+                    else:
+                        body.append("<li>%s</li>" % inline(item))
+                body.append("</%s>" % tag)
+            elif b[0] == "chart":
+                with open(os.path.join(build, b[2])) as f:
+                    svg = inline_svg(f.read(), b[1])
+                body.append("<figure class=\"chart\" id=\"chart-%s\">%s\n<figcaption>%s "
+                            "<a href=\"%s\">(SVG)</a></figcaption></figure>" % (
+                                b[1], svg, inline(b[3]), html.escape(b[2])))
+        return HTML_PAGE % {"title": html.escape(title), "body": "\n".join(body)}
+
+
+def inline(text):
+    """The Markdown used here (**bold**, `code`) as HTML."""
+    text = html.escape(text, quote=False)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+def cell_class(cell):
+    if cell == "yes":
+        return " class=\"met\""
+    if cell == "**no**":
+        return " class=\"missed\""
+    if re.match(r"^[0-9.]+(×| [^ ]+)?$", cell) or cell in ("—", "not measured"):
+        return " class=\"num\""
+    return ""
+
+
+def inline_svg(svg, prefix):
+    """An SVG file as an element of the page: without its XML prologue, with
+    its ids made unique to it (every matplotlib figure has the same ids)."""
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r'\bid="([^"]+)"', r'id="%s-\1"' % prefix, svg)
+    svg = re.sub(r"url\(#([^)]+)\)", r"url(#%s-\1)" % prefix, svg)
+    return re.sub(r'href="#([^"]+)"', r'href="#%s-\1"' % prefix, svg)
+
+
+HTML_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>%(title)s</title>
+<script>
+/* Every failure to load a resource or to run a script is reported on the
+ * console, which scripts/check-report.py reads. */
+window.reportErrors = [];
+window.addEventListener("error", function (e) {
+  var t = e.target, what = t && t !== window
+    ? "failed to load " + (t.src || t.href || t.tagName) : "script error: " + e.message;
+  window.reportErrors.push(what);
+  console.error("report-check: " + what);
+}, true);
+</script>
+<style>
+body { font-family: "DejaVu Sans", sans-serif; font-size: 14px; color: #222;
+       max-width: 1200px; margin: 0 auto; padding: 8px 24px 40px; }
+h1 { font-size: 24px; } h2 { font-size: 19px; margin-top: 32px;
+     border-bottom: 1px solid #ccc; padding-bottom: 3px; } h3 { font-size: 16px; }
+blockquote { background: #fff6d6; border-left: 4px solid #e0b000; margin: 8px 0;
+             padding: 6px 12px; }
+div.table { overflow-x: auto; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
+th, td { border: 1px solid #d0d0d0; padding: 3px 8px; text-align: left;
+         vertical-align: top; }
+th { background: #eef2f7; } tbody tr:nth-child(even) { background: #fafafa; }
+td.num { text-align: right; white-space: nowrap; }
+td.met { color: #1d7a35; font-weight: bold; } td.missed { color: #b3261e; }
+code { background: #f2f2f2; padding: 0 3px; }
+figure.chart { margin: 16px 0 28px; }
+figure.chart svg { width: 100%%; height: auto; display: block; }
+figcaption { font-size: 13px; color: #444; margin-top: 4px; }
+</style>
+</head>
+<body>
+%(body)s
+<script>
+/* The page checks itself: every chart has a size, every table rows; the
+ * verdict goes on the console and into body[data-report-check]. */
+(function () {
+  var problems = window.reportErrors.slice();
+  var charts = document.querySelectorAll("figure.chart");
+  var tables = document.querySelectorAll("table");
+  charts.forEach(function (f) {
+    var g = f.querySelector("svg, img"), r = g && g.getBoundingClientRect();
+    if (!r || r.width < 100 || r.height < 100) problems.push("empty chart " + f.id);
+  });
+  tables.forEach(function (t, i) {
+    if (t.rows.length < 2) problems.push("empty table " + i);
+  });
+  if (!charts.length) problems.push("no charts");
+  if (!tables.length) problems.push("no tables");
+  var verdict = problems.length ? "failed: " + problems.join("; ")
+    : "ok charts=" + charts.length + " tables=" + tables.length;
+  document.body.setAttribute("data-report-check", verdict);
+  console.log("report-check: " + verdict);
+})();
+</script>
+</body>
+</html>
+"""
+
+
+# ---- the charts ----------------------------------------------------------
+
+def pyplot():
+    """matplotlib's pyplot on the SVG-friendly Agg backend, or None."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("bench-report: matplotlib not found (python3-matplotlib); no charts",
+              file=sys.stderr)
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({
+        "svg.hashsalt": "xfutures-bench",  # the same ids from run to run
+        "font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10,
+        "axes.titleweight": "bold", "axes.spines.top": False,
+        "figure.dpi": 100, "savefig.dpi": 100,
+    })
+    return plt
+
+
+def save(plt, fig, pdir, name):
+    path = os.path.join(pdir, name + ".svg")
+    fig.savefig(path, format="svg")
+    plt.close(fig)
+    return "plots/%s.svg" % name
+
+
+def times_formatter(plt):
+    from matplotlib.ticker import FuncFormatter
+    return FuncFormatter(lambda v, _pos: ("%g×" % v) if v > 0 else "")
+
+
+def plot_ratios(plt, pdir, comps):
+    """Every comparison as a bar from parity (1×) to its ratio, on a log axis,
+    grouped by family; each target a black mark, the ratios on the right."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    rows = []  # (left label, right label, ratio, target, colour, is_header)
+    last = None
+    for fam, name, xf, a, r, t in comps:
+        if r is None:
+            continue
+        if fam != last:
+            rows.append((fam, "", None, None, None, True))
+            last = fam
+        label = "%s — %s" % (name, a["impl"])
+        if xf["impl"] != "xfutures":
+            label = "%s: %s — %s" % (name, xf["impl"], a["impl"])
+        if t is None:
+            color, right = NO_TARGET_COLOR, fmt_ratio(r)
+        else:
+            met = r >= t["min"]
+            color = MET_COLOR if met else MISSED_COLOR
+            right = "%s   target ≥ %g× %s" % (fmt_ratio(r), t["min"], "met" if met else "missed")
+        rows.append((label, right, r, t and t["min"], color, False))
+    if not rows:
+        return None
+    height = 0.25 * len(rows) + 1.6
+    fig, ax = plt.subplots(figsize=(11.5, height), layout="constrained")
+    ys = list(range(len(rows)))[::-1]
+    values = [r for _l, _rt, r, _t, _c, _h in rows if r] + [
+        t for _l, _rt, _r, t, _c, _h in rows if t]
+    lo, hi = min(values + [1.0]) / 1.5, max(values + [1.0]) * 1.5
+    for y, (label, right, r, t, color, header) in zip(ys, rows):
+        if header:
+            ax.axhline(y, color="#cccccc", linewidth=0.8, zorder=0)
+            continue
+        ax.barh(y, r - 1, left=1, height=0.62, color=color, zorder=2)
+        # A dot at the ratio keeps the colour visible when the bar is a sliver.
+        ax.plot([r], [y], marker="o", markersize=4.5, color=color, zorder=2.5)
+        if t:
+            ax.plot([t], [y], marker="|", markersize=13, markeredgewidth=2.6,
+                    color="black", zorder=3)
+    ax.axvline(1, color="#444444", linewidth=1, zorder=1)
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_formatter(times_formatter(plt))
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.grid(axis="x", which="major", color="#e4e4e4", zorder=0)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_yticks(ys, [row[0] for row in rows])
+    for tick, row in zip(ax.get_yticklabels(), rows):
+        if row[5]:
+            tick.set_fontweight("bold")
+            tick.set_fontsize(10)
+    ax.tick_params(axis="y", length=0)
+    right = ax.twinx()
+    right.set_ylim(ax.get_ylim())
+    right.set_yticks(ys, [row[1] for row in rows])
+    right.tick_params(axis="y", length=0)
+    for spine in ("top", "right", "left"):
+        right.spines[spine].set_visible(False)
+        ax.spines[spine].set_visible(False)
+    ax.set_xlabel("speed-up of xfutures over the anchor (log scale; right of 1×: "
+                  "xfutures is faster)")
+    ax.legend(handles=[
+        Patch(color=MET_COLOR, label="target met"),
+        Patch(color=MISSED_COLOR, label="target missed"),
+        Patch(color=NO_TARGET_COLOR, label="no target"),
+        Line2D([], [], color="black", marker="|", linestyle="none", markersize=11,
+               markeredgewidth=2.4, label="target"),
+    ], loc="lower center", bbox_to_anchor=(0.5, 1 + 0.3 / height), ncol=4, frameon=False)
+    # The axis on top too: the chart is taller than a screen.
+    ax.tick_params(axis="x", which="both", top=True, labeltop=True)
+    return save(plt, fig, pdir, "ratios")
+
+
+def slug(text):
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "other"
+
+
+def plot_family(plt, pdir, fam, names, wl):
+    """One panel per workload: a horizontal bar per implementation, the value
+    on the right; what xfutures must reach for a target is a black mark."""
+    panels = []
+    for name in names:
+        impls = wl[name]
+        xf_name = xf_name_of(name)
+        items = sorted(impls.values(), key=lambda r: (r["impl"] != xf_name,
+                                                      not r["impl"].startswith("xfutures"),
                                                       r["impl"]))
-        dat = os.path.join(pdir, name + ".dat")
-        with open(dat, "w") as f:
-            for r in items:
-                f.write('"%s" %.6g\n' % (r["impl"].replace('"', "'"), r["value"]))
-        svg = os.path.join(pdir, name + ".svg")
+        panels.append((name, items, xf_name))
+    heights = [len(items) + 1.6 for _n, items, _x in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11.5, 0.27 * sum(heights) + 0.5),
+                             gridspec_kw={"height_ratios": heights}, layout="constrained",
+                             squeeze=False)
+    fig.get_layout_engine().set(h_pad=0.12)
+    for ax, (name, items, xf_name) in zip(axes[:, 0], panels):
         unit = items[0]["unit"]
-        script = head + (
-            'set output "%s"\nset title "%s (%s, median of %d; lower is better)"\n'
-            'set ylabel "%s"\n'
-            'plot "%s" using 2:xtic(1), "" using 0:2:(sprintf("%%.4g", $2)) '
-            "with labels offset 0,0.8\n" % (svg, name, unit, items[0]["reps"], unit, dat))
-        if subprocess.run([gnuplot], input=script, text=True).returncode == 0:
-            made.append((name, "plots/%s.svg" % name))
-    # The ratios of the headline comparisons.
-    dat = os.path.join(pdir, "ratios.dat")
-    with open(dat, "w") as f:
-        for t, xf, anchor, _text, _met in rows:
-            if t["kind"] == "ratio" and xf and anchor:
-                f.write('"%s vs %s" %.6g %.6g\n' % (t["workload"], t["anchor"],
-                                                    ratio(xf, anchor), t["min"]))
-    svg = os.path.join(pdir, "ratios.svg")
-    script = head + (
-        'set output "%s"\nset title "xfutures speed-up over the anchor (bars) and the '
-        'target (points)"\nset logscale y 2\nset yrange [*:*]\nset ylabel "ratio"\n'
-        'plot "%s" using 2:xtic(1), "" using 0:3 with points pt 7 ps 1.5 lc rgb "red", '
-        "1 with lines lc rgb \"black\"\n" % (svg, dat))
-    if subprocess.run([gnuplot], input=script, text=True).returncode == 0:
-        made.insert(0, ("ratios", "plots/ratios.svg"))
-    return made
+        lower = items[0].get("lower_is_better", True)
+        values = [r["value"] for r in items]
+        marks = []  # (value, text) xfutures must reach
+        xf = wl[name].get(xf_name)
+        for t in TARGETS:
+            if t["workload"] != name or xf is None:
+                continue
+            if t["kind"] == "max":
+                marks.append((t["max"], "≤ %g" % t["max"]))
+            elif t.get("xf", "xfutures") == xf_name and t["anchor"] in wl[name]:
+                a = wl[name][t["anchor"]]["value"]
+                need = a / t["min"] if lower else a * t["min"]
+                marks.append((need, ("≤ %s" if lower else "≥ %s") % fmt(need)))
+        allv = values + [m for m, _t in marks]
+        log = max(allv) / min(allv) > 40
+        ys = list(range(len(items)))[::-1]
+        base = min(allv) / 2 if log else 0
+        colors = [XF_COLOR if r["impl"].startswith("xfutures") else ANCHOR_COLOR
+                  for r in items]
+        ax.barh(ys, [v - base for v in values], left=base, height=0.62, color=colors,
+                zorder=2)
+        for m, _text in marks:
+            ax.plot([m], [ys[0]], marker="|", markersize=14, markeredgewidth=2.6,
+                    color="black", zorder=3)
+        if log:
+            ax.set_xscale("log")
+            ax.set_xlim(base, max(allv) * 1.3)
+        else:
+            ax.set_xlim(0, max(allv) * 1.08)
+        ax.grid(axis="x", color="#e4e4e4", zorder=0)
+        ax.set_ylim(-0.6, len(items) - 0.4)
+        ax.set_yticks(ys, [r["impl"] for r in items])
+        ax.tick_params(axis="y", length=0)
+        right = ax.twinx()
+        right.set_ylim(ax.get_ylim())
+        labels = []
+        for r in items:
+            text = "%s %s" % (fmt(r["value"]), unit)
+            if r["impl"] == xf_name and marks:
+                text += "   target %s" % ", ".join(t for _m, t in marks)
+            labels.append(text)
+        right.set_yticks(ys, labels)
+        right.tick_params(axis="y", length=0)
+        for spine in ("top", "right"):
+            right.spines[spine].set_visible(False)
+            ax.spines[spine].set_visible(False)
+        ax.set_title("%s  (%s, median of %d; %s is better%s)" % (
+            name, unit, items[0].get("reps", 0), "lower" if lower else "higher",
+            ", log scale" if log else ""), loc="left")
+    return save(plt, fig, pdir, "family_" + slug(fam))
+
+
+def plot_sweep(plt, pdir, name, s, cores):
+    """Cost per task against the task size, one panel per worker count, one
+    line per system, and the ideal (the task size over the cores in use)."""
+    panels = s["threads"]
+    fig = plt.figure(figsize=(11.5, 4.8), layout="constrained")
+    # The legend gets a row of its own above the panels, so no line runs
+    # under it.
+    grid = fig.add_gridspec(2, len(panels), height_ratios=[1, 11])
+    top = fig.add_subplot(grid[0, :])
+    top.axis("off")
+    axes = [fig.add_subplot(grid[1, 0])]
+    axes += [fig.add_subplot(grid[1, i], sharey=axes[0]) for i in range(1, len(panels))]
+    xs = list(range(len(s["sizes"])))
+    for ax, w in zip(axes, panels):
+        for i, impl in enumerate(s["impls"]):
+            pts = [(x, s["points"][(impl, w, size)]["value"]) for x, size in
+                   zip(xs, s["sizes"]) if (impl, w, size) in s["points"]]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=5,
+                        linewidth=2.2 if impl.startswith("xfutures") else 1.6,
+                        color=system_color(impl, i), label=impl, zorder=3)
+        ideal_pts = [(x, ideal(size, w, cores)) for x, size in zip(xs, s["sizes"]) if size]
+        ax.plot([p[0] for p in ideal_pts], [p[1] for p in ideal_pts], linestyle="--",
+                color="black", linewidth=1.2, label="ideal: task ÷ min(workers, cores)",
+                zorder=2)
+        ax.set_yscale("log")
+        ax.set_xticks(xs, [fmt_size(v) for v in s["sizes"]])
+        ax.set_xlim(-0.3, len(xs) - 0.7)
+        ax.grid(which="major", color="#e4e4e4")
+        ax.set_xlabel("task size (busy loop)")
+        title = "%d worker%s" % (w, "" if w == 1 else "s")
+        if cores and w > cores:
+            title += " (%d cores: oversubscribed)" % cores
+        ax.set_title(title, loc="left")
+        if ax is not axes[0]:
+            ax.tick_params(axis="y", labelleft=False)
+    axes[0].set_ylabel("ns per task (log scale)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    top.legend(handles, labels, loc="center", ncol=len(labels), frameon=False)
+    return save(plt, fig, pdir, name)
+
+
+# ---- the report ----------------------------------------------------------
+
+def write_report(args, suites, results):
+    points = [r for r in results if r.get("sweep")]
+    plain = [r for r in results if not r.get("sweep")]
+    wl = by_workload(plain)
+    rows = target_rows(wl)
+    comps = comparisons(wl)
+    sw = sweeps(points)
+    quick = any(s.get("quick") for s in suites.values())
+    m = (suites.get("c") or next(iter(suites.values()))).get("machine", {})
+    cores = m.get("nproc") or os.cpu_count() or 1
+
+    pdir = os.path.join(args.build, "plots")
+    os.makedirs(pdir, exist_ok=True)
+    for old in glob.glob(os.path.join(pdir, "*.svg")) + glob.glob(os.path.join(pdir, "*.dat")):
+        os.remove(old)
+    plt = pyplot()
+    charts = {}
+    if plt is not None:
+        charts["ratios"] = plot_ratios(plt, pdir, comps)
+        for fam, names in families(wl):
+            charts["family " + fam] = plot_family(plt, pdir, fam, names, wl)
+        for name, s in sorted(sw.items()):
+            charts["sweep " + name] = plot_sweep(plt, pdir, name, s, cores)
+
+    doc = Doc()
+    doc.heading(1, "xfutures benchmarks")
+    doc.para("%s run, %s. Machine: %s, %s cores, Linux %s; %s." % (
+        "Quick" if quick else "Full",
+        datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), m.get("cpu", "?"),
+        m.get("nproc", "?"), m.get("kernel", "?"), m.get("compiler", "?")))
+    if quick:
+        doc.quote("**Quick mode**: small sizes, only to check that every benchmark runs. "
+                  "These numbers are not for judging speed; run `make bench` for that.")
+    doc.para("Every value is the median of the repetitions; ratio = the anchor's time ÷ "
+             "xfutures' time (above 1: xfutures is faster). Reproduce with `make bench` "
+             "(or `make bench-quick`).")
+
+    doc.heading(2, "Targets")
+    doc.table(["workload", "xfutures", "anchor", "anchor result", "ratio", "target", "met?"], [
+        [t["workload"], (fmt(xf["value"]) + " " + xf["unit"]) if xf else "not measured",
+         t["anchor"], (fmt(anchor["value"]) + " " + anchor["unit"]) if anchor
+         else "not measured", fmt_ratio(ratio(xf, anchor)) if xf and anchor else "—",
+         text, {True: "yes", False: "**no**", None: "—"}[met]]
+        for t, xf, anchor, text, met in rows])
+    if charts.get("ratios"):
+        doc.chart("ratios", charts["ratios"],
+                  "Every comparison: a bar from 1× (parity) to the ratio, green where a "
+                  "target is met, red where it is missed, blue where there is none; the "
+                  "black mark is the target.")
+
+    missed = [(t, xf) for t, xf, _a, _x, met in rows if met is False]
+    if missed:
+        doc.heading(3, "Targets missed")
+        doc.items(["**%s** (against %s): %s" % (
+            name, ", ".join(t["anchor"] for t, _xf in missed if t["workload"] == name),
+            LIMITS.get(name, "no profile finding recorded yet."))
+            for name in dict.fromkeys(t["workload"] for t, _xf in missed)])
+
+    for name, s in sorted(sw.items()):
+        doc.heading(2, "Scaling: %s" % name)
+        doc.para("Tasks of a fixed amount of busy work (a calibrated loop), submitted "
+                 "from the main thread and all waited for; ns per task, submission and "
+                 "waiting included, and in brackets the efficiency: the ideal (task size "
+                 "÷ min(workers, %d cores)) over the cost. Near 100%%, a pool's own "
+                 "overhead no longer matters." % cores)
+        table = []
+        for w in s["threads"]:
+            for impl in s["impls"]:
+                cells = [str(w), impl]
+                for size in s["sizes"]:
+                    r = s["points"].get((impl, w, size))
+                    if r is None:
+                        cells.append("—")
+                    elif size:
+                        cells.append("%s (%.0f%%)" % (fmt(r["value"]),
+                                                      100 * ideal(size, w, cores) / r["value"]))
+                    else:
+                        cells.append(fmt(r["value"]))
+                table.append(cells)
+            table.append([str(w), "ideal"] + [fmt(ideal(size, w, cores)) if size else "0"
+                                               for size in s["sizes"]])
+        doc.table(["workers", "system"] + ["%s task (ns/task)" % fmt_size(v)
+                                           for v in s["sizes"]], table)
+        if charts.get("sweep " + name):
+            doc.chart(name, charts["sweep " + name],
+                      "Cost per task against the task size, one panel per worker count; "
+                      "the dashed line is the ideal. Where a line meets it, that system "
+                      "stops paying for its overhead.")
+
+    doc.heading(2, "Every comparison")
+    table = []
+    for name, impls in sorted(wl.items()):
+        xf_name = xf_name_of(name)
+        xf = impls.get(xf_name)
+        others = [r for k, r in sorted(impls.items()) if k != xf_name]
+        if xf is None:
+            continue
+        if not others:
+            table.append([name, "%s %s" % (fmt(xf["value"]), xf["unit"]), "—", "—", "—",
+                          str(xf["n"]), extra_note(xf)])
+        for a in others:
+            table.append([name, "%s %s" % (fmt(xf["value"]), xf["unit"]), a["impl"],
+                          "%s %s" % (fmt(a["value"]), a["unit"]), fmt_ratio(ratio(xf, a)),
+                          str(a["n"]), extra_note(a)])
+    doc.table(["workload", "xfutures", "anchor", "anchor result", "ratio", "n", "notes"],
+              table)
+    for fam, _names in families(wl):
+        if charts.get("family " + fam):
+            doc.heading(3, fam)
+            doc.chart(slug(fam), charts["family " + fam],
+                      "%s: every implementation of each workload, xfutures in blue; a "
+                      "black mark is the value xfutures must reach to meet a target." % fam)
+
+    doc.heading(2, "Bindings (workloads 6–9)")
+    others = sorted(s for s in suites if s != "c")
+    if others:
+        doc.para("Suites merged besides the C one: %s. Their workloads appear in the "
+                 "tables above." % ", ".join(others))
+    else:
+        doc.para("Not measured yet. A binding's suite writes `results/<language>.json` "
+                 "next to `results/c.json`, in the same shape, and this report merges it.")
+    doc.items(BINDING_WORKLOADS, numbered=True)
+
+    report = os.path.join(args.build, "report.md")
+    with open(report, "w") as f:
+        f.write(doc.markdown())
+    page = os.path.join(args.build, "report.html")
+    with open(page, "w") as f:
+        f.write(doc.html(args.build, "xfutures benchmarks"))
+    print("bench-report: %s, %s, %s" % (report, page, os.path.join(args.build, "results.json")),
+          file=sys.stderr)
 
 
 def main():
@@ -251,87 +857,7 @@ def main():
     with open(os.path.join(args.build, "results.json"), "w") as f:
         json.dump({"suites": suites, "results": results}, f, indent=1)
         f.write("\n")
-
-    wl = by_workload(results)
-    rows = target_rows(wl)
-    quick = any(s.get("quick") for s in suites.values())
-    m = next(iter(suites.values())).get("machine", {})
-    out = []
-    w = out.append
-    w("# xfutures benchmarks\n")
-    w("%s run, %s. Machine: %s, %s cores, Linux %s; %s.\n" % (
-        "Quick" if quick else "Full",
-        datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), m.get("cpu", "?"),
-        m.get("nproc", "?"), m.get("kernel", "?"), m.get("compiler", "?")))
-    if quick:
-        w("> **Quick mode**: small sizes, only to check that every benchmark runs. "
-          "These numbers are not for judging speed; run `make bench` for that.\n")
-    w("Every value is the median of the repetitions; ratio = the anchor's time ÷ "
-      "xfutures' time (above 1: xfutures is faster). Reproduce with `make bench` "
-      "(or `make bench-quick`).\n")
-
-    w("## Targets\n")
-    w("| workload | xfutures | anchor | anchor result | ratio | target | met? |")
-    w("|---|---|---|---|---|---|---|")
-    for t, xf, anchor, text, met in rows:
-        unit = xf["unit"] if xf else ""
-        w("| %s | %s | %s | %s | %s | %s | %s |" % (
-            t["workload"], (fmt(xf["value"]) + " " + unit) if xf else "not measured",
-            t["anchor"], (fmt(anchor["value"]) + " " + anchor["unit"]) if anchor
-            else "not measured", fmt_ratio(ratio(xf, anchor)) if xf and anchor else "—",
-            text, {True: "yes", False: "**no**", None: "—"}[met]))
-    w("")
-
-    missed = [(t, xf) for t, xf, _a, _x, met in rows if met is False]
-    if missed:
-        w("### Targets missed\n")
-        for name in dict.fromkeys(t["workload"] for t, _xf in missed):
-            anchors = ", ".join(t["anchor"] for t, _xf in missed if t["workload"] == name)
-            w("- **%s** (against %s): %s" % (name, anchors, LIMITS.get(
-                name, "no profile finding recorded yet.")))
-        w("")
-
-    w("## Every comparison\n")
-    w("| workload | xfutures | anchor | anchor result | ratio | n | notes |")
-    w("|---|---|---|---|---|---|---|")
-    for name, impls in sorted(wl.items()):
-        xf_name = next((t["xf"] for t in TARGETS if t["workload"] == name and "xf" in t),
-                       XF_IMPL.get(name, "xfutures"))
-        xf = impls.get(xf_name)
-        others = [r for k, r in sorted(impls.items()) if k != xf_name]
-        if xf is None:
-            continue
-        if not others:
-            w("| %s | %s %s | — | — | — | %d | %s |" % (
-                name, fmt(xf["value"]), xf["unit"], xf["n"], extra_note(xf)))
-        for a in others:
-            w("| %s | %s %s | %s | %s %s | %s | %d | %s |" % (
-                name, fmt(xf["value"]), xf["unit"], a["impl"], fmt(a["value"]), a["unit"],
-                fmt_ratio(ratio(xf, a)), a["n"], extra_note(a)))
-    w("")
-
-    w("## Bindings (workloads 6–9)\n")
-    others = sorted(s for s in suites if s != "c")
-    if others:
-        w("Suites merged besides the C one: %s. Their workloads appear in the "
-          "tables above.\n" % ", ".join(others))
-    else:
-        w("Not measured yet. A binding's suite writes `results/<language>.json` "
-          "next to `results/c.json`, in the same shape, and this report merges it.\n")
-    for num, what in BINDING_WORKLOADS:
-        w("%s. %s" % (num, what))
-    w("")
-
-    plots = plot(args.build, wl, rows)
-    if plots:
-        w("## Plots\n")
-        for name, rel in plots:
-            w("![%s](%s)\n" % (name, rel))
-    report = os.path.join(args.build, "report.md")
-    with open(report, "w") as f:
-        f.write("\n".join(out))
-    print("bench-report: %s, %s" % (report, os.path.join(args.build, "results.json")),
-          file=sys.stderr)
+    write_report(args, suites, results)
     return 0
 
 

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config check libffi-dev valgrind abigail-tools
   clang-format swig lua5.4 liblua5.4-dev lua-busted
   python3-dev python3-pytest python3-hypothesis python3-uvloop python3-setuptools mypy
-  libuv1-dev libglib2.0-dev libtbb-dev g++ gnuplot-nox
+  libuv1-dev libglib2.0-dev libtbb-dev g++ gnuplot-nox python3-matplotlib chromium
   libjson-c-dev lua-dkjson
   lua-luv
   clang libclang-rt-14-dev curl
