@@ -761,6 +761,17 @@ static void xf__pw_exit(xf__pw_t *w, int status) {
     err = xf__pp_error(XF_EBROKEN, "BrokenProcessPool", msg, tail, NULL);
   xf__free(tail);
 
+  for (uint32_t i = 0; i < pp->max_workers; i++)
+    if (pp->workers[i] == w)
+      pp->workers[i] = NULL;
+  /* A worker that dies before it is ready breaks the pool whatever the
+   * policy: the next one would fail to start the same way. The pool is
+   * broken before the dead worker's futures fail, so that code woken by
+   * one of them (a done callback, a waiter) finds submit refused, as the
+   * stdlib's pool refuses it. */
+  if (!expected && (pp->on_death == XF_WORKER_DEATH_BREAK || !was_ready))
+    xf__pp_break(pp, err);
+
   while (w->ninflight > 0) {
     xf__slot_t *s = &w->inflight[w->ninflight - 1];
     bool timed_out = s->timed_out;
@@ -779,9 +790,6 @@ static void xf__pw_exit(xf__pw_t *w, int status) {
       xf__pp_finish(pp, fut, NULL, err);
     }
   }
-  for (uint32_t i = 0; i < pp->max_workers; i++)
-    if (pp->workers[i] == w)
-      pp->workers[i] = NULL;
   pthread_mutex_lock(&pp->lock);
   pp->alive--;
   if (!expected)
@@ -792,10 +800,6 @@ static void xf__pw_exit(xf__pw_t *w, int status) {
   xf__cbuf_free(&w->rbuf);
   xf__cbuf_free(&w->wbuf);
   xf__free(w);
-  /* A worker that dies before it is ready breaks the pool whatever the
-   * policy: the next one would fail to start the same way. */
-  if (!expected && (pp->on_death == XF_WORKER_DEATH_BREAK || !was_ready))
-    xf__pp_break(pp, err);
   xf_error_unref(err);
   if (!pp->spawning)
     xf__pp_pump(pp);

@@ -491,6 +491,22 @@ START_TEST(test_segfault_and_exit) {
 }
 END_TEST
 
+/* A done callback of the dead worker's task submits again, as a user's
+ * retry would: it runs on the manager thread while the death is handled. */
+typedef struct resubmit {
+  xf_executor_t *ex;
+  int rc;
+} resubmit_t;
+
+static void resubmit_on_done(xf_future_t *f, void *data) {
+  (void) f;
+  resubmit_t *r = data;
+  xf_future_t *again = NULL;
+  r->rc = xf_process_pool_submit_symbol(r->ex, XFT_TASKS, "xft_pid", "int64()", NULL, 0,
+                                        -1, &again);
+  xf_future_unref(again);
+}
+
 START_TEST(test_death_breaks_pool) {
   for (int r = 0; r < reps(5); r++) {
     xf_executor_t *ex = pool(1, XF_WORKER_DEATH_BREAK);
@@ -503,8 +519,14 @@ START_TEST(test_death_breaks_pool) {
     xf_future_t *queued[N];
     for (int i = 0; i < N; i++)
       queued[i] = submit0(ex, "xft_pid", "int64()");
+    resubmit_t retry = {ex, 1};
+    ck_assert_int_eq(
+        xf_future_add_done_callback(crash, resubmit_on_done, &retry, NULL, NULL), XF_OK);
     ck_assert_int_eq(kill((pid_t) pid, SIGKILL), 0);
     assert_broken(crash, "signal 9");
+    /* The pool was broken before the task's future failed: whoever that
+     * failure wakes finds submit refused. */
+    ck_assert_int_eq(retry.rc, XF_EBROKEN);
     for (int i = 0; i < N; i++) {
       assert_broken(queued[i], NULL);
       xf_future_unref(queued[i]);

@@ -32,7 +32,20 @@ __all__ = [
     "CancelledError", "TimeoutError", "InvalidStateError", "BrokenExecutor",
     "BrokenThreadPool", "Error", "DoneAndNotDoneFutures", "version",
     "QueueFull", "DeadlockError", "Callback", "callback",
+    "ProcessPoolExecutor", "BrokenProcessPool",
 ]
+
+
+def __getattr__(name):
+    # The process pool is imported on first use: it brings in
+    # concurrent.futures.process (multiprocessing) and pickling, which a
+    # program of threads and loops (and the process pool's own worker) need
+    # not load.
+    if name in ("ProcessPoolExecutor", "BrokenProcessPool"):
+        from . import process
+        return getattr(process, name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
 
 # The stdlib's own names, so that existing ``except`` clauses keep working.
 FIRST_COMPLETED = _cf.FIRST_COMPLETED
@@ -93,6 +106,9 @@ def _error_factory(code, type_name, message, traceback=None):
         return DeadlockError(message)
     if code == _raw.ESTATE:
         return InvalidStateError(message)
+    if code == _raw.EBROKEN and type_name == "BrokenProcessPool":
+        from .process import _broken
+        return _broken(message, traceback)
     if code == _raw.EBROKEN:
         return BrokenThreadPool(
             "The thread pool is not usable anymore: a thread initializer failed, "
