@@ -36,7 +36,24 @@
  * writes the eventfd, or the loop sees the item and does not sleep. A second
  * flag, `wake_sent`, makes that at most one write per sleep: it is set by
  * the producer that writes and cleared by the loop after it drained the
- * eventfd. A loop that is awake costs producers no system call.
+ * eventfd. A loop that is awake costs producers no system call. An
+ * iteration that does not sleep still drains a wake-up it sees announced,
+ * so that none is left over to end a later sleep for nothing; and RUN_ONCE
+ * goes round again after a wake-up that brought nothing to run, because it
+ * must return only once something was ready.
+ *
+ * Embedding. backend_fd is the epoll fd, so it is readable when a watched
+ * fd is, when the eventfd was written or when the backend's timerfd fired.
+ * While the loop is not running, everything that gives it work makes one of
+ * these happen: a producer of the incoming queue sees `polling` at 1 and
+ * writes the eventfd; call_soon that makes the ready list non-empty does
+ * the same; a run that ends with callbacks still ready (scheduled by the
+ * last ones) or queued writes it as it leaves; and the timerfd is set to the
+ * first timer's deadline as a run ends, and again when an insert brings that
+ * deadline forward. A timer cancelled afterwards may make the fd fire early,
+ * for a run that does nothing. While the loop runs, none of this costs
+ * anything: its own sleeps have a timeout, and its callbacks' call_soon
+ * only appends.
  *
  * Timers sit in a min-heap ordered by (deadline, sequence number): equal
  * deadlines run in scheduling order. A timer cancelled on the loop's thread
@@ -49,6 +66,28 @@
  * `handles` counts the user's references: when it drops to zero the loop is
  * closed, which drops every queued item and so breaks the cycles between the
  * loop and the futures its callbacks hold.
+ *
+ * A producer of the incoming queue may hold no reference of its own (a
+ * record hands its reference over with itself), so once its item is in the
+ * queue the loop may run it, be closed and be freed. The loop's memory goes
+ * only after a close or a drain, both of which take the queue's lock after
+ * the producer released it, so what the producer does under the lock is
+ * safe. It therefore decides there whether it is to wake the loop (reading
+ * `polling`, claiming `wake_sent`), and if so takes a reference to the loop
+ * before it unlocks and drops it after the eventfd write: two atomic
+ * operations per sleep of the loop, next to a system call, and none at all
+ * for a post to a loop that is awake, the hot path. Writing the eventfd
+ * under the lock instead would make the woken loop wait for that lock, the
+ * first thing it takes. The release of the lock itself may end with a futex
+ * wake on the lock word, a system call on the address that reads no memory,
+ * harmless even if that memory is gone (futex waiters recheck the word), as
+ * with any mutex that may be destroyed once unlocked.
+ *
+ * Closing happens once (`closing` elects the caller that does it). It lets
+ * the suspended tasks go first (xf__tasks_release, see task.c), while the
+ * queue still takes items, then marks the loop closed under the queue's
+ * lock and drops the queued items, the ready list, the timers and the fd
+ * watchers.
  *
  * Lock rules: the incoming-queue lock and `lock` (the exception handler and
  * default executor) are never held together, and no callback runs with
@@ -105,7 +144,9 @@ struct xf_loop {
   xf__cb_t *in_tail;
   _Atomic uint32_t polling;
   _Atomic uint32_t wake_sent;
-  _Atomic bool closed; /* set under in_lock */
+  _Atomic bool closing; /* xf_loop_close has begun */
+  _Atomic bool closed;  /* set under in_lock */
+  uint32_t fork_gen;    /* the process generation it was made in (fork.c) */
   _Atomic bool stopping;
   _Atomic bool close_on_exit;
   _Atomic(const void *) owner; /* token of the running thread, or NULL */
@@ -176,12 +217,20 @@ static inline const void *xf__self(void) {
   return &xf__thread_token;
 }
 
+/* Closed, or inherited across fork(): in a child process a parent's loop
+ * behaves as closed, and its locks, epoll set and threads (which may be held,
+ * shared or gone) are never touched. */
+static inline bool xf__loop_closed(const xf_loop_t *loop) {
+  return atomic_load_explicit(&loop->closed, memory_order_acquire) ||
+         xf__forked(loop->fork_gen);
+}
+
 bool xf__loop_is_running_here(const xf_loop_t *loop) {
   return loop && xf__running == loop;
 }
 
 int xf__loop_check_thread(xf_loop_t *loop) {
-  if (atomic_load_explicit(&loop->closed, memory_order_acquire))
+  if (xf__loop_closed(loop))
     return XF_ECLOSED;
   const void *owner = atomic_load_explicit(&loop->owner, memory_order_acquire);
   return owner && owner != xf__self() ? XF_EWRONGTHREAD : XF_OK;
@@ -392,16 +441,26 @@ static void xf__item_run(xf_loop_t *loop, xf__cb_t *cb) {
 
 /* ---- The incoming queue ------------------------------------------------- */
 
+/* Whether the caller is to write the wake-up: the loop sleeps, is about to
+ * or is not being run, and nobody wrote since it last drained the eventfd. */
+static bool xf__loop_wake_claim(xf_loop_t *loop) {
+  return atomic_load_explicit(&loop->polling, memory_order_seq_cst) &&
+         !atomic_exchange_explicit(&loop->wake_sent, 1, memory_order_seq_cst);
+}
+
 static void xf__loop_wake(xf_loop_t *loop) {
-  if (atomic_load_explicit(&loop->polling, memory_order_seq_cst) &&
-      !atomic_exchange_explicit(&loop->wake_sent, 1, memory_order_seq_cst))
+  if (xf__loop_wake_claim(loop))
     xf__backend_wake(&loop->backend);
 }
 
 /* Append an item from any thread; false if the loop is closed (the item was
- * not taken). */
+ * not taken). Once the lock is released the loop may run the item, be
+ * closed and be freed, so a wake-up to write after that holds a reference
+ * to the loop, taken under the lock (see "Lifetime"). */
 static bool xf__incoming_push(xf_loop_t *loop, xf__cb_t *cb) {
   cb->next = NULL;
+  if (xf__forked(loop->fork_gen))
+    return false;
   xf__lock(&loop->in_lock);
   if (atomic_load_explicit(&loop->closed, memory_order_relaxed)) {
     xf__unlock(&loop->in_lock);
@@ -412,8 +471,14 @@ static bool xf__incoming_push(xf_loop_t *loop, xf__cb_t *cb) {
   else
     atomic_store_explicit(&loop->in_head, cb, memory_order_seq_cst);
   loop->in_tail = cb;
+  bool wake = xf__loop_wake_claim(loop);
+  if (wake)
+    xf__loop_ref(loop);
   xf__unlock(&loop->in_lock);
-  xf__loop_wake(loop);
+  if (wake) {
+    xf__backend_wake(&loop->backend);
+    xf__loop_unref(loop);
+  }
   return true;
 }
 
@@ -467,7 +532,7 @@ int xf_loop_set_exception_handler(xf_loop_t *loop, xf_exception_handler_fn fn, v
                                   xf_free_data_fn free_data) {
   if (!loop)
     return XF_EINVAL;
-  if (atomic_load_explicit(&loop->closed, memory_order_acquire))
+  if (xf__loop_closed(loop))
     return XF_ECLOSED;
   xf__lock(&loop->lock);
   void *old_data = loop->handler_data;
@@ -485,6 +550,8 @@ int xf_loop_call_exception_handler(xf_loop_t *loop, const char *message,
                                    xf_error_t *err) {
   if (!loop)
     return XF_EINVAL;
+  if (xf__forked(loop->fork_gen))
+    return XF_ECLOSED;
   xf__lock(&loop->lock);
   xf_exception_handler_fn fn = loop->handler;
   void *data = loop->handler_data;
@@ -522,11 +589,13 @@ int xf_loop_new(xf_loop_t **out) {
   atomic_init(&loop->in_head, NULL);
   atomic_init(&loop->polling, 1);
   atomic_init(&loop->wake_sent, 0);
+  atomic_init(&loop->closing, false);
   atomic_init(&loop->closed, false);
   atomic_init(&loop->stopping, false);
   atomic_init(&loop->close_on_exit, false);
   atomic_init(&loop->owner, NULL);
   atomic_init(&loop->home, xf__self());
+  loop->fork_gen = xf__fork_gen();
   xf__heap_init(&loop->timers);
   loop->suspended.prev = loop->suspended.next = &loop->suspended;
   *out = loop;
@@ -536,13 +605,19 @@ int xf_loop_new(xf_loop_t **out) {
 int xf_loop_close(xf_loop_t *loop) {
   if (!loop)
     return XF_EINVAL;
+  if (xf__forked(loop->fork_gen))
+    return XF_OK;
   if (atomic_load_explicit(&loop->owner, memory_order_acquire))
     return XF_EBUSY;
-  xf__lock(&loop->in_lock);
-  if (atomic_load_explicit(&loop->closed, memory_order_relaxed)) {
-    xf__unlock(&loop->in_lock);
+  /* One caller closes; another returns at once, as for a closed loop. */
+  if (atomic_exchange_explicit(&loop->closing, true, memory_order_acq_rel))
     return XF_OK;
-  }
+  /* The suspended tasks go first, while the loop still takes posts: a
+   * wake-up sent meanwhile, by any thread, lands in the queue dropped below,
+   * so the last reference to a task, which such a wake-up may hold, is only
+   * dropped here, once the task has left the loop's list. */
+  xf__tasks_release(loop);
+  xf__lock(&loop->in_lock);
   atomic_store_explicit(&loop->closed, true, memory_order_release);
   xf__cb_t *incoming = atomic_load_explicit(&loop->in_head, memory_order_relaxed);
   atomic_store_explicit(&loop->in_head, NULL, memory_order_relaxed);
@@ -552,7 +627,6 @@ int xf_loop_close(xf_loop_t *loop) {
   /* Dropping an item frees its data, which may finish futures and so post
    * more callbacks: those meet a closed loop and are reported. */
   xf__list_drop(loop, incoming);
-  xf__tasks_release(loop);
   while (loop->ready.head) {
     xf__cb_t *head = loop->ready.head;
     loop->ready.head = loop->ready.tail = NULL;
@@ -588,8 +662,7 @@ int xf_loop_close(xf_loop_t *loop) {
 }
 
 bool xf_loop_is_closed(const xf_loop_t *loop) {
-  return loop &&
-         atomic_load_explicit(&((xf_loop_t *) loop)->closed, memory_order_acquire);
+  return loop && xf__loop_closed(loop);
 }
 
 bool xf_loop_is_running(const xf_loop_t *loop) {
@@ -614,14 +687,24 @@ static int xf__schedule(xf_loop_t *loop, bool timer, int64_t when, xf_callback_f
   xf_handle_t *h;
   if ((rc = xf__handle_new(loop, fn, data, free_data, out != NULL, &h)) != XF_OK)
     return rc;
+  /* While the loop does not run, a host may be waiting on backend_fd: the
+   * first callback of the ready list wakes it, and so does a timer due
+   * before the backend's timer fires. A running loop pays nothing. */
+  bool running = xf__running == loop;
   if (timer) {
     h->when = when;
     h->seq = loop->timer_seq++;
     h->where = XF__H_HEAP;
     xf__heap_insert(&loop->timers, &h->heap, xf__timer_less);
+    int64_t deadline = when > 0 ? when : 0;
+    if (!running && (loop->backend.armed < 0 || deadline < loop->backend.armed))
+      xf__backend_arm(&loop->backend, deadline);
   } else {
+    bool first = !loop->ready.head;
     h->where = XF__H_QUEUED;
     xf__list_push(&loop->ready, &h->node);
+    if (!running && first)
+      xf__loop_wake(loop);
   }
   if (out)
     *out = h;
@@ -651,7 +734,7 @@ int xf_loop_call_soon_threadsafe(xf_loop_t *loop, xf_callback_fn fn, void *data,
                                  xf_free_data_fn free_data) {
   if (!loop || !fn)
     return XF_EINVAL;
-  if (atomic_load_explicit(&loop->closed, memory_order_acquire))
+  if (xf__loop_closed(loop))
     return XF_ECLOSED;
   xf_handle_t *h;
   int rc = xf__handle_new(loop, fn, data, free_data, false, &h);
@@ -667,7 +750,7 @@ int xf_loop_call_soon_threadsafe(xf_loop_t *loop, xf_callback_fn fn, void *data,
 int xf_loop_stop(xf_loop_t *loop) {
   if (!loop)
     return XF_EINVAL;
-  if (atomic_load_explicit(&loop->closed, memory_order_acquire))
+  if (xf__loop_closed(loop))
     return XF_ECLOSED;
   atomic_store_explicit(&loop->stopping, true, memory_order_seq_cst);
   xf__loop_wake(loop);
@@ -768,18 +851,40 @@ static void xf__io_dispatch(xf_loop_t *loop, int fd, unsigned which) {
 
 /* ---- Running ------------------------------------------------------------ */
 
-/* Time until the first live timer (-1: none), dropping cancelled ones that
- * reached the top. */
-static int64_t xf__timers_timeout(xf_loop_t *loop, int64_t now) {
+/* The deadline of the first live timer in *when; false if there is none.
+ * Drops the cancelled timers that reached the top. */
+static bool xf__timers_first(xf_loop_t *loop, int64_t *when) {
   xf__heap_node_t *n;
   while ((n = xf__heap_min(&loop->timers))) {
     xf_handle_t *h = xf__timer_of(n);
-    if (!atomic_load_explicit(&h->cancelled, memory_order_acquire))
-      return h->when > now ? h->when - now : 0;
+    if (!atomic_load_explicit(&h->cancelled, memory_order_acquire)) {
+      *when = h->when;
+      return true;
+    }
     xf__heap_dequeue(&loop->timers, xf__timer_less);
     xf__handle_retire(h);
   }
-  return -1;
+  return false;
+}
+
+/* Time until the first live timer (-1: none). */
+static int64_t xf__timers_timeout(xf_loop_t *loop, int64_t now) {
+  int64_t when;
+  if (!xf__timers_first(loop, &when))
+    return -1;
+  return when > now ? when - now : 0;
+}
+
+/* While the loop does not run, the backend's timer fires when the first
+ * timer is due (or earlier, for one cancelled since), so that backend_fd
+ * shows it. Called as a run ends; an insert that brings the first deadline
+ * forward sets it too (xf__schedule). A system call only when the deadline
+ * changes. */
+static void xf__timers_arm(xf_loop_t *loop) {
+  int64_t when;
+  int64_t deadline = xf__timers_first(loop, &when) ? (when > 0 ? when : 0) : -1;
+  if (deadline != loop->backend.armed)
+    xf__backend_arm(&loop->backend, deadline);
 }
 
 static void xf__timers_run_due(xf_loop_t *loop, int64_t now) {
@@ -799,27 +904,32 @@ static void xf__timers_run_due(xf_loop_t *loop, int64_t now) {
   }
 }
 
-static void xf__loop_iterate(xf_loop_t *loop, int mode) {
+/* One iteration. False when all it did was consume a wake-up that brought
+ * nothing to run (one sent for work already done, or a timer cancelled
+ * since): RUN_ONCE does not count such an iteration. */
+static bool xf__loop_iterate(xf_loop_t *loop, int mode) {
   int64_t timeout = 0;
   if (mode != XF_RUN_NOWAIT && !loop->ready.head &&
       !atomic_load_explicit(&loop->stopping, memory_order_relaxed))
     timeout = xf__timers_timeout(loop, xf_now());
   int n = 0;
-  bool woken = false;
+  unsigned wakes = 0;
   if (timeout != 0) {
     /* About to sleep: announce it, then look for work once more. */
     atomic_store_explicit(&loop->polling, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&loop->in_head, memory_order_seq_cst) ||
         atomic_load_explicit(&loop->stopping, memory_order_seq_cst))
       timeout = 0;
-    n = xf__backend_poll(&loop->backend, timeout, loop->events, XF__LOOP_EVENTS, &woken);
+    n = xf__backend_poll(&loop->backend, timeout, loop->events, XF__LOOP_EVENTS, &wakes);
     atomic_store_explicit(&loop->polling, 0, memory_order_seq_cst);
-  } else if (mode == XF_RUN_NOWAIT || loop->nwatched > 0) {
+  } else if (mode == XF_RUN_NOWAIT || loop->nwatched > 0 ||
+             atomic_load_explicit(&loop->wake_sent, memory_order_relaxed)) {
     /* Not sleeping: a poll that does not wait, for fd events and to
-     * consume a wake-up a host loop would otherwise keep seeing. */
-    n = xf__backend_poll(&loop->backend, 0, loop->events, XF__LOOP_EVENTS, &woken);
+     * consume a wake-up that a host loop would otherwise keep seeing and a
+     * later sleep would take for new work. */
+    n = xf__backend_poll(&loop->backend, 0, loop->events, XF__LOOP_EVENTS, &wakes);
   }
-  if (woken)
+  if (wakes & XF__WAKE_EVENT)
     atomic_store_explicit(&loop->wake_sent, 0, memory_order_seq_cst);
   for (int i = 0; i < n; i++) {
     int fd = loop->events[i].fd;
@@ -833,17 +943,19 @@ static void xf__loop_iterate(xf_loop_t *loop, int mode) {
   /* Run what is ready now; what these callbacks schedule waits. */
   xf__cb_t *cb = loop->ready.head;
   loop->ready.head = loop->ready.tail = NULL;
+  bool idle = n == 0 && !cb;
   while (cb) {
     xf__cb_t *next = cb->next;
     xf__item_run(loop, cb);
     cb = next;
   }
+  return !(idle && wakes && !atomic_load_explicit(&loop->stopping, memory_order_acquire));
 }
 
 int xf_loop_run(xf_loop_t *loop, int mode) {
   if (!loop || mode < XF_RUN_DEFAULT || mode > XF_RUN_NOWAIT)
     return XF_EINVAL;
-  if (atomic_load_explicit(&loop->closed, memory_order_acquire))
+  if (xf__loop_closed(loop))
     return XF_ECLOSED;
   if (xf__running)
     return XF_EBUSY;
@@ -852,7 +964,7 @@ int xf_loop_run(xf_loop_t *loop, int mode) {
                                                memory_order_acq_rel,
                                                memory_order_acquire))
     return XF_EBUSY;
-  if (atomic_load_explicit(&loop->closed, memory_order_acquire)) {
+  if (xf__loop_closed(loop)) {
     atomic_store_explicit(&loop->owner, NULL, memory_order_release);
     return XF_ECLOSED;
   }
@@ -865,16 +977,23 @@ int xf_loop_run(xf_loop_t *loop, int mode) {
     do
       xf__loop_iterate(loop, mode);
     while (!atomic_load_explicit(&loop->stopping, memory_order_acquire));
+  } else if (mode == XF_RUN_ONCE) {
+    /* Block until something is ready, as asyncio's _run_once and libuv's
+     * UV_RUN_ONCE do: a wake-up that brought nothing is not that. */
+    while (!xf__loop_iterate(loop, mode)) {
+    }
   } else {
     xf__loop_iterate(loop, mode);
   }
   atomic_store_explicit(&loop->stopping, false, memory_order_relaxed);
 
   xf__running = NULL;
-  /* Not running: producers must wake whoever waits on backend_fd. Work
-   * queued since the last drain makes that fd readable now. */
+  /* Not running: producers must wake whoever waits on backend_fd, and the
+   * backend's timer stands for the timers. Work queued since the last
+   * drain, or left by the last callbacks, makes that fd readable now. */
   atomic_store_explicit(&loop->polling, 1, memory_order_seq_cst);
-  if (atomic_load_explicit(&loop->in_head, memory_order_seq_cst))
+  xf__timers_arm(loop);
+  if (loop->ready.head || atomic_load_explicit(&loop->in_head, memory_order_seq_cst))
     xf__loop_wake(loop);
   atomic_store_explicit(&loop->owner, NULL, memory_order_seq_cst);
   if (atomic_load_explicit(&loop->close_on_exit, memory_order_seq_cst))
@@ -910,7 +1029,7 @@ int xf_loop_run_until_complete(xf_loop_t *loop, xf_future_t *f, xf_value_t **out
     *out = NULL;
   if (!loop || !f)
     return XF_EINVAL;
-  if (atomic_load_explicit(&loop->closed, memory_order_acquire))
+  if (xf__loop_closed(loop))
     return XF_ECLOSED;
   if (xf__running || atomic_load_explicit(&loop->owner, memory_order_acquire))
     return XF_EBUSY;
@@ -950,7 +1069,7 @@ int xf_loop_run_until_complete(xf_loop_t *loop, xf_future_t *f, xf_value_t **out
 int xf_loop_backend_fd(xf_loop_t *loop) {
   if (!loop)
     return XF_EINVAL;
-  if (atomic_load_explicit(&loop->closed, memory_order_acquire))
+  if (xf__loop_closed(loop))
     return XF_ECLOSED;
   return loop->backend.epfd;
 }
@@ -975,7 +1094,7 @@ int xf_loop_create_future(xf_loop_t *loop, xf_future_t **out) {
   *out = NULL;
   if (!loop)
     return XF_EINVAL;
-  if (atomic_load_explicit(&loop->closed, memory_order_acquire))
+  if (xf__loop_closed(loop))
     return XF_ECLOSED;
   return xf__future_new(loop, out);
 }
@@ -987,12 +1106,14 @@ int xf_loop_run_in_executor(xf_loop_t *loop, xf_executor_t *ex, xf_task_fn fn, v
   *out = NULL;
   if (!loop || !fn)
     return XF_EINVAL;
+  if (xf__loop_closed(loop))
+    return XF_ECLOSED;
   int rc = XF_OK;
   if (ex) {
     xf_executor_ref(ex);
   } else {
     xf__lock(&loop->lock);
-    if (atomic_load_explicit(&loop->closed, memory_order_acquire))
+    if (xf__loop_closed(loop))
       rc = XF_ECLOSED;
     else if (!loop->default_ex)
       rc = xf_thread_pool_new(NULL, &loop->default_ex);
@@ -1002,7 +1123,7 @@ int xf_loop_run_in_executor(xf_loop_t *loop, xf_executor_t *ex, xf_task_fn fn, v
       return rc;
   }
   xf_future_t *lf = NULL, *xf = NULL;
-  if (atomic_load_explicit(&loop->closed, memory_order_acquire))
+  if (xf__loop_closed(loop))
     rc = XF_ECLOSED;
   if (rc == XF_OK)
     rc = xf__future_new(loop, &lf);
@@ -1074,7 +1195,7 @@ int xf_loop_executor(xf_loop_t *loop, xf_executor_t **out) {
   *out = NULL;
   if (!loop)
     return XF_EINVAL;
-  if (atomic_load_explicit(&loop->closed, memory_order_acquire))
+  if (xf__loop_closed(loop))
     return XF_ECLOSED;
   xf__loop_ex_t *lx = xf__malloc(sizeof *lx);
   if (!lx)
@@ -1190,9 +1311,9 @@ int xf_future_timeout(xf_loop_t *loop, xf_future_t *f, int64_t timeout_ns,
   *out = NULL;
   if (!loop || !f)
     return XF_EINVAL;
-  int rc = timeout_ns >= 0 ? xf__loop_check_thread(loop)
-           : atomic_load_explicit(&loop->closed, memory_order_acquire) ? XF_ECLOSED
-                                                                       : XF_OK;
+  int rc = timeout_ns >= 0         ? xf__loop_check_thread(loop)
+           : xf__loop_closed(loop) ? XF_ECLOSED
+                                   : XF_OK;
   if (rc != XF_OK)
     return rc;
   xf__timeout_t *t = xf__calloc(1, sizeof *t);

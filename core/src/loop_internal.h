@@ -12,17 +12,23 @@
 #define XF__IO_WRITE 2u
 
 typedef struct xf__backend {
-  int epfd; /* the poller; also the loop's backend_fd */
-  int evfd; /* the wake-up eventfd, watched by epfd */
+  int epfd;      /* the poller; also the loop's backend_fd */
+  int evfd;      /* the wake-up eventfd, watched by epfd */
+  int tmfd;      /* a timerfd, watched by epfd: see xf__backend_arm */
+  int64_t armed; /* the deadline tmfd is set to and has not reported, or -1 */
 } xf__backend_t;
+
+/* What a poll consumed besides fd events (xf__backend_poll's *wakes). */
+#define XF__WAKE_EVENT 1u /* the wake-up fd was written; it has been drained */
+#define XF__WAKE_TIMER 2u /* the deadline of xf__backend_arm passed */
 
 typedef struct xf__io_event {
   int fd;
   unsigned mask; /* XF__IO_READ | XF__IO_WRITE; errors and hang-ups set both */
 } xf__io_event_t;
 
-/* Open the poller and the wake-up fd. XF_ESYS (or XF_ENOMEM) on failure, with
- * nothing left open. */
+/* Open the poller, the wake-up fd and the timer fd. XF_ESYS (or XF_ENOMEM)
+ * on failure, with nothing left open. */
 XF__HIDDEN int xf__backend_open(xf__backend_t *b);
 XF__HIDDEN void xf__backend_close(xf__backend_t *b);
 
@@ -33,13 +39,21 @@ XF__HIDDEN int xf__backend_watch(xf__backend_t *b, int fd, unsigned old_mask,
                                  unsigned new_mask);
 
 /* Wait up to timeout_ns (negative: forever, 0: not at all) for events.
- * Fills up to max events and returns their number. *woken tells whether the
- * wake-up fd fired; it has been drained. Interrupted waits return 0. */
+ * Fills up to max events and returns their number. *wakes gets the
+ * XF__WAKE_* bits of what else fired (and was consumed). Interrupted waits
+ * return 0 with *wakes 0. */
 XF__HIDDEN int xf__backend_poll(xf__backend_t *b, int64_t timeout_ns, xf__io_event_t *out,
-                                int max, bool *woken);
+                                int max, unsigned *wakes);
 
 /* Make the next (or the current) poll return. Any thread; async-signal-safe. */
 XF__HIDDEN void xf__backend_wake(xf__backend_t *b);
+
+/* Make epfd readable once the monotonic clock (xf_now) reaches deadline_ns
+ * (0 or a past time: at once), until a poll reports it; -1 cancels that.
+ * Replaces the previous deadline and sets b->armed, which a poll that
+ * reports XF__WAKE_TIMER resets to -1. This is what makes the loop's timers
+ * visible to a host that waits on backend_fd alone. The loop's thread. */
+XF__HIDDEN void xf__backend_arm(xf__backend_t *b, int64_t deadline_ns);
 
 /* ---- Loop calls for the core ------------------------------------------ */
 

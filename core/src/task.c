@@ -16,14 +16,28 @@
  * message) under the task's lock, read and cleared by the next step, which
  * receives XF_ECANCELLED: once per request, as asyncio delivers one
  * CancelledError per cancel(). The hook also cancels the future the task
- * awaits, so that the step is resumed soon. A request that arrives during a
- * step, before the step picked the future to await, is acted upon when the
- * step returns XF_TASK_AWAIT.
+ * awaits, with the same message, so that the step is resumed soon. A
+ * request that arrives during a step, before the step picked the future to
+ * await, is acted upon when the step returns XF_TASK_AWAIT.
+ *
+ * A future chained into a task (xf_future_chain(src, task)) finishes it,
+ * except that a cancelled source reaches the task as a request like the
+ * others: the source's outcome is then spent. So once a step received a
+ * request, the task ends as the step answers, chained or not: cancelled for
+ * XF_ECANCELLED (the chain carries that back to the source), failed for an
+ * error, with a void result for XF_OK if the step set none. Leaving it to
+ * the chain would leave it pending for good.
  *
  * A task suspended on a future holds that future, and the future's done
  * callback holds the task: a cycle that completion breaks. The loop keeps
  * its suspended tasks on a list so that closing it breaks the cycles of the
- * tasks that will never resume (xf__tasks_release).
+ * tasks that will never resume (xf__tasks_release), and frees their data
+ * (as it does for a task whose queued step it drops, see
+ * xf__task_call_release), even if someone still holds the task's future.
+ * The loop does that before it stops taking posts, so that the wake-up of a
+ * suspended task, which may hold the task's last reference, is dropped by
+ * the closing thread after the task left the list, never by another thread
+ * (meeting a closed loop) while the list is walked.
  *
  * Lock rule: the task lock is never held while a future is cancelled or a
  * callback runs.
@@ -35,6 +49,8 @@ typedef struct xf__task {
   bool linked;       /* loop thread */
   bool in_step;      /* loop thread */
   bool awaited;      /* xf_task_await was called in this step; loop thread */
+  bool cancel_seen;  /* a step received a cancellation request; loop thread */
+  bool call_ran;     /* the queued step call being released ran; loop thread */
   xf_future_t *self; /* the task's future, borrowed: the state lives in it */
   xf_step_fn step;
   void *data;
@@ -95,7 +111,31 @@ static int xf__task_status(xf_future_t *f) {
 static void xf__task_step(xf_future_t *task, xf_future_t *awaited, int status);
 
 static void xf__task_first(void *data) {
+  xf__task_of(data)->call_ran = true;
   xf__task_step(data, NULL, XF_OK);
+}
+
+/* Releases a queued step call once it ran, or once the loop dropped it
+ * because it was closed first: the task never runs again then, and its data
+ * goes now, as xf_task_new promises, rather than with the task's future. A
+ * call queued by a yield is released after the one that was running, so
+ * the flag set by the latter is read and cleared before the former runs. */
+static void xf__task_call_release(void *p) {
+  xf_future_t *task = p;
+  xf__task_t *st = xf__task_of(task);
+  if (!st->call_ran)
+    xf__task_free_data(st);
+  st->call_ran = false;
+  xf_future_unref(task);
+}
+
+/* Queue the task's next step on its loop (the first, or after a yield). */
+static int xf__task_queue_step(xf_future_t *task) {
+  int rc = xf_loop_call_soon(task->loop, xf__task_first, xf_future_ref(task),
+                             xf__task_call_release, NULL);
+  if (rc != XF_OK)
+    xf_future_unref(task);
+  return rc;
 }
 
 static void xf__task_wakeup(xf_future_t *awaited, void *data) {
@@ -113,12 +153,18 @@ static void xf__task_finish(xf_future_t *task, xf__task_t *st, int rc) {
   xf__unlock(&st->lock);
   xf_future_unref(aw);
   if (rc == XF_ECANCELLED) {
-    xf__lock(&task->lock);
-    bool bound = task->flags & XF__BOUND;
-    xf__unlock(&task->lock);
-    if (!bound && !xf_future_done(task) &&
-        xf__future_cancel_final(task, msg) == XF_ENOMEM)
+    /* Also when a future is chained into the task: its cancellation reached
+     * the step as a request, and the step let it out. */
+    if (!xf_future_done(task) && xf__future_cancel_final(task, msg) == XF_ENOMEM)
       xf__future_cancel_final(task, NULL);
+  } else if (st->cancel_seen) {
+    /* The step had a cancellation request to answer: its answer is final,
+     * even with a future chained into the task, whose outcome may be the
+     * very cancellation the step answered. */
+    if (rc < 0)
+      xf__future_fail_code(task, rc);
+    else if (!xf_future_done(task))
+      xf_future_set_result(task, NULL);
   } else {
     xf__future_finish_after(task, rc);
   }
@@ -135,6 +181,7 @@ static void xf__task_step(xf_future_t *task, xf_future_t *awaited, int status) {
   bool finished = st->finished;
   if (st->cancel_requested) {
     st->cancel_requested = false;
+    st->cancel_seen = true;
     status = XF_ECANCELLED;
   }
   xf__unlock(&st->lock);
@@ -157,12 +204,9 @@ static void xf__task_step(xf_future_t *task, xf_future_t *awaited, int status) {
     return;
   }
   if (rc == XF_TASK_YIELD) {
-    int yrc = xf_loop_call_soon(task->loop, xf__task_first, xf_future_ref(task),
-                                xf__task_unref_future, NULL);
-    if (yrc != XF_OK) {
-      xf_future_unref(task);
+    int yrc = xf__task_queue_step(task);
+    if (yrc != XF_OK)
       xf__task_finish(task, st, yrc);
-    }
     return;
   }
   xf__lock(&st->lock);
@@ -187,12 +231,28 @@ static void xf__task_step(xf_future_t *task, xf_future_t *awaited, int status) {
   head->prev->next = &st->link;
   head->prev = &st->link;
   st->linked = true;
-  /* A cancellation requested during the step could not reach aw yet. */
+  /* A cancellation requested during the step could not reach aw yet. Its
+   * message goes along; it is borrowed meanwhile, and put back unless a
+   * newer request (perhaps aw's own cancellation coming back along a chain)
+   * brought one. */
   xf__lock(&st->lock);
   bool cancel = st->cancel_requested;
+  char *msg = NULL;
+  if (cancel) {
+    msg = st->cancel_msg;
+    st->cancel_msg = NULL;
+  }
   xf__unlock(&st->lock);
-  if (cancel)
-    xf_future_cancel(aw);
+  if (cancel) {
+    xf_future_cancel_msg(aw, msg);
+    xf__lock(&st->lock);
+    if (!st->cancel_msg) {
+      st->cancel_msg = msg;
+      msg = NULL;
+    }
+    xf__unlock(&st->lock);
+    xf__free(msg);
+  }
   xf_future_unref(aw);
 }
 
@@ -214,7 +274,8 @@ static int xf__task_cancel_hook(xf_future_t *f, const char *msg) {
   xf__unlock(&st->lock);
   xf__free(old);
   if (aw) {
-    xf_future_cancel(aw);
+    /* With the message, as asyncio cancels a task's waiter. */
+    xf_future_cancel_msg(aw, msg);
     xf_future_unref(aw);
   }
   return XF_OK;
@@ -247,11 +308,8 @@ int xf_task_new(xf_loop_t *loop, xf_step_fn step, void *data, xf_free_data_fn fr
   task->cancel_hook = xf__task_cancel_hook;
   task->task_data = st;
   task->task_free = xf__task_state_free;
-  rc = xf_loop_call_soon(loop, xf__task_first, xf_future_ref(task), xf__task_unref_future,
-                         NULL);
-  if (rc != XF_OK) {
+  if ((rc = xf__task_queue_step(task)) != XF_OK) {
     st->free_data = NULL; /* the caller keeps its data */
-    xf_future_unref(task);
     xf_future_unref(task);
     return rc;
   }
@@ -282,6 +340,8 @@ void xf__tasks_release(xf_loop_t *loop) {
   while (head->next != head) {
     xf__task_t *st = XF__CONTAINER_OF(head->next, xf__task_t, link);
     xf__task_unlink(st);
+    /* Dropped: its data goes now, whoever still holds its future. */
+    xf__task_free_data(st);
     xf__lock(&st->lock);
     xf_future_t *aw = st->awaiting;
     st->awaiting = NULL;

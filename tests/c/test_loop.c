@@ -158,6 +158,53 @@ START_TEST(test_run_and_stop) {
 }
 END_TEST
 
+static void set_flag(void *data) {
+  *(int *) data = 1;
+}
+
+typedef struct rendezvous_post {
+  xf_loop_t *loop;
+  pthread_barrier_t met;
+  int ran; /* set on the loop's thread */
+  int rc;
+} rendezvous_post_t;
+
+static void *post_after_rendezvous(void *p) {
+  rendezvous_post_t *rp = p;
+  pthread_barrier_wait(&rp->met);
+  rp->rc = xf_loop_call_soon_threadsafe(rp->loop, set_flag, &rp->ran, NULL);
+  return NULL;
+}
+
+/* A stop requested while the loop is idle is consumed by the next run (one
+ * iteration); it leaves no wake-up behind that would make a later RUN_ONCE
+ * return before anything is ready. */
+START_TEST(test_run_once_after_stop) {
+  xf_loop_t *loop = xft_loop();
+  int fired = 0;
+  ck_assert_int_eq(xf_loop_stop(loop), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  ck_assert_int_eq(xf_loop_call_later(loop, 2 * MS, set_flag, &fired, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_ONCE), XF_OK);
+  ck_assert_int_eq(fired, 1);
+
+  /* The same with a post from another thread, made once both threads met. */
+  rendezvous_post_t rp = {.loop = loop};
+  pthread_barrier_init(&rp.met, NULL, 2);
+  ck_assert_int_eq(xf_loop_stop(loop), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
+  pthread_t t;
+  pthread_create(&t, NULL, post_after_rendezvous, &rp);
+  pthread_barrier_wait(&rp.met);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_ONCE), XF_OK);
+  ck_assert_int_eq(rp.ran, 1);
+  pthread_join(t, NULL);
+  ck_assert_int_eq(rp.rc, XF_OK);
+  pthread_barrier_destroy(&rp.met);
+  xft_loop_free(loop);
+}
+END_TEST
+
 static void set_42(void *data) {
   xf_future_set_result(data, xft_int(42));
 }
@@ -512,6 +559,122 @@ START_TEST(test_stop_from_other_thread) {
   ck_assert_int_eq(xf_loop_run(loop, XF_RUN_DEFAULT), XF_OK);
   pthread_join(t, NULL);
   xft_loop_free(loop);
+}
+END_TEST
+
+/* A post from another thread racing the loop's end: the owner closes and
+ * drops the last reference as soon as the post has landed (or even before),
+ * while the poster may still be inside the call. The sanitizers check that
+ * the poster no longer touches the loop by then. Two kinds of post: a done
+ * callback bound to the loop, of a free-standing future finished by the
+ * other thread, with the owner closing at once; and call_soon_threadsafe,
+ * with the owner closing once the callback ran, or once backend_fd showed
+ * the post while the loop was not running. While the callback runs, the
+ * loop is kept busy (a callback that reschedules itself), so that it never
+ * sleeps and the poster has no reason to write to its wake-up fd: nothing
+ * but the queue's lock orders the poster's last access before the loop's
+ * end. Seen through backend_fd, the post is made to a loop that does not
+ * run, which the poster wakes, and the owner frees the loop as soon as that
+ * wake-up is visible. */
+enum { POST_FUTURE, POST_RUNNING, POST_IDLE, POST_MODES };
+enum { POST_ROUNDS = 700 };
+
+typedef struct post_race {
+  pthread_barrier_t start, end;
+  xf_loop_t *loop;
+  xf_future_t *f;
+  int mode;
+  bool quit;
+  int ran_before; /* r.ran when the round began */
+  _Atomic int ran, freed, failed;
+} post_race_t;
+
+static void race_ran(void *data) {
+  atomic_fetch_add(&((post_race_t *) data)->ran, 1);
+}
+
+static void race_done(xf_future_t *f, void *data) {
+  (void) f;
+  race_ran(data);
+}
+
+static void race_freed(void *data) {
+  atomic_fetch_add(&((post_race_t *) data)->freed, 1);
+}
+
+static void race_spin(void *data) {
+  post_race_t *r = data;
+  if (atomic_load(&r->ran) == r->ran_before)
+    ck_assert_int_eq(xf_loop_call_soon(r->loop, race_spin, r, NULL, NULL), XF_OK);
+  else
+    xf_loop_stop(r->loop);
+}
+
+/* A dropped done callback is reported; these tests expect that quietly. */
+static void quiet_handler(xf_loop_t *loop, const char *message, xf_error_t *err,
+                          void *data) {
+  (void) loop, (void) message, (void) err, (void) data;
+}
+
+static void *race_poster(void *p) {
+  post_race_t *r = p;
+  for (;;) {
+    pthread_barrier_wait(&r->start);
+    if (r->quit)
+      return NULL;
+    int rc = r->mode != POST_FUTURE
+                 ? xf_loop_call_soon_threadsafe(r->loop, race_ran, r, race_freed)
+                 : xf_future_set_result(r->f, NULL);
+    if (rc != XF_OK)
+      atomic_fetch_add(&r->failed, 1);
+    pthread_barrier_wait(&r->end);
+  }
+}
+
+START_TEST(test_post_races_close) {
+  post_race_t r = {0};
+  pthread_barrier_init(&r.start, NULL, 2);
+  pthread_barrier_init(&r.end, NULL, 2);
+  pthread_t t;
+  pthread_create(&t, NULL, race_poster, &r);
+  for (int round = 0; round < POST_MODES * POST_ROUNDS; round++) {
+    r.mode = round % POST_MODES;
+    r.loop = xft_loop();
+    ck_assert_int_eq(xf_loop_set_exception_handler(r.loop, quiet_handler, NULL, NULL),
+                     XF_OK);
+    r.f = NULL;
+    if (r.mode == POST_FUTURE) {
+      ck_assert_int_eq(xf_future_new(&r.f), XF_OK);
+      ck_assert_int_eq(
+          xf_future_add_done_callback(r.f, race_done, &r, race_freed, r.loop), XF_OK);
+    }
+    r.ran_before = atomic_load(&r.ran);
+    if (r.mode == POST_RUNNING)
+      ck_assert_int_eq(xf_loop_call_soon(r.loop, race_spin, &r, NULL, NULL), XF_OK);
+    struct pollfd pfd = {.fd = xf_loop_backend_fd(r.loop), .events = POLLIN};
+    pthread_barrier_wait(&r.start);
+    if (r.mode == POST_RUNNING)
+      ck_assert_int_eq(xf_loop_run(r.loop, XF_RUN_DEFAULT), XF_OK);
+    else if (r.mode == POST_IDLE)
+      ck_assert_int_eq(poll(&pfd, 1, -1), 1);
+    /* The loop's memory goes here, with the dropped callback or with the
+     * poster's wake-up. */
+    xft_loop_free(r.loop);
+    pthread_barrier_wait(&r.end);
+    xf_future_unref(r.f);
+  }
+  r.quit = true;
+  pthread_barrier_wait(&r.start);
+  pthread_join(t, NULL);
+  pthread_barrier_destroy(&r.start);
+  pthread_barrier_destroy(&r.end);
+  /* Every post was taken and its data freed once; the calls posted to the
+   * running loop ran, the others went with their loop. */
+  int failed = atomic_load(&r.failed), freed = atomic_load(&r.freed),
+      ran = atomic_load(&r.ran);
+  ck_assert_int_eq(failed, 0);
+  ck_assert_int_eq(freed, POST_MODES * POST_ROUNDS);
+  ck_assert_int_eq(ran, POST_ROUNDS);
 }
 END_TEST
 
@@ -1046,6 +1209,95 @@ START_TEST(test_embedding) {
 }
 END_TEST
 
+/* How long a host waits on backend_fd for a timer of a few milliseconds
+ * before it gives up: only a bound that turns a hang into a failure. */
+#define HOST_WAIT_MS 30000
+
+static bool fd_readable(int fd, int timeout_ms) {
+  struct pollfd pfd = {.fd = fd, .events = POLLIN};
+  int n = poll(&pfd, 1, timeout_ms);
+  ck_assert_int_ge(n, 0);
+  return n == 1 && (pfd.revents & POLLIN);
+}
+
+typedef struct host {
+  xf_loop_t *loop;
+  int ran; /* on the loop's thread */
+  int rc;  /* of the post from another thread */
+} host_t;
+
+static void host_count(void *data) {
+  ((host_t *) data)->ran++;
+}
+
+static void host_soon(void *data) {
+  host_count(data);
+  ck_assert_int_eq(
+      xf_loop_call_soon(((host_t *) data)->loop, host_count, data, NULL, NULL), XF_OK);
+}
+
+static void host_later(void *data) {
+  host_count(data);
+  ck_assert_int_eq(
+      xf_loop_call_later(((host_t *) data)->loop, MS, host_count, data, NULL, NULL),
+      XF_OK);
+}
+
+static void *host_post(void *p) {
+  host_t *h = p;
+  h->rc = xf_loop_call_soon_threadsafe(h->loop, host_count, h, NULL);
+  return NULL;
+}
+
+/* A host that knows nothing of timeouts: it waits for backend_fd alone, then
+ * runs the loop with NOWAIT. The fd must be readable for every kind of
+ * queued work, and not readable once the loop has nothing to do. */
+START_TEST(test_backend_fd_readable_for_queued_work) {
+  host_t h = {.loop = xft_loop()};
+  int fd = xf_loop_backend_fd(h.loop);
+  ck_assert_int_ge(fd, 0);
+  ck_assert(!fd_readable(fd, 0));
+
+  /* call_soon on the loop's thread. */
+  ck_assert_int_eq(xf_loop_call_soon(h.loop, host_count, &h, NULL, NULL), XF_OK);
+  ck_assert(fd_readable(fd, 0));
+  ck_assert_int_eq(xf_loop_run(h.loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(h.ran, 1);
+  ck_assert(!fd_readable(fd, 0));
+
+  /* A callback scheduled by a callback waits for the next run. */
+  ck_assert_int_eq(xf_loop_call_soon(h.loop, host_soon, &h, NULL, NULL), XF_OK);
+  ck_assert(fd_readable(fd, 0));
+  ck_assert_int_eq(xf_loop_run(h.loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(h.ran, 2);
+  ck_assert(fd_readable(fd, 0));
+  ck_assert_int_eq(xf_loop_run(h.loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(h.ran, 3);
+  ck_assert(!fd_readable(fd, 0));
+
+  /* A timer falling due, scheduled while the loop does not run, then one
+   * scheduled by a callback while it runs. */
+  ck_assert_int_eq(xf_loop_call_later(h.loop, 2 * MS, host_later, &h, NULL, NULL), XF_OK);
+  for (int want = 4; want <= 5; want++) {
+    ck_assert(fd_readable(fd, HOST_WAIT_MS));
+    ck_assert_int_eq(xf_loop_run(h.loop, XF_RUN_NOWAIT), XF_OK);
+    ck_assert_int_eq(h.ran, want);
+  }
+  ck_assert(!fd_readable(fd, 0));
+
+  /* call_soon_threadsafe from another thread. */
+  pthread_t t;
+  pthread_create(&t, NULL, host_post, &h);
+  pthread_join(t, NULL);
+  ck_assert_int_eq(h.rc, XF_OK);
+  ck_assert(fd_readable(fd, 0));
+  ck_assert_int_eq(xf_loop_run(h.loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(h.ran, 6);
+  ck_assert(!fd_readable(fd, 0));
+  xft_loop_free(h.loop);
+}
+END_TEST
+
 /* ---- threads and bad input ------------------------------------------- */
 
 typedef struct wrong {
@@ -1240,6 +1492,7 @@ static Suite *loop_suite(void) {
   tcase_add_test(tc, test_run_and_stop);
   tcase_add_test(tc, test_run_until_complete);
   tcase_add_test(tc, test_second_thread_cannot_run);
+  tcase_add_test(tc, test_run_once_after_stop);
   suite_add_tcase(s, tc);
   tc = tcase_create("call_soon");
   tcase_add_test(tc, test_call_soon_fifo);
@@ -1256,6 +1509,7 @@ static Suite *loop_suite(void) {
   tcase_add_test(tc, test_threadsafe_flood);
   tcase_add_test(tc, test_threadsafe_wakes_blocked_loop);
   tcase_add_test(tc, test_stop_from_other_thread);
+  tcase_add_test(tc, test_post_races_close);
   suite_add_tcase(s, tc);
   tc = tcase_create("fds");
   tcase_add_test(tc, test_pipe_reader);
@@ -1281,6 +1535,7 @@ static Suite *loop_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("embedding");
   tcase_add_test(tc, test_embedding);
+  tcase_add_test(tc, test_backend_fd_readable_for_queued_work);
   suite_add_tcase(s, tc);
   tc = tcase_create("threads");
   tcase_set_timeout(tc, 120);

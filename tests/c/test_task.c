@@ -490,6 +490,185 @@ START_TEST(test_close_with_suspended_task) {
 }
 END_TEST
 
+/* Closing the loop drops the tasks that will never run again, and with them
+ * their data, also while the caller still holds the task's future: one whose
+ * first step is queued, one that yielded, one suspended on a future. */
+static int step_yield_once(xf_future_t *task, void *data, xf_future_t *awaited,
+                           int status) {
+  (void) task, (void) data, (void) awaited, (void) status;
+  return XF_TASK_YIELD;
+}
+
+/* A task that yields keeps its data until it ends. */
+typedef struct yield_data {
+  int left;
+  _Atomic int freed;
+} yield_data_t;
+
+static void yield_data_free(void *data) {
+  atomic_fetch_add(&((yield_data_t *) data)->freed, 1);
+}
+
+static int step_yield_checking(xf_future_t *task, void *data, xf_future_t *awaited,
+                               int status) {
+  (void) task, (void) awaited, (void) status;
+  yield_data_t *y = data;
+  ck_assert_int_eq(atomic_load(&y->freed), 0);
+  return --y->left ? XF_TASK_YIELD : XF_OK;
+}
+
+START_TEST(test_yield_keeps_data) {
+  xf_loop_t *loop = xft_loop();
+  yield_data_t y = {.left = 4};
+  xf_future_t *t;
+  ck_assert_int_eq(xf_task_new(loop, step_yield_checking, &y, yield_data_free, &t),
+                   XF_OK);
+  ck_assert_int_eq(xf_loop_run_until_complete(loop, t, NULL), XF_OK);
+  ck_assert_int_eq(y.left, 0);
+  ck_assert_int_eq(atomic_load(&y.freed), 1);
+  xf_future_unref(t);
+  xft_loop_free(loop);
+  ck_assert_int_eq(atomic_load(&y.freed), 1);
+}
+END_TEST
+
+START_TEST(test_close_frees_dropped_task_data) {
+  xf_loop_t *loop = xft_loop();
+  _Atomic int freed_first = 0, freed_yield = 0;
+  xf_future_t *target, *first, *yielder, *suspended;
+  ck_assert_int_eq(xf_future_new(&target), XF_OK);
+  canceller_t c = {.target = target};
+  ck_assert_int_eq(
+      xf_task_new(loop, step_yield_once, (void *) &freed_yield, count_free, &yielder),
+      XF_OK);
+  ck_assert_int_eq(xf_task_new(loop, step_await_target, &c, canceller_free, &suspended),
+                   XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(c.steps, 1);
+  ck_assert_int_eq(
+      xf_task_new(loop, step_void, (void *) &freed_first, count_free, &first), XF_OK);
+  xft_loop_free(loop);
+  ck_assert_int_eq(freed_first, 1);
+  ck_assert_int_eq(freed_yield, 1);
+  ck_assert_int_eq(c.freed, 1);
+  ck_assert(!xf_future_done(first));
+  xf_future_unref(first);
+  xf_future_unref(yielder);
+  xf_future_unref(suspended);
+  ck_assert_int_eq(c.freed, 1);
+  ck_assert_int_eq(xf_future_set_result(target, NULL), XF_OK);
+  xf_future_unref(target);
+}
+END_TEST
+
+/* A task whose only reference left is the wake-up that its awaited future,
+ * finished on the loop's thread, queued: closing the loop without running it
+ * drops the wake-up and frees the task once, its step never resumed. Both a
+ * loop future and a free-standing one queue that wake-up. */
+START_TEST(test_close_with_queued_wakeup) {
+  for (int own_loop = 0; own_loop < 2; own_loop++) {
+    xf_loop_t *loop = xft_loop();
+    xf_future_t *target, *t;
+    if (own_loop)
+      ck_assert_int_eq(xf_loop_create_future(loop, &target), XF_OK);
+    else
+      ck_assert_int_eq(xf_future_new(&target), XF_OK);
+    canceller_t c = {.target = target};
+    ck_assert_int_eq(xf_task_new(loop, step_await_target, &c, canceller_free, &t), XF_OK);
+    ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+    ck_assert_int_eq(c.steps, 1);
+    ck_assert_int_eq(xf_future_set_result(target, NULL), XF_OK);
+    xf_future_unref(target);
+    xf_future_unref(t);
+    ck_assert_int_eq(c.freed, 0); /* the queued wake-up holds the task */
+    xft_loop_free(loop);
+    ck_assert_int_eq(c.steps, 1);
+    ck_assert_int_eq(c.freed, 1);
+  }
+}
+END_TEST
+
+/* A task with a future chained into it (xf_future_chain(src, task)) whose
+ * step receives a cancellation, from the source or from a cancel of the
+ * task itself, ends as the step answers: cancelled when it lets the
+ * cancellation out, as an asyncio Task does when its coroutine lets
+ * CancelledError out; failed for an error; done for XF_OK (it swallowed the
+ * cancellation). Never pending for good. */
+enum { VIA_SOURCE, VIA_SOURCE_AWAITING_OTHER, VIA_TASK };
+
+typedef struct chained {
+  int how;
+  int answer;         /* the step's answer to the cancellation */
+  xf_future_t *src;   /* chained into the task */
+  xf_future_t *other; /* awaited instead of src in VIA_SOURCE_AWAITING_OTHER */
+  int steps;
+  int last_status;
+} chained_t;
+
+static int step_chain_and_await(xf_future_t *task, void *data, xf_future_t *awaited,
+                                int status) {
+  chained_t *c = data;
+  c->steps++;
+  c->last_status = status;
+  if (awaited || status != XF_OK)
+    return c->answer;
+  ck_assert_int_eq(xf_future_chain(c->src, task), XF_OK);
+  xf_future_t *f = c->how == VIA_SOURCE_AWAITING_OTHER ? c->other : c->src;
+  ck_assert_int_eq(xf_task_await(task, f), XF_OK);
+  return XF_TASK_AWAIT;
+}
+
+START_TEST(test_chained_task_cancelled) {
+  xf_loop_t *loop = xft_loop();
+  const int answers[] = {XF_ECANCELLED, XF_ERANGE, XF_OK};
+  for (int how = VIA_SOURCE; how <= VIA_TASK; how++) {
+    for (size_t a = 0; a < sizeof answers / sizeof answers[0]; a++) {
+      chained_t c = {.how = how, .answer = answers[a]};
+      ck_assert_int_eq(xf_loop_create_future(loop, &c.src), XF_OK);
+      ck_assert_int_eq(xf_loop_create_future(loop, &c.other), XF_OK);
+      xf_future_t *t, *all;
+      ck_assert_int_eq(xf_task_new(loop, step_chain_and_await, &c, NULL, &t), XF_OK);
+      ck_assert_int_eq(xf_future_all(&t, 1, 0, &all), XF_OK);
+      ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK); /* first step */
+      ck_assert_int_eq(c.steps, 1);
+      if (how == VIA_TASK)
+        ck_assert_int_eq(xf_future_cancel_msg(t, "gone"), XF_OK);
+      else
+        ck_assert_int_eq(xf_future_cancel_msg(c.src, "gone"), XF_OK);
+      while (c.steps < 2)
+        ck_assert_int_eq(xf_loop_run(loop, XF_RUN_ONCE), XF_OK);
+      ck_assert_int_eq(c.last_status, XF_ECANCELLED);
+      /* The step answered: the task is over, and so is what waits for it. */
+      ck_assert(xf_future_done(t));
+      ck_assert(xf_future_done(all));
+      xf_error_t *err = NULL;
+      int rc = xf_loop_run_until_complete(loop, t, NULL);
+      if (c.answer == XF_OK) {
+        ck_assert_int_eq(rc, XF_OK);
+      } else {
+        ck_assert_int_eq(rc, c.answer == XF_ECANCELLED ? XF_ECANCELLED : XF_EFAILED);
+        ck_assert_int_eq(xf_future_error(t, 0, &err), XF_OK);
+        if (c.answer == XF_ECANCELLED)
+          ck_assert_str_eq(xf_error_message(err), "gone");
+        else
+          ck_assert_int_eq(xf_error_code(err), XF_ERANGE);
+        xf_error_unref(err);
+      }
+      /* Cancellation flows both ways along the chain. */
+      ck_assert(xf_future_cancelled(c.src));
+      ck_assert_int_eq(xf_future_error(all, 0, &err), XF_OK);
+      ck_assert((err != NULL) == (c.answer != XF_OK));
+      xf_error_unref(err);
+      xf_future_unref(all);
+      xf_future_unref(t);
+      xf_future_unref(c.src);
+      xf_future_unref(c.other);
+    }
+  }
+  xft_loop_free(loop);
+}
+END_TEST
+
 /* ---- bad input -------------------------------------------------------- */
 
 static void *await_from_thread(void *p) {
@@ -579,6 +758,10 @@ static Suite *task_suite(void) {
   tcase_add_test(tc, test_cancel_before_first_step);
   tcase_add_test(tc, test_cancel_task_awaiting_executor);
   tcase_add_test(tc, test_close_with_suspended_task);
+  tcase_add_test(tc, test_close_with_queued_wakeup);
+  tcase_add_test(tc, test_close_frees_dropped_task_data);
+  tcase_add_test(tc, test_yield_keeps_data);
+  tcase_add_test(tc, test_chained_task_cancelled);
   suite_add_tcase(s, tc);
   tc = tcase_create("bad_input");
   tcase_add_test(tc, test_bad_input);

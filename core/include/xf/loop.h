@@ -19,6 +19,14 @@
  * synchronously inside the call that schedules them.
  *
  * Time is int64_t nanoseconds of the monotonic clock (xf_now).
+ *
+ * Fork. In a process forked from the one that made it, a loop behaves as a
+ * closed loop: its calls return XF_ECLOSED, xf_loop_is_closed is true, and
+ * xf_loop_close and xf_loop_unref return at once. They never wait for the
+ * parent's threads, never take locks those threads may have held, and never
+ * change the epoll set, which the child shares with the parent. What the
+ * loop held (queued callbacks, its default executor) is neither run nor
+ * freed in the child. Loops made in the child work as usual.
  */
 #ifndef XF_LOOP_H
 #define XF_LOOP_H
@@ -66,7 +74,11 @@ typedef enum xf_run_mode {
  * callbacks are ready, the loop is stopping or the mode is NOWAIT; at most
  * until the next timer), run the fd callbacks, then run the callbacks ready
  * at that point (those scheduled meanwhile wait for the next iteration),
- * among them the timers that are due. XF_OK when it returns normally.
+ * among them the timers that are due. XF_RUN_ONCE returns once something
+ * was ready (fd events, callbacks, a due timer), a stop was asked for or a
+ * signal interrupted the wait: a wake-up that brings nothing to run (sent
+ * for work that an earlier iteration already did) does not end it. XF_OK
+ * when it returns normally.
  * XF_EBUSY if the loop is being run (by this or another thread) or this
  * thread runs another loop; XF_ECLOSED; XF_EINVAL for a bad mode. */
 XF_API int xf_loop_run(xf_loop_t *loop, int mode);
@@ -198,13 +210,17 @@ XF_API int xf_loop_executor(xf_loop_t *loop, xf_executor_t **out);
  * - XF_TASK_YIELD: be resumed soon (status XF_OK, awaited NULL);
  * - XF_OK: the task is done; its result is void unless the step set it with
  *   xf_future_set_result / set_error, or chained another future into it;
- * - XF_ECANCELLED: the task ends cancelled (unless the step finished it);
+ * - XF_ECANCELLED: the task ends cancelled (unless the step finished it),
+ *   also when the step chained another future into it, which the chain
+ *   then cancels;
  * - another negative code: the task fails with an error of that code.
  *
  * Cancelling a task (xf_future_cancel on it, any thread) cancels the future
- * it awaits and resumes the step with XF_ECANCELLED, once per request. The
- * step may clean up and return XF_ECANCELLED, or swallow the cancellation and
- * go on. */
+ * it awaits (with the same message) and resumes the step with XF_ECANCELLED,
+ * once per request; a future chained into the task that ends cancelled is
+ * such a request. The step may clean up and return XF_ECANCELLED, or swallow
+ * the cancellation and go on. Once a step received a request, the task ends
+ * as the step answers, also when a future is chained into it. */
 typedef int (*xf_step_fn)(xf_future_t *task, void *data, xf_future_t *awaited,
                           int status);
 
@@ -261,11 +277,19 @@ XF_API int xf_loop_call_exception_handler(xf_loop_t *loop, const char *message,
 
 /* ---- Embedding in a host loop ----------------------------------------- */
 
-/* A file descriptor that is readable whenever the loop has I/O or queued
- * work. A host loop polls it (together with xf_loop_backend_timeout) and
- * calls xf_loop_run(loop, XF_RUN_NOWAIT) when it fires or the timeout
- * passes. Owned by the loop: do not close or read it. Any thread; XF_EINVAL
- * or XF_ECLOSED as a negative number. */
+/* A file descriptor for a host loop to poll for reading. While no thread
+ * runs the loop, it is readable whenever the loop has work: an fd it watches
+ * is ready; a callback was queued by xf_loop_call_soon, by another thread
+ * (call_soon_threadsafe, a loop future finished elsewhere) or by the
+ * callbacks of the last run; a timer is due; xf_loop_stop was called. So a
+ * host needs nothing else: it waits until the fd is readable, then calls
+ * xf_loop_run(loop, XF_RUN_NOWAIT) on the loop's thread. That run takes the
+ * wake-ups, so that afterwards the fd is readable again only for work still
+ * to do (or a watched fd still ready). xf_loop_backend_timeout is there for
+ * a host that would rather wait for timers itself. The fd may also be readable
+ * with nothing due (a timer cancelled after it was scheduled): the run then
+ * does nothing. Owned by the loop: do not close or read it. Any thread;
+ * XF_EINVAL or XF_ECLOSED as a negative number. */
 XF_API int xf_loop_backend_fd(xf_loop_t *loop);
 
 /* Nanoseconds until the loop needs to run again: 0 if work is ready, the time
