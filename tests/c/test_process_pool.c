@@ -11,12 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <dirent.h>
 
@@ -496,6 +498,7 @@ END_TEST
 typedef struct resubmit {
   xf_executor_t *ex;
   int rc;
+  sem_t ran; /* posted once rc is set: the callback runs on the manager */
 } resubmit_t;
 
 static void resubmit_on_done(xf_future_t *f, void *data) {
@@ -505,6 +508,7 @@ static void resubmit_on_done(xf_future_t *f, void *data) {
   r->rc = xf_process_pool_submit_symbol(r->ex, XFT_TASKS, "xft_pid", "int64()", NULL, 0,
                                         -1, &again);
   xf_future_unref(again);
+  sem_post(&r->ran);
 }
 
 START_TEST(test_death_breaks_pool) {
@@ -519,14 +523,21 @@ START_TEST(test_death_breaks_pool) {
     xf_future_t *queued[N];
     for (int i = 0; i < N; i++)
       queued[i] = submit0(ex, "xft_pid", "int64()");
-    resubmit_t retry = {ex, 1};
+    resubmit_t retry = {.ex = ex, .rc = 1};
+    ck_assert_int_eq(sem_init(&retry.ran, 0, 0), 0);
     ck_assert_int_eq(
         xf_future_add_done_callback(crash, resubmit_on_done, &retry, NULL, NULL), XF_OK);
     ck_assert_int_eq(kill((pid_t) pid, SIGKILL), 0);
     assert_broken(crash, "signal 9");
     /* The pool was broken before the task's future failed: whoever that
-     * failure wakes finds submit refused. */
+     * failure wakes finds submit refused. The wait is bounded only so that
+     * a callback that never runs fails the test rather than hangs it. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    ck_assert_int_eq(sem_timedwait(&retry.ran, &until), 0);
     ck_assert_int_eq(retry.rc, XF_EBROKEN);
+    sem_destroy(&retry.ran);
     for (int i = 0; i < N; i++) {
       assert_broken(queued[i], NULL);
       xf_future_unref(queued[i]);
