@@ -697,8 +697,9 @@ static int xf__gather(xf_future_t *const *fs, size_t n, int mode, unsigned flags
   if (n == 0) {
     if (mode == XF__GATHER_ALL)
       xf__gather_finish_all(g, result);
-    else
-      xf_future_fail(result, XF_EFAILED, "AggregateError", "no futures given");
+    else if (xf_future_fail(result, XF_EFAILED, "AggregateError", "no futures given") ==
+             XF_ENOMEM)
+      xf__future_fail_code(result, XF_ENOMEM); /* the static MemoryError */
   }
   xf__gather_unhold(g);
   xf__gather_unref(g);

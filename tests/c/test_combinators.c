@@ -144,21 +144,17 @@ static void script_join(script_t *s) {
 typedef struct {
   int64_t sleep_ms;
   int64_t value;
-  xf_future_t *gate;    /* if set, wait for it first */
-  _Atomic int *started; /* if set, count in and wait until it reaches quorum */
-  int quorum;
+  xf_future_t *gate;  /* if set, wait for it first */
+  xf_future_t *after; /* if set, wait for it after the sleep */
 } task_t;
 
 static int value_task(void *data, xf_future_t *self) {
   task_t *t = data;
   if (t->gate)
     xf_future_wait(t->gate, -1);
-  if (t->started) {
-    atomic_fetch_add(t->started, 1);
-    for (int i = 0; i < PATIENCE_MS && load(t->started) < t->quorum; i++)
-      sleep_ms(1);
-  }
   sleep_ms(t->sleep_ms);
+  if (t->after)
+    xf_future_wait(t->after, -1);
   xf_value_t *v;
   int rc = xf_value_new_int(t->value, &v);
   if (rc != XF_OK)
@@ -414,15 +410,14 @@ START_TEST(test_as_completed_timeout) {
   unref_all(fs, 2);
 
   /* The deadline counts from creation: once it has passed, next does not
-   * wait for a future that finishes well within the timeout. */
+   * wait at all. The future is finished only after next has returned, so a
+   * next that waited for it would never return (the suite's timeout). */
   xf_future_t *f = pending();
   ck_assert_int_eq(xf_as_completed_new(&f, 1, 600 * MS, &it), XF_OK);
   sleep_ms(650);
-  script_t s = {0};
-  script_add(&s, 300, f, ACT_VALUE, 1);
-  script_start(&s);
   ck_assert_int_eq(xf_as_completed_next(it, &got), XF_ETIMEDOUT);
-  script_join(&s);
+  ck_assert_ptr_null(got);
+  ck_assert_int_eq(xf_future_set_result(f, NULL), XF_OK);
   assert_next(it, f);
   assert_next(it, NULL);
   xf_as_completed_free(it);
@@ -448,18 +443,21 @@ START_TEST(test_as_completed_end) {
 END_TEST
 
 START_TEST(test_as_completed_pool_seed) {
-  /* The seed's program: ten tasks sleeping i * 100 ms come back in the
-   * order of i. (A smaller step lets a busy machine swap neighbours.) They
-   * first wait until all ten have started, so that the lazy start of the
-   * pool's threads does not blur the order. */
+  /* The seed's program: ten tasks sleeping i * 30 ms come back in the order
+   * of i. Sleeps alone do not fix that order on a busy machine, so each task
+   * i > 0, after its sleep, also waits until the result i - 1 has been
+   * handed out: the order is the program's, whatever the scheduling, and
+   * as_completed must still report completions as they happen. */
   enum { N = 10 };
   xf_executor_t *ex = xft_pool(N);
-  _Atomic int started = 0;
   task_t tasks[N];
-  xf_future_t *fs[N];
-  for (int i = 0; i < N; i++) {
+  xf_future_t *fs[N], *handed[N];
+  for (int i = 0; i < N; i++)
+    handed[i] = pending();
+  /* Submitted longest first, so the submission order is not the answer. */
+  for (int i = N - 1; i >= 0; i--) {
     tasks[i] =
-        (task_t){.sleep_ms = 100 * i, .value = i, .started = &started, .quorum = N};
+        (task_t){.sleep_ms = 30 * i, .value = i, .after = i > 0 ? handed[i - 1] : NULL};
     ck_assert_int_eq(xf_executor_submit(ex, value_task, &tasks[i], NULL, &fs[i]), XF_OK);
   }
   /* Hand them over in reverse, so the caller's order is not the answer. */
@@ -474,10 +472,12 @@ START_TEST(test_as_completed_pool_seed) {
     ck_assert_ptr_nonnull(got);
     ck_assert_int_eq(xft_result_int(got), i);
     xf_future_unref(got);
+    ck_assert_int_eq(xf_future_set_result(handed[i], NULL), XF_OK);
   }
   assert_next(it, NULL);
   xf_as_completed_free(it);
   unref_all(fs, N);
+  unref_all(handed, N);
   xf_executor_unref(ex);
 }
 END_TEST
@@ -1752,6 +1752,29 @@ END_TEST
 /* any reads a cancelled input's CancelledError, which is allocated: when
  * that fails, the result fails with XF_ENOMEM instead of losing the error
  * (and with it the AggregateError's payload). */
+/* any of no futures fails with an AggregateError; when that error cannot
+ * be made, the result still finishes (with XF_ENOMEM), never stays
+ * pending. */
+START_TEST(test_enomem_any_of_none) {
+  xf_future_t *none[1] = {NULL};
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_future_t *r = NULL;
+    int rc = xf_future_any(none, 0, false, &r);
+    if (rc == XF_ENOMEM) {
+      ck_assert_ptr_null(r);
+      continue;
+    }
+    ck_assert_int_eq(rc, XF_OK);
+    ck_assert_msg(xf_future_done(r), "pass %ld: the result stayed pending", n);
+    xf_error_t *err = NULL;
+    ck_assert_int_eq(xf_future_error(r, 0, &err), XF_OK);
+    ck_assert(xf_error_code(err) == XF_EFAILED || xf_error_code(err) == XF_ENOMEM);
+    xf_error_unref(err);
+    xf_future_unref(r);
+  }
+}
+END_TEST
+
 START_TEST(test_enomem_any_cancelled_input) {
   XFT_FOR_EACH_ALLOC_FAILURE(n) {
     xft_alloc_fail_at(-1);
@@ -2074,6 +2097,7 @@ static Suite *combinators_suite(void) {
   tcase_add_test(tc, test_enomem_gather);
   tcase_add_test(tc, test_enomem_gather_finishing);
   tcase_add_test(tc, test_enomem_any_cancelled_input);
+  tcase_add_test(tc, test_enomem_any_of_none);
   tcase_add_test(tc, test_enomem_then);
   tcase_add_test(tc, test_enomem_chain);
   tcase_add_test(tc, test_enomem_shield);

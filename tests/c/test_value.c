@@ -1170,6 +1170,25 @@ START_TEST(test_map_equal_any_order) {
 }
 END_TEST
 
+/* A map with a repeated key equals itself and a copy of it. */
+START_TEST(test_map_equal_repeated_keys) {
+  int token = 0;
+  xf_value_t *p = NULL;
+  ck_assert_int_eq(xf_value_new_pointer(&token, NULL, &p), XF_OK);
+  xf_value_t *keys[] = {xf_value_void(), xf_value_void()};
+  xf_value_t *vals[] = {xf_value_void(), p};
+  xf_value_t *m1 = NULL, *m2 = NULL;
+  ck_assert_int_eq(xf_value_new_map(keys, vals, 2, &m1), XF_OK);
+  ck_assert_int_eq(xf_value_new_map(keys, vals, 2, &m2), XF_OK);
+  ck_assert(xf_value_equal(m1, m1));
+  ck_assert(xf_value_equal(m1, m2));
+  ck_assert(xf_value_equal(m2, m1));
+  xf_value_unref(m1);
+  xf_value_unref(m2);
+  xf_value_unref(p);
+}
+END_TEST
+
 /* ---- Canonical text ------------------------------------------------------- */
 
 static void assert_repr(xf_value_t *v, const char *want) {
@@ -1568,6 +1587,7 @@ static Suite *value_suite(void) {
   tcase_add_test(tc, test_map_basics);
   tcase_add_test(tc, test_map_bad_input);
   tcase_add_test(tc, test_map_equal_any_order);
+  tcase_add_test(tc, test_map_equal_repeated_keys);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("repr");
