@@ -1256,22 +1256,46 @@ int xf_loop_sleep(xf_loop_t *loop, int64_t ns, xf_future_t **out) {
   return XF_OK;
 }
 
+/* The state of one xf_future_timeout. Its references follow the rule of
+ * future.h: what will finish the outer future holds it, and nothing holds
+ * what it waits for.
+ * - Strong references (refs): the registration on the inner future and the
+ *   timer, which are what finish outer, and the making. They own `outer`;
+ *   the last one drops it.
+ * - Weak references (weak): the registration on outer, which only needs
+ *   the memory (to cancel inner and the timer when outer is done), plus one
+ *   for all the strong ones together. The last one frees the memory.
+ * - `inner` is weak: the inner registration's release clears it under the
+ *   lock before inner's memory goes, and on_outer takes a reference with
+ *   xf__future_tryref under the same lock. An inner future freed before it
+ *   finished can never finish outer: outer is then cancelled, saying so. */
 typedef struct xf__timeout {
   _Atomic uint32_t refs;
+  _Atomic uint32_t weak;
   _Atomic bool timed_out;
-  xf_future_t *outer;           /* a reference */
-  _Atomic(xf_future_t *) inner; /* a reference, dropped when outer is done */
-  _Atomic(xf_handle_t *) timer; /* likewise */
+  xf__lock_t lock;
+  bool inner_ran;               /* on_inner ran (before its release) */
+  xf_future_t *outer;           /* a reference, owned by the strong side */
+  xf_future_t *inner;           /* weak, under lock */
+  _Atomic(xf_handle_t *) timer; /* a reference, dropped when outer is done */
 } xf__timeout_t;
+
+static void xf__timeout_weak_unref(void *p) {
+  xf__timeout_t *t = p;
+  if (atomic_fetch_sub_explicit(&t->weak, 1, memory_order_acq_rel) != 1)
+    return;
+  xf_handle_unref(atomic_load_explicit(&t->timer, memory_order_relaxed));
+  xf__free(t);
+}
 
 static void xf__timeout_unref(void *p) {
   xf__timeout_t *t = p;
   if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
     return;
-  xf_future_unref(t->outer);
-  xf_future_unref(atomic_load_explicit(&t->inner, memory_order_relaxed));
-  xf_handle_unref(atomic_load_explicit(&t->timer, memory_order_relaxed));
-  xf__free(t);
+  xf_future_t *outer = t->outer;
+  t->outer = NULL;
+  xf_future_unref(outer);
+  xf__timeout_weak_unref(t);
 }
 
 static void xf__timeout_fire(void *data) {
@@ -1288,7 +1312,9 @@ static void xf__timeout_fire(void *data) {
 static void xf__timeout_on_outer(xf_future_t *outer, void *data) {
   xf__timeout_t *t = data;
   bool timed_out = atomic_load_explicit(&t->timed_out, memory_order_acquire);
-  xf_future_t *inner = atomic_exchange_explicit(&t->inner, NULL, memory_order_acq_rel);
+  xf__lock(&t->lock);
+  xf_future_t *inner = t->inner && xf__future_tryref(t->inner) ? t->inner : NULL;
+  xf__unlock(&t->lock);
   if (inner && (timed_out || xf_future_cancelled(outer)))
     xf_future_cancel(inner);
   xf_future_unref(inner);
@@ -1300,8 +1326,23 @@ static void xf__timeout_on_outer(xf_future_t *outer, void *data) {
 
 static void xf__timeout_on_inner(xf_future_t *inner, void *data) {
   xf__timeout_t *t = data;
+  t->inner_ran = true;
   if (!xf_future_done(t->outer))
     xf__future_copy_outcome(inner, t->outer);
+}
+
+/* The inner registration goes: inner finished (on_inner ran) or is being
+ * freed pending (it never will). */
+static void xf__timeout_inner_release(void *data) {
+  xf__timeout_t *t = data;
+  xf__lock(&t->lock);
+  t->inner = NULL;
+  xf__unlock(&t->lock);
+  if (!t->inner_ran && !xf_future_done(t->outer) &&
+      xf__future_cancel_follower(t->outer, "the awaited future was freed before it "
+                                           "finished") == XF_ENOMEM)
+    xf__future_cancel_follower(t->outer, NULL);
+  xf__timeout_unref(t);
 }
 
 int xf_future_timeout(xf_loop_t *loop, xf_future_t *f, int64_t timeout_ns,
@@ -1320,8 +1361,10 @@ int xf_future_timeout(xf_loop_t *loop, xf_future_t *f, int64_t timeout_ns,
   if (!t)
     return XF_ENOMEM;
   atomic_init(&t->refs, 1);
+  atomic_init(&t->weak, 1);
   atomic_init(&t->timed_out, false);
-  atomic_init(&t->inner, xf_future_ref(f));
+  xf__lock_init(&t->lock);
+  t->inner = f;
   atomic_init(&t->timer, NULL);
   if ((rc = xf__future_new(loop, &t->outer)) != XF_OK) {
     xf__timeout_unref(t);
@@ -1339,19 +1382,22 @@ int xf_future_timeout(xf_loop_t *loop, xf_future_t *f, int64_t timeout_ns,
     atomic_store_explicit(&t->timer, h, memory_order_release);
   }
   xf_future_t *outer = xf_future_ref(t->outer);
-  atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-  if ((rc = xf__future_add_inline(outer, xf__timeout_on_outer, t, xf__timeout_unref)) !=
-      XF_OK) {
-    atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&t->weak, 1, memory_order_relaxed);
+  if ((rc = xf__future_add_inline(outer, xf__timeout_on_outer, t,
+                                  xf__timeout_weak_unref)) != XF_OK) {
+    atomic_fetch_sub_explicit(&t->weak, 1, memory_order_relaxed);
     xf_handle_cancel(atomic_load_explicit(&t->timer, memory_order_relaxed));
     xf__timeout_unref(t);
     xf_future_unref(outer);
     return rc;
   }
   atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-  if ((rc = xf__future_add_inline(f, xf__timeout_on_inner, t, xf__timeout_unref)) !=
-      XF_OK) {
+  if ((rc = xf__future_add_inline(f, xf__timeout_on_inner, t,
+                                  xf__timeout_inner_release)) != XF_OK) {
     atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed);
+    xf__lock(&t->lock);
+    t->inner = NULL;
+    xf__unlock(&t->lock);
     /* f cannot be watched: the outer future must not wait for it. */
     xf__future_fail_code(outer, rc);
   }

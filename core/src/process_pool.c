@@ -764,6 +764,15 @@ static void xf__pw_exit(xf__pw_t *w, int status) {
   for (uint32_t i = 0; i < pp->max_workers; i++)
     if (pp->workers[i] == w)
       pp->workers[i] = NULL;
+  /* The counters first, like the break below: whoever the failed futures
+   * wake reads stats that already count this death. */
+  pthread_mutex_lock(&pp->lock);
+  pp->alive--;
+  if (!expected)
+    pp->deaths++;
+  else if (w->retire_for_age)
+    pp->retired++;
+  pthread_mutex_unlock(&pp->lock);
   /* A worker that dies before it is ready breaks the pool whatever the
    * policy: the next one would fail to start the same way. The pool is
    * broken before the dead worker's futures fail, so that code woken by
@@ -790,13 +799,6 @@ static void xf__pw_exit(xf__pw_t *w, int status) {
       xf__pp_finish(pp, fut, NULL, err);
     }
   }
-  pthread_mutex_lock(&pp->lock);
-  pp->alive--;
-  if (!expected)
-    pp->deaths++;
-  else if (w->retire_for_age)
-    pp->retired++;
-  pthread_mutex_unlock(&pp->lock);
   xf__cbuf_free(&w->rbuf);
   xf__cbuf_free(&w->wbuf);
   xf__free(w);

@@ -1153,6 +1153,36 @@ START_TEST(test_timeout_shielded) {
 }
 END_TEST
 
+/* Dropping every reference to a timeout and the future it waits for frees
+ * both, in either order and with or without a timer; an outer future kept
+ * alone is cancelled when the future it waits for is freed unfinished, so
+ * that its waiters do not hang. */
+START_TEST(test_timeout_dropped_frees) {
+  xf_loop_t *loop = xft_loop();
+  for (int timed = 0; timed < 2; timed++) {
+    for (int inner_first = 0; inner_first < 2; inner_first++) {
+      long base = xft_alloc_live();
+      xf_future_t *inner, *outer;
+      ck_assert_int_eq(xf_loop_create_future(loop, &inner), XF_OK);
+      ck_assert_int_eq(xf_future_timeout(loop, inner, timed ? 1000 * MS : -1, &outer),
+                       XF_OK);
+      xf_future_unref(inner_first ? inner : outer);
+      xf_future_unref(inner_first ? outer : inner);
+      if (timed) /* the timer goes when the loop sees the outer future done */
+        ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+      ck_assert_int_eq(xft_alloc_live(), base);
+    }
+  }
+  xf_future_t *inner, *outer;
+  ck_assert_int_eq(xf_loop_create_future(loop, &inner), XF_OK);
+  ck_assert_int_eq(xf_future_timeout(loop, inner, -1, &outer), XF_OK);
+  xf_future_unref(inner);
+  ck_assert(xf_future_cancelled(outer));
+  xf_future_unref(outer);
+  xft_loop_free(loop);
+}
+END_TEST
+
 /* ---- embedding -------------------------------------------------------- */
 
 typedef struct embed {
@@ -1532,6 +1562,7 @@ static Suite *loop_suite(void) {
   tcase_add_test(tc, test_timeout_expires);
   tcase_add_test(tc, test_timeout_not_reached);
   tcase_add_test(tc, test_timeout_shielded);
+  tcase_add_test(tc, test_timeout_dropped_frees);
   suite_add_tcase(s, tc);
   tc = tcase_create("embedding");
   tcase_add_test(tc, test_embedding);

@@ -498,7 +498,8 @@ END_TEST
 typedef struct resubmit {
   xf_executor_t *ex;
   int rc;
-  sem_t ran; /* posted once rc is set: the callback runs on the manager */
+  uint64_t deaths; /* the pool's death count, as the callback saw it */
+  sem_t ran;       /* posted once rc is set: the callback runs on the manager */
 } resubmit_t;
 
 static void resubmit_on_done(xf_future_t *f, void *data) {
@@ -508,6 +509,9 @@ static void resubmit_on_done(xf_future_t *f, void *data) {
   r->rc = xf_process_pool_submit_symbol(r->ex, XFT_TASKS, "xft_pid", "int64()", NULL, 0,
                                         -1, &again);
   xf_future_unref(again);
+  xf_process_pool_stats_t ps = XF_PROCESS_POOL_STATS_INIT;
+  if (xf_process_pool_stats(r->ex, &ps) == XF_OK)
+    r->deaths = ps.deaths;
   sem_post(&r->ran);
 }
 
@@ -537,6 +541,7 @@ START_TEST(test_death_breaks_pool) {
     until.tv_sec += 60;
     ck_assert_int_eq(sem_timedwait(&retry.ran, &until), 0);
     ck_assert_int_eq(retry.rc, XF_EBROKEN);
+    ck_assert_uint_eq(retry.deaths, 1); /* counted before the futures failed */
     sem_destroy(&retry.ran);
     for (int i = 0; i < N; i++) {
       assert_broken(queued[i], NULL);
