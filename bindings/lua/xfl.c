@@ -549,6 +549,25 @@ static void push_value(lua_State *L, xf_value_t *v, xfl_rt *rt, int depth) {
     }
     return;
   }
+  case XF_KIND_MAP: { /* from another process (the process pool) */
+    size_t n = 0;
+    xf_value_map_len(v, &n);
+    lua_createtable(L, 0, (int) n);
+    for (size_t i = 0; i < n; i++) {
+      xf_value_t *key = NULL, *item = NULL;
+      xf_value_map_get(v, i, &key, &item);
+      push_value(L, key, rt, depth + 1);
+      /* A Lua table has no nil or NaN key. */
+      if (lua_isnil(L, -1) || (lua_type(L, -1) == LUA_TNUMBER &&
+                               lua_tonumber(L, -1) != lua_tonumber(L, -1))) {
+        lua_pop(L, 1);
+        continue;
+      }
+      push_value(L, item, rt, depth + 1);
+      lua_rawset(L, -3);
+    }
+    return;
+  }
   case XF_KIND_POINTER: {
     void *p = NULL;
     xf_value_get_pointer(v, &p);
@@ -2190,3 +2209,403 @@ int xfl_closure_free(lua_State *L) {
   luaL_checkudata(L, 1, MT_CLOSURE);
   return closure_gc(L);
 }
+
+/* ==== The process pool (xf.process_pool, xfutures_worker.lua) ===========
+ *
+ * Design notes
+ * ------------
+ * xf.process_pool is the core's process pool (xf/process.h) with worker
+ * programs that run lua5.4 on the module xfutures_worker. Nothing of the
+ * pool lives here: the parent's functions only translate Lua arguments to
+ * the core's calls, and the worker's only move frames (docs/wire-protocol.md)
+ * between its socket and Lua, encoded and decoded by the core's codec; the
+ * conversation itself is written in Lua (xfutures_worker.lua).
+ *
+ * A task of language "lua" has as payload the list [code, module, name,
+ * args, n]: code the bytes of string.dump(fn) (or false), else module and
+ * name for require(module)[name]; args the n arguments (a map when some are
+ * nil). Values that cross are the core's plain
+ * kinds (pp_to_value): nil, booleans, integers, floats, strings (valid
+ * UTF-8 as text, other byte strings as bytes; both come back as the same
+ * Lua string), sequences as lists, other tables as maps, and error tables
+ * as errors. A function, a userdata, a coroutine or a table with another
+ * metatable has no encoding: converting it fails with XF_ETYPE and says
+ * what it was, so that the submission (in the parent) or the task (in the
+ * worker) fails, never the pool.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+#define PP_FD        3
+#define PP_FRAME_MAX (1u << 30)
+
+/* The plain conversion of the Lua value at idx (see the design notes). */
+static int pp_to_value(lua_State *L, int idx, int depth, xf_value_t **out,
+                       const char **why) {
+  idx = lua_absindex(L, idx);
+  *out = NULL;
+  switch (lua_type(L, idx)) {
+  case LUA_TNONE:
+  case LUA_TNIL:
+  case LUA_TBOOLEAN:
+  case LUA_TNUMBER:
+  case LUA_TSTRING:
+    return to_value(L, idx, NULL, depth, out, why);
+  case LUA_TTABLE:
+    break;
+  case LUA_TFUNCTION:
+    *why = "a function cannot cross to another process";
+    return XF_ETYPE;
+  case LUA_TTHREAD:
+    *why = "a coroutine cannot cross to another process";
+    return XF_ETYPE;
+  default:
+    *why = "a userdata cannot cross to another process";
+    return XF_ETYPE;
+  }
+  if (depth >= MAX_DEPTH) {
+    *why = "table nested too deeply (a cycle?)";
+    return XF_ERANGE;
+  }
+  if (!lua_checkstack(L, 6)) {
+    *why = "Lua stack overflow";
+    return XF_ENOMEM;
+  }
+  if (lua_getmetatable(L, idx)) {
+    luaL_getmetatable(L, MT_ERROR);
+    bool err = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (!err) {
+      *why = "a table with a metatable cannot cross to another process";
+      return XF_ETYPE;
+    }
+    xf_error_t *e = error_from_lua(L, idx, NULL, NULL);
+    if (!e)
+      return XF_ENOMEM;
+    int rc = xf_value_new_error(e, out);
+    xf_error_unref(e);
+    return rc;
+  }
+  size_t n = 0, count = 0;
+  bool seq = is_sequence(L, idx, &n);
+  if (!seq) {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      lua_pop(L, 1);
+      count++;
+    }
+  }
+  size_t total = seq ? n : count;
+  xf_value_t **items = calloc(total ? 2 * total : 1, sizeof *items);
+  if (!items)
+    return XF_ENOMEM;
+  int rc = XF_OK;
+  if (seq) {
+    for (size_t i = 0; i < n && rc == XF_OK; i++) {
+      lua_rawgeti(L, idx, (lua_Integer) i + 1);
+      rc = pp_to_value(L, -1, depth + 1, &items[i], why);
+      lua_pop(L, 1);
+    }
+    if (rc == XF_OK)
+      rc = xf_value_new_list(items, n, out);
+  } else {
+    size_t i = 0;
+    lua_pushnil(L);
+    while (rc == XF_OK && lua_next(L, idx)) {
+      rc = pp_to_value(L, -2, depth + 1, &items[2 * i], why);
+      if (rc == XF_OK)
+        rc = pp_to_value(L, -1, depth + 1, &items[2 * i + 1], why);
+      lua_pop(L, 1);
+      i++;
+      if (rc != XF_OK)
+        lua_pop(L, 1); /* the key: the traversal stops */
+    }
+    if (rc == XF_OK) {
+      xf_value_t **keys = malloc((count ? count : 1) * 2 * sizeof *keys);
+      if (!keys) {
+        rc = XF_ENOMEM;
+      } else {
+        for (size_t j = 0; j < count; j++) {
+          keys[j] = items[2 * j];
+          keys[count + j] = items[2 * j + 1];
+        }
+        rc = xf_value_new_map(keys, keys + count, count, out);
+        free(keys);
+      }
+    }
+  }
+  for (size_t j = 0; j < 2 * total; j++)
+    xf_value_unref(items[j]);
+  free(items);
+  return rc;
+}
+
+/* pp_to_value, raising an error table (TypeError for what cannot cross). */
+static xf_value_t *pp_check_value(lua_State *L, int idx, const char *what) {
+  xf_value_t *v;
+  const char *why = NULL;
+  int rc = pp_to_value(L, idx, 0, &v, &why);
+  if (rc != XF_OK) {
+    const char *msg =
+        lua_pushfstring(L, "process_pool: %s: %s", what, why ? why : xf_strerror(rc));
+    raise_code(L, rc, msg);
+    return NULL;
+  }
+  return v;
+}
+
+/* Raise the error of a refused submission; a broken pool is a
+ * BrokenProcessPool, as the futures of its tasks are. */
+static int pp_raise(lua_State *L, int rc) {
+  if (rc == XF_EBROKEN) {
+    push_error_table(L, rc, "BrokenProcessPool", "the process pool is broken", NULL);
+    return lua_error(L);
+  }
+  return raise_code(L, rc, NULL);
+}
+
+static xf_executor_t *pp_check_pool(lua_State *L, int idx) {
+  xf_executor_t *ex = check_executor(L, idx);
+  xf_process_pool_stats_t s = XF_PROCESS_POOL_STATS_INIT;
+  if (xf_process_pool_stats(ex, &s) != XF_OK)
+    luaL_argerror(L, idx, "not a process pool");
+  return ex;
+}
+
+/* process_pool_new(argv, workers, max_tasks_per_child, on_worker_death,
+ * init_payload|nil, forward_stderr) */
+int xfl_process_pool_new(lua_State *L) {
+  check_rt(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_Integer workers = luaL_optinteger(L, 2, 0);
+  lua_Integer max_tasks = luaL_optinteger(L, 3, 0);
+  const char *death = luaL_optstring(L, 4, "break");
+  if (workers < 0 || workers > 100000)
+    return raise_code(L, XF_EINVAL, "workers must be between 0 and 100000");
+  if (max_tasks < 0 || max_tasks > UINT32_MAX)
+    return raise_code(L, XF_EINVAL, "max_tasks_per_child must be 0 or more");
+  int policy;
+  if (strcmp(death, "break") == 0)
+    policy = XF_WORKER_DEATH_BREAK;
+  else if (strcmp(death, "replace") == 0)
+    policy = XF_WORKER_DEATH_REPLACE;
+  else
+    return raise_code(L, XF_EINVAL, "on_worker_death must be \"break\" or \"replace\"");
+  lua_Integer argc = (lua_Integer) lua_rawlen(L, 1);
+  if (argc < 1 || argc > 1000)
+    return raise_code(L, XF_EINVAL, "the worker's argv must have 1 to 1000 items");
+  const char **argv = lua_newuserdatauv(L, ((size_t) argc + 1) * sizeof *argv, 0);
+  for (lua_Integer i = 0; i < argc; i++) {
+    lua_rawgeti(L, 1, i + 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return raise_code(L, XF_EINVAL, "the worker's argv must hold strings");
+    argv[i] = lua_tostring(L, -1); /* kept alive by the table */
+    lua_pop(L, 1);
+  }
+  argv[argc] = NULL;
+  xf_value_t *init = NULL;
+  if (!lua_isnoneornil(L, 5))
+    init = pp_check_value(L, 5, "the initializer");
+  xf_process_pool_options_t o = XF_PROCESS_POOL_OPTIONS_INIT;
+  o.max_workers = (uint32_t) workers;
+  o.worker_path = argv[0];
+  o.worker_argv = argv;
+  o.max_tasks_per_child = (uint32_t) max_tasks;
+  o.on_worker_death = policy;
+  o.forward_stderr = lua_isnone(L, 6) || lua_toboolean(L, 6);
+  o.init_language = init ? "lua" : NULL;
+  o.init_payload = init;
+  ud_exec *u = new_executor_ud(L);
+  int rc = xf_process_pool_new(&o, &u->ex);
+  xf_value_unref(init);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  atomic_fetch_add(&live_handles, 1);
+  return 1;
+}
+
+/* process_pool_submit(pool, payload, timeout_s|nil) */
+int xfl_process_pool_submit(lua_State *L) {
+  check_rt(L);
+  xf_executor_t *ex = pp_check_pool(L, 1);
+  int64_t timeout_ns = lua_isnoneornil(L, 3) ? -1 : to_ns(L, 3);
+  xf_value_t *payload = pp_check_value(L, 2, "an argument");
+  xf_future_t *f = NULL;
+  int rc = xf_process_pool_submit_payload(ex, "lua", payload, timeout_ns, &f);
+  xf_value_unref(payload);
+  if (rc != XF_OK)
+    return pp_raise(L, rc);
+  push_future(L, f, true);
+  return 1;
+}
+
+/* process_pool_terminate(pool, grace_s|nil); process_pool_kill(pool) */
+int xfl_process_pool_terminate(lua_State *L) {
+  check_rt(L);
+  xf_executor_t *ex = pp_check_pool(L, 1);
+  int64_t grace = lua_isnoneornil(L, 2) ? -1 : to_ns(L, 2);
+  int rc = xf_process_pool_terminate(ex, grace);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  return 0;
+}
+
+int xfl_process_pool_kill(lua_State *L) {
+  check_rt(L);
+  int rc = xf_process_pool_kill(pp_check_pool(L, 1));
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  return 0;
+}
+
+/* The process pool's own counters, added to the executor's (stats). */
+int xfl_process_pool_stats(lua_State *L) {
+  xf_executor_t *ex = check_executor(L, 1);
+  xf_process_pool_stats_t s = XF_PROCESS_POOL_STATS_INIT;
+  int rc = xf_process_pool_stats(ex, &s);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  xfl_executor_stats(L);
+  lua_pushinteger(L, (lua_Integer) s.workers);
+  lua_setfield(L, -2, "workers");
+  lua_pushinteger(L, (lua_Integer) s.spawned);
+  lua_setfield(L, -2, "spawned");
+  lua_pushinteger(L, (lua_Integer) s.deaths);
+  lua_setfield(L, -2, "deaths");
+  lua_pushinteger(L, (lua_Integer) s.retired);
+  lua_setfield(L, -2, "retired");
+  lua_pushinteger(L, (lua_Integer) s.timeouts);
+  lua_setfield(L, -2, "timeouts");
+  lua_pushboolean(L, s.broken);
+  lua_setfield(L, -2, "broken");
+  return 1;
+}
+
+/* ---- The worker's side: frames on fd 3 ---- */
+
+/* wire_start(): what a worker does first (docs/wire-protocol.md): die with
+ * the parent, leave if it is gone already, ignore SIGINT and SIGPIPE, and
+ * keep fd 3 from the task's own child processes. Returns the pid, or nil
+ * when the pool is gone. */
+int xfl_wire_start(lua_State *L) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  const char *parent = getenv("XF_PARENT_PID");
+  if (parent && atol(parent) != (long) getppid()) {
+    lua_pushnil(L);
+    return 1;
+  }
+  signal(SIGINT, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+  int fl = fcntl(PP_FD, F_GETFD);
+  if (fl >= 0)
+    fcntl(PP_FD, F_SETFD, fl | FD_CLOEXEC);
+  lua_pushinteger(L, (lua_Integer) getpid());
+  return 1;
+}
+
+static bool pp_read_all(uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t k = read(PP_FD, p, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return false;
+    p += k;
+    n -= (size_t) k;
+  }
+  return true;
+}
+
+static bool pp_write_all(const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t k = write(PP_FD, p, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return false;
+    p += k;
+    n -= (size_t) k;
+  }
+  return true;
+}
+
+/* wire_recv(): the next frame as a Lua value (a list), or nil at the end of
+ * the socket or for a frame that does not decode (either way the
+ * conversation is over). */
+int xfl_wire_recv(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  uint8_t head[4];
+  if (!pp_read_all(head, 4)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  uint32_t n = (uint32_t) head[0] << 24 | (uint32_t) head[1] << 16 |
+               (uint32_t) head[2] << 8 | head[3];
+  uint8_t *body = n >= 1 && n <= PP_FRAME_MAX ? malloc(n) : NULL;
+  xf_value_t *v = NULL;
+  int rc = body && pp_read_all(body, n) ? xf_value_decode(body, n, &v) : XF_EINVAL;
+  free(body);
+  if (rc != XF_OK) {
+    lua_pushnil(L);
+    return 1;
+  }
+  /* A deep frame must not raise out of here with v held. */
+  if (!lua_checkstack(L, 2 * XF_CODEC_MAX_DEPTH + 8)) {
+    xf_value_unref(v);
+    lua_pushnil(L);
+    return 1;
+  }
+  push_value(L, v, rt, 0);
+  xf_value_unref(v);
+  return 1;
+}
+
+/* wire_send(type, item...): convert, encode and send the frame [type,
+ * item...] (the items as arguments, so that a nil result is an item).
+ * true when sent; nil, message, code when the frame has no encoding
+ * (nothing was sent); false when the socket is gone. */
+int xfl_wire_send(lua_State *L) {
+  check_rt(L);
+  int n = lua_gettop(L);
+  xf_value_t **items = lua_newuserdatauv(L, (n ? (size_t) n : 1) * sizeof *items, 0);
+  const char *why = NULL;
+  int rc = XF_OK, i;
+  for (i = 0; i < n && rc == XF_OK; i++)
+    rc = pp_to_value(L, i + 1, 1, &items[i], &why);
+  xf_value_t *v = NULL;
+  if (rc == XF_OK)
+    rc = xf_value_new_list(items, (size_t) n, &v);
+  for (int j = 0; j < i; j++)
+    xf_value_unref(items[j]);
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  if (rc == XF_OK) {
+    rc = xf_value_encode(v, &buf, &len);
+    xf_value_unref(v);
+    if (rc != XF_OK)
+      why = rc == XF_ERANGE ? "the value is nested too deeply" : xf_strerror(rc);
+    else if (len > PP_FRAME_MAX) {
+      xf_codec_free(buf);
+      rc = XF_ERANGE;
+      why = "the value is larger than a frame (1 GiB)";
+    }
+  }
+  if (rc != XF_OK) {
+    lua_pushnil(L);
+    lua_pushstring(L, why ? why : xf_strerror(rc));
+    lua_pushinteger(L, rc);
+    return 3;
+  }
+  uint8_t head[4] = {(uint8_t) (len >> 24), (uint8_t) (len >> 16), (uint8_t) (len >> 8),
+                     (uint8_t) len};
+  bool ok = pp_write_all(head, 4) && pp_write_all(buf, len);
+  xf_codec_free(buf);
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+/* ==== End of the process pool ============================================ */

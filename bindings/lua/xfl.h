@@ -62,6 +62,16 @@ int xfl_thread_pool_bounded(lua_State *L);
 int xfl_closure_new(lua_State *L);
 int xfl_closure_free(lua_State *L);
 
+/* The process pool (the parent's side, then the worker's). */
+int xfl_process_pool_new(lua_State *L);
+int xfl_process_pool_submit(lua_State *L);
+int xfl_process_pool_terminate(lua_State *L);
+int xfl_process_pool_kill(lua_State *L);
+int xfl_process_pool_stats(lua_State *L);
+int xfl_wire_start(lua_State *L);
+int xfl_wire_recv(lua_State *L);
+int xfl_wire_send(lua_State *L);
+
 /* Values, errors and diagnostics. */
 int xfl_roundtrip(lua_State *L);
 int xfl_value_kind(lua_State *L);

@@ -463,6 +463,145 @@ function xf.to_thread(fn, ...)
   return default_pool:submit(fn, ...)
 end
 
+-- ---- The process pool --------------------------------------------------
+-- Workers are lua5.4 processes running xfutures_worker (the core's process
+-- pool: bindings/lua/xfl.c, docs/wire-protocol.md). The pool, its policies
+-- and its faults are the core's; this layer only names the task.
+
+local ProcessPool = {}
+ProcessPool.__index = ProcessPool
+ProcessPool.__name = "xf.ProcessPool"
+
+-- The payload of a task: [code, module, name, args, n] (see xfutures_worker).
+local function process_payload(fn, level, ...)
+  local n = select("#", ...)
+  local args = { ... }
+  if type(fn) == "function" then
+    for i = 1, math.huge do
+      local name = debug.getupvalue(fn, i)
+      if not name then
+        break
+      end
+      if name ~= "_ENV" then
+        error("process_pool: the function has an upvalue '" .. name
+          .. "' (only _ENV is carried); pass it as an argument", level + 1)
+      end
+    end
+    local ok, code = pcall(string.dump, fn)
+    if not ok then
+      error("process_pool: cannot send this function (a C function?)", level + 1)
+    end
+    return { code, false, false, args, n }
+  elseif type(fn) == "string" then
+    local module, name = fn:match("^(.+):([^:]+)$")
+    if not module then
+      module, name = fn:match("^(.+)%.([^.]+)$")
+    end
+    if not module then
+      error("process_pool: expected \"module:function\", got '" .. fn .. "'", level + 1)
+    end
+    return { false, module, name, args, n }
+  end
+  error("process_pool: expected a function or \"module:function\", got " .. type(fn), level + 1)
+end
+
+-- The interpreter that runs the workers: opts.lua, $XF_LUA, else lua5.4
+-- found on PATH (the core spawns a path, without a PATH search).
+local function find_lua(explicit)
+  local name = explicit or os.getenv("XF_LUA") or "lua5.4"
+  if name:find("/", 1, true) then
+    return name
+  end
+  for dir in (os.getenv("PATH") or "/usr/bin:/bin"):gmatch("[^:]+") do
+    local path = dir .. "/" .. name
+    local f = io.open(path, "rb")
+    if f then
+      f:close()
+      return path
+    end
+  end
+  error("process_pool: cannot find the Lua interpreter '" .. name .. "' on PATH", 3)
+end
+
+--- A pool of worker processes, each a lua5.4 running xfutures_worker:
+--   xf.process_pool{workers = 4, max_tasks_per_child = 100,
+--                   on_worker_death = "break" | "replace",
+--                   initializer = fn, initargs = {...}}
+-- Tasks are functions without upvalues (sent with string.dump; _ENV is the
+-- worker's globals) or "module:function" (require in the worker, which has
+-- this state's package.path and package.cpath, or opts.path and
+-- opts.cpath). Arguments and results cross as the core's plain values: nil,
+-- booleans, integers (they stay integers), floats, strings, sequences and
+-- other tables (as maps, without metatables), error tables. A function, a
+-- userdata or a coroutine cannot cross: an argument is refused at submit, a
+-- result fails its own task with a TypeError. A worker that dies mid-task
+-- fails that task with a "BrokenProcessPool" error; with "break" (the
+-- default) every pending task fails too and the pool is broken, with
+-- "replace" a new worker takes its place. A failing initializer breaks the
+-- pool. opts.lua names the interpreter (default $XF_LUA, else lua5.4).
+function xf.process_pool(opts)
+  opts = opts or {}
+  local lua = find_lua(opts.lua)
+  local boot = string.format(
+    "package.path = %q package.cpath = %q os.exit(require('xfutures_worker').main(), true)",
+    opts.path or package.path, opts.cpath or package.cpath)
+  local init
+  if opts.initializer ~= nil then
+    local initargs = opts.initargs or {}
+    init = process_payload(opts.initializer, 2, table.unpack(initargs, 1, initargs.n or #initargs))
+  end
+  local ex = core.process_pool_new({ lua, "-e", boot }, opts.workers or opts.max_workers or 0,
+    opts.max_tasks_per_child or 0, opts.on_worker_death or "break", init,
+    opts.forward_stderr ~= false)
+  return setmetatable({ _ex = ex }, ProcessPool)
+end
+
+--- Run fn(...) in a worker process; returns a future (awaitable in a task,
+-- :result(timeout) outside one). opts-free form; see :submit_with for a
+-- per-task timeout.
+function ProcessPool:submit(fn, ...)
+  return core.process_pool_submit(self._ex, process_payload(fn, 2, ...))
+end
+
+--- pool:submit_with({timeout = s}, fn, ...): a worker whose task runs past
+-- timeout seconds is killed (and replaced) and the future fails with a
+-- TimeoutError.
+function ProcessPool:submit_with(topts, fn, ...)
+  return core.process_pool_submit(self._ex, process_payload(fn, 2, ...), topts and topts.timeout)
+end
+
+--- pool:shutdown{wait = true, cancel_futures = false}.
+function ProcessPool:shutdown(sopts)
+  Executor.shutdown(self._ex, sopts)
+end
+
+--- Stop now: queued tasks are cancelled, workers get SIGTERM and, after
+-- grace seconds (default 1), SIGKILL; their running tasks fail with
+-- "BrokenProcessPool". kill is terminate without grace.
+function ProcessPool:terminate(grace)
+  core.process_pool_terminate(self._ex, grace)
+end
+
+function ProcessPool:kill()
+  core.process_pool_kill(self._ex)
+end
+
+--- Counters: queued, running, completed, cancelled, threads, max_workers,
+-- and workers (alive), spawned, deaths, retired, timeouts, broken.
+function ProcessPool:stats()
+  return core.process_pool_stats(self._ex)
+end
+
+-- local pool <close> = xf.process_pool{} shuts the pool down at scope exit.
+ProcessPool.__close = function(self)
+  self:shutdown { wait = true }
+end
+
+--- Whether x is a pool made by xf.process_pool.
+function xf.is_process_pool(x)
+  return getmetatable(x) == ProcessPool
+end
+
 --- The address of a C function, for submit_native: xf.dlsym(nil, "usleep")
 -- looks in the process, xf.dlsym("libm.so.6", "cos") in a library.
 xf.dlsym = core.dlsym
