@@ -1,7 +1,7 @@
 # A thin driver around CMake. Targets: deps, build, demo, test (stages
-# test-default, test-asan, test-tsan, test-valgrind, test-abi), abi-baseline,
-# format, format-check, clean. Build trees live under build/: default
-# (RelWithDebInfo), asan and tsan (Debug).
+# test-default, test-asan, test-tsan, test-fuzz, test-valgrind, test-abi),
+# abi-baseline, fuzz, stress, format, format-check, clean. Build trees live under
+# build/: default (RelWithDebInfo), asan and tsan (Debug), fuzz (clang).
 
 BUILD_DIR := build
 JOBS      ?= 2
@@ -25,7 +25,7 @@ demo: build
 	scripts/demo.sh $(BUILD_DIR)/default
 
 # The test stages, in order; the first that fails stops the run.
-TEST_STAGES := test-default test-asan test-tsan test-valgrind test-abi test-matrix bench-quick
+TEST_STAGES := test-default test-asan test-tsan test-fuzz test-valgrind test-abi test-matrix bench-quick
 
 test: deps
 	@for stage in $(TEST_STAGES); do \
@@ -50,12 +50,12 @@ test-asan: deps
 	cd $(BUILD_DIR)/asan && UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest $(CTEST_FLAGS) -j$(JOBS) -LE 'install|abi'
 
-# (c) ThreadSanitizer on the C suites.
+# (c) ThreadSanitizer on the C suites and the short stress run.
 test-tsan: deps
 	$(CMAKE_CONFIGURE) -B $(BUILD_DIR)/tsan -DCMAKE_BUILD_TYPE=Debug -DXF_SANITIZE=thread
 	cmake --build $(BUILD_DIR)/tsan -j$(JOBS)
 	cd $(BUILD_DIR)/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-	  ctest $(CTEST_FLAGS) -j$(JOBS) -L csuite
+	  ctest $(CTEST_FLAGS) -j$(JOBS) -L 'csuite|stress'
 
 # (d) valgrind memcheck on the C suites of the default build.
 test-valgrind: build
@@ -101,3 +101,39 @@ bench-quick: deps
 	$(BENCH_CONFIGURE)
 	cmake --build $(BUILD_DIR)/bench -j$(JOBS)
 	/usr/bin/python3 bench/run.py --build $(BUILD_DIR)/bench --quick
+
+# The fuzzers of tests/fuzz (see its README.md), built with clang in
+# build/fuzz. fuzz: each runs for a bounded time on its copy of the seed
+# corpus (FUZZ_OPS_SECONDS for the operation-sequence fuzzer, FUZZ_SECONDS
+# for the others) and any finding fails, with the reproducer's path.
+# test-fuzz: the seeds replayed by CTest, then a minute of each fuzzer.
+FUZZ_DIR := $(BUILD_DIR)/fuzz
+FUZZ_OPS_SECONDS ?= 600
+FUZZ_SECONDS ?= 180
+FUZZ_CONFIGURE = CC=clang $(CMAKE_CONFIGURE) -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DXF_FUZZ=ON -DXF_PYTHON=OFF -DXF_LUA=OFF -DXF_NODE=OFF -DXF_EXAMPLES=OFF -DXF_TESTS=OFF
+
+.PHONY: fuzz-build fuzz test-fuzz
+fuzz-build: deps
+	$(FUZZ_CONFIGURE)
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target fuzz_ops fuzz_signature fuzz_value
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_DIR) fuzz_ops:$(FUZZ_OPS_SECONDS) \
+	  fuzz_signature:$(FUZZ_SECONDS) fuzz_value:$(FUZZ_SECONDS)
+
+test-fuzz: fuzz-build
+	cd $(FUZZ_DIR) && ctest $(CTEST_FLAGS) -L fuzz
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60 FUZZ_OPS_SECONDS=60
+
+# The stress program of tests/stress, full size (10 million operations on 4
+# threads; STRESS_ARGS adds options such as --ops, --threads, --seed), from
+# a Release build in build/stress. CTest runs a short version (label
+# stress) in the other builds.
+STRESS_ARGS ?=
+.PHONY: stress
+stress: deps
+	$(CMAKE_CONFIGURE) -B $(BUILD_DIR)/stress -DCMAKE_BUILD_TYPE=Release \
+	  -DXF_PYTHON=OFF -DXF_LUA=OFF -DXF_NODE=OFF -DXF_EXAMPLES=OFF
+	cmake --build $(BUILD_DIR)/stress -j$(JOBS) --target xf_stress
+	$(BUILD_DIR)/stress/tests/stress/stress $(STRESS_ARGS)

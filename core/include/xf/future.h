@@ -20,7 +20,11 @@
  * result the caller dropped still finishes, and its callbacks still run,
  * when its inputs do. The result holds its inputs only weakly, so dropping
  * every reference to a set of pending futures frees them all, whatever
- * combinators link them. An antecedent or input freed while pending can
+ * combinators link them — with one exception: futures that wait for each
+ * other in a loop, which xf_future_chain can close (chain(a, b) with
+ * chain(b, a), or chain(first([a]), a)). Such a loop can never finish by
+ * itself, and it keeps itself alive until one of its futures is finished
+ * or cancelled from outside. An antecedent or input freed while pending can
  * never finish: a result that follows it is then finished as if it had been
  * cancelled, with a message saying so (see each combinator), so that no
  * waiter on it hangs.
