@@ -19,7 +19,7 @@ async function main() {
   await futureWithTimeout(slow, 0.05);
   const quick = new xf.Future();
   xf.sleep(20).onDone(() => quick.setResult('in time'));
-  console.log(`Result: ${await futureWithTimeout(quick, 1)}`);
+  console.log(`Result: ${await futureWithTimeout(quick, 30)}`); // the bound only ends a hang
 }
 
 main();

@@ -3,7 +3,11 @@
 // hand (a done callback settling a Promise); and four blocking calls at
 // once. JavaScript cannot run on pool threads: the blocking parts are native
 // (usleep in C on a worker) and the seed's arithmetic runs on the main
-// thread once they return.
+// thread once they return. The four blocking calls show that they run at
+// once by meeting: each is a native call of a JavaScript callback that waits
+// for the main thread's answer, and the main thread answers only after the
+// pool has reported all four running together (its wait's bound only ends a
+// hang).
 const xf = require('xfutures');
 
 const usleep = xf.symbol('usleep');
@@ -32,9 +36,14 @@ async function main() {
   await pool.submitNative(usleep, 'int(uint32)', 50000);
   console.log('Thread result: Processed arg1 and arg2');
   console.log(`Result: ${await runInThreadPool(pool, cpuBoundWork, 2)}`);
-  const start = Date.now();
-  await xf.all([1, 2, 3, 4].map(() => pool.submitNative(usleep, 'int(uint32)', 150000)));
-  console.log(`4 blocking calls ran concurrently: ${Date.now() - start < 450 ? 'True' : 'False'}`);
+  const blocking = xf.callback('int32()', () => 0);
+  const calls = [1, 2, 3, 4].map(() => pool.submitNative(blocking, 'int32()'));
+  const deadline = Date.now() + 30000;
+  while (pool.stats().running < 4 && Date.now() < deadline); // no answer meanwhile
+  const met = pool.stats().running === 4;
+  await xf.all(calls);
+  blocking.free();
+  console.log(`4 blocking calls ran concurrently: ${met ? 'True' : 'False'}`);
   pool.close();
 }
 

@@ -18,7 +18,7 @@ async def main():
     await future_with_timeout(slow, 0.05)
     quick = xa.Future()
     asyncio.get_running_loop().call_later(0.02, quick.set_result, "in time")
-    print(f"Result: {await future_with_timeout(quick, 1)}")
+    print(f"Result: {await future_with_timeout(quick, 30)}")  # the bound only ends a hang
 
 
 if __name__ == "__main__":

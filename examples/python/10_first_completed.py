@@ -1,4 +1,6 @@
-"""First-completed with cancellation of the rest (seed 003)."""
+"""First-completed with cancellation of the rest (seed 003). The slower jobs
+start their clocks when the fast one is done, so however late the loop runs,
+the fast one is the only one done when the wait returns."""
 import asyncio
 
 import xfutures.asyncio as xa
@@ -11,14 +13,24 @@ async def first_completed(futures):
     return next(iter(done)).result()
 
 
-def job(name, seconds):
+def job(name, seconds, after=None):
     future = xa.Future()
-    asyncio.get_running_loop().call_later(seconds, future.set_result, name)
+    loop = asyncio.get_running_loop()
+
+    def finish():
+        if not future.done():  # cancelled meanwhile
+            future.set_result(name)
+
+    if after is None:
+        loop.call_later(seconds, finish)
+    else:
+        after.add_done_callback(lambda _: loop.call_later(seconds, finish))
     return future
 
 
 async def main():
-    slow, fast, medium = job("slow", 2), job("fast", 0.02), job("medium", 1)
+    fast = job("fast", 0.02)
+    slow, medium = job("slow", 2, after=fast), job("medium", 1, after=fast)
     print(f"First completed: {await first_completed([slow, fast, medium])}")
     print(f"slow cancelled: {slow.cancelled()}")
     print(f"medium cancelled: {medium.cancelled()}")

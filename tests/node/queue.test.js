@@ -5,12 +5,29 @@ const xf = require('xfutures');
 
 const usleep = xf.symbol('usleep');
 
+// A job that holds its worker until the main thread next runs its event
+// loop: it calls a JavaScript callback and waits for the answer.
+function hold(pool) {
+  const cb = xf.callback('int32()', () => 0);
+  const f = pool.submitNative(cb, 'int32()');
+  f.onDone(() => cb.free());
+  return f;
+}
+
+// Spin on the main thread (so no held job can end) until n jobs run at
+// once; the bound only ends a hang. Returns how many run.
+function untilRunning(pool, n) {
+  const deadline = Date.now() + 30000;
+  while (pool.stats().running < n && Date.now() < deadline);
+  return pool.stats().running;
+}
+
 test("a full 'reject' pool throws QueueFull", async () => {
   const pool = new xf.ThreadPool({ maxWorkers: 1, maxQueue: 1, queuePolicy: 'reject' });
   assert.strictEqual(pool.queuePolicy, 'reject');
   assert.strictEqual(pool.maxQueue, 1);
-  const a = pool.submitNative(usleep, 'int(uint32)', 150000);
-  await xf.sleep(40);
+  const a = hold(pool);
+  assert.strictEqual(untilRunning(pool, 1), 1); // the queue's one place is free
   const b = pool.submitNative(usleep, 'int(uint32)', 1000);
   assert.throws(() => pool.submitNative(usleep, 'int(uint32)', 1000),
     (e) => e instanceof xf.QueueFull && e.name === 'QueueFull' && e.code === 'XF_EAGAIN');
@@ -23,11 +40,11 @@ test("a full 'block' pool parks jobs without blocking and keeps their order", as
   assert.strictEqual(pool.queuePolicy, 'block');
   const order = [];
   const cb = xf.callback('int32(int32)', (i) => { order.push(i); return i; });
-  const a = pool.submitNative(usleep, 'int(uint32)', 100000);
-  await xf.sleep(30);
-  const t0 = Date.now();
+  const a = hold(pool);
+  assert.strictEqual(untilRunning(pool, 1), 1);
+  // a ends only once the main thread runs its event loop: a submitNative
+  // that blocked the main thread for room would never return.
   const fs = [1, 2, 3, 4].map((i) => pool.submitNative(cb, 'int32(int32)', i));
-  assert.ok(Date.now() - t0 < 50, 'submitNative did not block the main thread');
   assert.strictEqual(fs[3].state, 'pending');
   assert.strictEqual(a.done, false);
   await pool.accepted();
@@ -40,8 +57,8 @@ test("a full 'block' pool parks jobs without blocking and keeps their order", as
 
 test('cancelling a parked job drops it; shutdown settles the rest', async () => {
   const pool = new xf.ThreadPool({ maxWorkers: 1, maxQueue: 1, queuePolicy: 'block' });
-  pool.submitNative(usleep, 'int(uint32)', 80000);
-  await xf.sleep(20);
+  hold(pool);
+  assert.strictEqual(untilRunning(pool, 1), 1);
   pool.submitNative(usleep, 'int(uint32)', 1000);
   const dropped = pool.submitNative(usleep, 'int(uint32)', 1000);
   const parked = pool.submitNative(usleep, 'int(uint32)', 1000);
