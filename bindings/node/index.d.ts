@@ -99,6 +99,69 @@ export class ThreadPool {
   free(): void;
 }
 
+// ---- Process pool ------------------------------------------------------------
+
+export interface ProcessPoolOptions {
+  /** 0 or absent: the number of CPUs. */
+  maxWorkers?: number;
+  /** A worker leaves after so many tasks and a new one takes its place; 0 (default): never. */
+  maxTasksPerChild?: number;
+  /**
+   * When a worker dies mid-task: 'break' (default) fails every pending task
+   * and breaks the pool; 'replace' fails only the tasks of that worker.
+   */
+  onWorkerDeath?: 'break' | 'replace';
+  /**
+   * [modulePath, exportName, ...args]: run by each worker before its first
+   * task; one that throws breaks the pool (BrokenProcessPool) with its error.
+   */
+  initializer?: [string | { readonly href: string }, string, ...ProcessValue[]];
+  /** Options for the workers' node, before worker.js (e.g. ['--max-old-space-size=64']). */
+  execArgv?: string[];
+}
+
+/**
+ * What crosses to a worker and back: the core's plain kinds. Plain objects
+ * and Maps are maps; a function or an instance of a class cannot cross.
+ */
+export type ProcessValue = undefined | null | boolean | number | bigint | string |
+  Uint8Array | ArrayBufferView | Error | ProcessValue[] | Map<ProcessValue, ProcessValue> |
+  { [key: string]: ProcessValue };
+
+export interface ProcessPoolStats extends ExecutorStats {
+  /** Worker processes alive now. */
+  workers: number;
+  /** Workers started so far. */
+  spawned: number;
+  /** Workers that died unexpectedly. */
+  deaths: number;
+  /** Workers that left after maxTasksPerChild tasks. */
+  retired: number;
+  timeouts: number;
+  broken: boolean;
+}
+
+/** A pool of worker processes (node worker.js) running exports of modules. */
+export class ProcessPool {
+  constructor(options?: ProcessPoolOptions);
+  /**
+   * Run exportName of the module modulePath (an absolute or ./relative path,
+   * a file URL, or a package or built-in name) in a worker; an async export
+   * is awaited. A worker's death fails the future with BrokenProcessPool.
+   */
+  submit<T = any>(modulePath: string | { readonly href: string }, exportName: string, ...args: ProcessValue[]): Future<T>;
+  /** With wait (default), done once every task has finished and every worker has left. */
+  shutdown(options?: ShutdownOptions): Future<void>;
+  /** Stop now: SIGTERM, then SIGKILL after graceMs (default 1000). */
+  terminate(options?: { graceMs?: number }): void;
+  /** Stop now with SIGKILL. */
+  kill(): void;
+  stats(): ProcessPoolStats;
+  /** Shut down and release the pool; done once its workers and descriptors are gone. */
+  close(): Future<void>;
+  free(): Future<void>;
+}
+
 /** A JavaScript function as a C function pointer that any thread may call. */
 export class Callback {
   constructor(signature: string, fn: (...args: any[]) => unknown);
@@ -155,6 +218,8 @@ export class CancelledError extends Error {}
 export class TimeoutError extends Error {}
 export class InvalidStateError extends Error {}
 export class BrokenExecutor extends Error {}
+/** A worker of a ProcessPool died; its task (with 'break', every pending one) failed. */
+export class BrokenProcessPool extends BrokenExecutor {}
 export class DeadlockError extends Error {}
 /** A ThreadPool with queuePolicy 'reject' refused a job: its queue was full. */
 export class QueueFull extends Error {}

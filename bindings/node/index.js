@@ -17,6 +17,9 @@
  *   string                 <-> string (UTF-8)
  *   Buffer, Uint8Array, any ArrayBufferView --> bytes --> Buffer
  *   Array                  <-> list (recursively)
+ *   map                    --> plain object when every key is a string or a
+ *                              number, Map otherwise (a ProcessPool task's
+ *                              result; see process.js for what crosses there)
  *   native pointer         <-> External (xf.symbol(), Callback.pointer)
  *   Error                  --> error; an error comes back as the very same
  *                              Error when it started in JavaScript
@@ -542,6 +545,12 @@ class ThreadPool {
   free() { this.close(); }
 }
 
+// ---- Process pool (process.js) ---------------------------------------------
+
+const { ProcessPool, BrokenProcessPool } = require('./process.js')({
+  native, Future, WRAP, makeError, errorClasses, BrokenExecutor, all, chain, poolRegistry,
+});
+
 // ---- Callbacks: JavaScript functions as C function pointers ------------------
 
 class Callback {
@@ -610,6 +619,7 @@ const version = native.version();
 module.exports = {
   Future,
   ThreadPool,
+  ProcessPool,
   Callback,
   callback,
   symbol,
@@ -625,6 +635,7 @@ module.exports = {
   TimeoutError,
   InvalidStateError,
   BrokenExecutor,
+  BrokenProcessPool,
   DeadlockError,
   QueueFull,
   chain,

@@ -256,6 +256,14 @@ static bool to_value(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out,
 }
 
 static v8::Local<v8::Value> error_to_js(v8::Isolate *iso, xf_error_t *e);
+static v8::Local<v8::Value> to_js(v8::Isolate *iso, xf_value_t *v);
+typedef bool (*map_item_fn)(v8::Isolate *, xf_value_t *, v8::Local<v8::Value> *);
+static bool map_to_js(v8::Isolate *iso, xf_value_t *v, map_item_fn item,
+                      v8::Local<v8::Value> *out); /* the process pool's section */
+static bool to_js_item(v8::Isolate *iso, xf_value_t *v, v8::Local<v8::Value> *out) {
+  *out = to_js(iso, v);
+  return true;
+}
 
 static v8::Local<v8::Value> to_js(v8::Isolate *iso, xf_value_t *v) {
   v8::Local<v8::Context> ctx = iso->GetCurrentContext();
@@ -299,6 +307,10 @@ static v8::Local<v8::Value> to_js(v8::Isolate *iso, xf_value_t *v) {
       a->Set(ctx, (uint32_t) i, to_js(iso, item)).FromMaybe(false);
     }
     return a;
+  }
+  case XF_KIND_MAP: {
+    v8::Local<v8::Value> m;
+    return map_to_js(iso, v, to_js_item, &m) ? m : v8::Local<v8::Value>(v8::Undefined(iso));
   }
   case XF_KIND_POINTER: {
     void *p = NULL;
@@ -1111,3 +1123,555 @@ bool xf_js_remove_reader(int fd) {
   return rc == 1;
 }
 %}
+
+/* ==== The process pool (process.js, worker.js) ============================
+ *
+ * ProcessPool runs on the core's process pool with the Node worker
+ * (node worker.js), and both speak the frames of docs/wire-protocol.md in
+ * the language "node". The pool, its workers and its frames are the core's;
+ * this section only translates:
+ *
+ * - the wire codec for the worker: JavaScript values to and from the core's
+ *   CBOR (xf_value_encode, xf_value_decode, xf_error_encode), so that the
+ *   worker never parses CBOR itself. The wire has its own conversions rather
+ *   than to_value/to_js above because a value must be data to cross: a plain
+ *   object or a Map becomes a map (not a held object), and a function or an
+ *   instance of a class is a TypeError instead of a handle that would mean
+ *   nothing in another process;
+ * - the pool's functions (new, submit_payload, terminate, kill, stats), and
+ *   the result of a task's future read with the wire's conversion, so that a
+ *   map comes back as a plain object.
+ *
+ * Nothing here blocks but terminate and kill, which wait for the workers to
+ * be gone (they are SIGKILLed at the latest after the grace period).
+ */
+
+%{
+#include <sys/prctl.h>
+#include <csignal>
+#include <cstdlib>
+
+namespace xfjs {
+
+/* The code an error thrown in JavaScript crosses with: its errno when it is
+ * an error of the core's (its code names the errno: a Node system error's
+ * errno is the OS's, not ours), else the code of its type name. A
+ * CancelledError thrown by user code is a plain failure, never the core's
+ * cancellation. */
+static int wire_error_code(v8::Isolate *iso, v8::Local<v8::Value> e, const std::string &name) {
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  v8::Local<v8::Value> n;
+  bool has_code = false;
+  std::string code_name = prop_string(iso, e, "code", &has_code);
+  if (has_code && e.As<v8::Object>()->Get(ctx, str(iso, "errno")).ToLocal(&n) &&
+      n->IsInt32()) {
+    int c = n.As<v8::Int32>()->Value();
+    if (c < 0 && c != XF_ECANCELLED && code_name == xf_err_name(c))
+      return c;
+  }
+  int code = xf_error_code_of_type(name.c_str());
+  return code == XF_ECANCELLED || code == XF_EINVAL ? XF_EFAILED : code;
+}
+
+/* An Error as a wire error: name, message and stack, no payload (a live
+ * JavaScript object has no meaning in another process). */
+static bool wire_error_from_js(v8::Isolate *iso, v8::Local<v8::Value> e, xf_error_t **out) {
+  bool has_name = false, has_msg = false, has_stack = false;
+  std::string name = prop_string(iso, e, "name", &has_name);
+  std::string msg = prop_string(iso, e, "message", &has_msg);
+  std::string stack = prop_string(iso, e, "stack", &has_stack);
+  if (!has_name || name.empty())
+    name = "Error";
+  int rc = xf_error_new_full(wire_error_code(iso, e, name), name.c_str(), msg.c_str(),
+                             has_stack ? stack.c_str() : NULL, NULL, out);
+  if (rc != XF_OK) {
+    throw_code(rc, "cannot convert the error");
+    return false;
+  }
+  return true;
+}
+
+/* What a value that cannot cross is, for the TypeError that says so. */
+static std::string wire_describe(v8::Isolate *iso, v8::Local<v8::Value> v) {
+  if (v->IsFunction())
+    return "a function";
+  if (v->IsSymbol())
+    return "a symbol";
+  if (v->IsExternal())
+    return "a native pointer";
+  if (v->IsObject()) {
+    v8::String::Utf8Value c(iso, v.As<v8::Object>()->GetConstructorName());
+    return std::string("an instance of ") + (*c ? *c : "an unknown class");
+  }
+  return "a value of this type";
+}
+
+/* A plain object: its prototype is Object.prototype or null. */
+static bool wire_plain_object(v8::Isolate *iso, v8::Local<v8::Value> v) {
+  if (!v->IsObject() || v->IsFunction() || v->IsArray() || v->IsMap() ||
+      v->IsArrayBufferView() || v->IsNativeError() || v->IsProxy())
+    return false;
+  v8::Local<v8::Value> proto = v.As<v8::Object>()->GetPrototype();
+  if (proto->IsNull())
+    return true;
+  if (!proto->IsObject())
+    return false;
+  v8::Local<v8::Value> pp = proto.As<v8::Object>()->GetPrototype();
+  v8::Local<v8::String> ctor = proto.As<v8::Object>()->GetConstructorName();
+  v8::String::Utf8Value c(iso, ctor);
+  return pp->IsNull() && *c && std::strcmp(*c, "Object") == 0;
+}
+
+static bool wire_map_from_pairs(v8::Isolate *iso, v8::Local<v8::Array> pairs,
+                                xf_value_t **out, int depth);
+
+/* A JavaScript value as a core value that has an encoding; on failure a
+ * JavaScript exception is pending and false returned. */
+static bool wire_from_js(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out, int depth) {
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  int rc = XF_OK;
+  *out = NULL;
+  if (depth > XF_CODEC_MAX_DEPTH / 2) {
+    iso->ThrowException(
+        v8::Exception::RangeError(str(iso, "value nested too deeply to cross (a cycle?)")));
+    return false;
+  }
+  if (v->IsUndefined() || v->IsNull()) {
+    *out = xf_value_void();
+  } else if (v->IsBoolean()) {
+    *out = xf_value_bool(v->BooleanValue(iso));
+  } else if (v->IsNumber()) {
+    double d = v.As<v8::Number>()->Value();
+    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) <= max_safe)
+      rc = xf_value_new_int((int64_t) d, out);
+    else
+      rc = xf_value_new_double(d, out);
+  } else if (v->IsBigInt()) {
+    bool lossless = false;
+    int64_t i = v.As<v8::BigInt>()->Int64Value(&lossless);
+    if (!lossless) {
+      iso->ThrowException(
+          v8::Exception::RangeError(str(iso, "BigInt out of range: must fit in int64")));
+      return false;
+    }
+    rc = xf_value_new_int(i, out);
+  } else if (v->IsString()) {
+    v8::String::Utf8Value s(iso, v);
+    rc = xf_value_new_string(*s ? *s : "", *s ? (size_t) s.length() : 0, out);
+  } else if (v->IsArrayBufferView()) {
+    v8::Local<v8::ArrayBufferView> view = v.As<v8::ArrayBufferView>();
+    std::vector<char> buf(view->ByteLength());
+    if (!buf.empty())
+      view->CopyContents(buf.data(), buf.size());
+    rc = xf_value_new_bytes(buf.data(), buf.size(), out);
+  } else if (v->IsArray()) {
+    v8::Local<v8::Array> a = v.As<v8::Array>();
+    uint32_t n = a->Length();
+    std::vector<xf_value_t *> items(n, nullptr);
+    bool ok = true;
+    for (uint32_t i = 0; i < n && ok; i++) {
+      v8::Local<v8::Value> item;
+      ok = a->Get(ctx, i).ToLocal(&item) && wire_from_js(iso, item, &items[i], depth + 1);
+    }
+    if (ok)
+      rc = xf_value_new_list(items.data(), n, out);
+    for (xf_value_t *item : items)
+      xf_value_unref(item);
+    if (!ok)
+      return false;
+  } else if (v->IsMap()) {
+    return wire_map_from_pairs(iso, v.As<v8::Map>()->AsArray(), out, depth);
+  } else if (v->IsNativeError()) {
+    xf_error_t *err = NULL;
+    if (!wire_error_from_js(iso, v, &err))
+      return false;
+    rc = xf_value_new_error(err, out);
+    xf_error_unref(err);
+  } else if (wire_plain_object(iso, v)) {
+    v8::Local<v8::Array> names;
+    if (!v.As<v8::Object>()
+             ->GetOwnPropertyNames(ctx, v8::ONLY_ENUMERABLE,
+                                   v8::KeyConversionMode::kConvertToString)
+             .ToLocal(&names))
+      return false;
+    /* Flatten to key, value, key, value... as Map.prototype.AsArray does. */
+    uint32_t n = names->Length();
+    v8::Local<v8::Array> pairs = v8::Array::New(iso, (int) (2 * n));
+    for (uint32_t i = 0; i < n; i++) {
+      v8::Local<v8::Value> k, val;
+      if (!names->Get(ctx, i).ToLocal(&k) || !v.As<v8::Object>()->Get(ctx, k).ToLocal(&val))
+        return false;
+      pairs->Set(ctx, 2 * i, k).FromMaybe(false);
+      pairs->Set(ctx, 2 * i + 1, val).FromMaybe(false);
+    }
+    return wire_map_from_pairs(iso, pairs, out, depth);
+  } else {
+    std::string msg = "cannot cross to another process: " + wire_describe(iso, v) +
+                      " (values cross as data: undefined, null, booleans, numbers, BigInt, "
+                      "strings, bytes, arrays, plain objects, Maps and Errors)";
+    iso->ThrowException(v8::Exception::TypeError(str(iso, msg.c_str())));
+    return false;
+  }
+  if (rc != XF_OK) {
+    throw_code(rc, "cannot convert the value");
+    return false;
+  }
+  return true;
+}
+
+/* A map of pairs, flattened as key, value, key, value... (a Map's keys are
+ * any values, an object's are its property names). */
+static bool wire_map_from_pairs(v8::Isolate *iso, v8::Local<v8::Array> pairs,
+                                xf_value_t **out, int depth) {
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  uint32_t n = pairs->Length() / 2;
+  std::vector<xf_value_t *> keys(n, nullptr), vals(n, nullptr);
+  bool ok = true;
+  for (uint32_t i = 0; i < n && ok; i++) {
+    v8::Local<v8::Value> k, val;
+    ok = pairs->Get(ctx, 2 * i).ToLocal(&k) && pairs->Get(ctx, 2 * i + 1).ToLocal(&val) &&
+         wire_from_js(iso, k, &keys[i], depth + 1) &&
+         wire_from_js(iso, val, &vals[i], depth + 1);
+  }
+  int rc = XF_OK;
+  if (ok)
+    rc = xf_value_new_map(keys.data(), vals.data(), n, out);
+  for (uint32_t i = 0; i < n; i++) {
+    xf_value_unref(keys[i]);
+    xf_value_unref(vals[i]);
+  }
+  if (!ok)
+    return false;
+  if (rc != XF_OK) {
+    throw_code(rc, "cannot convert the value");
+    return false;
+  }
+  return true;
+}
+
+/* A map as JavaScript, its keys and values converted by item: a plain
+ * object when every key is a string or a number (an ordinary {}), a Map
+ * otherwise. Shared by to_js and the wire. On failure a JavaScript exception
+ * is pending. */
+static bool map_to_js(v8::Isolate *iso, xf_value_t *v, map_item_fn item,
+                      v8::Local<v8::Value> *out) {
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  size_t n = 0;
+  xf_value_map_len(v, &n);
+  bool plain = true;
+  for (size_t i = 0; i < n && plain; i++) {
+    xf_value_t *k = NULL, *val = NULL;
+    xf_value_map_get(v, i, &k, &val);
+    int kind = xf_value_kind(k);
+    plain = kind == XF_KIND_STRING || kind == XF_KIND_INT;
+  }
+  v8::Local<v8::Object> obj = v8::Object::New(iso);
+  v8::Local<v8::Map> map = v8::Map::New(iso);
+  for (size_t i = 0; i < n; i++) {
+    xf_value_t *k = NULL, *val = NULL;
+    v8::Local<v8::Value> jk, jv;
+    xf_value_map_get(v, i, &k, &val);
+    if (!item(iso, k, &jk) || !item(iso, val, &jv))
+      return false;
+    if (plain) {
+      v8::Local<v8::String> name;
+      if (!jk->ToString(ctx).ToLocal(&name))
+        return false;
+      /* CreateDataProperty: a key "__proto__" is an own property, never
+       * the prototype. */
+      if (obj->CreateDataProperty(ctx, name, jv).IsNothing())
+        return false;
+    } else if (map->Set(ctx, jk, jv).IsEmpty()) {
+      return false;
+    }
+  }
+  *out = plain ? v8::Local<v8::Value>(obj) : v8::Local<v8::Value>(map);
+  return true;
+}
+
+/* A core value as JavaScript, the inverse of wire_from_js: void is
+ * undefined, a map as map_to_js makes it, an error an Error of the
+ * binding's classes, an opaque payload { runtime, data }. On failure a JavaScript exception is pending and the
+ * result is empty. */
+static bool wire_to_js(v8::Isolate *iso, xf_value_t *v, v8::Local<v8::Value> *out) {
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  switch (xf_value_kind(v)) {
+  case XF_KIND_LIST: {
+    size_t n = 0;
+    xf_value_list_len(v, &n);
+    v8::Local<v8::Array> a = v8::Array::New(iso, (int) n);
+    for (size_t i = 0; i < n; i++) {
+      xf_value_t *item = NULL;
+      v8::Local<v8::Value> js;
+      xf_value_list_get(v, i, &item);
+      if (!wire_to_js(iso, item, &js))
+        return false;
+      a->Set(ctx, (uint32_t) i, js).FromMaybe(false);
+    }
+    *out = a;
+    return true;
+  }
+  case XF_KIND_MAP:
+    return map_to_js(iso, v, wire_to_js, out);
+  case XF_KIND_ERROR: {
+    xf_error_t *e = NULL;
+    xf_value_get_error(v, &e);
+    *out = make_error(iso, xf_error_type(e), xf_error_message(e), xf_error_traceback(e),
+                      xf_error_code(e));
+    return true;
+  }
+  case XF_KIND_OBJECT: {
+    const char *runtime = NULL;
+    const void *data = NULL;
+    size_t len = 0;
+    if (xf_value_get_opaque(v, &runtime, &data, &len) == XF_OK) {
+      v8::Local<v8::Object> o = v8::Object::New(iso);
+      o->Set(ctx, str(iso, "runtime"), str(iso, runtime)).FromMaybe(false);
+      o->Set(ctx, str(iso, "data"),
+             node::Buffer::Copy(iso, static_cast<const char *>(data), len).ToLocalChecked())
+          .FromMaybe(false);
+      *out = o;
+      return true;
+    }
+    break;
+  }
+  case XF_KIND_POINTER:
+    break;
+  default:
+    *out = to_js(iso, v);
+    return true;
+  }
+  throw_type("a value with no wire encoding");
+  return false;
+}
+
+/* A JavaScript array of strings as a NULL-terminated argv whose strings
+ * live in store. */
+static bool wire_argv(v8::Isolate *iso, v8::Local<v8::Value> a, std::vector<std::string> *store) {
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  if (!a->IsArray() || a.As<v8::Array>()->Length() == 0) {
+    throw_type("ProcessPool: argv must be a non-empty array of strings");
+    return false;
+  }
+  for (uint32_t i = 0; i < a.As<v8::Array>()->Length(); i++) {
+    v8::Local<v8::Value> s;
+    if (!a.As<v8::Array>()->Get(ctx, i).ToLocal(&s) || !s->IsString()) {
+      throw_type("ProcessPool: argv must be a non-empty array of strings");
+      return false;
+    }
+    v8::String::Utf8Value u(iso, s);
+    store->push_back(*u ? std::string(*u, u.length()) : std::string());
+  }
+  return true;
+}
+
+} // namespace xfjs
+%}
+
+%inline %{
+/* One frame item as the core's CBOR bytes (xf_value_encode), a Buffer. */
+v8::Local<v8::Value> xf_js_wire_encode(v8::Local<v8::Value> v) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  xf_value_t *value = NULL;
+  if (!wire_from_js(iso, v, &value, 0))
+    return v8::Undefined(iso);
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  int rc = xf_value_encode(value, &buf, &len);
+  xf_value_unref(value);
+  if (rc != XF_OK) {
+    throw_code(rc, "cannot encode the value");
+    return v8::Undefined(iso);
+  }
+  v8::Local<v8::Value> b =
+      node::Buffer::Copy(iso, reinterpret_cast<const char *>(buf), len).ToLocalChecked();
+  xf_codec_free(buf);
+  return b;
+}
+
+/* An Error (any thrown value) as the bytes of a wire error (xf_error_encode):
+ * its name, message and stack. */
+v8::Local<v8::Value> xf_js_wire_encode_error(v8::Local<v8::Value> e) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  xf_error_t *err = NULL;
+  if (!wire_error_from_js(iso, e, &err))
+    return v8::Undefined(iso);
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  int rc = xf_error_encode(err, &buf, &len);
+  xf_error_unref(err);
+  if (rc != XF_OK) {
+    throw_code(rc, "cannot encode the error");
+    return v8::Undefined(iso);
+  }
+  v8::Local<v8::Value> b =
+      node::Buffer::Copy(iso, reinterpret_cast<const char *>(buf), len).ToLocalChecked();
+  xf_codec_free(buf);
+  return b;
+}
+
+/* The item of the CBOR bytes of an ArrayBufferView (xf_value_decode); a
+ * ValueError-typed error when they are malformed. */
+v8::Local<v8::Value> xf_js_wire_decode(v8::Local<v8::Value> data) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  if (!data->IsArrayBufferView()) {
+    throw_type("wireDecode expects a Buffer");
+    return v8::Undefined(iso);
+  }
+  v8::Local<v8::ArrayBufferView> view = data.As<v8::ArrayBufferView>();
+  std::vector<uint8_t> buf(view->ByteLength());
+  if (!buf.empty())
+    view->CopyContents(buf.data(), buf.size());
+  xf_value_t *v = NULL;
+  int rc = xf_value_decode(buf.data(), buf.size(), &v);
+  if (rc != XF_OK) {
+    throw_code(rc, "malformed frame");
+    return v8::Undefined(iso);
+  }
+  v8::Local<v8::Value> js;
+  bool ok = wire_to_js(iso, v, &js);
+  xf_value_unref(v);
+  return ok ? js : v8::Local<v8::Value>(v8::Undefined(iso));
+}
+
+/* What a worker does first: ask for SIGKILL when the parent goes (the
+ * thread that spawned it, the pool's manager, which outlives every worker),
+ * and say whether the parent is still the pool (XF_PARENT_PID). */
+bool xf_js_worker_setup(void) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  const char *parent = getenv("XF_PARENT_PID");
+  if (parent && *parent && atol(parent) != (long) getppid())
+    return false;
+  return true;
+}
+
+/* A process pool running argv (an array of strings, argv[0] the program):
+ * max_workers 0 for the number of CPUs, max_tasks_per_child 0 for
+ * unlimited, on_death an xf_worker_death_t, init undefined or the "node"
+ * initializer [module, name, [args...]]. */
+xf_executor_t *xf_js_process_pool_new(int max_workers, v8::Local<v8::Value> argv,
+                                      int max_tasks_per_child, int on_death,
+                                      v8::Local<v8::Value> init) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  if (max_workers < 0 || max_tasks_per_child < 0) {
+    throw_code(XF_EINVAL, "ProcessPool: maxWorkers and maxTasksPerChild must be 0 or more");
+    return NULL;
+  }
+  std::vector<std::string> store;
+  if (!wire_argv(iso, argv, &store))
+    return NULL;
+  std::vector<const char *> av;
+  for (const std::string &s : store)
+    av.push_back(s.c_str());
+  av.push_back(NULL);
+  xf_value_t *payload = NULL;
+  if (!init->IsUndefined() && !wire_from_js(iso, init, &payload, 0))
+    return NULL;
+  xf_process_pool_options_t o = XF_PROCESS_POOL_OPTIONS_INIT;
+  o.max_workers = (uint32_t) max_workers;
+  o.worker_path = av[0];
+  o.worker_argv = av.data();
+  o.max_tasks_per_child = (uint32_t) max_tasks_per_child;
+  o.on_worker_death = on_death;
+  o.init_language = payload ? "node" : NULL;
+  o.init_payload = payload;
+  xf_executor_t *ex = NULL;
+  int rc = xf_process_pool_new(&o, &ex);
+  xf_value_unref(payload);
+  if (rc != XF_OK)
+    throw_code(rc, "ProcessPool");
+  return ex;
+}
+
+/* Submit the "node" task [module, name, [args...]]; timeout_ms negative for
+ * none. Throws (TypeError) when an argument cannot cross, and the core's
+ * error when the pool refuses the task. */
+xf_future_t *xf_js_process_pool_submit(xf_executor_t *ex, const char *module, const char *name,
+                                       v8::Local<v8::Value> args, double timeout_ms) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  if (!xf__js_check(ex, "submit"))
+    return NULL;
+  if (!args->IsArray() || std::isnan(timeout_ms)) {
+    throw_type("submit: args must be an array and timeout a number");
+    return NULL;
+  }
+  v8::Local<v8::Array> task = v8::Array::New(iso, 3);
+  task->Set(ctx, 0, str(iso, module)).FromMaybe(false);
+  task->Set(ctx, 1, str(iso, name)).FromMaybe(false);
+  task->Set(ctx, 2, args).FromMaybe(false);
+  xf_value_t *payload = NULL;
+  if (!wire_from_js(iso, task, &payload, 0))
+    return NULL;
+  int64_t ns = timeout_ms < 0 || std::isinf(timeout_ms) ? -1 : (int64_t) (timeout_ms * 1e6);
+  xf_future_t *f = NULL;
+  int rc = xf_process_pool_submit_payload(ex, "node", payload, ns, &f);
+  xf_value_unref(payload);
+  if (rc != XF_OK)
+    throw_code(rc, "submit");
+  return f;
+}
+
+/* The value of a done task future, converted as the wire converts (a map
+ * is a plain object); throws its error, and refuses a pending future as
+ * js_future_result does. */
+v8::Local<v8::Value> xf_js_process_future_result(xf_future_t *f) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  if (!xf__js_check(f, "result"))
+    return v8::Undefined(iso);
+  if (!xf_future_done(f))
+    return xf_js_future_result(f); /* the deadlock refusal */
+  xf_value_t *v = NULL;
+  if (xf_future_result(f, 0, &v) != XF_OK)
+    return xf_js_future_result(f); /* throws the error */
+  v8::Local<v8::Value> js;
+  bool ok = wire_to_js(iso, v, &js);
+  xf_value_unref(v);
+  return ok ? js : v8::Local<v8::Value>(v8::Undefined(iso));
+}
+
+/* xf_process_pool_terminate (grace_ms negative: the core's default) and
+ * xf_process_pool_kill: both wait for the workers to be gone. */
+void xf_js_process_pool_terminate(xf_executor_t *ex, double grace_ms) {
+  if (!xf__js_check(ex, "terminate"))
+    return;
+  int64_t ns = !(grace_ms >= 0) || std::isinf(grace_ms) ? -1 : (int64_t) (grace_ms * 1e6);
+  int rc = xf_process_pool_terminate(ex, ns);
+  rearm();
+  if (rc != XF_OK)
+    throw_code(rc, "terminate");
+}
+
+void xf_js_process_pool_kill(xf_executor_t *ex) {
+  if (!xf__js_check(ex, "kill"))
+    return;
+  int rc = xf_process_pool_kill(ex);
+  rearm();
+  if (rc != XF_OK)
+    throw_code(rc, "kill");
+}
+
+/* The executor's counters and the pool's own, in one object. */
+v8::Local<v8::Value> xf_js_process_pool_stats(xf_executor_t *ex) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  v8::Local<v8::Value> o = xf_js_executor_stats(ex);
+  if (!o->IsObject())
+    return o;
+  xf_process_pool_stats_t s = XF_PROCESS_POOL_STATS_INIT;
+  int rc = xf_process_pool_stats(ex, &s);
+  if (rc != XF_OK) {
+    throw_code(rc, "stats");
+    return v8::Undefined(iso);
+  }
+  v8::Local<v8::Object> obj = o.As<v8::Object>();
+  obj->Set(ctx, str(iso, "workers"), v8::Number::New(iso, s.workers)).FromMaybe(false);
+  obj->Set(ctx, str(iso, "spawned"), v8::Number::New(iso, (double) s.spawned)).FromMaybe(false);
+  obj->Set(ctx, str(iso, "deaths"), v8::Number::New(iso, (double) s.deaths)).FromMaybe(false);
+  obj->Set(ctx, str(iso, "retired"), v8::Number::New(iso, (double) s.retired)).FromMaybe(false);
+  obj->Set(ctx, str(iso, "timeouts"), v8::Number::New(iso, (double) s.timeouts)).FromMaybe(false);
+  obj->Set(ctx, str(iso, "broken"), v8::Boolean::New(iso, s.broken)).FromMaybe(false);
+  return obj;
+}
+%}
+/* ==== End of the process pool ============================================= */
