@@ -37,6 +37,12 @@ NOT_AVAILABLE = {
     ("node", "task_cancelled"):
         "a Node task is an async function (a Promise), which cannot be cancelled; the "
         "package has no coroutine tasks of its own",
+    ("c", "process_task_error"):
+        "a C task of the process pool is a C function run by xfworker, whose return value "
+        "becomes the result: it cannot fail with an error type and message of its own",
+    ("python", "process_worker_killed_replace"):
+        "xfutures.ProcessPoolExecutor has no on_worker_death option: as in the stdlib, a "
+        "worker's death always breaks the pool",
 }
 
 MARK = {"pass": "pass", "fail": "FAIL", "na": "n/a"}

@@ -9,13 +9,23 @@
  * the future, and every step that waits runs the loop meanwhile. The
  * scenario is read with json-c.
  */
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xf/xf.h>
+
+#ifndef XFM_WORKER
+#error "XFM_WORKER: the path of xfworker"
+#endif
+#ifndef XFM_TASKS
+#error "XFM_TASKS: the path of the library of process-pool tasks"
+#endif
 
 #define MS        1000000LL
 #define MAX_NAMES 64
@@ -47,6 +57,16 @@ static size_t nthreads;
 static xf_closure_t *closures[16];
 static size_t nclosures;
 
+/* A blocked process-pool task: its two FIFOs, and its worker's pid once the
+ * task has told it. */
+typedef struct blocked {
+  char ready[256], go[256];
+  long pid;
+} blocked_t;
+
+static table_t blocked;
+static char fifo_dir[128];
+
 static void fatal(const char *what, int rc) {
   json_object *r = json_object_new_object();
   char msg[256];
@@ -55,6 +75,21 @@ static void fatal(const char *what, int rc) {
   json_object_object_add(r, "error", json_object_new_string(msg));
   printf("%s\n", json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
   exit(1);
+}
+
+/* The C API lacks what the step needs: say so, and leave no worker behind. */
+static void not_available(const char *reason) {
+  json_object *r = json_object_new_object();
+  json_object_object_add(r, "status", json_object_new_string("na"));
+  json_object_object_add(r, "reason", json_object_new_string(reason));
+  printf("%s\n", json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
+  fflush(stdout);
+  json_object_put(r);
+  for (size_t i = 0; i < pools.n; i++) {
+    xf_executor_shutdown(pools.items[i].p, true, true);
+    xf_executor_unref(pools.items[i].p);
+  }
+  exit(0);
 }
 
 #define CHECK(call)                                                                      \
@@ -388,6 +423,87 @@ static int task_step(xf_future_t *task, void *data, xf_future_t *awaited, int st
   return rc < 0 ? rc : xf_future_set_result(task, list);
 }
 
+/* ---- Process pools ------------------------------------------------------ */
+
+/* The task of a process_submit step: a function of the task library. */
+static int process_submit(json_object *s, xf_executor_t *ex, xf_future_t **out) {
+  const char *task = str(s, "task");
+  xf_value_t *args[2] = {NULL, NULL};
+  const char *symbol, *sig;
+  size_t n = 0;
+  if (strcmp(task, "add") == 0) {
+    json_object *arr;
+    json_object_object_get_ex(s, "args", &arr);
+    for (n = 0; n < 2; n++)
+      CHECK(xf_value_new_int(json_object_get_int64(json_object_array_get_idx(arr, n)),
+                             &args[n]));
+    symbol = "xfm_add";
+    sig = "int64(int64, int64)";
+  } else if (strcmp(task, "pid") == 0) {
+    symbol = "xfm_pid";
+    sig = "int64()";
+  } else if (strcmp(task, "block") == 0) {
+    blocked_t *b = calloc(1, sizeof *b);
+    if (!fifo_dir[0]) {
+      snprintf(fifo_dir, sizeof fifo_dir, "/tmp/xf-matrix-XXXXXX");
+      if (!mkdtemp(fifo_dir))
+        fatal("mkdtemp", XF_ESYS);
+    }
+    snprintf(b->ready, sizeof b->ready, "%s/%s.ready", fifo_dir, str(s, "f"));
+    snprintf(b->go, sizeof b->go, "%s/%s.go", fifo_dir, str(s, "f"));
+    if (mkfifo(b->ready, 0600) < 0 || mkfifo(b->go, 0600) < 0)
+      fatal("mkfifo", XF_ESYS);
+    store(&blocked, str(s, "f"), b);
+    CHECK(xf_value_new_string(b->ready, strlen(b->ready), &args[0]));
+    CHECK(xf_value_new_string(b->go, strlen(b->go), &args[1]));
+    n = 2;
+    symbol = "xfm_block";
+    sig = "int64(string, string)";
+  } else if (strcmp(task, "fail") == 0) {
+    not_available(
+        "a C task of the process pool is a C function, whose return value "
+        "becomes the result: it has no way to fail with an error type and message");
+    return XF_EINVAL;
+  } else {
+    fatal(task, XF_EINVAL);
+    return XF_EINVAL;
+  }
+  int rc = xf_process_pool_submit_symbol(ex, XFM_TASKS, symbol, sig, args, n, -1, out);
+  for (size_t i = 0; i < n; i++)
+    xf_value_unref(args[i]);
+  return rc;
+}
+
+static int64_t int_result(xf_future_t *f) {
+  xf_value_t *v = NULL;
+  int64_t i = 0;
+  run_until_done(f, 10000);
+  if (xf_future_result(f, 0, &v) != XF_OK || xf_value_get_int(v, &i) != XF_OK)
+    fatal("int_result: not an integer", XF_ETYPE);
+  xf_value_unref(v);
+  return i;
+}
+
+/* Wait for the blocked task to tell its pid (it runs now). */
+static void process_running(blocked_t *b) {
+  char buf[32] = {0};
+  int fd = open(b->ready, O_RDONLY);
+  if (fd < 0)
+    fatal("open ready", XF_ESYS);
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    fatal("read ready", XF_ESYS);
+  b->pid = strtol(buf, NULL, 10);
+}
+
+static void process_release(blocked_t *b) {
+  int fd = open(b->go, O_WRONLY);
+  if (fd < 0 || write(fd, "go", 2) != 2)
+    fatal("write go", XF_ESYS);
+  close(fd);
+}
+
 /* ---- Steps ------------------------------------------------------------- */
 
 static json_object *raised(const char *what) {
@@ -623,6 +739,37 @@ static json_object *step(json_object *s) {
           lookup(&futures, json_object_get_string(json_object_array_get_idx(arr, i)));
     CHECK(xf_task_new(loop, task_step, t, task_free, &f));
     store(&futures, str(s, "f"), f);
+  } else if (strcmp(op, "process_pool") == 0) {
+    xf_process_pool_options_t opts = XF_PROCESS_POOL_OPTIONS_INIT;
+    xf_executor_t *ex;
+    const char *death = str(s, "on_worker_death");
+    opts.max_workers = (uint32_t) num(s, "workers", 0);
+    opts.worker_path = XFM_WORKER;
+    opts.max_tasks_per_child = (uint32_t) num(s, "max_tasks_per_child", 0);
+    opts.on_worker_death = death && strcmp(death, "replace") == 0
+                               ? XF_WORKER_DEATH_REPLACE
+                               : XF_WORKER_DEATH_BREAK;
+    opts.forward_stderr = false;
+    CHECK(xf_process_pool_new(&opts, &ex));
+    store(&pools, str(s, "p"), ex);
+  } else if (strcmp(op, "process_submit") == 0) {
+    rc = process_submit(s, lookup(&pools, str(s, "p")), &f);
+    if (rc == XF_EBROKEN)
+      return raised("BrokenProcessPool");
+    if (rc == XF_ESHUTDOWN)
+      return raised("ShutdownError");
+    CHECK(rc);
+    store(&futures, str(s, "f"), f);
+  } else if (strcmp(op, "process_running") == 0) {
+    process_running(lookup(&blocked, str(s, "f")));
+  } else if (strcmp(op, "process_release") == 0) {
+    process_release(lookup(&blocked, str(s, "f")));
+  } else if (strcmp(op, "process_kill") == 0) {
+    blocked_t *b = lookup(&blocked, str(s, "f"));
+    if (b->pid <= 0 || kill((pid_t) b->pid, SIGKILL) < 0)
+      fatal("kill", XF_ESYS);
+  } else if (strcmp(op, "same_worker") == 0) {
+    return json_object_new_boolean(int_result(fut(s, "f")) == int_result(fut(s, "g")));
   } else {
     fatal(op, XF_EINVAL);
   }
@@ -670,6 +817,14 @@ int main(int argc, char **argv) {
   xf_loop_unref(loop);
   for (size_t i = 0; i < cbs.n; i++)
     free(cbs.items[i].p);
+  for (size_t i = 0; i < blocked.n; i++) {
+    blocked_t *b = blocked.items[i].p;
+    unlink(b->ready);
+    unlink(b->go);
+    free(b);
+  }
+  if (fifo_dir[0])
+    rmdir(fifo_dir);
   json_object_put(result);
   json_object_put(scenario);
   return 0;

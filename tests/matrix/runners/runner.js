@@ -11,7 +11,13 @@
  * blocks). The scenario is read with JSON.parse.
  */
 const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { execFileSync } = require('child_process');
 const xf = require('xfutures');
+
+// The module of the process-pool tasks (add, fail, pid, block).
+const TASKS = path.join(__dirname, 'process_tasks.js');
 
 const usleep = xf.symbol('usleep');
 
@@ -59,6 +65,17 @@ class Runner {
     this.cbs = new Map();
     this.tasks = new Set();
     this.log = [];
+    this.blocked = new Map();
+    this.fifoDir = null;
+  }
+
+  // A blocked task's FIFOs; its worker's pid comes once it has told it.
+  newBlocked(name) {
+    if (this.fifoDir === null) this.fifoDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xf-matrix-'));
+    const b = { ready: path.join(this.fifoDir, `${name}.ready`), go: path.join(this.fifoDir, `${name}.go`), pid: 0 };
+    execFileSync('mkfifo', [b.ready, b.go]);
+    this.blocked.set(name, b);
+    return b;
   }
 
   f(name) {
@@ -246,6 +263,48 @@ class Runner {
         this.tasks.add(s.f);
         break;
       }
+      case 'process_pool':
+        this.pools.set(s.p, new xf.ProcessPool({
+          maxWorkers: s.workers, maxTasksPerChild: s.max_tasks_per_child || 0,
+          onWorkerDeath: s.on_worker_death || 'break',
+        }));
+        break;
+      case 'process_submit': {
+        let args;
+        if (s.task === 'add') args = s.args;
+        else if (s.task === 'fail') args = [s.message];
+        else if (s.task === 'pid') args = [];
+        else if (s.task === 'block') {
+          const b = this.newBlocked(s.f);
+          args = [b.ready, b.go];
+        } else throw new Error(`unknown task ${s.task}`);
+        try {
+          this.fs.set(s.f, this.pools.get(s.p).submit(TASKS, s.task, ...args));
+        } catch (e) {
+          if (e.name === 'BrokenProcessPool') return { raised: 'BrokenProcessPool' };
+          if (e.code === 'XF_ESHUTDOWN') return { raised: 'ShutdownError' };
+          throw e;
+        }
+        break;
+      }
+      case 'process_running': {
+        const b = this.blocked.get(s.f);
+        b.pid = Number(await fs.promises.readFile(b.ready, 'utf8'));
+        break;
+      }
+      case 'process_release':
+        await fs.promises.writeFile(this.blocked.get(s.f).go, 'go');
+        break;
+      case 'process_kill':
+        process.kill(this.blocked.get(s.f).pid, 'SIGKILL');
+        break;
+      case 'same_worker': {
+        const a = this.f(s.f);
+        const b = this.f(s.g);
+        await this.settleOn(a, 10000);
+        await this.settleOn(b, 10000);
+        return a.result() === b.result();
+      }
       default:
         throw new Error(`unknown op ${s.op}`);
     }
@@ -256,6 +315,7 @@ class Runner {
     const obs = [];
     for (const s of scenario.steps) obs.push(await this.step(s));
     for (const pool of this.pools.values()) await pool.shutdown({ wait: true, cancelFutures: true });
+    if (this.fifoDir !== null) fs.rmSync(this.fifoDir, { recursive: true });
     return obs;
   }
 }

@@ -304,6 +304,97 @@ function ops.task(s)
   end)
 end
 
+-- The named tasks of the process-pool scenarios. A task crosses to its
+-- worker as dumped bytecode, so each is self-contained: no upvalues.
+local process_tasks = {
+  add = function(a, b) return a + b end,
+  fail = function(message) error({ type = "ValueError", message = message }) end,
+  pid = function()
+    local st = assert(io.open("/proc/self/stat"))
+    local pid = st:read("n")
+    st:close()
+    return math.tointeger(pid)
+  end,
+  -- Tell the worker's pid through the FIFO ready, then wait until the runner
+  -- writes to the FIFO go and closes it.
+  block = function(ready, go)
+    local st = assert(io.open("/proc/self/stat"))
+    local pid = st:read("n")
+    st:close()
+    local w = assert(io.open(ready, "w"))
+    w:write(string.format("%d", pid))
+    w:close()
+    local r = assert(io.open(go, "r"))
+    r:read("a")
+    r:close()
+    return 0
+  end,
+}
+
+local blocked, fifo_dir = {}, nil
+
+function ops.process_pool(s)
+  pools[s.p] = xf.process_pool { workers = s.workers, max_tasks_per_child = s.max_tasks_per_child,
+    on_worker_death = s.on_worker_death, forward_stderr = false }
+end
+
+function ops.process_submit(s)
+  local args
+  if s.task == "add" then
+    args = s.args
+  elseif s.task == "fail" then
+    args = { s.message }
+  elseif s.task == "pid" then
+    args = {}
+  elseif s.task == "block" then
+    if not fifo_dir then
+      local p = assert(io.popen("mktemp -d /tmp/xf-matrix-XXXXXX"))
+      fifo_dir = p:read("l")
+      p:close()
+    end
+    local b = { ready = fifo_dir .. "/" .. s.f .. ".ready", go = fifo_dir .. "/" .. s.f .. ".go" }
+    assert(os.execute("mkfifo '" .. b.ready .. "' '" .. b.go .. "'"))
+    blocked[s.f] = b
+    args = { b.ready, b.go }
+  else
+    error("unknown task " .. tostring(s.task))
+  end
+  local fn = process_tasks[s.task]
+  local pool = pools[s.p]
+  local ok, f = pcall(pool.submit, pool, fn, table.unpack(args))
+  if not ok then
+    if xf.is_error(f) and f.type == "BrokenProcessPool" then
+      return { raised = "BrokenProcessPool" }
+    end
+    if xf.is_error(f) and f.code == xf.core.ESHUTDOWN then
+      return { raised = "ShutdownError" }
+    end
+    error(f, 0)
+  end
+  futures[s.f] = f
+end
+
+function ops.process_running(s)
+  local b = blocked[s.f]
+  local r = assert(io.open(b.ready, "r"))
+  b.pid = math.tointeger(tonumber(r:read("a")))
+  r:close()
+end
+
+function ops.process_release(s)
+  local w = assert(io.open(blocked[s.f].go, "w"))
+  w:write("go")
+  w:close()
+end
+
+function ops.process_kill(s)
+  assert(os.execute("kill -KILL " .. blocked[s.f].pid))
+end
+
+function ops.same_worker(s)
+  return F(s.f):result(10) == F(s.g):result(10)
+end
+
 local function run(scenario)
   local obs = array {}
   for i, s in ipairs(scenario.steps) do
@@ -313,6 +404,9 @@ local function run(scenario)
   end
   for _, p in pairs(pools) do
     p:shutdown { wait = true, cancel_futures = true }
+  end
+  if fifo_dir then
+    os.execute("rm -rf '" .. fifo_dir .. "'")
   end
   return obs
 end

@@ -12,7 +12,11 @@ import asyncio
 import builtins
 import ctypes
 import json
+import os
+import shutil
+import signal
 import sys
+import tempfile
 import threading
 import time
 
@@ -32,6 +36,41 @@ RETURN_WHEN = {"ALL_COMPLETED": xfutures.ALL_COMPLETED,
 
 class NotAvailable(Exception):
     """The public API of this language has no such feature."""
+
+
+# The named tasks of the process-pool scenarios. They are functions of this
+# script (__main__), so they cross to the workers pickled by value.
+def task_add(a, b):
+    return a + b
+
+
+def task_fail(message):
+    raise ValueError(message)
+
+
+def task_pid():
+    return os.getpid()
+
+
+def task_block(ready, go):
+    """Tell the worker's pid through the FIFO ready, then wait until the
+    runner writes to the FIFO go and closes it."""
+    with open(ready, "w") as fh:
+        fh.write(str(os.getpid()))
+    with open(go) as fh:
+        fh.read()
+    return 0
+
+
+class Blocked:
+    """A blocked task's FIFOs, and its worker's pid once it has told it."""
+
+    def __init__(self, directory, name):
+        self.ready = os.path.join(directory, name + ".ready")
+        self.go = os.path.join(directory, name + ".go")
+        os.mkfifo(self.ready)
+        os.mkfifo(self.go)
+        self.pid = None
 
 
 def decode(v):
@@ -88,6 +127,8 @@ class Runner:
         self.timers = {}
         self.cbs = {}
         self.log = []
+        self.blocked = {}
+        self.fifo_dir = None
 
     def state(self, f):
         if f.cancelled():
@@ -244,6 +285,45 @@ class Runner:
             async def task():
                 return [await f for f in awaited]
             fs[s["f"]] = asyncio.ensure_future(task())
+        elif op == "process_pool":
+            if s.get("on_worker_death", "break") != "break":
+                raise NotAvailable("ProcessPoolExecutor has no on_worker_death policy: a "
+                                   "worker's death always breaks the pool")
+            self.pools[s["p"]] = xfutures.ProcessPoolExecutor(
+                max_workers=s["workers"], max_tasks_per_child=s.get("max_tasks_per_child"))
+        elif op == "process_submit":
+            task = s["task"]
+            if task == "add":
+                fn, args = task_add, s["args"]
+            elif task == "fail":
+                fn, args = task_fail, [s["message"]]
+            elif task == "pid":
+                fn, args = task_pid, []
+            elif task == "block":
+                if self.fifo_dir is None:
+                    self.fifo_dir = tempfile.mkdtemp(prefix="xf-matrix-")
+                b = self.blocked[s["f"]] = Blocked(self.fifo_dir, s["f"])
+                fn, args = task_block, [b.ready, b.go]
+            else:
+                raise ValueError("unknown task %r" % (task,))
+            try:
+                fs[s["f"]] = self.pools[s["p"]].submit(fn, *args)
+            except xfutures.BrokenProcessPool:
+                return {"raised": "BrokenProcessPool"}
+            except RuntimeError:
+                return {"raised": "ShutdownError"}
+        elif op == "process_running":
+            b = self.blocked[s["f"]]
+            with open(b.ready) as fh:
+                b.pid = int(fh.read())
+        elif op == "process_release":
+            with open(self.blocked[s["f"]].go, "w") as fh:
+                fh.write("go")
+        elif op == "process_kill":
+            os.kill(self.blocked[s["f"]].pid, signal.SIGKILL)
+        elif op == "same_worker":
+            a, b = fs[s["f"]], fs[s["g"]]
+            return a.result(timeout=10) == b.result(timeout=10)
         else:
             raise ValueError("unknown op %r" % (op,))
         return "ok"
@@ -254,6 +334,8 @@ class Runner:
             obs.append(await self.step(s))
         for p in self.pools.values():
             p.shutdown(wait=True, cancel_futures=True)
+        if self.fifo_dir is not None:
+            shutil.rmtree(self.fifo_dir)
         return obs
 
 
