@@ -17,14 +17,16 @@ that the benchmarks still work, which is what `make test` runs it for.
 
 The C programs' results go to <build>/results/c.json. The bindings' suites
 (workloads 6-9: bench/python/py_bench.py, bench/lua/lua_bench.lua,
-bench/node/node_bench.js; see BINDING_SUITES) run after them, each with its
-interpreter (Python: this one, /usr/bin/python3 under make) and with
+bench/node/node_bench.js; the Python process pool:
+bench/python/py_process_pool.py; see BINDING_SUITES) run after them, each
+with its interpreter (Python: this one, /usr/bin/python3 under make) and with
 PYTHONPATH, LUA_PATH/LUA_CPATH or NODE_PATH pointing at the binding's build
 directory: <bindings>/bindings/<language> where --bindings defaults to
 build/default (what make build and make test build), falling back to
 <build>/bindings/<language>. Their helpers (xfbench_work.so, the Lua anchor
 module xfbench_noop.so) come from <build>/bench/lib. Each writes
-<build>/results/<language>.json in the same shape, {"suite", "quick",
+<build>/results/<language>.json (a language's later suites
+<language>_<program>.json) in the same shape, {"suite", "quick",
 "machine", "results": [...]}; a binding that was not built (or whose
 interpreter is missing) is skipped with a warning and its old results file
 removed. scripts/bench-report.py merges every results file it finds into
@@ -62,9 +64,18 @@ REQUIRED = ("workload", "impl", "unit", "value", "n", "reps")
 # in the binding's build directory).
 BINDING_SUITES = [
     ("python", "py_bench", sys.executable, "python/py_bench.py", "xfutures/__init__.py"),
+    ("python", "py_process_pool", sys.executable, "python/py_process_pool.py",
+     "xfutures/__init__.py"),
     ("lua", "lua_bench", "lua5.4", "lua/lua_bench.lua", "xfutures_core.so"),
     ("node", "node_bench", "node", "node/node_bench.js", "xfutures/index.js"),
 ]
+
+
+def suite_name(lang, name):
+    """The results file's name: the language for its first suite, the
+    language and the program for any other (python_py_process_pool)."""
+    first = next(n for lg, n, *_rest in BINDING_SUITES if lg == lang)
+    return lang if name == first else "%s_%s" % (lang, name)
 
 
 def binding_dir(lang, marker, candidates):
@@ -224,7 +235,8 @@ def main():
     for lang, name, interp, script, marker in BINDING_SUITES:
         if args.only and name not in args.only:
             continue
-        stale = os.path.join(outdir, "%s.json" % lang)
+        suite = suite_name(lang, name)
+        stale = os.path.join(outdir, "%s.json" % suite)
         bdir = binding_dir(lang, marker, trees)
         exe = shutil.which(interp) if not os.path.isabs(interp) else interp
         if bdir is None or exe is None:
@@ -241,7 +253,7 @@ def main():
         if got:
             for r in got:
                 r["suite"] = lang
-            write_suite(outdir, lang, args.quick, round(time.time() - t0, 1), got,
+            write_suite(outdir, suite, args.quick, round(time.time() - t0, 1), got,
                         bindings=bdir)
         elif os.path.exists(stale):
             os.remove(stale)

@@ -14,6 +14,7 @@ packages=(
   lua-luv
   clang libclang-rt-14-dev curl
   libcbor-dev python3-cbor2 python3-cloudpickle
+  python3-joblib
 )
 
 missing=()

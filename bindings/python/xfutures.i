@@ -1510,6 +1510,8 @@ static PyObject *xfpy_pool_code(int rc) {
 %}
 
 int xf_error_code_of_type(const char *type);
+%constant int WORKER_DEATH_BREAK = XF_WORKER_DEATH_BREAK;
+%constant int WORKER_DEATH_REPLACE = XF_WORKER_DEATH_REPLACE;
 
 %inline %{
 /* Install the package's Opaque and WireError classes and its loader of
@@ -1570,9 +1572,11 @@ PyObject *py_wire_decode(PyObject *data) {
 
 /* A process pool running argv (a list of str, argv[0] the program), whose
  * workers first run the "python" initializer init (pickled bytes, or
- * None). max_tasks_per_child 0: unlimited. */
+ * None). max_tasks_per_child 0: unlimited. on_worker_death: an
+ * XF_WORKER_DEATH_* policy. */
 PyObject *py_process_pool_new(unsigned max_workers, PyObject *argv,
-                              unsigned max_tasks_per_child, PyObject *init) {
+                              unsigned max_tasks_per_child, PyObject *init,
+                              int on_worker_death) {
   PyObject *fast = PySequence_Fast(argv, "argv must be a sequence of str");
   if (!fast)
     return NULL;
@@ -1612,6 +1616,7 @@ PyObject *py_process_pool_new(unsigned max_workers, PyObject *argv,
     o.worker_path = n > 0 ? av[0] : NULL;
     o.worker_argv = n > 0 ? av : NULL;
     o.max_tasks_per_child = max_tasks_per_child;
+    o.on_worker_death = on_worker_death;
     o.init_language = payload ? "python" : NULL;
     o.init_payload = payload;
     rc = xf_process_pool_new(&o, &ex);

@@ -40,9 +40,6 @@ NOT_AVAILABLE = {
     ("c", "process_task_error"):
         "a C task of the process pool is a C function run by xfworker, whose return value "
         "becomes the result: it cannot fail with an error type and message of its own",
-    ("python", "process_worker_killed_replace"):
-        "xfutures.ProcessPoolExecutor has no on_worker_death option: as in the stdlib, a "
-        "worker's death always breaks the pool",
 }
 
 MARK = {"pass": "pass", "fail": "FAIL", "na": "n/a"}

@@ -235,6 +235,22 @@ def test_sigkill_mid_task_breaks_the_pool(gate):
     assert xfutures.BrokenProcessPool is concurrent.futures.process.BrokenProcessPool
 
 
+def test_sigkill_mid_task_with_replace_fails_that_task_only(gate):
+    with xfutures.ProcessPoolExecutor(max_workers=1, on_worker_death="replace") as ex, gate:
+        fut = ex.submit(report_and_wait, gate.report, gate.release_path)
+        queued = ex.submit(pow, 2, 5)
+        pid = gate.arrival()
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(concurrent.futures.process.BrokenProcessPool) as info:
+            fut.result(timeout=WAIT)
+        assert "replaces the worker" in str(info.value)
+        # A new worker runs what was queued, and later work too.
+        assert queued.result(timeout=WAIT) == 32
+        assert ex.submit(os.getpid).result(timeout=WAIT) != pid
+    with pytest.raises(ValueError):
+        xfutures.ProcessPoolExecutor(on_worker_death="retry")
+
+
 def test_workers_ignore_sigint(gate):
     with xfutures.ProcessPoolExecutor(max_workers=1) as ex, gate:
         fut = ex.submit(report_and_wait, gate.report, gate.release_path)

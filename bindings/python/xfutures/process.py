@@ -54,6 +54,17 @@ def _drop_tracebacks(exc):
         exc = exc.__cause__ or exc.__context__
 
 
+def _interrupted():
+    """True when the interpreter exits because the main program raised
+    KeyboardInterrupt (the exception it printed is kept in sys.last_exc, or
+    sys.last_value before Python 3.12). Never in the interactive
+    interpreter, where an earlier Ctrl-C leaves the same trace."""
+    if hasattr(_sys, "ps1") or _sys.flags.interactive:
+        return False
+    exc = getattr(_sys, "last_exc", None) or getattr(_sys, "last_value", None)
+    return isinstance(exc, KeyboardInterrupt)
+
+
 def _cpu_count():
     count = getattr(_os, "process_cpu_count", _os.cpu_count)()
     return count or 1
@@ -86,10 +97,20 @@ class ProcessPoolExecutor(_cf.Executor):
     lines of its stderr, and later submissions raise it. A callable or
     argument that cannot be pickled fails its own future with the pickling
     error; the pool goes on.
+
+    on_worker_death: "break" (the default, as the stdlib: a worker's death
+    fails every pending future with BrokenProcessPool and breaks the pool) or
+    "replace" (only the task that worker ran fails; a new worker takes its
+    place and the other tasks go on). An extension of the stdlib's API.
+
+    Ctrl-C: when KeyboardInterrupt leaves a ``with`` block of the pool, or
+    ends the program while the pool runs, the workers are terminated
+    (terminate_workers) rather than joined, so that a task that never ends
+    cannot hang the exit; the workers ignore SIGINT themselves.
     """
 
     def __init__(self, max_workers=None, mp_context=None, initializer=None, initargs=(),
-                 *, max_tasks_per_child=None):
+                 *, max_tasks_per_child=None, on_worker_death="break"):
         if max_workers is None:
             max_workers = _cpu_count()
         elif max_workers <= 0:
@@ -101,6 +122,9 @@ class ProcessPoolExecutor(_cf.Executor):
                 raise TypeError("max_tasks_per_child must be an integer")
             if max_tasks_per_child <= 0:
                 raise ValueError("max_tasks_per_child must be >= 1")
+        deaths = {"break": _raw.WORKER_DEATH_BREAK, "replace": _raw.WORKER_DEATH_REPLACE}
+        if on_worker_death not in deaths:
+            raise ValueError("on_worker_death must be 'break' or 'replace'")
         self._max_workers = max_workers
         self._mp_context = mp_context
         self._max_tasks_per_child = max_tasks_per_child
@@ -112,7 +136,8 @@ class ProcessPoolExecutor(_cf.Executor):
         init = _pickle.dumps((_worker._initialize, (list(_sys.path), user_init), {}),
                              _pickle.HIGHEST_PROTOCOL)
         argv = [_sys.executable, "-m", "xfutures.worker"]
-        self._h = _raw.py_process_pool_new(max_workers, argv, max_tasks_per_child or 0, init)
+        self._h = _raw.py_process_pool_new(max_workers, argv, max_tasks_per_child or 0, init,
+                                           deaths[on_worker_death])
         self._shutdown = False
         _pkg._pools.add(self)
 
@@ -160,7 +185,23 @@ class ProcessPoolExecutor(_cf.Executor):
                               timeout=timeout)
         return _cfp._chain_from_iterable_of_lists(results)
 
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        # Ctrl-C inside the block: joining the tasks that run, as the stdlib
+        # does, may wait for ever (a task that never ends hangs the program);
+        # the workers are stopped instead and their tasks fail.
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.terminate_workers()
+        else:
+            self.shutdown(wait=True)
+        return False
+
     def shutdown(self, wait=True, *, cancel_futures=False):
+        if wait and _pkg._shutting_down and _interrupted():
+            # The interpreter exits because the program raised
+            # KeyboardInterrupt: the exit hook's join would wait for tasks
+            # that may never end, so the workers are stopped instead.
+            self.terminate_workers()
+            return
         self._shutdown = True
         rc = _raw.py_executor_shutdown(self._h, bool(wait), bool(cancel_futures))
         if rc != _raw.EBROKEN:

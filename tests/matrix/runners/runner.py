@@ -286,11 +286,9 @@ class Runner:
                 return [await f for f in awaited]
             fs[s["f"]] = asyncio.ensure_future(task())
         elif op == "process_pool":
-            if s.get("on_worker_death", "break") != "break":
-                raise NotAvailable("ProcessPoolExecutor has no on_worker_death policy: a "
-                                   "worker's death always breaks the pool")
             self.pools[s["p"]] = xfutures.ProcessPoolExecutor(
-                max_workers=s["workers"], max_tasks_per_child=s.get("max_tasks_per_child"))
+                max_workers=s["workers"], max_tasks_per_child=s.get("max_tasks_per_child"),
+                on_worker_death=s.get("on_worker_death", "break"))
         elif op == "process_submit":
             task = s["task"]
             if task == "add":
