@@ -570,6 +570,16 @@ function ProcessPool:submit_with(topts, fn, ...)
   return core.process_pool_submit(self._ex, process_payload(fn, 2, ...), topts and topts.timeout)
 end
 
+--- pool:submit_with_timeout(timeout, fn, ...): submit_with{timeout = timeout}, under
+-- the name the other languages give it (submit_with_timeout in Python,
+-- submitWithTimeout in Node).
+function ProcessPool:submit_with_timeout(timeout, fn, ...)
+  if type(timeout) ~= "number" or timeout < 0 then
+    error("submit_with_timeout: timeout must be a number of seconds, >= 0", 2)
+  end
+  return core.process_pool_submit(self._ex, process_payload(fn, 2, ...), timeout)
+end
+
 --- pool:shutdown{wait = true, cancel_futures = false}.
 function ProcessPool:shutdown(sopts)
   Executor.shutdown(self._ex, sopts)

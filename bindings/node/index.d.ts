@@ -150,6 +150,9 @@ export class ProcessPool {
    * is awaited. A worker's death fails the future with BrokenProcessPool.
    */
   submit<T = any>(modulePath: string | { readonly href: string }, exportName: string, ...args: ProcessValue[]): Future<T>;
+  /** As submit; a task still running after timeoutMs fails with TimeoutError and its worker is replaced. */
+  submitWithTimeout<T = any>(timeoutMs: number, modulePath: string | { readonly href: string }, exportName: string,
+    ...args: ProcessValue[]): Future<T>;
   /** With wait (default), done once every task has finished and every worker has left. */
   shutdown(options?: ShutdownOptions): Future<void>;
   /** Stop now: SIGTERM, then SIGKILL after graceMs (default 1000). */

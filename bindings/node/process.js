@@ -147,6 +147,22 @@ module.exports = function processPool({ native, Future, WRAP, makeError, errorCl
      * the returned future (TypeError); a pool shut down or broken throws.
      */
     submit(modulePath, exportName, ...args) {
+      return this._submit(-1, modulePath, exportName, args);
+    }
+
+    /**
+     * As submit, with a limit of timeoutMs milliseconds on the task's run in
+     * its worker: a task still running then fails with a TimeoutError, and
+     * its worker is killed and replaced, so the pool goes on.
+     */
+    submitWithTimeout(timeoutMs, modulePath, exportName, ...args) {
+      if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) {
+        throw new RangeError('submitWithTimeout: timeoutMs must be a number of milliseconds, >= 0');
+      }
+      return this._submit(timeoutMs, modulePath, exportName, args);
+    }
+
+    _submit(timeoutMs, modulePath, exportName, args) {
       if (typeof exportName !== 'string' || exportName === '') {
         throw new TypeError('submit: exportName must be a non-empty string');
       }
@@ -154,7 +170,7 @@ module.exports = function processPool({ native, Future, WRAP, makeError, errorCl
       const resolved = resolveModule(modulePath);
       let raw;
       try {
-        raw = native.js_process_pool_submit(h, resolved, exportName, args, -1);
+        raw = native.js_process_pool_submit(h, resolved, exportName, args, timeoutMs);
       } catch (e) {
         if (e && e.code === undefined) return failedWith(e); // an argument that cannot cross
         if (e && e.code === 'XF_EBROKEN') {

@@ -1629,10 +1629,11 @@ PyObject *py_process_pool_new(unsigned max_workers, PyObject *argv,
   return SWIG_Python_NewPointerObj(NULL, ex, SWIGTYPE_p_xf_executor, SWIG_POINTER_OWN);
 }
 
-/* Submit a "python" task, data the pickled (fn, args, kwargs): the raw
- * future, or the code when the pool refuses it (ESHUTDOWN, EBROKEN), for
- * the package to raise the stdlib's exception. */
-PyObject *py_process_pool_submit(xf_executor_t *ex, PyObject *data) {
+/* Submit a "python" task, data the pickled (fn, args, kwargs), with a
+ * timeout in seconds (negative: none): the raw future, or the code when the
+ * pool refuses it (ESHUTDOWN, EBROKEN), for the package to raise the
+ * stdlib's exception. */
+PyObject *py_process_pool_submit(xf_executor_t *ex, PyObject *data, double timeout) {
   if (!PyBytes_Check(data)) {
     PyErr_SetString(PyExc_TypeError, "data must be bytes");
     return NULL;
@@ -1642,7 +1643,8 @@ PyObject *py_process_pool_submit(xf_executor_t *ex, PyObject *data) {
                                (size_t) PyBytes_GET_SIZE(data), &payload);
   xf_future_t *f = NULL;
   if (rc == XF_OK) {
-    Py_BEGIN_ALLOW_THREADS rc = xf_process_pool_submit_payload(ex, "python", payload, -1, &f);
+    int64_t ns = timeout < 0 ? -1 : (int64_t) (timeout * 1e9);
+    Py_BEGIN_ALLOW_THREADS rc = xf_process_pool_submit_payload(ex, "python", payload, ns, &f);
     Py_END_ALLOW_THREADS
   }
   xf_value_unref(payload);

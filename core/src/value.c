@@ -735,7 +735,44 @@ static bool xf__map_equal(const xf__map_value_t *x, const xf__map_value_t *y) {
   return xf__map_within(x, y) && xf__map_within(y, x);
 }
 
+/* Pairs of lists already compared during one comparison. Values can share
+ * items: a list holding the same list twice, n deep, compared with a copy
+ * built alike, would take 2^n steps; with the pairs remembered it takes
+ * about n. A pair is remembered when its comparison starts. That is sound
+ * because values cannot contain themselves and, within one comparison of
+ * lists, any unequal pair makes the whole answer false at once: by the time
+ * a remembered pair is met again, it was found equal. (Maps search among
+ * their pairs, where an unequal candidate does not end the search, so each
+ * map comparison starts afresh through xf_value_equal.) The table is small
+ * and direct-mapped, on the stack of the outermost call: a miss only costs
+ * a comparison made again. */
+#define XF__EQ_MEMO 256
+
+typedef struct xf__eq_memo {
+  const xf_value_t *a, *b;
+} xf__eq_memo_t;
+
+static xf__eq_memo_t *xf__eq_slot(xf__eq_memo_t *memo, const xf_value_t *a,
+                                  const xf_value_t *b) {
+  uint64_t h =
+      ((uint64_t) (uintptr_t) a * 0x9e3779b97f4a7c15u) ^ (uint64_t) (uintptr_t) b;
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9u;
+  return &memo[(h >> 40) % XF__EQ_MEMO];
+}
+
+static bool xf__equal(const xf_value_t *a, const xf_value_t *b, xf__eq_memo_t *memo);
+
 bool xf_value_equal(const xf_value_t *a, const xf_value_t *b) {
+  /* Only lists need the table (and clearing it costs): scalars and maps
+   * compare without one. */
+  if (a == b || xf__kind(a) != XF_KIND_LIST || xf__kind(b) != XF_KIND_LIST)
+    return xf__equal(a, b, NULL);
+  xf__eq_memo_t memo[XF__EQ_MEMO] = {{NULL, NULL}};
+  return xf__equal(a, b, memo);
+}
+
+static bool xf__equal(const xf_value_t *a, const xf_value_t *b, xf__eq_memo_t *memo) {
   /* Lists recurse on every item but the last, which the loop takes, so a
    * list nested through its last item compares in constant stack space. */
   for (;;) {
@@ -766,8 +803,13 @@ bool xf_value_equal(const xf_value_t *a, const xf_value_t *b) {
         return false;
       if (x->n == 0)
         return true;
+      xf__eq_memo_t *seen = xf__eq_slot(memo, a, b); /* lists come with a table */
+      if (seen->a == a && seen->b == b)
+        return true;
+      seen->a = a;
+      seen->b = b;
       for (size_t i = 0; i + 1 < x->n; i++) {
-        if (!xf_value_equal(x->items[i], y->items[i]))
+        if (!xf__equal(x->items[i], y->items[i], memo))
           return false;
       }
       a = x->items[x->n - 1];
@@ -800,14 +842,32 @@ typedef struct xf__text {
   char *buf;
   size_t size;
   size_t len;
+  bool cut; /* the text reached XF__REPR_MAX and stops there */
 } xf__text_t;
 
-static void xf__text_put(xf__text_t *t, const char *s, size_t n) {
+/* A value can share its items (a list holding the same list twice, nested
+ * n deep, has 2^n items to show): the text stops at this length, which also
+ * bounds the work, and ends with "...". */
+#define XF__REPR_MAX ((size_t) 1 << 20)
+
+/* Stores what fits of s and counts all of it. */
+static void xf__text_store(xf__text_t *t, const char *s, size_t n) {
   if (t->len < t->size) {
     size_t room = t->size - 1 - t->len;
     memcpy(t->buf + t->len, s, n < room ? n : room);
   }
   t->len += n;
+}
+
+/* Appends s, up to XF__REPR_MAX less the room kept for the final "...". */
+static void xf__text_put(xf__text_t *t, const char *s, size_t n) {
+  if (t->cut)
+    return;
+  if (n > XF__REPR_MAX - 4 - t->len) {
+    n = XF__REPR_MAX - 4 - t->len;
+    t->cut = true;
+  }
+  xf__text_store(t, s, n);
 }
 
 static void xf__text_puts(xf__text_t *t, const char *s) {
@@ -872,6 +932,8 @@ static void xf__text_string(xf__text_t *t, const char *s, size_t n) {
 
 static void xf__text_value(xf__text_t *t, const xf_value_t *v, int depth) {
   char tmp[32];
+  if (t->cut)
+    return;
   switch (xf__kind(v)) {
   case XF_KIND_VOID:
     xf__text_puts(t, "none");
@@ -943,8 +1005,10 @@ static void xf__text_value(xf__text_t *t, const xf_value_t *v, int depth) {
 }
 
 size_t xf_value_repr(const xf_value_t *v, char *buf, size_t size) {
-  xf__text_t t = {buf, buf ? size : 0, 0};
+  xf__text_t t = {buf, buf ? size : 0, 0, false};
   xf__text_value(&t, v, 0);
+  if (t.cut)
+    xf__text_store(&t, "...", 3);
   if (t.size)
     t.buf[t.len < t.size ? t.len : t.size - 1] = '\0';
   return t.len;

@@ -1269,6 +1269,56 @@ START_TEST(test_repr_containers) {
 }
 END_TEST
 
+/* Two values built alike, each sharing its items (2^64 leaves), compare in
+ * about as many steps as they have lists; a difference at the bottom is
+ * still seen. */
+START_TEST(test_equal_shared_items) {
+  xf_value_t *x = xf_value_void(), *y = xf_value_void(), *z = xf_value_bool(true);
+  for (int i = 0; i < 64; i++) {
+    xf_value_t *next[3];
+    xf_value_t *xs[] = {x, x}, *ys[] = {y, y}, *zs[] = {z, z};
+    ck_assert_int_eq(xf_value_new_list(xs, 2, &next[0]), XF_OK);
+    ck_assert_int_eq(xf_value_new_list(ys, 2, &next[1]), XF_OK);
+    ck_assert_int_eq(xf_value_new_list(zs, 2, &next[2]), XF_OK);
+    xf_value_unref(x);
+    xf_value_unref(y);
+    xf_value_unref(z);
+    x = next[0];
+    y = next[1];
+    z = next[2];
+  }
+  ck_assert(xf_value_equal(x, y));
+  ck_assert(!xf_value_equal(x, z));
+  xf_value_unref(x);
+  xf_value_unref(y);
+  xf_value_unref(z);
+}
+END_TEST
+
+/* A value that shares its items has a text far larger than itself: the
+ * text stops below 1 MiB, quickly, and says it was cut. */
+START_TEST(test_repr_shared_items) {
+  xf_value_t *v = xf_value_void();
+  for (int i = 0; i < 64; i++) {
+    xf_value_t *items[] = {v, v};
+    xf_value_t *next = NULL;
+    ck_assert_int_eq(xf_value_new_list(items, 2, &next), XF_OK);
+    xf_value_unref(v);
+    v = next;
+  }
+  size_t len = xf_value_repr(v, NULL, 0);
+  ck_assert_uint_lt(len, (size_t) 1 << 20);
+  char *text = malloc(len + 1);
+  ck_assert_ptr_nonnull(text);
+  ck_assert_uint_eq(xf_value_repr(v, text, len + 1), len);
+  ck_assert_uint_eq(strlen(text), len);
+  ck_assert_str_eq(text + len - 3, "...");
+  ck_assert(strncmp(text, "[[[[", 4) == 0);
+  free(text);
+  xf_value_unref(v);
+}
+END_TEST
+
 START_TEST(test_repr_deep) {
   xf_value_t *v = xf_value_void();
   for (int i = 0; i < 300; i++) {
@@ -1580,6 +1630,7 @@ static Suite *value_suite(void) {
   tcase_add_test(tc, test_equal_scalars);
   tcase_add_test(tc, test_equal_strings_and_bytes);
   tcase_add_test(tc, test_equal_lists);
+  tcase_add_test(tc, test_equal_shared_items);
   tcase_add_test(tc, test_equal_identity_kinds);
   suite_add_tcase(s, tc);
 
@@ -1594,6 +1645,7 @@ static Suite *value_suite(void) {
   tcase_add_test(tc, test_repr_scalars);
   tcase_add_test(tc, test_repr_containers);
   tcase_add_test(tc, test_repr_deep);
+  tcase_add_test(tc, test_repr_shared_items);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("enomem");

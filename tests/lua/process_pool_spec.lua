@@ -395,6 +395,16 @@ describe("the process pool", function()
     assert.are.equal(1, pool:submit(function()
       return 1
     end):result(WAIT))
+    -- The same under the name the other languages use.
+    local pid2, go2 = mkfifo(dir .. "/pid2"), mkfifo(dir .. "/go2")
+    local g = pool:submit_with_timeout(0.2, tell_and_wait, pid2, go2)
+    read_fifo(pid2):result(WAIT)
+    ok, e = pcall(g.result, g, WAIT)
+    assert.is_false(ok)
+    assert.is_true(xf.is_timeout(e))
+    assert.has_error(function()
+      pool:submit_with_timeout(-1, tell_and_wait, pid2, go2)
+    end)
   end)
 
   it("terminates and kills, leaving no child process and no descriptor", function()

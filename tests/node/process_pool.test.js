@@ -247,6 +247,19 @@ test("onWorkerDeath 'replace': only the running task fails", T, async () => {
   await pool.close();
 });
 
+test('a task past its timeout fails with TimeoutError and its worker is replaced', T, async () => {
+  const pool = new xf.ProcessPool({ maxWorkers: 1 });
+  // Held and never released: the timeout is the only way the task ends.
+  const ready = fifo();
+  const f = pool.submitWithTimeout(200, tasks, 'hold', ready, fifo());
+  const pid = Number(await fs.promises.readFile(ready, 'utf8'));
+  await assert.rejects(f, { name: 'TimeoutError' });
+  assert.notStrictEqual(await pool.submit(tasks, 'pid'), pid);
+  assert.strictEqual(await pool.submitWithTimeout(60000, tasks, 'add', 2, 3), 5);
+  assert.throws(() => pool.submitWithTimeout(-1, tasks, 'add', 1, 1), RangeError);
+  await pool.close();
+});
+
 test('maxTasksPerChild recycles workers', T, async () => {
   const pool = new xf.ProcessPool({ maxWorkers: 1, maxTasksPerChild: 2 });
   const pids = [];

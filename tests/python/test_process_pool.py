@@ -251,6 +251,20 @@ def test_sigkill_mid_task_with_replace_fails_that_task_only(gate):
         xfutures.ProcessPoolExecutor(on_worker_death="retry")
 
 
+def test_task_timeout_kills_and_replaces_the_worker(gate):
+    with xfutures.ProcessPoolExecutor(max_workers=1) as ex, gate:
+        # The task is never released: the timeout is its only way to end.
+        fut = ex.submit_with_timeout(0.2, report_and_wait, gate.report, gate.release_path)
+        pid = gate.arrival()
+        with pytest.raises(TimeoutError):
+            fut.result(timeout=WAIT)
+        assert ex.submit(os.getpid).result(timeout=WAIT) != pid
+        assert ex.submit_with_timeout(WAIT, pow, 2, 3).result(timeout=WAIT) == 8
+        assert ex.stats()["timeouts"] == 1
+        with pytest.raises(ValueError):
+            ex.submit_with_timeout(-1, pow, 2, 3)
+
+
 def test_workers_ignore_sigint(gate):
     with xfutures.ProcessPoolExecutor(max_workers=1) as ex, gate:
         fut = ex.submit(report_and_wait, gate.report, gate.release_path)

@@ -146,6 +146,18 @@ class ProcessPoolExecutor(_cf.Executor):
         A task that cannot be pickled gets a future failed with the pickling
         error. Raises BrokenProcessPool on a broken pool and RuntimeError
         after shutdown."""
+        return self._submit(-1.0, fn, args, kwargs)
+
+    def submit_with_timeout(self, timeout, fn, /, *args, **kwargs):
+        """As submit, with a limit of timeout seconds on the task's run in its
+        worker (an extension of the stdlib's API): a task still running then
+        fails with TimeoutError, and its worker is killed and replaced, so
+        the pool goes on."""
+        if timeout is None or timeout < 0:
+            raise ValueError("timeout must be a number of seconds, >= 0")
+        return self._submit(float(timeout), fn, args, kwargs)
+
+    def _submit(self, timeout, fn, args, kwargs):
         if not callable(fn):
             raise TypeError("%r is not callable" % (fn,))
         if _pkg._shutting_down:
@@ -163,7 +175,7 @@ class ProcessPoolExecutor(_cf.Executor):
             fut = _pkg.Future()
             fut.set_exception(exc)
             return fut
-        h = _raw.py_process_pool_submit(self._h, data)
+        h = _raw.py_process_pool_submit(self._h, data, timeout)
         if h == _raw.EBROKEN:
             raise BrokenProcessPool(
                 "A process in the process pool was terminated abruptly or its "
@@ -225,9 +237,9 @@ class ProcessPoolExecutor(_cf.Executor):
         """A snapshot of the pool's counters, as a dict: the executor's
         (queued, running, completed, cancelled, threads: the workers alive,
         max_workers) and the process pool's (spawned, deaths, retired,
-        broken)."""
+        timeouts, broken)."""
         keys = ("queued", "running", "completed", "cancelled", "threads", "max_workers")
         out = dict(zip(keys, _raw.py_executor_stats(self._h)))
         w = _raw.py_process_pool_stats(self._h)
-        out.update(spawned=w[2], deaths=w[3], retired=w[4], broken=w[6])
+        out.update(spawned=w[2], deaths=w[3], retired=w[4], timeouts=w[5], broken=w[6])
         return out

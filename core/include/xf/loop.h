@@ -286,10 +286,12 @@ XF_API int xf_loop_call_exception_handler(xf_loop_t *loop, const char *message,
  * xf_loop_run(loop, XF_RUN_NOWAIT) on the loop's thread. That run takes the
  * wake-ups, so that afterwards the fd is readable again only for work still
  * to do (or a watched fd still ready). xf_loop_backend_timeout is there for
- * a host that would rather wait for timers itself. The fd may also be readable
- * with nothing due (a timer cancelled after it was scheduled): the run then
- * does nothing. Owned by the loop: do not close or read it. Any thread;
- * XF_EINVAL or XF_ECLOSED as a negative number. */
+ * a host that would rather wait for timers itself (a callback queued by
+ * another thread makes the fd readable by the time the call that queued it
+ * returns, so backend_timeout may report it a moment before the fd does).
+ * The fd may also be readable with nothing due (a timer cancelled after it was
+ * scheduled): the run then does nothing. Owned by the loop: do not close or read it. Any
+ * thread; XF_EINVAL or XF_ECLOSED as a negative number. */
 XF_API int xf_loop_backend_fd(xf_loop_t *loop);
 
 /* Nanoseconds until the loop needs to run again: 0 if work is ready, the time

@@ -149,7 +149,9 @@ XF_API bool xf_value_equal(const xf_value_t *a, const xf_value_t *b);
  * bytes as they are), bytes as b"<hex>", lists as [a, b], maps as {k: v}
  * in their order, errors as error(Type: message), objects as
  * object(<runtime>) and pointers as pointer. Containers nested deeper than
- * 256 levels show as [...] or {...}. As snprintf: writes at most size bytes
+ * 256 levels show as [...] or {...}, and a text that would pass 1 MiB
+ * (values can share items, so a small value can have a huge text) is cut
+ * below 1 MiB and ends with "...". As snprintf: writes at most size bytes
  * including a terminating NUL (buf may be NULL when size is 0) and returns
  * the length of the whole text. A NULL or invalid handle renders as
  * "invalid". */
