@@ -428,6 +428,12 @@ static int step(xf_future_t *task, void *data, xf_future_t *awaited, int status)
               "step status %s", xf_err_name(status));
   if (awaited)
     FUZZ_CHECK(xf_future_done(awaited));
+  /* A cancellation ends the task whenever it comes, also before its first
+   * step (asyncio throws it into a coroutine that never ran): a step that
+   * went on awaiting instead would be a task that ignores cancellation,
+   * which the program's model of what finishes does not describe. */
+  if (phase == 0 && status == XF_ECANCELLED)
+    return XF_ECANCELLED;
   if (phase == 0) {
     switch (r->variant) {
     case 0:
