@@ -55,28 +55,29 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-/* Patterns of a careful program that the library does not handle yet;
- * each is left out until its fix lands, then switched on for good.
+/* Two patterns of a careful program that the library once got wrong; both
+ * are on, and each can be switched off (-D...=0) to tell a new failure from
+ * them.
  *
  * SWEEP_BLOCKED_WORKER: one of the hundred pool tasks calls a closure whose
  * owner loop does not run yet, so it blocks its worker, while the program
  * waits for the other tasks (xf_wait, as_completed). Tasks submitted
- * together must run in parallel, but a warm pool may queue them all behind
- * the blocked one, and the wait then never ends. Left out, the closure is
- * called by a task of its own submitted after the waits.
+ * together must run in parallel: a warm pool that queued them all behind
+ * the blocked one made the wait never end. Off, the closure is called by a
+ * task of its own submitted after the waits.
  *
  * SWEEP_DROP_UNFINISHED: the program makes a future, hangs then(), shield(),
  * chain(), all(), any(), first() and an unwrapping then() on it, and drops
  * it unfinished (the API allows that: its callbacks never run, their data
  * is freed), keeping only the then() and shield() results, which must then
- * finish. They stay pending for ever instead, and the futures of the others
- * keep themselves alive through reference cycles once every reference to
- * them is gone. */
+ * finish (cancelled). They used to stay pending for ever, and the futures
+ * of the others to keep themselves alive through reference cycles once
+ * every reference to them was gone. */
 #ifndef SWEEP_BLOCKED_WORKER
-#define SWEEP_BLOCKED_WORKER 0
+#define SWEEP_BLOCKED_WORKER 1
 #endif
 #ifndef SWEEP_DROP_UNFINISHED
-#define SWEEP_DROP_UNFINISHED 0
+#define SWEEP_DROP_UNFINISHED 1
 #endif
 
 /* Points per mode tried under valgrind. */
