@@ -838,6 +838,10 @@ static void op_chain(fuzz_in_t *in) {
   xf_future_t *src = slot_future(a), *dst = slot_future(b);
   if (!src || !dst)
     return;
+  /* Not into futures that a worker thread finishes (as op_finish). */
+  int dkind = P.nodes[P.slot[b]].kind;
+  if (src != dst && (dkind == N_POOL || dkind == N_THEN))
+    return;
   bool seen[MAX_NODES] = {false};
   if (src != dst && waits_for(P.slot[a], P.slot[b], seen))
     return;
@@ -1278,8 +1282,13 @@ static bool expected_done(int id) {
     yes = own && !P.closed && (n->extra < 0 || expected_done(n->extra));
     break;
   }
-  /* A task whose loop is closed never runs again, whatever it follows. */
-  for (int i = 0; i < n->nsrcs && !yes && !(n->kind == N_TASK && P.closed); i++)
+  /* A task whose loop is closed never runs again, whatever it follows. A
+   * task reaches the outcome of its sources as a cancellation request,
+   * which it answers only once the future it awaits is done (that future
+   * may be running, where cancelling it does nothing, as in asyncio). */
+  bool follows =
+      !(n->kind == N_TASK && (P.closed || (n->extra >= 0 && !expected_done(n->extra))));
+  for (int i = 0; i < n->nsrcs && !yes && follows; i++)
     yes = resolved(n->srcs[i]);
   n->memo = yes ? 2 : 3;
   return yes;
