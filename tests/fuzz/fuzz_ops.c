@@ -55,8 +55,12 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define NSLOTS    8
-#define NHANDLES  4
+#define NSLOTS   8
+#define NHANDLES 4
+#ifndef FUZZ_TIMEOUT_OF_TIMEOUT
+#define FUZZ_TIMEOUT_OF_TIMEOUT 0
+#endif
+
 #define MAX_OPS   160
 #define MAX_NODES (MAX_OPS + 8)
 #define MAX_RECS  (2 * MAX_OPS + 8)
@@ -889,6 +893,12 @@ static void op_timeout(fuzz_in_t *in) {
   int dst = fuzz_u8(in) % NSLOTS;
   xf_future_t *f = slot_future(src);
   if (!f || P.dropped)
+    return;
+  /* A timeout of a timeout's future meets the open finding
+   * findings/timeout-handle-use-after-free (a rare use after free of a
+   * timer handle): left out until it is fixed, so that the rest keeps being
+   * fuzzed; build with -DFUZZ_TIMEOUT_OF_TIMEOUT=1 to reach it. */
+  if (!FUZZ_TIMEOUT_OF_TIMEOUT && P.nodes[P.slot[src]].kind == N_TIMEOUT)
     return;
   int64_t ns = tmode == TO_NOW ? 0 : tmode == TO_HOUR ? HOUR_NS : -1;
   xf_future_t *out = NULL;
