@@ -209,13 +209,18 @@ class Future {
         const settle = () => {
           const e = native.js_future_exception(this._h);
           if (e !== undefined) reject(e);
-          else resolve(native.js_future_result(this._h));
+          else resolve(this._doneValue());
         };
         if (this.done) settle();
         else this.onDone(settle);
       });
     }
     return this._promise;
+  }
+
+  /** The value of a future done with one (a subclass may read it otherwise). */
+  _doneValue() {
+    return native.js_future_result(this._h);
   }
 
   // Promises/A+: the reactions are the Promise's, so they are asynchronous,

@@ -50,20 +50,7 @@ module.exports = function processPool({ native, Future, WRAP, makeError, errorCl
   class ProcessFuture extends Future {
     result() { return native.js_process_future_result(this._handle); }
 
-    toPromise() {
-      if (!this._promise) {
-        this._promise = new Promise((resolve, reject) => {
-          const settle = () => {
-            const e = native.js_future_exception(this._h);
-            if (e !== undefined) reject(e);
-            else resolve(native.js_process_future_result(this._h));
-          };
-          if (this.done) settle();
-          else this.onDone(settle);
-        });
-      }
-      return this._promise;
-    }
+    _doneValue() { return native.js_process_future_result(this._h); }
   }
 
   // The module as the worker will load it: an absolute path (relative paths

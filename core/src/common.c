@@ -11,7 +11,7 @@
 
 const char *xf_strerror(int code) {
   switch (code) {
-#define XF__ERRNO_TEXT(name, value, text, type)                                                \
+#define XF__ERRNO_TEXT(name, value, text, type)                                          \
   case value:                                                                            \
     return text;
     XF_ERRNO_MAP(XF__ERRNO_TEXT)
@@ -22,7 +22,7 @@ const char *xf_strerror(int code) {
 
 const char *xf_err_name(int code) {
   switch (code) {
-#define XF__ERRNO_NAME(name, value, text, type)                                                \
+#define XF__ERRNO_NAME(name, value, text, type)                                          \
   case value:                                                                            \
     return "XF_" #name;
     XF_ERRNO_MAP(XF__ERRNO_NAME)

@@ -50,7 +50,6 @@
 
 #include <xf/xf.h>
 
-
 /* ---- Reporting ------------------------------------------------------------ */
 
 static atomic_long violations;
