@@ -238,13 +238,37 @@ int xf__loop_check_thread(xf_loop_t *loop) {
 
 /* Whether this thread may touch the loop-thread structures for internal
  * bookkeeping (removing a cancelled timer): it runs the loop, or nobody does
- * and it is the loop's home thread. Stricter than xf__loop_check_thread,
- * because it is used by calls that any thread may make. */
-static bool xf__may_touch(xf_loop_t *loop) {
+ * and it is the loop's home thread, which then takes the loop for that
+ * moment as a run takes it. Stricter than xf__loop_check_thread, because it
+ * is used by calls that any thread may make. Taking matters because another
+ * thread may close the loop at any moment (its last reference went there),
+ * and closing takes the loop the same way, so the two never touch the
+ * loop-thread structures at once. XF__TOUCH_NO: this thread may not touch
+ * them now; XF__TOUCH_OWNER: it runs the loop; XF__TOUCH_TAKEN: it took the
+ * loop and gives it back with xf__loop_give_back. */
+enum { XF__TOUCH_NO, XF__TOUCH_OWNER, XF__TOUCH_TAKEN };
+
+static int xf__loop_take(xf_loop_t *loop) {
   const void *owner = atomic_load_explicit(&loop->owner, memory_order_acquire);
   if (owner)
-    return owner == xf__self();
-  return atomic_load_explicit(&loop->home, memory_order_relaxed) == xf__self();
+    return owner == xf__self() ? XF__TOUCH_OWNER : XF__TOUCH_NO;
+  if (atomic_load_explicit(&loop->home, memory_order_relaxed) != xf__self())
+    return XF__TOUCH_NO;
+  const void *expected = NULL;
+  return atomic_compare_exchange_strong_explicit(&loop->owner, &expected, xf__self(),
+                                                 memory_order_acq_rel,
+                                                 memory_order_acquire)
+             ? XF__TOUCH_TAKEN
+             : XF__TOUCH_NO;
+}
+
+/* Give back a loop taken by xf__loop_take. A last reference dropped
+ * meanwhile could not close a loop it saw taken: close it now, as the end
+ * of a run does. */
+static void xf__loop_give_back(xf_loop_t *loop) {
+  atomic_store_explicit(&loop->owner, NULL, memory_order_seq_cst);
+  if (atomic_load_explicit(&loop->close_on_exit, memory_order_seq_cst))
+    xf_loop_close(loop);
 }
 
 xf_loop_t *xf_loop_current(void) {
@@ -370,11 +394,14 @@ int xf_handle_cancel(xf_handle_t *h) {
   xf_loop_t *loop = h->loop;
   /* On the loop's thread a timer leaves the heap now; elsewhere the flag is
    * enough: the loop drops the handle when it reaches it. A queued handle is
-   * dropped when its turn comes. */
-  if (xf__may_touch(loop) && h->where == XF__H_HEAP) {
+   * dropped when its turn comes. The handle holds the loop's memory. */
+  int touch = xf__loop_take(loop);
+  if (touch != XF__TOUCH_NO && h->where == XF__H_HEAP) {
     xf__heap_remove(&loop->timers, &h->heap, xf__timer_less);
     xf__handle_retire(h);
   }
+  if (touch == XF__TOUCH_TAKEN)
+    xf__loop_give_back(loop);
   return XF_OK;
 }
 
@@ -607,11 +634,20 @@ int xf_loop_close(xf_loop_t *loop) {
     return XF_EINVAL;
   if (xf__forked(loop->fork_gen))
     return XF_OK;
-  if (atomic_load_explicit(&loop->owner, memory_order_acquire))
+  /* Closing takes the loop as a run does, so that no run starts and no
+   * home-thread bookkeeping (xf__loop_take) touches it meanwhile. Whoever
+   * holds it now closes it when it gives it back, if the last reference
+   * asked for that. */
+  const void *expected = NULL;
+  if (!atomic_compare_exchange_strong_explicit(&loop->owner, &expected, xf__self(),
+                                               memory_order_acq_rel,
+                                               memory_order_acquire))
     return XF_EBUSY;
   /* One caller closes; another returns at once, as for a closed loop. */
-  if (atomic_exchange_explicit(&loop->closing, true, memory_order_acq_rel))
+  if (atomic_exchange_explicit(&loop->closing, true, memory_order_acq_rel)) {
+    atomic_store_explicit(&loop->owner, NULL, memory_order_release);
     return XF_OK;
+  }
   /* The suspended tasks go first, while the loop still takes posts: a
    * wake-up sent meanwhile, by any thread, lands in the queue dropped below,
    * so the last reference to a task, which such a wake-up may hold, is only
@@ -650,6 +686,9 @@ int xf_loop_close(xf_loop_t *loop) {
     if (w.free_data)
       w.free_data(w.data);
   }
+  /* Nothing reaches the loop-thread structures of a closed loop any more;
+   * waiting for the default executor's jobs is no run. */
+  atomic_store_explicit(&loop->owner, NULL, memory_order_release);
   xf__lock(&loop->lock);
   xf_executor_t *ex = loop->default_ex;
   loop->default_ex = NULL;

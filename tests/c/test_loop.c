@@ -678,6 +678,68 @@ START_TEST(test_post_races_close) {
 }
 END_TEST
 
+/* The last user reference to a loop that does not run may go on any
+ * thread, which closes the loop there, while its home thread cancels a
+ * timer: closing retires the heap's timers as cancelling removes one. The
+ * two must not touch the heap at once; each timer's data is freed once. */
+enum { CLOSE_RACE_ROUNDS = 300 };
+
+typedef struct close_race {
+  pthread_barrier_t start, end;
+  xf_loop_t *loop;
+  bool quit;
+  _Atomic int freed;
+} close_race_t;
+
+static void close_race_never(void *data) {
+  (void) data;
+  ck_abort_msg("a timer of a closed loop ran");
+}
+
+static void close_race_freed(void *data) {
+  atomic_fetch_add(&((close_race_t *) data)->freed, 1);
+}
+
+static void *close_race_closer(void *p) {
+  close_race_t *r = p;
+  for (;;) {
+    pthread_barrier_wait(&r->start);
+    if (r->quit)
+      return NULL;
+    xf_loop_unref(r->loop);
+    pthread_barrier_wait(&r->end);
+  }
+}
+
+START_TEST(test_cancel_races_foreign_close) {
+  close_race_t r = {0};
+  pthread_barrier_init(&r.start, NULL, 2);
+  pthread_barrier_init(&r.end, NULL, 2);
+  pthread_t t;
+  pthread_create(&t, NULL, close_race_closer, &r);
+  for (int round = 0; round < CLOSE_RACE_ROUNDS; round++) {
+    ck_assert_int_eq(xf_loop_new(&r.loop), XF_OK);
+    xf_handle_t *h[3];
+    for (int i = 0; i < 3; i++)
+      ck_assert_int_eq(xf_loop_call_later(r.loop, (int64_t) (i + 1) * 3600 * 1000 * MS,
+                                          close_race_never, &r, close_race_freed, &h[i]),
+                       XF_OK);
+    pthread_barrier_wait(&r.start);
+    for (int i = 0; i < 3; i++)
+      ck_assert_int_eq(xf_handle_cancel(h[i]), XF_OK);
+    pthread_barrier_wait(&r.end);
+    for (int i = 0; i < 3; i++)
+      xf_handle_unref(h[i]);
+  }
+  r.quit = true;
+  pthread_barrier_wait(&r.start);
+  pthread_join(t, NULL);
+  pthread_barrier_destroy(&r.start);
+  pthread_barrier_destroy(&r.end);
+  ck_assert_int_eq(atomic_load(&r.freed), 3 * CLOSE_RACE_ROUNDS);
+}
+END_TEST
+
 /* ---- fds -------------------------------------------------------------- */
 
 typedef struct io_state {
@@ -1540,6 +1602,7 @@ static Suite *loop_suite(void) {
   tcase_add_test(tc, test_threadsafe_wakes_blocked_loop);
   tcase_add_test(tc, test_stop_from_other_thread);
   tcase_add_test(tc, test_post_races_close);
+  tcase_add_test(tc, test_cancel_races_foreign_close);
   suite_add_tcase(s, tc);
   tc = tcase_create("fds");
   tcase_add_test(tc, test_pipe_reader);
