@@ -15,6 +15,7 @@ packages=(
   clang libclang-rt-14-dev curl
   libcbor-dev python3-cbor2 python3-cloudpickle
   python3-joblib
+  openmpi-bin libopenmpi-dev python3-mpi4py
 )
 
 missing=()
