@@ -37,6 +37,15 @@
  * loop is open, the destruction is posted to the loop (run or, if the loop
  * closes first, performed as the loop drops the item).
  *
+ * Done callbacks. A registration made by xf_future_add_done_closure is an
+ * ordinary done callback (xf__done_run) whose data holds a closure
+ * reference and the future as a pointer value, made once at registration
+ * so that delivery allocates nothing. Removing registrations by closure
+ * matches that data under the future's lock. A registration dropped with
+ * its future on another thread drops its closure reference there, and the
+ * rule above sends the closure's destruction, and so its free_data, to the
+ * owner loop.
+ *
  * String results. A closure returning char* must hand its caller memory
  * that outlives the call: the calling thread keeps the result value in a
  * thread-specific slot until its next string-returning call or its exit.
@@ -498,6 +507,16 @@ static void xf__done_free(void *data) {
   xf_value_unref(d->fut);
   xf_closure_unref(d->c);
   xf__free(d);
+}
+
+static bool xf__done_is_of(const void *data, const void *closure) {
+  return ((const xf__done_t *) data)->c == closure;
+}
+
+int xf_future_remove_done_closure(xf_future_t *f, xf_closure_t *c) {
+  if (!f || !c)
+    return XF_EINVAL;
+  return xf__future_remove_done_if(f, xf__done_run, xf__done_is_of, c);
 }
 
 int xf_future_add_done_closure(xf_future_t *f, xf_closure_t *c) {

@@ -364,6 +364,36 @@ int xf_future_error(xf_future_t *f, int64_t timeout_ns, xf_error_t **out) {
   return XF_OK;
 }
 
+int xf_future_outcome(xf_future_t *f, xf_value_t **value, xf_error_t **error) {
+  if (value)
+    *value = NULL;
+  if (error)
+    *error = NULL;
+  if (!f)
+    return XF_EINVAL;
+  uint32_t s = xf__state(f);
+  if (!xf__is_done(s))
+    return (int) s;
+  if (s == XF_CANCELLED) {
+    if (error) {
+      int rc =
+          xf_error_new(XF_ECANCELLED, NULL, f->cancel_msg ? f->cancel_msg : "", error);
+      if (rc != XF_OK)
+        return rc;
+    }
+  } else if (f->error) {
+    if (error)
+      *error = xf_error_ref(f->error);
+  } else if (value) {
+    *value = xf_value_ref(f->value);
+  }
+  /* The error reached the caller: the future is no longer one whose error
+   * nobody read (as after xf_future_error). */
+  if (error)
+    atomic_store_explicit(&f->retrieved, true, memory_order_relaxed);
+  return (int) s;
+}
+
 static int xf__add_callback(xf_future_t *f, xf_done_fn fn, void *data,
                             xf_free_data_fn free_data, xf_loop_t *loop) {
   xf__cb_t *cb = xf__malloc(sizeof *cb);
@@ -457,13 +487,19 @@ int xf__future_copy_outcome(xf_future_t *src, xf_future_t *dst) {
 int xf_future_remove_done_callback(xf_future_t *f, xf_done_fn fn, void *data) {
   if (!f || !fn)
     return XF_EINVAL;
+  return xf__future_remove_done_if(f, fn, NULL, data);
+}
+
+int xf__future_remove_done_if(xf_future_t *f, xf_done_fn fn,
+                              bool (*match)(const void *data, const void *arg),
+                              const void *arg) {
   xf__cb_t *removed = NULL, **tail = &removed;
   int count = 0;
   xf__lock(&f->lock);
   xf__cb_t **link = &f->cb_head, *prev = NULL;
   while (*link) {
     xf__cb_t *cb = *link;
-    if (cb->fn == fn && cb->data == data) {
+    if (cb->fn == fn && (match ? match(cb->data, arg) : cb->data == arg)) {
       *link = cb->next;
       cb->next = NULL;
       *tail = cb;

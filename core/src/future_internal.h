@@ -108,6 +108,14 @@ XF__HIDDEN bool xf__future_tryref(xf_future_t *f);
  * cannot run while its only thread waits; asyncio refuses such a wait. */
 XF__HIDDEN bool xf__future_wait_deadlocks(const xf_future_t *f);
 
+/* Remove every registration of f not run yet whose function is fn and whose
+ * data matches arg: match(data, arg) when match is given (it runs under f's
+ * lock and must only look at data), else data == arg. Frees their data
+ * outside the lock and returns how many went. */
+XF__HIDDEN int xf__future_remove_done_if(xf_future_t *f, xf_done_fn fn,
+                                         bool (*match)(const void *data, const void *arg),
+                                         const void *arg);
+
 /* Cancel f now, bypassing its cancel hook. Same codes as xf_future_cancel. */
 XF__HIDDEN int xf__future_cancel_final(xf_future_t *f, const char *msg);
 

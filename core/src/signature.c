@@ -74,6 +74,9 @@ static ffi_type *xf__ffi_type(int type) {
 
 /* ---- The parser ----------------------------------------------------------- */
 
+/* The longest canonical text: every argument "pointer, " long and more. */
+#define XF__TEXT_MAX (16 + XF_SIGNATURE_MAX_ARGS * 10)
+
 typedef struct xf__parser {
   const char *text;
   const char *p;
@@ -105,17 +108,30 @@ static size_t xf__token_len(const char *p) {
   return n;
 }
 
-/* Write "<what> at offset N: "<token>"" (or "at the end") into errbuf. */
-static int xf__fail_at(xf__parser_t *ps, const char *at, const char *what) {
-  if (ps->errbuf && ps->errlen > 0) {
-    size_t n = xf__token_len(at);
-    if (n == 0)
-      snprintf(ps->errbuf, ps->errlen, "%s at offset %zu: end of text", what,
-               (size_t) (at - ps->text));
-    else
-      snprintf(ps->errbuf, ps->errlen, "%s at offset %zu: \"%.*s\"", what,
-               (size_t) (at - ps->text), (int) (n > 40 ? 40 : n), at);
+/* Every sentence the parser gives about a text goes through here, into the
+ * caller's errbuf (truncated to errlen, NUL included; nothing without a
+ * buffer): "<what>", or with a position "<what> at offset N: "<token>"" (or
+ * ": end of text"), the token cut to 40 bytes. xf_signature_error_new puts
+ * the same sentence into an error. */
+static void xf__explain(char *errbuf, size_t errlen, const char *what, const char *text,
+                        const char *at) {
+  if (!errbuf || errlen == 0)
+    return;
+  if (!at) {
+    snprintf(errbuf, errlen, "%s", what);
+    return;
   }
+  size_t n = xf__token_len(at), offset = (size_t) (at - text);
+  if (n == 0)
+    snprintf(errbuf, errlen, "%s at offset %zu: end of text", what, offset);
+  else
+    snprintf(errbuf, errlen, "%s at offset %zu: \"%.*s\"", what, offset,
+             (int) (n > 40 ? 40 : n), at);
+}
+
+/* Fail the parse with a sentence about the text at `at`. */
+static int xf__fail_at(xf__parser_t *ps, const char *at, const char *what) {
+  xf__explain(ps->errbuf, ps->errlen, what, ps->text, at);
   return XF_EINVAL;
 }
 
@@ -222,8 +238,7 @@ int xf_signature_parse(const char *text, char *errbuf, size_t errlen,
     return XF_EINVAL;
   *out = NULL;
   if (!text) {
-    if (errbuf && errlen > 0)
-      snprintf(errbuf, errlen, "no signature text");
+    xf__explain(errbuf, errlen, "no signature text", NULL, NULL);
     return XF_EINVAL;
   }
   xf__parser_t ps = {text, text, errbuf, errlen};
@@ -258,12 +273,49 @@ int xf_signature_parse(const char *text, char *errbuf, size_t errlen,
   strcpy(w, ")");
   if (ffi_prep_cif(&sig->cif, FFI_DEFAULT_ABI, (unsigned) nargs, xf__ffi_type(ret),
                    nargs ? sig->ffargs : NULL) != FFI_OK) {
-    if (errbuf && errlen > 0)
-      snprintf(errbuf, errlen, "libffi cannot call \"%s\"", sig->text);
+    char what[32 + XF__TEXT_MAX];
+    snprintf(what, sizeof what, "libffi cannot call \"%s\"", sig->text);
+    xf__explain(errbuf, errlen, what, NULL, NULL);
     xf__free(sig);
     return XF_EINVAL;
   }
   *out = sig;
+  return XF_OK;
+}
+
+int xf_signature_error_new(const char *context, const char *text, int code,
+                           xf_error_t **out) {
+  if (!out)
+    return XF_EINVAL;
+  *out = NULL;
+  if (code >= 0)
+    return XF_EINVAL;
+  /* The parser says what is wrong; a text that parses after all has only
+   * the code to show. */
+  char why[64 + XF__TEXT_MAX];
+  const char *sentence = xf_strerror(code);
+  if (code == XF_EINVAL) {
+    xf_signature_t *sig = NULL;
+    if (xf_signature_parse(text, why, sizeof why, &sig) == XF_EINVAL)
+      sentence = why;
+    xf_signature_unref(sig);
+  }
+  const char *prefix = context ? context : "";
+  const char *sep = *prefix ? ": " : "";
+  const char *bad = code == XF_EINVAL ? "bad signature: " : "";
+  size_t size = strlen(prefix) + strlen(sep) + strlen(bad) + strlen(sentence) + 1;
+  char *message = xf__malloc(size);
+  int rc = XF_ENOMEM;
+  if (message) {
+    snprintf(message, size, "%s%s%s%s", prefix, sep, bad, sentence);
+    rc = xf_error_new(code, NULL, message, out);
+    xf__free(message);
+  }
+  if (rc != XF_OK) {
+    /* Still an error to raise: the preallocated MemoryError. */
+    *out = xf__error_oom();
+    return XF_ENOMEM;
+  }
   return XF_OK;
 }
 

@@ -35,6 +35,19 @@
  * A map is stored as a list of 2n items, key then value, so freeing and
  * walking it is the list's code.
  *
+ * An object value whose hooks name an owner loop keeps a reference to that
+ * loop's memory (xf__loop_ref: it does not keep the loop open, but it keeps
+ * the loop's address valid to post to). When its count reaches zero on a
+ * thread that is not running the owner loop, the value itself becomes the
+ * data of a call posted with xf_loop_call_soon_threadsafe, whose free
+ * function does the release, drops the loop reference and frees the value.
+ * The loop calls a posted item's free function exactly once, after running
+ * it or when it drops it at close, so the release happens exactly once on
+ * either path. A post the loop refuses (closed, forked, out of memory)
+ * leaves the value to the dropping thread, which releases it at once: there
+ * is no other thread left to do it. A hooks struct without a release has
+ * nothing to run on the owner thread and is never posted.
+ *
  * Freeing a list does not recurse: once a count reaches zero nobody else can
  * see the value, so its count field is reused as the link of a stack of
  * values waiting to be freed. A list nested a million levels deep is freed in
@@ -46,7 +59,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "future_internal.h"
 #include "value_internal.h"
+
+/* The sizes of xf_object_hooks_t: as version 0.1 had it (up to hook_data),
+ * and from 0.2 with the owner loop. */
+#define XF__HOOKS_SIZE_0_1   offsetof(xf_object_hooks_t, owner)
+#define XF__HOOKS_SIZE_OWNER (offsetof(xf_object_hooks_t, owner) + sizeof(xf_loop_t *))
 
 static_assert(sizeof(void *) == 8, "xfutures assumes 64-bit pointers");
 static_assert(sizeof(uintptr_t) == sizeof(uint64_t), "handles hold 64 bits");
@@ -100,6 +119,7 @@ typedef struct xf__object_value {
   struct xf_value h;
   void *object;
   const xf_object_hooks_t *hooks;
+  xf_loop_t *owner; /* a reference to the owner loop's memory, or NULL */
 } xf__object_value_t;
 
 typedef struct xf__error_value {
@@ -241,6 +261,36 @@ static inline bool xf__value_release(struct xf_value *h) {
   return atomic_fetch_sub_explicit(&h->u.refs, 1, memory_order_acq_rel) == 1;
 }
 
+/* ---- Owner-thread release of objects ------------------------------------- */
+
+/* Release the object, drop the value's reference to its owner loop and free
+ * the value. */
+static void xf__object_finish(xf__object_value_t *o) {
+  if (o->hooks->release)
+    o->hooks->release(o->object, o->hooks->hook_data);
+  xf__loop_unref(o->owner);
+  xf__free(o);
+}
+
+static void xf__object_posted_run(void *data) {
+  (void) data; /* the work is done by the free function, see below */
+}
+
+static void xf__object_posted_free(void *data) {
+  xf__object_finish(data);
+}
+
+/* An object value whose count reached zero: release it here, or hand it to
+ * its owner loop (see the design notes). */
+static void xf__object_drop(xf__object_value_t *o) {
+  xf_loop_t *owner = o->owner;
+  if (owner && o->hooks->release && xf_loop_current() != owner &&
+      xf_loop_call_soon_threadsafe(owner, xf__object_posted_run, o,
+                                   xf__object_posted_free) == XF_OK)
+    return;
+  xf__object_finish(o);
+}
+
 /* Frees a value whose count has reached zero, together with every list item
  * whose count reaches zero on the way (see the design notes). */
 static void xf__value_free(struct xf_value *v) {
@@ -265,12 +315,10 @@ static void xf__value_free(struct xf_value *v) {
         p->dtor(p->p);
       break;
     }
-    case XF_KIND_OBJECT: {
-      xf__object_value_t *o = (xf__object_value_t *) v;
-      if (o->hooks->release)
-        o->hooks->release(o->object, o->hooks->hook_data);
+    case XF_KIND_OBJECT:
+      xf__object_drop((xf__object_value_t *) v); /* frees v, now or later */
+      v = NULL;
       break;
-    }
     case XF_KIND_ERROR:
       xf_error_unref(((xf__error_value_t *) v)->err);
       break;
@@ -499,15 +547,17 @@ int xf_value_new_object(void *object, const xf_object_hooks_t *hooks, xf_value_t
   if (!out)
     return XF_EINVAL;
   *out = NULL;
-  /* A hooks struct smaller than this version's is one whose sz was never
-   * filled in; reading past it would read garbage. */
-  if (!object || !hooks || hooks->sz < sizeof(xf_object_hooks_t) || !hooks->name)
+  /* A hooks struct smaller than version 0.1's is one whose sz was never
+   * filled in. One of 0.1's size has no owner field: reading past it would
+   * read the caller's other data. */
+  if (!object || !hooks || hooks->sz < XF__HOOKS_SIZE_0_1 || !hooks->name)
     return XF_EINVAL;
   xf__object_value_t *v = xf__value_alloc(sizeof *v, XF_KIND_OBJECT);
   if (!v)
     return XF_ENOMEM;
   v->object = object;
   v->hooks = hooks;
+  v->owner = hooks->sz >= XF__HOOKS_SIZE_OWNER ? xf__loop_ref(hooks->owner) : NULL;
   if (hooks->retain)
     hooks->retain(object, hooks->hook_data);
   *out = &v->h;

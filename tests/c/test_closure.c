@@ -966,6 +966,111 @@ START_TEST(test_done_closure_rules) {
 }
 END_TEST
 
+/* A done callback is taken back with xf_future_remove_done_closure: every
+ * registration of that closure not run yet goes, its reference with it, and
+ * the other closures' registrations stay. */
+START_TEST(test_done_closure_remove) {
+  xf_loop_t *loop = xft_loop();
+  life_t l, other;
+  memset(&l, 0, sizeof l);
+  memset(&other, 0, sizeof other);
+  xf_closure_t *c, *c2;
+  ck_assert_int_eq(xf_closure_new("void(pointer)", life_handler, &l, life_free, loop, &c),
+                   XF_OK);
+  ck_assert_int_eq(
+      xf_closure_new("void(pointer)", life_handler, &other, life_free, loop, &c2), XF_OK);
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_add_done_closure(f, c), XF_OK);
+  ck_assert_int_eq(xf_future_add_done_closure(f, c2), XF_OK);
+  ck_assert_int_eq(xf_future_add_done_closure(f, c), XF_OK);
+  ck_assert_int_eq(xf_future_remove_done_closure(f, c), 2);
+  ck_assert_int_eq(xf_future_remove_done_closure(f, c), 0);
+  /* The registrations' references are gone: ours is the last one. */
+  xf_closure_unref(c);
+  ck_assert_int_eq(atomic_load(&l.freed), 1);
+  xf_closure_unref(c2);
+  ck_assert_int_eq(atomic_load(&other.freed), 0);
+  ck_assert_int_eq(xf_future_set_result(f, NULL), XF_OK);
+  run_until(loop, &other.runs, 1);
+  ck_assert_int_eq(atomic_load(&l.runs), 0);
+  ck_assert_int_eq(xf_future_remove_done_closure(f, c2), 0);
+  run_until(loop, &other.freed, 1);
+  ck_assert(atomic_load(&other.freed_on_main));
+  ck_assert_int_eq(xf_future_remove_done_closure(NULL, c2), XF_EINVAL);
+  ck_assert_int_eq(xf_future_remove_done_closure(f, NULL), XF_EINVAL);
+  xf_future_unref(f);
+  xf_loop_unref(loop);
+}
+END_TEST
+
+/* Removing races with another thread finishing the future: the callback
+ * either is removed (and never runs) or runs once, on the owner thread. */
+typedef struct race_finish {
+  xf_future_t *f;
+} race_finish_t;
+
+static void *race_finisher(void *arg) {
+  xf_future_set_result(((race_finish_t *) arg)->f, NULL);
+  return NULL;
+}
+
+START_TEST(test_done_closure_remove_races_completion) {
+  xf_loop_t *loop = xft_loop();
+  life_t l;
+  memset(&l, 0, sizeof l);
+  xf_closure_t *c;
+  ck_assert_int_eq(xf_closure_new("void(pointer)", life_handler, &l, life_free, loop, &c),
+                   XF_OK);
+  int removed = 0;
+  for (int i = 0; i < 200; i++) {
+    race_finish_t job;
+    ck_assert_int_eq(xf_future_new(&job.f), XF_OK);
+    ck_assert_int_eq(xf_future_add_done_closure(job.f, c), XF_OK);
+    pthread_t t = spawn(race_finisher, &job);
+    int n = xf_future_remove_done_closure(job.f, c);
+    ck_assert(n == 0 || n == 1);
+    removed += n;
+    pthread_join(t, NULL);
+    /* The completion, if it was not removed, is queued by now. */
+    ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+    ck_assert_int_eq(atomic_load(&l.runs) + removed, i + 1);
+    xf_future_unref(job.f);
+  }
+  xf_closure_unref(c);
+  ck_assert_int_eq(atomic_load(&l.freed), 1);
+  xf_loop_unref(loop);
+}
+END_TEST
+
+/* A pending future dropped on another thread drops its registrations there;
+ * the closure's data, a foreign function for a binding, is still freed on
+ * the owner's thread. */
+static void *drop_future(void *arg) {
+  xf_future_unref(arg);
+  return NULL;
+}
+
+START_TEST(test_done_closure_freed_on_owner) {
+  xf_loop_t *loop = xft_loop();
+  life_t l;
+  memset(&l, 0, sizeof l);
+  xf_closure_t *c;
+  ck_assert_int_eq(xf_closure_new("void(pointer)", life_handler, &l, life_free, loop, &c),
+                   XF_OK);
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_add_done_closure(f, c), XF_OK);
+  xf_closure_unref(c); /* the registration holds the last reference */
+  pthread_join(spawn(drop_future, f), NULL);
+  ck_assert_int_eq(atomic_load(&l.freed), 0);
+  run_until(loop, &l.freed, 1);
+  ck_assert(atomic_load(&l.freed_on_main));
+  ck_assert_int_eq(atomic_load(&l.runs), 0);
+  xf_loop_unref(loop);
+}
+END_TEST
+
 /* ---- Bad input and failed allocations ---------------------------------- */
 
 START_TEST(test_bad_input) {
@@ -1107,6 +1212,9 @@ static Suite *closure_suite(void) {
   tcase_add_test(tc, test_done_closures_batched);
   tcase_add_test(tc, test_done_closures_while_running);
   tcase_add_test(tc, test_done_closure_rules);
+  tcase_add_test(tc, test_done_closure_remove);
+  tcase_add_test(tc, test_done_closure_remove_races_completion);
+  tcase_add_test(tc, test_done_closure_freed_on_owner);
   suite_add_tcase(s, tc);
   tc = tcase_create("bad_input");
   tcase_add_test(tc, test_bad_input);

@@ -301,8 +301,8 @@ static void obj_hook(void *o, void *d) {
 }
 
 START_TEST(test_foreign_payload_stays_behind) {
-  static const xf_object_hooks_t hooks = {sizeof hooks, "python", obj_hook, obj_hook,
-                                          NULL};
+  static const xf_object_hooks_t hooks = {sizeof hooks, "python", obj_hook,
+                                          obj_hook,     NULL,     NULL};
   static int thing;
   xf_value_t *obj;
   ck_assert_int_eq(xf_value_new_object(&thing, &hooks, &obj), XF_OK);

@@ -156,6 +156,35 @@ START_TEST(test_code_of_type) {
 }
 END_TEST
 
+/* The error table is the one source of type names: every row but XF_OK names
+ * a type, xf_error_default_type gives the row's type for each code, and
+ * xf_error_code_of_type gives back the first row that carries a type. */
+START_TEST(test_table_types_complete) {
+  static const struct {
+    int code;
+    const char *type;
+  } rows[] = {
+#define XFT_ROW(name, value, text, type) {value, type},
+      XF_ERRNO_MAP(XFT_ROW)
+#undef XFT_ROW
+  };
+  size_t n = sizeof rows / sizeof rows[0];
+  ck_assert_uint_ge(n, 2);
+  for (size_t i = 0; i < n; i++) {
+    ck_assert_str_eq(xf_error_default_type(rows[i].code), rows[i].type);
+    if (rows[i].code == XF_OK) {
+      ck_assert_str_eq(rows[i].type, "");
+      continue;
+    }
+    ck_assert_msg(rows[i].type[0] != '\0', "%s has no type", xf_err_name(rows[i].code));
+    size_t first = 0;
+    while (strcmp(rows[first].type, rows[i].type) != 0)
+      first++;
+    ck_assert_int_eq(xf_error_code_of_type(rows[i].type), rows[first].code);
+  }
+}
+END_TEST
+
 /* ---- Traceback and payload ------------------------------------------------ */
 
 START_TEST(test_full) {
@@ -380,6 +409,7 @@ static Suite *error_suite(void) {
   tcase_add_test(tc, test_codes);
   tcase_add_test(tc, test_default_type);
   tcase_add_test(tc, test_code_of_type);
+  tcase_add_test(tc, test_table_types_complete);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("payload");

@@ -633,6 +633,182 @@ START_TEST(test_stress_races) {
 }
 END_TEST
 
+/* ---- outcome ---------------------------------------------------------- */
+
+/* xf_future_outcome reads, without blocking, what a binding needs to turn a
+ * future into its language's answer: the state and the value or the error. */
+START_TEST(test_outcome_of_each_state) {
+  xf_future_t *f;
+  xf_value_t *v = (xf_value_t *) 1;
+  xf_error_t *e = (xf_error_t *) 1;
+
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_outcome(f, &v, &e), XF_PENDING);
+  ck_assert_ptr_null(v);
+  ck_assert_ptr_null(e);
+  ck_assert_int_eq(xf_future_set_running_or_notify_cancel(f), XF_OK);
+  v = (xf_value_t *) 1;
+  e = (xf_error_t *) 1;
+  ck_assert_int_eq(xf_future_outcome(f, &v, &e), XF_RUNNING);
+  ck_assert_ptr_null(v);
+  ck_assert_ptr_null(e);
+  ck_assert_int_eq(xf_future_set_result(f, xft_int(42)), XF_OK);
+  ck_assert_int_eq(xf_future_outcome(f, &v, &e), XF_FINISHED);
+  ck_assert_ptr_null(e);
+  int64_t i = 0;
+  ck_assert_int_eq(xf_value_get_int(v, &i), XF_OK);
+  ck_assert_int_eq(i, 42);
+  xf_value_unref(v);
+  /* Either part may be left out. */
+  ck_assert_int_eq(xf_future_outcome(f, NULL, &e), XF_FINISHED);
+  ck_assert_ptr_null(e);
+  ck_assert_int_eq(xf_future_outcome(f, NULL, NULL), XF_FINISHED);
+  xf_future_unref(f);
+
+  /* A void result is a void value, not NULL. */
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(f, NULL), XF_OK);
+  ck_assert_int_eq(xf_future_outcome(f, &v, NULL), XF_FINISHED);
+  ck_assert_int_eq(xf_value_kind(v), XF_KIND_VOID);
+  xf_future_unref(f);
+
+  /* An error: the very error that was set, and no value. */
+  xf_error_t *err;
+  ck_assert_int_eq(xf_error_new(XF_EINVAL, "KeyError", "no such key", &err), XF_OK);
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_set_error(f, xf_error_ref(err)), XF_OK);
+  v = (xf_value_t *) 1;
+  ck_assert_int_eq(xf_future_outcome(f, &v, &e), XF_FINISHED);
+  ck_assert_ptr_null(v);
+  ck_assert_ptr_eq(e, err);
+  xf_error_unref(e);
+  ck_assert_int_eq(xf_future_outcome(f, &v, NULL), XF_FINISHED);
+  ck_assert_ptr_null(v);
+  xf_error_unref(err);
+  xf_future_unref(f);
+
+  /* Cancelled: a CancelledError carrying the message, or none. */
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_cancel_msg(f, "not needed"), XF_OK);
+  v = (xf_value_t *) 1;
+  ck_assert_int_eq(xf_future_outcome(f, &v, &e), XF_CANCELLED);
+  ck_assert_ptr_null(v);
+  ck_assert_int_eq(xf_error_code(e), XF_ECANCELLED);
+  ck_assert_str_eq(xf_error_type(e), "CancelledError");
+  ck_assert_str_eq(xf_error_message(e), "not needed");
+  xf_error_unref(e);
+  xf_future_unref(f);
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_cancel(f), XF_OK);
+  ck_assert_int_eq(xf_future_outcome(f, NULL, &e), XF_CANCELLED);
+  ck_assert_int_eq(xf_error_code(e), XF_ECANCELLED);
+  ck_assert_str_eq(xf_error_message(e), "");
+  xf_error_unref(e);
+  xf_future_unref(f);
+
+  ck_assert_int_eq(xf_future_outcome(NULL, &v, &e), XF_EINVAL);
+  ck_assert_ptr_null(v);
+  ck_assert_ptr_null(e);
+}
+END_TEST
+
+static int outcome_handler_calls;
+
+static void outcome_handler(xf_loop_t *loop, const char *message, xf_error_t *err,
+                            void *data) {
+  (void) loop;
+  (void) message;
+  (void) err;
+  (void) data;
+  outcome_handler_calls++;
+}
+
+/* Reading the error through the outcome counts as retrieving it, as
+ * xf_future_error does: a loop future freed afterwards is not reported as
+ * "never retrieved". Asking for the state alone does not count. */
+START_TEST(test_outcome_retrieves_the_error) {
+  xf_loop_t *loop = xft_loop();
+  ck_assert_int_eq(xf_loop_set_exception_handler(loop, outcome_handler, NULL, NULL),
+                   XF_OK);
+  for (int read_error = 0; read_error < 2; read_error++) {
+    outcome_handler_calls = 0;
+    xf_future_t *f;
+    ck_assert_int_eq(xf_loop_create_future(loop, &f), XF_OK);
+    ck_assert_int_eq(xf_future_fail(f, XF_EFAILED, NULL, "boom"), XF_OK);
+    xf_value_t *v;
+    ck_assert_int_eq(xf_future_outcome(f, &v, NULL), XF_FINISHED);
+    if (read_error) {
+      xf_error_t *e;
+      ck_assert_int_eq(xf_future_outcome(f, NULL, &e), XF_FINISHED);
+      ck_assert_str_eq(xf_error_message(e), "boom");
+      xf_error_unref(e);
+    }
+    xf_future_unref(f);
+    ck_assert_int_eq(outcome_handler_calls, read_error ? 0 : 1);
+  }
+  xft_loop_free(loop);
+}
+END_TEST
+
+/* Failing allocations: the only allocation is a cancelled future's
+ * CancelledError; without it the call fails cleanly with nothing returned. */
+START_TEST(test_outcome_enomem) {
+  xf_future_t *f;
+  ck_assert_int_eq(xf_future_new(&f), XF_OK);
+  ck_assert_int_eq(xf_future_cancel_msg(f, "why"), XF_OK);
+  int failures = 0;
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_value_t *v = (xf_value_t *) 1;
+    xf_error_t *e = (xf_error_t *) 1;
+    int rc = xf_future_outcome(f, &v, &e);
+    ck_assert_ptr_null(v);
+    if (rc == XF_ENOMEM) {
+      ck_assert_ptr_null(e);
+      failures++;
+      continue;
+    }
+    ck_assert_int_eq(rc, XF_CANCELLED);
+    ck_assert_str_eq(xf_error_message(e), "why");
+    xf_error_unref(e);
+  }
+  ck_assert_int_ge(failures, 1);
+  xf_future_unref(f);
+}
+END_TEST
+
+/* A future finished by another thread: the outcome seen once the state says
+ * FINISHED is complete (the value written before the state was published). */
+static void *outcome_finisher(void *arg) {
+  xf_future_t **fs = arg;
+  for (int i = 0; i < 200; i++)
+    xf_future_set_result(fs[i], xft_int(i));
+  return NULL;
+}
+
+START_TEST(test_outcome_across_threads) {
+  xf_future_t *fs[200];
+  for (int i = 0; i < 200; i++)
+    ck_assert_int_eq(xf_future_new(&fs[i]), XF_OK);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, outcome_finisher, fs), 0);
+  for (int i = 0; i < 200; i++) {
+    xf_value_t *v = NULL;
+    int state;
+    while ((state = xf_future_outcome(fs[i], &v, NULL)) != XF_FINISHED) {
+      ck_assert_int_eq(state, XF_PENDING);
+      ck_assert_ptr_null(v);
+    }
+    int64_t got = -1;
+    ck_assert_int_eq(xf_value_get_int(v, &got), XF_OK);
+    ck_assert_int_eq(got, i);
+    xf_value_unref(v);
+  }
+  pthread_join(t, NULL);
+  for (int i = 0; i < 200; i++)
+    xf_future_unref(fs[i]);
+}
+END_TEST
+
 static Suite *future_suite(void) {
   Suite *s = suite_create("future");
   TCase *tc = tcase_create("states");
@@ -657,6 +833,12 @@ static Suite *future_suite(void) {
   tcase_add_test(tc, test_remove_callback);
   tcase_add_test(tc, test_callback_may_drop_last_reference);
   tcase_add_test(tc, test_unref_pending_frees_callbacks);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("outcome");
+  tcase_add_test(tc, test_outcome_of_each_state);
+  tcase_add_test(tc, test_outcome_retrieves_the_error);
+  tcase_add_test(tc, test_outcome_enomem);
+  tcase_add_test(tc, test_outcome_across_threads);
   suite_add_tcase(s, tc);
   tc = tcase_create("bad_input");
   tcase_add_test(tc, test_null_handles);

@@ -167,12 +167,116 @@ START_TEST(test_enomem) {
 }
 END_TEST
 
+/* ---- The error a binding raises for a bad signature --------------------- */
+
+/* The error's message is the context, "bad signature" and the parser's own
+ * sentence, so every binding words it alike. */
+static void check_error(const char *context, const char *text, const char *want) {
+  xf_error_t *e = (xf_error_t *) 1;
+  ck_assert_int_eq(xf_signature_error_new(context, text, XF_EINVAL, &e), XF_OK);
+  ck_assert_int_eq(xf_error_code(e), XF_EINVAL);
+  ck_assert_str_eq(xf_error_type(e), "ValueError");
+  ck_assert_str_eq(xf_error_message(e), want);
+  xf_error_unref(e);
+}
+
+START_TEST(test_error_messages) {
+  check_error("callback", "int(uint33)",
+              "callback: bad signature: expected a type at offset 4: \"uint33\"");
+  check_error("submit_native", "int(",
+              "submit_native: bad signature: expected a type "
+              "at offset 4: end of text");
+  check_error(NULL, "void(void, int32)",
+              "bad signature: void is not an argument type at offset 5: \"void\"");
+  check_error("", "x", "bad signature: expected a type at offset 0: \"x\"");
+  check_error("callback", NULL, "callback: bad signature: no signature text");
+  /* A text that parses has nothing to explain: the code's sentence. */
+  check_error("callback", "void()", "callback: bad signature: invalid argument");
+
+  /* The sentence is the parser's, whatever the text. */
+  const char *texts[] = {"",        "(int32)",     "int32 int32()", "int32(int32;)",
+                         "char()",  "int32(9)",    "long(int32)",   "int32(int32) x",
+                         "void(,)", "const (int)", "double(float"};
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    char why[128], want[256];
+    xf_signature_t *sig;
+    ck_assert_int_eq(xf_signature_parse(texts[i], why, sizeof why, &sig), XF_EINVAL);
+    snprintf(want, sizeof want, "ctx: bad signature: %s", why);
+    check_error("ctx", texts[i], want);
+  }
+
+  /* A long context is kept whole. */
+  char context[600];
+  memset(context, 'c', sizeof context - 1);
+  context[sizeof context - 1] = '\0';
+  xf_error_t *e;
+  ck_assert_int_eq(xf_signature_error_new(context, "int(", XF_EINVAL, &e), XF_OK);
+  const char *m = xf_error_message(e);
+  ck_assert_uint_eq(strspn(m, "c"), sizeof context - 1);
+  ck_assert_str_eq(m + sizeof context - 1,
+                   ": bad signature: expected a type at offset 4: end of text");
+  xf_error_unref(e);
+}
+END_TEST
+
+/* Another failure of the parse (out of memory) is told as that code's error,
+ * with the context. */
+START_TEST(test_error_other_codes) {
+  xf_error_t *e;
+  ck_assert_int_eq(xf_signature_error_new("callback", "void()", XF_ENOMEM, &e), XF_OK);
+  ck_assert_int_eq(xf_error_code(e), XF_ENOMEM);
+  ck_assert_str_eq(xf_error_type(e), "MemoryError");
+  ck_assert_str_eq(xf_error_message(e), "callback: out of memory");
+  xf_error_unref(e);
+  ck_assert_int_eq(xf_signature_error_new(NULL, "void()", XF_ERANGE, &e), XF_OK);
+  ck_assert_str_eq(xf_error_type(e), "OverflowError");
+  ck_assert_str_eq(xf_error_message(e), "value out of range");
+  xf_error_unref(e);
+
+  e = (xf_error_t *) 1;
+  ck_assert_int_eq(xf_signature_error_new("x", "int(", XF_OK, &e), XF_EINVAL);
+  ck_assert_ptr_null(e);
+  e = (xf_error_t *) 1;
+  ck_assert_int_eq(xf_signature_error_new("x", "int(", 3, &e), XF_EINVAL);
+  ck_assert_ptr_null(e);
+  ck_assert_int_eq(xf_signature_error_new("x", "int(", XF_EINVAL, NULL), XF_EINVAL);
+}
+END_TEST
+
+/* Without memory the caller still gets an error to raise: the MemoryError. */
+START_TEST(test_error_enomem) {
+  long before = xft_alloc_live();
+  int failures = 0;
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_error_t *e = NULL;
+    int rc = xf_signature_error_new("callback", "int(uint33)", XF_EINVAL, &e);
+    ck_assert_ptr_nonnull(e);
+    if (rc == XF_ENOMEM) {
+      ck_assert_int_eq(xf_error_code(e), XF_ENOMEM);
+      xf_error_unref(e);
+      failures++;
+      continue;
+    }
+    ck_assert_int_eq(rc, XF_OK);
+    ck_assert_int_eq(xf_error_code(e), XF_EINVAL);
+    xf_error_unref(e);
+  }
+  ck_assert_int_ge(failures, 1);
+  ck_assert_int_eq(xft_alloc_live(), before);
+}
+END_TEST
+
 static Suite *signature_suite(void) {
   Suite *s = suite_create("signature");
   TCase *tc = tcase_create("parse");
   tcase_add_test(tc, test_every_type);
   tcase_add_test(tc, test_canonical_and_aliases);
   tcase_add_test(tc, test_rejected_with_messages);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("errors");
+  tcase_add_test(tc, test_error_messages);
+  tcase_add_test(tc, test_error_other_codes);
+  tcase_add_test(tc, test_error_enomem);
   suite_add_tcase(s, tc);
   tc = tcase_create("bad_input");
   tcase_add_test(tc, test_bad_input);

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1558,6 +1559,296 @@ END_TEST
 
 /* ---- Suite ---------------------------------------------------------------- */
 
+/* ---- Owner-thread release --------------------------------------------- */
+
+/* What an owned object's release saw: how often it ran, and whether it ran
+ * where it had to (the thread `expect`, seeing xf_loop_current() equal to
+ * `expect_loop`). */
+typedef struct owner_log {
+  atomic_int releases;
+  atomic_int misplaced;
+  pthread_t expect;
+  xf_loop_t *expect_loop;
+} owner_log_t;
+
+static void owner_release(void *object, void *hook_data) {
+  (void) object;
+  owner_log_t *log = hook_data;
+  if (!pthread_equal(pthread_self(), log->expect) ||
+      xf_loop_current() != log->expect_loop)
+    atomic_fetch_add(&log->misplaced, 1);
+  atomic_fetch_add(&log->releases, 1);
+}
+
+static void owner_log_init(owner_log_t *log, xf_loop_t *expect_loop) {
+  atomic_init(&log->releases, 0);
+  atomic_init(&log->misplaced, 0);
+  log->expect = pthread_self();
+  log->expect_loop = expect_loop;
+}
+
+static xf_object_hooks_t owner_hooks(owner_log_t *log, xf_loop_t *owner) {
+  xf_object_hooks_t h = {.sz = sizeof h,
+                         .name = "owned",
+                         .release = owner_release,
+                         .hook_data = log,
+                         .owner = owner};
+  return h;
+}
+
+static xf_value_t *new_object(void *object, const xf_object_hooks_t *hooks) {
+  xf_value_t *v = NULL;
+  ck_assert_int_eq(xf_value_new_object(object, hooks, &v), XF_OK);
+  return v;
+}
+
+/* A thread that drops the values it is given; with `expect_self` it first
+ * names itself as the thread the release must run on. */
+typedef struct dropper {
+  xf_value_t **values;
+  int n;
+  owner_log_t *log;
+  bool expect_self;
+} dropper_t;
+
+static void *dropper_main(void *arg) {
+  dropper_t *d = arg;
+  if (d->expect_self)
+    d->log->expect = pthread_self();
+  for (int i = 0; i < d->n; i++)
+    xf_value_unref(d->values[i]);
+  return NULL;
+}
+
+static void drop_on_another_thread(dropper_t *d) {
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, dropper_main, d), 0);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+
+/* The last reference dropped on another thread: the release is posted to the
+ * owner loop and runs on the thread running it, also for objects inside a
+ * list or carried by an error as its payload. */
+START_TEST(test_owner_release_posted) {
+  xf_loop_t *loop = xft_loop();
+  owner_log_t log;
+  owner_log_init(&log, loop);
+  xf_object_hooks_t hooks = owner_hooks(&log, loop);
+  int objs[3];
+  xf_value_t *a = new_object(&objs[0], &hooks);
+  xf_value_t *list;
+  ck_assert_int_eq(xf_value_new_list(&a, 1, &list), XF_OK);
+  xf_value_unref(a);
+  xf_value_t *payload = new_object(&objs[1], &hooks);
+  xf_error_t *err;
+  ck_assert_int_eq(xf_error_new_full(XF_EFAILED, "E", "m", NULL, payload, &err), XF_OK);
+  xf_value_unref(payload);
+  xf_value_t *err_value;
+  ck_assert_int_eq(xf_value_new_error(err, &err_value), XF_OK);
+  xf_error_unref(err);
+  xf_value_t *values[3] = {list, err_value, new_object(&objs[2], &hooks)};
+  dropper_t d = {values, 3, &log, false};
+  drop_on_another_thread(&d);
+  ck_assert_int_eq(atomic_load(&log.releases), 0);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(atomic_load(&log.releases), 3);
+  ck_assert_int_eq(atomic_load(&log.misplaced), 0);
+  xf_loop_unref(loop);
+}
+END_TEST
+
+/* Dropped on the thread running the owner loop: released at once. Dropped
+ * on the owner's thread outside a run of the loop: posted like any other,
+ * and released by the next run. */
+typedef struct inline_drop {
+  xf_value_t *v;
+  owner_log_t *log;
+  int releases_after_unref;
+} inline_drop_t;
+
+static void drop_in_callback(void *data) {
+  inline_drop_t *d = data;
+  xf_value_unref(d->v);
+  d->releases_after_unref = atomic_load(&d->log->releases);
+}
+
+START_TEST(test_owner_release_inline_on_owner) {
+  xf_loop_t *loop = xft_loop();
+  owner_log_t log;
+  owner_log_init(&log, loop);
+  xf_object_hooks_t hooks = owner_hooks(&log, loop);
+  int obj;
+  inline_drop_t d = {new_object(&obj, &hooks), &log, -1};
+  ck_assert_int_eq(xf_loop_call_soon(loop, drop_in_callback, &d, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(d.releases_after_unref, 1);
+
+  xf_value_unref(new_object(&obj, &hooks));
+  ck_assert_int_eq(atomic_load(&log.releases), 1);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(atomic_load(&log.releases), 2);
+  ck_assert_int_eq(atomic_load(&log.misplaced), 0);
+  xf_loop_unref(loop);
+}
+END_TEST
+
+/* A release posted to a loop that closes before running it runs once, as the
+ * loop closes, on the closing thread (which is not running the loop). The
+ * same when the last handle to the loop is dropped. */
+START_TEST(test_owner_release_at_close) {
+  for (int by_unref = 0; by_unref < 2; by_unref++) {
+    long before = xft_alloc_live();
+    xf_loop_t *loop = xft_loop();
+    owner_log_t log;
+    owner_log_init(&log, NULL);
+    xf_object_hooks_t hooks = owner_hooks(&log, loop);
+    int obj;
+    xf_value_t *v = new_object(&obj, &hooks);
+    dropper_t d = {&v, 1, &log, false};
+    drop_on_another_thread(&d);
+    ck_assert_int_eq(atomic_load(&log.releases), 0);
+    if (by_unref) {
+      xf_loop_unref(loop);
+    } else {
+      ck_assert_int_eq(xf_loop_close(loop), XF_OK);
+      ck_assert_int_eq(atomic_load(&log.releases), 1);
+      xf_loop_unref(loop);
+    }
+    ck_assert_int_eq(atomic_load(&log.releases), 1);
+    ck_assert_int_eq(atomic_load(&log.misplaced), 0);
+    ck_assert_int_eq(xft_alloc_live(), before);
+  }
+}
+END_TEST
+
+/* An object outliving its owner loop: the value keeps the loop's memory, and
+ * once the loop is closed the release runs on the thread that drops the
+ * last reference, exactly once. The loop's memory goes with the value. */
+START_TEST(test_owner_release_after_loop_closed) {
+  long before = xft_alloc_live();
+  xf_loop_t *loop = xft_loop();
+  owner_log_t log;
+  owner_log_init(&log, NULL);
+  xf_object_hooks_t hooks = owner_hooks(&log, loop);
+  int obj;
+  xf_value_t *v = new_object(&obj, &hooks);
+  xf_value_t *w = new_object(&obj, &hooks);
+  xf_loop_unref(loop); /* closes it; the values hold its memory */
+  dropper_t d = {&v, 1, &log, true};
+  drop_on_another_thread(&d);
+  ck_assert_int_eq(atomic_load(&log.releases), 1);
+  log.expect = pthread_self();
+  xf_value_unref(w);
+  ck_assert_int_eq(atomic_load(&log.releases), 2);
+  ck_assert_int_eq(atomic_load(&log.misplaced), 0);
+  ck_assert_int_eq(xft_alloc_live(), before);
+}
+END_TEST
+
+/* A caller built against the hooks of 0.1, without the owner field, still
+ * works: its sz is the old size and whatever follows is not read. */
+START_TEST(test_owner_hooks_old_size) {
+  owner_log_t log;
+  owner_log_init(&log, NULL);
+  xf_object_hooks_t hooks = owner_hooks(&log, (xf_loop_t *) (uintptr_t) 0x10);
+  hooks.sz = offsetof(xf_object_hooks_t, owner);
+  int obj;
+  xf_value_t *v = new_object(&obj, &hooks);
+  dropper_t d = {&v, 1, &log, true};
+  drop_on_another_thread(&d);
+  ck_assert_int_eq(atomic_load(&log.releases), 1);
+  ck_assert_int_eq(atomic_load(&log.misplaced), 0);
+  hooks.sz = offsetof(xf_object_hooks_t, owner) - 1;
+  v = (xf_value_t *) 1;
+  ck_assert_int_eq(xf_value_new_object(&obj, &hooks, &v), XF_EINVAL);
+  ck_assert_ptr_null(v);
+}
+END_TEST
+
+/* Many threads dropping owned objects while the owner loop runs: every
+ * release runs once, on the loop's thread. */
+#define OWNER_THREADS 4
+#define OWNER_VALUES  500
+
+typedef struct maker {
+  const xf_object_hooks_t *hooks;
+  xf_loop_t *loop;
+  atomic_int *finished;
+  int obj;
+} maker_t;
+
+static void count_finished(void *data) {
+  atomic_fetch_add((atomic_int *) data, 1);
+}
+
+/* Makes and drops its values, then tells the loop (which also wakes it, so
+ * the loop's thread never waits for a post that will not come). */
+static void *make_and_drop(void *arg) {
+  maker_t *m = arg;
+  for (int i = 0; i < OWNER_VALUES; i++) {
+    xf_value_t *v;
+    if (xf_value_new_object(&m->obj, m->hooks, &v) == XF_OK)
+      xf_value_unref(v);
+  }
+  if (xf_loop_call_soon_threadsafe(m->loop, count_finished, m->finished, NULL) != XF_OK)
+    atomic_fetch_add(m->finished, 1);
+  return NULL;
+}
+
+START_TEST(test_owner_release_many_threads) {
+  xf_loop_t *loop = xft_loop();
+  owner_log_t log;
+  owner_log_init(&log, loop);
+  xf_object_hooks_t hooks = owner_hooks(&log, loop);
+  maker_t makers[OWNER_THREADS];
+  pthread_t ts[OWNER_THREADS];
+  atomic_int finished = 0;
+  for (int i = 0; i < OWNER_THREADS; i++) {
+    makers[i] = (maker_t){&hooks, loop, &finished, 0};
+    ck_assert_int_eq(pthread_create(&ts[i], NULL, make_and_drop, &makers[i]), 0);
+  }
+  while (atomic_load(&finished) < OWNER_THREADS)
+    ck_assert_int_eq(xf_loop_run(loop, XF_RUN_ONCE), XF_OK);
+  for (int i = 0; i < OWNER_THREADS; i++)
+    pthread_join(ts[i], NULL);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(atomic_load(&log.releases), OWNER_THREADS * OWNER_VALUES);
+  ck_assert_int_eq(atomic_load(&log.misplaced), 0);
+  xf_loop_unref(loop);
+}
+END_TEST
+
+/* Out of memory to post the release: it runs on the dropping thread
+ * instead, still exactly once, and nothing leaks. */
+START_TEST(test_owner_release_enomem) {
+  xf_loop_t *loop = xft_loop();
+  owner_log_t log;
+  owner_log_init(&log, loop);
+  xf_object_hooks_t hooks = owner_hooks(&log, loop);
+  int obj, made = 0, inline_releases = 0;
+  XFT_FOR_EACH_ALLOC_FAILURE(n) {
+    xf_value_t *v;
+    if (xf_value_new_object(&obj, &hooks, &v) != XF_OK)
+      continue;
+    made++;
+    int before = atomic_load(&log.releases);
+    dropper_t d = {&v, 1, &log, false};
+    drop_on_another_thread(&d);
+    xft_alloc_fail_at(-1);
+    if (atomic_load(&log.releases) == before + 1) {
+      inline_releases++; /* the post failed: released by the dropper */
+      atomic_fetch_sub(&log.misplaced, 1);
+    }
+    ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+    ck_assert_int_eq(atomic_load(&log.releases), before + 1);
+  }
+  ck_assert_int_ge(inline_releases, 1);
+  ck_assert_int_eq(atomic_load(&log.releases), made);
+  ck_assert_int_eq(atomic_load(&log.misplaced), 0);
+  xf_loop_unref(loop);
+}
+END_TEST
+
 static Suite *value_suite(void) {
   Suite *s = suite_create("value");
   TCase *tc;
@@ -1613,6 +1904,16 @@ static Suite *value_suite(void) {
   tcase_add_test(tc, test_object);
   tcase_add_test(tc, test_object_without_hooks_functions);
   tcase_add_test(tc, test_object_bad_args);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("owner_release");
+  tcase_add_test(tc, test_owner_release_posted);
+  tcase_add_test(tc, test_owner_release_inline_on_owner);
+  tcase_add_test(tc, test_owner_release_at_close);
+  tcase_add_test(tc, test_owner_release_after_loop_closed);
+  tcase_add_test(tc, test_owner_hooks_old_size);
+  tcase_add_test(tc, test_owner_release_many_threads);
+  tcase_add_test(tc, test_owner_release_enomem);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("error_value");

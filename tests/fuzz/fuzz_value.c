@@ -88,8 +88,8 @@ static void obj_release(void *object, void *hook_data) {
   FUZZ_CHECKF(++V.releases[t] <= V.retains[t], "object released more than retained");
 }
 
-static const xf_object_hooks_t hooks = {sizeof(xf_object_hooks_t), "fuzz", obj_retain,
-                                        obj_release, &V};
+static const xf_object_hooks_t hooks = {
+    sizeof(xf_object_hooks_t), "fuzz", obj_retain, obj_release, &V, NULL};
 
 /* Well-formed UTF-8 as the Unicode Standard's table 3-7 defines it, written
  * as a decoder (not as the library's range table) so the two can disagree. */

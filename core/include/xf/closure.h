@@ -90,6 +90,24 @@ typedef struct xf_signature xf_signature_t;
 XF_API int xf_signature_parse(const char *text, char *errbuf, size_t errlen,
                               xf_signature_t **out);
 
+/* The error to raise when a signature given by a user does not parse: one
+ * wording for every binding. code is what xf_signature_parse returned for
+ * text. For XF_EINVAL the error has code XF_EINVAL, type "ValueError" and
+ * the message "<context>: bad signature: <sentence>", the sentence being
+ * the parser's (the one xf_signature_parse writes into errbuf, such as
+ * expected a type at offset 4: "uint33"); for another code, that code's
+ * type and "<context>: " followed by xf_strerror(code). context (such as
+ * "callback" or "submit_native") may be NULL or "", and the message then
+ * starts at "bad signature". The strings are copied.
+ *
+ * XF_OK with *out a new reference the caller owns. XF_ENOMEM when the
+ * error cannot be made: *out is then the preallocated MemoryError, which a
+ * binding raises the same way (unref is harmless on it), so *out is always
+ * an error to raise. XF_EINVAL, with *out NULL, for out NULL or a code
+ * that is not negative. Any thread. */
+XF_API int xf_signature_error_new(const char *context, const char *text, int code,
+                                  xf_error_t **out);
+
 /* Reference counting; any thread. NULL is a no-op. */
 XF_API xf_signature_t *xf_signature_ref(xf_signature_t *sig);
 XF_API void xf_signature_unref(xf_signature_t *sig);
@@ -191,17 +209,34 @@ XF_API void xf_closure_unref(xf_closure_t *c);
 XF_API xf_loop_t *xf_closure_loop(const xf_closure_t *c);
 XF_API xf_signature_t *xf_closure_signature(const xf_closure_t *c);
 
-/* Register a closure as a done callback of f: its handler receives f as a
- * single pointer argument (borrowed for the call), so the closure's
- * signature must be "void(pointer)" (XF_ETYPE otherwise). The callback is
- * posted to the closure's owner loop, and run by the thread running it,
- * whatever thread finishes f; completions from many threads are delivered in
- * batches, many per wake-up of the loop, and cost no allocation. With no
- * owner loop it runs as a callback registered with loop NULL would. The
- * registration holds a reference on the closure until the callback ran or
- * was dropped; a handler failure goes to the exception handler. On error the
- * handler will never be called for this registration. Any thread. */
+/* Register a closure as a done callback of f: this is how a binding hands a
+ * foreign callable to a future. Its handler receives f as a single pointer
+ * argument (borrowed for the call), so the closure's signature must be
+ * "void(pointer)" (XF_ETYPE otherwise). The callback is posted to the
+ * closure's owner loop, and run by the thread running it, whatever thread
+ * finishes f; completions from many threads are delivered in batches, many
+ * per wake-up of the loop, and cost no allocation. With no owner loop it
+ * runs as a callback registered with loop NULL would (inline in the
+ * finishing thread for a free-standing future, on f's loop for a loop
+ * future). Callbacks of one future run in the order they were added,
+ * whether closures or not, each once.
+ *
+ * The registration holds a reference on the closure until the callback ran,
+ * was removed, or was dropped with f (freed while pending); the closure's
+ * free_data runs with its last reference, on the owner loop's thread (see
+ * xf_closure_new), so a binding's foreign function is never freed on a
+ * worker thread. A handler failure goes to the owner loop's exception
+ * handler. The same closure may be registered many times, on one future or
+ * many. On error the handler will never be called for this registration and
+ * no reference is kept. Any thread. */
 XF_API int xf_future_add_done_closure(xf_future_t *f, xf_closure_t *c);
+
+/* Remove every registration of c on f that has not run yet; the handler
+ * will never be called for them, and their references on c are dropped
+ * (which may free c, as above). Returns how many were removed (0 when none
+ * was left, f done included), or XF_EINVAL for a NULL argument. A callback
+ * already handed to the loop when this is called still runs. Any thread. */
+XF_API int xf_future_remove_done_closure(xf_future_t *f, xf_closure_t *c);
 
 /* ---- Native calls ----------------------------------------------------- */
 

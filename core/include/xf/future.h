@@ -121,6 +121,22 @@ XF_API int xf_future_result(xf_future_t *f, int64_t timeout_ns, xf_value_t **out
  * failure. */
 XF_API int xf_future_error(xf_future_t *f, int64_t timeout_ns, xf_error_t **out);
 
+/* The outcome as it is now, without blocking: what a binding reads to turn
+ * a future into its language's answer in one call. Returns the state
+ * (XF_PENDING, XF_RUNNING, XF_FINISHED or XF_CANCELLED), or a negative code:
+ * XF_EINVAL for NULL f, XF_ENOMEM when a cancelled future's error cannot be
+ * made. value and error may each be NULL when the caller does not want that
+ * part; what they point to is set in every case (NULL unless said here):
+ * - FINISHED with a value: *value is a new reference to it (a void value
+ *   for a void result);
+ * - FINISHED with an error: *error is a new reference to that very error;
+ * - CANCELLED: *error is a new CancelledError (code XF_ECANCELLED, the
+ *   message given to xf_future_cancel_msg, or "" without one).
+ * Asking for the error of a done future counts as reading it, as
+ * xf_future_error does: a loop future whose error was read this way is not
+ * reported as never retrieved. Any thread. */
+XF_API int xf_future_outcome(xf_future_t *f, xf_value_t **value, xf_error_t **error);
+
 /* A done callback. It receives the future (borrowed) and its data. */
 typedef void (*xf_done_fn)(xf_future_t *f, void *data);
 

@@ -9,7 +9,9 @@
  * Objects are foreign values (a Python object, a Lua table, a JS object): the
  * value keeps the runtime's name and its retain/release hooks, so the same
  * object comes back to its own runtime, and another runtime sees an opaque
- * handle it can pass along.
+ * handle it can pass along. A runtime whose objects must be released on
+ * their own thread names its owner loop in the hooks, and the core posts the
+ * release there when the last reference drops elsewhere.
  *
  * Plain data crosses between runtimes as the kinds void, bool, int, double,
  * string, bytes, list and map: a Python dict, a Lua table with keys other
@@ -44,16 +46,44 @@ typedef enum xf_kind {
 
 /* The hooks of a foreign runtime for the objects it hands to xfutures.
  * retain is called when the core needs another reference to the object and
- * release when it drops one; both may be NULL. release may be called on any
- * thread: a runtime whose objects must be released on their owner thread
- * marshals the release itself (the loop module helps with that). The struct
- * must outlive every object value that points to it (usually static). */
+ * release when it drops one; both may be NULL. The struct must outlive every
+ * object value that points to it, until that value's release has run
+ * (usually static, or one per runtime instance that lives as long as its
+ * objects do).
+ *
+ * Where release runs. With owner NULL, release runs on whichever thread
+ * drops the last reference to the value, and must be safe there. With an
+ * owner loop, the core releases the object on the loop's thread:
+ * - dropped on the thread that is running the owner loop (inside one of its
+ *   callbacks): release runs at once, before xf_value_unref returns;
+ * - dropped anywhere else, the runtime's own thread outside a run of its
+ *   loop included: the release is posted to the owner loop (as by
+ *   xf_loop_call_soon_threadsafe) and runs on the thread that next runs it;
+ *   if the loop is closed before that, the release runs as the loop closes,
+ *   on the thread closing it (never running it);
+ * - once the owner loop is closed (or in a forked child, where it counts as
+ *   closed), or when no memory is left to post it: release runs on the
+ *   dropping thread. A runtime therefore closes its owner loop only when its
+ *   release can run on any thread (when the runtime is gone, it only frees
+ *   its own record of the object, or leaks the foreign object on purpose;
+ *   xf_loop_is_closed(owner) tells it which case it is in).
+ * Release runs exactly once per object value, in every case (hooks without
+ * a release have nothing to post and are never posted). An object value
+ * holds a reference to its owner loop's memory (not a user reference: it does
+ * not keep the loop open), so the loop may be closed and unreferenced while
+ * its objects live on.
+ *
+ * owner is read when an object value is made, and only when sz covers it: a
+ * caller built before the field existed passes the smaller sz of its
+ * version, and its objects are released where they drop, as they always
+ * were. */
 typedef struct xf_object_hooks {
   size_t sz;        /* sizeof(xf_object_hooks_t), for growth */
   const char *name; /* the runtime's name: "python", "lua", "node", ... */
   void (*retain)(void *object, void *hook_data);
   void (*release)(void *object, void *hook_data);
   void *hook_data;
+  struct xf_loop *owner; /* since 0.2: the loop whose thread releases; may be NULL */
 } xf_object_hooks_t;
 
 /* Static values: never fail, never allocate. */
@@ -92,9 +122,11 @@ XF_API int xf_value_new_map(xf_value_t *const *keys, xf_value_t *const *values, 
 XF_API int xf_value_new_pointer(void *p, xf_free_data_fn dtor, xf_value_t **out);
 
 /* A foreign object. hooks->retain is called once here (the value holds its
- * own reference) and hooks->release once when the value is freed. On
+ * own reference) and hooks->release once when the value is freed, on the
+ * owner loop's thread when hooks->owner is set (see xf_object_hooks_t). On
  * failure neither is called. A NULL object, a NULL hooks->name or a
- * hooks->sz smaller than this header's struct is XF_EINVAL. */
+ * hooks->sz smaller than the struct of version 0.1 (which ends with
+ * hook_data) is XF_EINVAL. */
 XF_API int xf_value_new_object(void *object, const xf_object_hooks_t *hooks,
                                xf_value_t **out);
 
