@@ -38,9 +38,10 @@ test: deps
 	done; \
 	echo "test: all stages passed"
 
-# (a) Every CTest test of the default build but the ABI check.
+# (a) Every CTest test of the default build but the ABI check and the matrix
+# (label matrix: its own stage, test-matrix).
 test-default: build
-	cd $(BUILD_DIR)/default && ctest $(CTEST_FLAGS) -j$(JOBS) -LE abi
+	cd $(BUILD_DIR)/default && ctest $(CTEST_FLAGS) -j$(JOBS) -LE 'abi|matrix'
 
 # (b) AddressSanitizer and UBSan; the install and ABI tests need a plain build.
 test-asan: deps

@@ -354,8 +354,10 @@ static void box_release(void *object, void *hook_data) {
   atomic_fetch_sub(&live_refs, 1);
 }
 
-static const xf_object_hooks_t lua_hooks = {sizeof(xf_object_hooks_t), "lua", box_retain,
-                                            box_release, NULL};
+static const xf_object_hooks_t lua_hooks = {.sz = sizeof(xf_object_hooks_t),
+                                            .name = "lua",
+                                            .retain = box_retain,
+                                            .release = box_release};
 
 typedef struct ud_value {
   xf_value_t *v;
@@ -396,8 +398,8 @@ static bool is_sequence(lua_State *L, int idx, size_t *n) {
 static int make_object(lua_State *L, int idx, xfl_rt *rt, xf_value_t **out,
                        const char **why) {
   if (!rt) {
-    *why = "a function, userdata or table with a metatable cannot leave a lua_pool "
-           "worker";
+    *why = "a function, userdata, table with a metatable or table that cannot be data "
+           "cannot leave a lua_pool worker";
     return XF_ETYPE;
   }
   box *b = malloc(sizeof *b);
@@ -419,14 +421,296 @@ static int make_object(lua_State *L, int idx, xfl_rt *rt, xf_value_t **out,
   return rc;
 }
 
-/* Convert the Lua value at idx to a new xf_value_t reference. rt NULL (a
- * worker state without the module) refuses what only an object could carry.
- * On failure, returns a negative code and *why says why. */
-static int to_value(lua_State *L, int idx, xfl_rt *rt, int depth, xf_value_t **out,
-                    const char **why) {
+/* ---- Tables as data ------------------------------------------------- *
+ *
+ * A plain table (no metatable) crosses as data: a sequence as a list, any
+ * other table as a map whose pairs are sorted by key (numbers, then
+ * strings by their bytes, then false and true), so that the same table
+ * always makes the same value and the same text. A table that cannot be
+ * data (it contains itself, nests deeper than MAX_DEPTH, or has a key that
+ * is not a boolean, number or string) makes the conversion answer NOT_DATA,
+ * and the whole value is then one opaque object, which comes back to this
+ * state as itself.
+ *
+ * Identity. A value given back to this state is the very table it was made
+ * from, as long as that table lives: two weak registry tables map the value
+ * (a light userdata of its address) to the table, and the table to a small
+ * userdata that holds a reference to the value, so the address cannot be
+ * reused while it is a key. The weak values are cleared when the table is
+ * collected, before the userdata's __gc drops the reference. A table keeps
+ * one value: converted again with the same contents it gives the same value
+ * (so two futures set with it both give it back); once it has changed, the
+ * new value replaces the old one, whose readers get a copy of the old
+ * contents. Only tables converted at the top (a result, an argument) are
+ * recorded: a nested table comes back inside its parent. */
+
+#define NOT_DATA 1 /* internal to the conversion, never returned by to_value */
+#define MT_IDENT "xf.ident"
+
+static char IDENT_VALUES_KEY, IDENT_TABLES_KEY;
+
+typedef struct ident {
+  xf_value_t *v;
+} ident;
+
+static int ident_gc(lua_State *L) {
+  ident *u = lua_touserdata(L, 1);
+  xf_value_unref(u->v);
+  u->v = NULL;
+  return 0;
+}
+
+/* Push the registry's weak table at key, made on first use. */
+static void push_weak_table(lua_State *L, const void *key, const char *mode) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE)
+    return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, mode);
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
+/* Equal as data, doubles bit for bit (xf_value_equal finds -0.0 equal to
+ * 0.0), maps pair by pair in their order, and two boxes of one Lua object
+ * as the same item. */
+static bool same_data(lua_State *L, const xf_value_t *a, const xf_value_t *b) {
+  if (a == b)
+    return true;
+  int kind = xf_value_kind(a);
+  if (kind != xf_value_kind(b))
+    return false;
+  size_t n = 0, m = 0;
+  switch (kind) {
+  case XF_KIND_DOUBLE: {
+    double x = 0, y = 0;
+    xf_value_get_double(a, &x);
+    xf_value_get_double(b, &y);
+    return memcmp(&x, &y, sizeof x) == 0;
+  }
+  case XF_KIND_LIST:
+    xf_value_list_len(a, &n);
+    xf_value_list_len(b, &m);
+    for (size_t i = 0; i < n && n == m; i++) {
+      xf_value_t *x = NULL, *y = NULL;
+      xf_value_list_get(a, i, &x);
+      xf_value_list_get(b, i, &y);
+      if (!same_data(L, x, y))
+        return false;
+    }
+    return n == m;
+  case XF_KIND_MAP:
+    xf_value_map_len(a, &n);
+    xf_value_map_len(b, &m);
+    for (size_t i = 0; i < n && n == m; i++) {
+      xf_value_t *xk = NULL, *xv = NULL, *yk = NULL, *yv = NULL;
+      xf_value_map_get(a, i, &xk, &xv);
+      xf_value_map_get(b, i, &yk, &yv);
+      if (!same_data(L, xk, yk) || !same_data(L, xv, yv))
+        return false;
+    }
+    return n == m;
+  case XF_KIND_OBJECT: {
+    void *x = NULL, *y = NULL;
+    const xf_object_hooks_t *hx = NULL, *hy = NULL;
+    xf_value_get_object(a, &x, &hx);
+    xf_value_get_object(b, &y, &hy);
+    /* Only this state's boxes have their objects in this registry. */
+    if (hx != &lua_hooks || hy != &lua_hooks || ((box *) x)->rt != get_rt(L) ||
+        ((box *) y)->rt != get_rt(L) || !lua_checkstack(L, 2))
+      return xf_value_equal(a, b);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ((box *) x)->ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ((box *) y)->ref);
+    bool same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same;
+  }
+  default:
+    return xf_value_equal(a, b);
+  }
+}
+
+/* Record that the table at idx made *out; when it made an equal value
+ * before, *out becomes that one. */
+static void ident_record(lua_State *L, int idx, xf_value_t **out) {
+  if (!lua_checkstack(L, 6))
+    return; /* no identity then, which is no error */
+  push_weak_table(L, &IDENT_TABLES_KEY, "k");
+  push_weak_table(L, &IDENT_VALUES_KEY, "v");
+  int tables = lua_gettop(L) - 1, values = tables + 1;
+  lua_pushvalue(L, idx);
+  lua_rawget(L, tables);
+  ident *u = luaL_testudata(L, -1, MT_IDENT);
+  if (u && u->v && same_data(L, u->v, *out)) {
+    xf_value_unref(*out);
+    *out = xf_value_ref(u->v);
+    lua_pop(L, 3);
+    return;
+  }
+  if (u && u->v) {
+    /* The old value is no longer this table's: forget it before its
+     * address may be reused. */
+    lua_pushnil(L);
+    lua_rawsetp(L, values, u->v);
+    xf_value_unref(u->v);
+    u->v = NULL;
+  }
+  if (!u) {
+    lua_pop(L, 1);
+    u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->v = NULL;
+    if (luaL_newmetatable(L, MT_IDENT)) {
+      lua_pushcfunction(L, ident_gc);
+      lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, tables);
+  }
+  u->v = xf_value_ref(*out);
+  lua_pushvalue(L, idx);
+  lua_rawsetp(L, values, u->v);
+  lua_pop(L, 3);
+}
+
+/* Push the table that made v, if this state has one; else push nothing. */
+static bool ident_push(lua_State *L, const xf_value_t *v) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &IDENT_VALUES_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return false;
+  }
+  if (lua_rawgetp(L, -1, v) != LUA_TTABLE) {
+    lua_pop(L, 2);
+    return false;
+  }
+  lua_remove(L, -2);
+  return true;
+}
+
+typedef struct pair {
+  xf_value_t *key, *value;
+} pair;
+
+static int key_rank(const xf_value_t *k) {
+  switch (xf_value_kind(k)) {
+  case XF_KIND_INT:
+  case XF_KIND_DOUBLE:
+    return 0;
+  case XF_KIND_STRING:
+  case XF_KIND_BYTES:
+    return 1;
+  default:
+    return 2;
+  }
+}
+
+static long double key_number(const xf_value_t *k) {
+  int64_t i = 0;
+  double d = 0;
+  if (xf_value_get_int(k, &i) == XF_OK)
+    return (long double) i;
+  xf_value_get_double(k, &d);
+  return d;
+}
+
+static int pair_cmp(const void *pa, const void *pb) {
+  const xf_value_t *a = ((const pair *) pa)->key, *b = ((const pair *) pb)->key;
+  int ra = key_rank(a), rb = key_rank(b);
+  if (ra != rb)
+    return ra < rb ? -1 : 1;
+  if (ra == 0) {
+    long double x = key_number(a), y = key_number(b);
+    if (x != y)
+      return x < y ? -1 : 1;
+    return xf_value_kind(a) - xf_value_kind(b);
+  }
+  if (ra == 1) {
+    const char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    if (xf_value_get_string(a, &x, &nx) != XF_OK)
+      xf_value_get_bytes(a, (const void **) &x, &nx);
+    if (xf_value_get_string(b, &y, &ny) != XF_OK)
+      xf_value_get_bytes(b, (const void **) &y, &ny);
+    int c = memcmp(x, y, nx < ny ? nx : ny);
+    if (c != 0 || nx != ny)
+      return c != 0 ? c : (nx < ny ? -1 : 1);
+    return xf_value_kind(a) - xf_value_kind(b);
+  }
+  bool x = false, y = false;
+  xf_value_get_bool(a, &x);
+  xf_value_get_bool(b, &y);
+  return (int) x - (int) y;
+}
+
+static int to_data(lua_State *L, int idx, xfl_rt *rt, int depth, xf_value_t **out,
+                   const char **why);
+
+/* The plain table at idx (not a sequence) as a map. */
+static int table_to_map(lua_State *L, int idx, xfl_rt *rt, int depth, xf_value_t **out,
+                        const char **why) {
+  size_t n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    n++;
+  }
+  pair *pairs = calloc(n ? n : 1, sizeof *pairs);
+  if (!pairs)
+    return XF_ENOMEM;
+  int rc = XF_OK;
+  size_t i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (i == n) { /* the table grew meanwhile (a __gc?): keep what was counted */
+      lua_pop(L, 2);
+      break;
+    }
+    int kt = lua_type(L, -2);
+    if (kt != LUA_TNUMBER && kt != LUA_TSTRING && kt != LUA_TBOOLEAN)
+      rc = NOT_DATA;
+    else
+      rc = to_data(L, -2, rt, depth + 1, &pairs[i].key, why);
+    if (rc == XF_OK)
+      rc = to_data(L, -1, rt, depth + 1, &pairs[i].value, why);
+    lua_pop(L, 1);
+    i++;
+    if (rc != XF_OK) {
+      lua_pop(L, 1); /* the key: the traversal stops */
+      break;
+    }
+  }
+  if (rc == XF_OK) {
+    qsort(pairs, i, sizeof *pairs, pair_cmp);
+    xf_value_t **kv = malloc((i ? i : 1) * 2 * sizeof *kv);
+    if (!kv) {
+      rc = XF_ENOMEM;
+    } else {
+      for (size_t j = 0; j < i; j++) {
+        kv[j] = pairs[j].key;
+        kv[i + j] = pairs[j].value;
+      }
+      rc = xf_value_new_map(kv, kv + i, i, out);
+      free(kv);
+    }
+  }
+  for (size_t j = 0; j < n; j++) {
+    xf_value_unref(pairs[j].key);
+    xf_value_unref(pairs[j].value);
+  }
+  free(pairs);
+  return rc;
+}
+
+/* Convert the Lua value at idx to a new xf_value_t reference, NOT_DATA for
+ * a table that cannot be data (see above). */
+static int to_data(lua_State *L, int idx, xfl_rt *rt, int depth, xf_value_t **out,
+                   const char **why) {
   idx = lua_absindex(L, idx);
   *out = NULL;
-  *why = NULL;
   switch (lua_type(L, idx)) {
   case LUA_TNONE:
   case LUA_TNIL:
@@ -452,16 +736,18 @@ static int to_value(lua_State *L, int idx, xfl_rt *rt, int depth, xf_value_t **o
     return xf_value_new_pointer(lua_touserdata(L, idx), NULL, out);
   case LUA_TTABLE: {
     size_t n;
-    if (depth >= MAX_DEPTH) {
-      *why = "table nested too deeply (a cycle?)";
-      return XF_EINVAL;
+    if (lua_getmetatable(L, idx)) {
+      lua_pop(L, 1);
+      return make_object(L, idx, rt, out, why);
     }
-    if (!lua_checkstack(L, 4)) {
+    if (depth >= MAX_DEPTH)
+      return NOT_DATA;
+    if (!lua_checkstack(L, 6)) {
       *why = "Lua stack overflow";
       return XF_ENOMEM;
     }
     if (!is_sequence(L, idx, &n))
-      return make_object(L, idx, rt, out, why);
+      return table_to_map(L, idx, rt, depth, out, why);
     xf_value_t **items = calloc(n ? n : 1, sizeof *items);
     if (!items)
       return XF_ENOMEM;
@@ -469,7 +755,7 @@ static int to_value(lua_State *L, int idx, xfl_rt *rt, int depth, xf_value_t **o
     size_t i;
     for (i = 0; i < n && rc == XF_OK; i++) {
       lua_rawgeti(L, idx, (lua_Integer) i + 1);
-      rc = to_value(L, -1, rt, depth + 1, &items[i], why);
+      rc = to_data(L, -1, rt, depth + 1, &items[i], why);
       lua_pop(L, 1);
     }
     if (rc == XF_OK)
@@ -490,6 +776,22 @@ static int to_value(lua_State *L, int idx, xfl_rt *rt, int depth, xf_value_t **o
   default:
     return make_object(L, idx, rt, out, why);
   }
+}
+
+/* Convert the Lua value at idx to a new xf_value_t reference. rt NULL (a
+ * worker state without the module) refuses what only an object could carry.
+ * On failure, returns a negative code and *why says why. */
+static int to_value(lua_State *L, int idx, xfl_rt *rt, int depth, xf_value_t **out,
+                    const char **why) {
+  idx = lua_absindex(L, idx);
+  *why = NULL;
+  int rc = to_data(L, idx, rt, depth, out, why);
+  if (rc == NOT_DATA)
+    return make_object(L, idx, rt, out, why);
+  if (rc == XF_OK && rt && depth == 0 && lua_type(L, idx) == LUA_TTABLE &&
+      xf_value_kind(*out) != XF_KIND_OBJECT)
+    ident_record(L, idx, out);
+  return rc;
 }
 
 /* to_value, raising a Lua error on failure. */
@@ -539,6 +841,8 @@ static void push_value(lua_State *L, xf_value_t *v, xfl_rt *rt, int depth) {
   }
   case XF_KIND_LIST: {
     size_t n = 0;
+    if (rt && ident_push(L, v))
+      return;
     xf_value_list_len(v, &n);
     lua_createtable(L, (int) n, 0);
     for (size_t i = 0; i < n; i++) {
@@ -549,8 +853,10 @@ static void push_value(lua_State *L, xf_value_t *v, xfl_rt *rt, int depth) {
     }
     return;
   }
-  case XF_KIND_MAP: { /* from another process (the process pool) */
+  case XF_KIND_MAP: {
     size_t n = 0;
+    if (rt && ident_push(L, v))
+      return;
     xf_value_map_len(v, &n);
     lua_createtable(L, 0, (int) n);
     for (size_t i = 0; i < n; i++) {
@@ -1858,13 +2164,24 @@ int xfl_lua_pool_submit(lua_State *L) {
   const char *name = luaL_optstring(L, 4, NULL);
   if (!code && (!module || !name))
     return luaL_error(L, "lua_pool: a function, or a module and a function name");
-  int nargs = lua_gettop(L) - 4;
-  lua_createtable(L, nargs, 0);
-  for (int i = 0; i < nargs; i++) {
-    lua_pushvalue(L, 5 + i);
-    lua_rawseti(L, -2, i + 1);
-  }
-  xf_value_t *args = check_value(L, -1, rt);
+  /* Each argument is converted on its own, so that one that cannot be data
+   * is an opaque item of the list rather than turning the list opaque. */
+  int nargs = lua_gettop(L) > 4 ? lua_gettop(L) - 4 : 0;
+  xf_value_t **items = calloc(nargs ? (size_t) nargs : 1, sizeof *items);
+  if (!items)
+    return raise_code(L, XF_ENOMEM, NULL);
+  const char *why = NULL;
+  int crc = XF_OK;
+  for (int i = 0; i < nargs && crc == XF_OK; i++)
+    crc = to_value(L, 5 + i, rt, 0, &items[i], &why);
+  xf_value_t *args = NULL;
+  if (crc == XF_OK)
+    crc = xf_value_new_list(items, (size_t) nargs, &args);
+  for (int i = 0; i < nargs; i++)
+    xf_value_unref(items[i]);
+  free(items);
+  if (crc != XF_OK)
+    return raise_code(L, crc, why);
   job *j = calloc(1, sizeof *j);
   if (!j) {
     xf_value_unref(args);
@@ -1906,6 +2223,60 @@ int xfl_value_kind(lua_State *L) {
   xf_value_t *v = check_value(L, 1, rt);
   lua_pushinteger(L, xf_value_kind(v));
   xf_value_unref(v);
+  return 1;
+}
+
+static const char *kind_name(int kind) {
+  static const char *const names[] = {"void",   "bool",  "int",  "double",
+                                      "string", "bytes", "list", "pointer",
+                                      "object", "error", "map"};
+  return kind >= 0 && kind < (int) (sizeof names / sizeof names[0]) ? names[kind]
+                                                                    : "invalid";
+}
+
+/* core_repr(fut): the kind name and the core's text (xf_value_repr) of a
+ * done future's value; an error or a cancellation as an error value. */
+int xfl_core_repr(lua_State *L) {
+  xf_future_t *f = check_future(L, 1);
+  if (!xf_future_done(f))
+    return raise_code(L, XF_ESTATE, "core_repr: the future is not done");
+  xf_value_t *v = NULL;
+  int rc = xf_future_result(f, 0, &v);
+  if (rc != XF_OK) {
+    xf_error_t *e = NULL;
+    if (xf_future_error(f, 0, &e) != XF_OK || !e)
+      return raise_code(L, rc, NULL);
+    rc = xf_value_new_error(e, &v);
+    xf_error_unref(e);
+    if (rc != XF_OK)
+      return raise_code(L, rc, NULL);
+  }
+  size_t n = xf_value_repr(v, NULL, 0);
+  char *text = malloc(n + 1);
+  if (!text) {
+    xf_value_unref(v);
+    return raise_code(L, XF_ENOMEM, NULL);
+  }
+  xf_value_repr(v, text, n + 1);
+  lua_pushstring(L, kind_name(xf_value_kind(v)));
+  lua_pushlstring(L, text, n);
+  free(text);
+  xf_value_unref(v);
+  return 2;
+}
+
+/* bytes(s): s as a value of kind bytes (an opaque userdata that crosses as
+ * it), for a Lua string that is valid UTF-8, which would cross as a string. */
+int xfl_bytes(lua_State *L) {
+  size_t len = 0;
+  const char *s = luaL_checklstring(L, 1, &len);
+  ud_value *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->v = NULL;
+  luaL_setmetatable(L, MT_OPAQUE);
+  int rc = xf_value_new_bytes(s, len, &u->v);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  atomic_fetch_add(&live_handles, 1);
   return 1;
 }
 
@@ -1997,6 +2368,8 @@ int xfl_internals(lua_State *L) {
   lua_createtable(L, 0, 6);
   lua_pushlightuserdata(L, &AWAIT_KEY);
   lua_setfield(L, -2, "await_key");
+  lua_pushlightuserdata(L, NULL); /* xf.null: the null pointer value */
+  lua_setfield(L, -2, "null");
   const char *names[][2] = {{"future", MT_FUTURE},
                             {"executor", MT_EXECUTOR},
                             {"handle", MT_HANDLE},

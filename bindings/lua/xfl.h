@@ -75,6 +75,8 @@ int xfl_wire_send(lua_State *L);
 /* Values, errors and diagnostics. */
 int xfl_roundtrip(lua_State *L);
 int xfl_value_kind(lua_State *L);
+int xfl_core_repr(lua_State *L);
+int xfl_bytes(lua_State *L);
 int xfl_make_error(lua_State *L);
 int xfl_thread_id(lua_State *L);
 int xfl_live(lua_State *L);

@@ -69,6 +69,27 @@ xf.is_future = core.is_future
 -- its own. Its callbacks run on this state's thread, as for any future.
 xf.future_from_handle = core.future_from_handle
 
+-- ---- Values (README, "The value policy") --------------------------------
+-- nil, booleans, integers, floats and strings cross as the core's kinds (a
+-- string that is not valid UTF-8 as bytes); a plain table as a list (a
+-- sequence, or empty) or a map (any other keys, sorted); a table with a
+-- metatable, a function, a coroutine, a userdata, and a table that cannot be
+-- data (it contains itself, nests deeper than 64 levels, or has a key that
+-- is not a boolean, number or string) as an opaque handle that comes back
+-- as itself. A table given back to this state is the same table.
+
+--- The null pointer (a light userdata): the value of JavaScript's null and
+-- C's NULL pointer.
+xf.null = internals.null
+
+--- s as a value of kind bytes (it reads back as a Lua string).
+xf.bytes = core.bytes
+
+--- The kind name ("void", "bool", "int", "double", "string", "bytes",
+-- "list", "map", "pointer", "object", "error") and the core's canonical text
+-- of a done future's value (an error outcome as kind "error").
+xf.core_repr = core.core_repr
+
 --- The address of the future's C handle (an xf_future_t *) as an integer,
 -- to hand to C or to another state or language (xf.future_from_handle,
 -- Python's xfutures.Future.from_handle).

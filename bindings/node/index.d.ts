@@ -203,6 +203,12 @@ export function sleep<T>(ms: number, value: T): Future<T>;
  * fn(fd) on the main thread each time fd is readable (or has an error or
  * hang-up), until removeReader(fd); the reader keeps the process alive.
  */
+/** The kind of value the core holds for a done future ("void", "bool", "int", "double",
+ * "string", "bytes", "list", "map", "pointer", "object", "error") and the core's canonical
+ * text of it. Throws InvalidStateError while the future is pending. */
+export type CoreKind = 'void' | 'bool' | 'int' | 'double' | 'string' | 'bytes' | 'list' | 'map' |
+  'pointer' | 'object' | 'error';
+export function coreRepr(fut: Future<unknown>): [CoreKind, string];
 export function addReader(fd: number, fn: (fd: number) => void): void;
 /** Stop watching fd; true if a reader was removed. */
 export function removeReader(fd: number): boolean;

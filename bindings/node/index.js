@@ -5,25 +5,37 @@
  * C core's; this file gives them JavaScript's shape: thenables, classes,
  * options objects, Error subclasses, async iterators.
  *
- * Values cross as:
- *   undefined, null        <-> void (void comes back as undefined)
+ * Values cross as the value policy of the README says (its table, "The
+ * value policy"), in short:
+ *   undefined              <-> void
+ *   null                   <-> the null pointer (C's NULL, Lua's xf.null); as
+ *                              a native argument or a callback's result, void
+ *                              (NULL for a pointer or string parameter)
  *   boolean                <-> bool
- *   number                 --> int when it is a safe integer
- *                              (Number.isSafeInteger), double otherwise
+ *   number                 --> int when it is a safe integer other than -0,
+ *                              double otherwise (-0, fractions, NaN, ±Infinity,
+ *                              beyond 2^53 - 1)
  *   int                    --> number when |i| <= 2^53 - 1, BigInt beyond
+ *                              (exact: 2^53 + 1 reads as 9007199254740993n)
  *   BigInt                 --> int (int64; values in [2^63, 2^64) take the
- *                              uint64 bits), RangeError outside
- *   double                 <-> number
- *   string                 <-> string (UTF-8)
- *   Buffer, Uint8Array, any ArrayBufferView --> bytes --> Buffer
- *   Array                  <-> list (recursively)
- *   map                    --> plain object when every key is a string or a
- *                              number, Map otherwise (a ProcessPool task's
- *                              result; see process.js for what crosses there)
+ *                              uint64 bits, for native uint64 arguments),
+ *                              RangeError outside
+ *   double                 <-> number (-0, NaN and the infinities as they are)
+ *   string                 <-> string (UTF-8, NUL bytes included)
+ *   ArrayBuffer and views  --> bytes --> Buffer
+ *   Array                  --> list (holes as undefined, other properties
+ *                              stay behind) --> Array
+ *   plain object, Map      --> map (own enumerable string keys in order; a
+ *                              Map's keys as values) --> plain object when
+ *                              every key is a string or an int, Map otherwise
  *   native pointer         <-> External (xf.symbol(), Callback.pointer)
  *   Error                  --> error; an error comes back as the very same
  *                              Error when it started in JavaScript
- *   anything else          <-> object: the same JavaScript value comes back
+ *   anything else, and an array or object that contains itself or nests
+ *   deeper than 64 levels  <-> object: the same JavaScript value comes back
+ * An array, plain object, Map or bytes view given back to JavaScript is the
+ * very same object, as a Promise would give it, while it has not changed
+ * since it was set. xf.coreRepr(fut) shows what the core holds.
  */
 const path = require('path');
 
@@ -618,6 +630,17 @@ function symbol(name) {
   return native.js_symbol(String(name));
 }
 
+/**
+ * [kind, text]: the kind of value the core holds for the done future fut
+ * ('void', 'bool', 'int', 'double', 'string', 'bytes', 'list', 'map',
+ * 'pointer', 'object' or 'error' for a failed or cancelled one) and the
+ * core's canonical text of it, the same in every language.
+ */
+function coreRepr(fut) {
+  if (!(fut instanceof Future)) throw new TypeError('coreRepr expects a Future');
+  return native.js_core_repr(fut._handle);
+}
+
 /** Errors by code name, for matching e.code. */
 const version = native.version();
 
@@ -646,6 +669,7 @@ module.exports = {
   chain,
   addReader,
   removeReader,
+  coreRepr,
   version,
   native,
 };

@@ -49,6 +49,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace xfjs {
@@ -174,29 +175,200 @@ static bool held(xf_value_t *v, v8::Local<v8::Value> *out) {
   return true;
 }
 
-/* ---- Values ------------------------------------------------------------- */
+/* ---- Values ------------------------------------------------------------- *
+ *
+ * The value policy (README, "The value policy"): undefined is void and null
+ * the null pointer; booleans; a number that is a safe integer (but -0) an
+ * int, any other number a double; a BigInt an int (int64; [2^63, 2^64) take
+ * the uint64 bits, for native uint64 arguments; beyond is a RangeError); a
+ * string a string; an ArrayBuffer or any view of one (Buffer, typed arrays,
+ * DataView) bytes; an Array a list (holes are undefined, other properties
+ * stay behind); a plain object (its prototype Object.prototype or null) a
+ * map of its own enumerable string keys in their order, and a Map a map; an
+ * Error an error; anything else (functions, symbols, instances of classes)
+ * an object that comes back as itself. An array or object that cannot be
+ * data (it contains itself, or nests deeper than 64 levels) crosses whole
+ * as such an object.
+ *
+ * Identity. Data made from a JavaScript object (an array, a plain object, a
+ * Map, bytes) comes back to JavaScript as that very object while it lives,
+ * as a Promise gives back what it was resolved with. An Ident holds a
+ * reference to the value and a weak handle on the object; `idents` maps the
+ * value to it, and the object carries it under a private key. The value's
+ * address stays a valid key while the Ident holds it; the weak callback
+ * forgets it when the object is collected. An object keeps one value:
+ * converted again with the same contents it gives the same value, and once
+ * it has changed the new value replaces the old one (whose readers then get
+ * a copy of the old contents). Only objects converted at the top (a result,
+ * an argument) are recorded: a nested one comes back inside its parent. */
 
 static const double max_safe = 9007199254740991.0;
 
 static bool error_from_js(v8::Isolate *iso, v8::Local<v8::Value> e, xf_error_t **out);
+static bool wire_plain_object(v8::Isolate *iso, v8::Local<v8::Value> v);
 
-/* Convert; on failure a JavaScript exception is pending and false returned. */
-static bool to_value(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out, int depth) {
+struct Ident {
+  xf_value_t *v = nullptr;
+  v8::Global<v8::Object> obj;
+};
+
+/* Per thread, so per isolate (a Worker runs its own): an Ident is only
+ * found, recorded and forgotten on its isolate's thread. */
+static thread_local std::unordered_map<const xf_value_t *, Ident *> idents;
+
+static v8::Local<v8::Private> ident_key(v8::Isolate *iso) {
+  return v8::Private::ForApi(iso, str(iso, "xfutures.ident"));
+}
+
+static void ident_release(const v8::WeakCallbackInfo<Ident> &info) {
+  xf_value_unref(info.GetParameter()->v);
+  delete info.GetParameter();
+}
+
+static void ident_gone(const v8::WeakCallbackInfo<Ident> &info) {
+  Ident *id = info.GetParameter();
+  idents.erase(id->v);
+  id->obj.Reset();
+  /* Dropping the value may release JavaScript objects it holds: not in the
+   * first pass of a weak callback. */
+  info.SetSecondPassCallback(ident_release);
+}
+
+/* Equal as data, doubles bit for bit (xf_value_equal finds -0.0 equal to
+ * 0.0) and maps pair by pair in their order. */
+static bool same_data(const xf_value_t *a, const xf_value_t *b) {
+  if (a == b)
+    return true;
+  int kind = xf_value_kind(a);
+  if (kind != xf_value_kind(b))
+    return false;
+  size_t n = 0, m = 0;
+  switch (kind) {
+  case XF_KIND_DOUBLE: {
+    double x = 0, y = 0;
+    xf_value_get_double(a, &x);
+    xf_value_get_double(b, &y);
+    return std::memcmp(&x, &y, sizeof x) == 0;
+  }
+  case XF_KIND_LIST:
+    xf_value_list_len(a, &n);
+    xf_value_list_len(b, &m);
+    for (size_t i = 0; i < n && n == m; i++) {
+      xf_value_t *x = NULL, *y = NULL;
+      xf_value_list_get(a, i, &x);
+      xf_value_list_get(b, i, &y);
+      if (!same_data(x, y))
+        return false;
+    }
+    return n == m;
+  case XF_KIND_MAP:
+    xf_value_map_len(a, &n);
+    xf_value_map_len(b, &m);
+    for (size_t i = 0; i < n && n == m; i++) {
+      xf_value_t *xk = NULL, *xv = NULL, *yk = NULL, *yv = NULL;
+      xf_value_map_get(a, i, &xk, &xv);
+      xf_value_map_get(b, i, &yk, &yv);
+      if (!same_data(xk, yk) || !same_data(xv, yv))
+        return false;
+    }
+    return n == m;
+  case XF_KIND_OBJECT: {
+    /* Two holders of one JavaScript value are the same item. */
+    v8::Local<v8::Value> x, y;
+    if (held(const_cast<xf_value_t *>(a), &x) && held(const_cast<xf_value_t *>(b), &y))
+      return x->StrictEquals(y);
+    return xf_value_equal(a, b);
+  }
+  default:
+    return xf_value_equal(a, b);
+  }
+}
+
+/* Record that the object o made *out; when it made an equal value before,
+ * *out becomes that one. Without room for the private key, no identity. */
+static void ident_record(v8::Isolate *iso, v8::Local<v8::Object> o, xf_value_t **out) {
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  v8::Local<v8::Value> held;
+  Ident *id = nullptr;
+  if (o->GetPrivate(ctx, ident_key(iso)).ToLocal(&held) && held->IsExternal())
+    id = static_cast<Ident *>(held.As<v8::External>()->Value());
+  if (id && same_data(id->v, *out)) {
+    xf_value_unref(*out);
+    *out = xf_value_ref(id->v);
+    return;
+  }
+  if (id) {
+    idents.erase(id->v);
+    xf_value_unref(id->v);
+  } else {
+    id = new Ident();
+    if (!o->SetPrivate(ctx, ident_key(iso), v8::External::New(iso, id)).FromMaybe(false)) {
+      delete id;
+      return;
+    }
+    id->obj.Reset(iso, o);
+    id->obj.SetWeak(id, ident_gone, v8::WeakCallbackType::kParameter);
+  }
+  id->v = xf_value_ref(*out);
+  idents[id->v] = id;
+}
+
+/* The object that made v, if it lives. */
+static bool ident_find(v8::Isolate *iso, const xf_value_t *v, v8::Local<v8::Value> *out) {
+  if (idents.empty())
+    return false;
+  auto it = idents.find(v);
+  if (it == idents.end() || it->second->obj.IsEmpty())
+    return false;
+  *out = it->second->obj.Get(iso);
+  return true;
+}
+
+enum { DATA_OK, DATA_FAILED, NOT_DATA };
+
+/* Convert v as data; DATA_FAILED with a JavaScript exception pending, or
+ * NOT_DATA for a container that cannot be data. */
+static int to_data(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out, int depth);
+
+static int map_from_pairs(v8::Isolate *iso, const std::vector<v8::Local<v8::Value>> &kv,
+                          xf_value_t **out, int depth) {
+  size_t n = kv.size() / 2;
+  std::vector<xf_value_t *> keys(n, nullptr), vals(n, nullptr);
+  int st = DATA_OK;
+  for (size_t i = 0; i < n && st == DATA_OK; i++) {
+    st = to_data(iso, kv[2 * i], &keys[i], depth + 1);
+    if (st == DATA_OK)
+      st = to_data(iso, kv[2 * i + 1], &vals[i], depth + 1);
+  }
+  int rc = st == DATA_OK ? xf_value_new_map(keys.data(), vals.data(), n, out) : XF_OK;
+  for (size_t i = 0; i < n; i++) {
+    xf_value_unref(keys[i]);
+    xf_value_unref(vals[i]);
+  }
+  if (rc != XF_OK) {
+    throw_code(rc, "cannot convert the value");
+    return DATA_FAILED;
+  }
+  return st;
+}
+
+static int to_data(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out, int depth) {
+  /* The handles made for one item die with it: a large container does not
+   * grow the caller's scope. */
+  v8::HandleScope scope(iso);
   v8::Local<v8::Context> ctx = iso->GetCurrentContext();
   int rc = XF_OK;
   *out = NULL;
-  if (depth > 64) {
-    iso->ThrowException(
-        v8::Exception::RangeError(str(iso, "value nested too deeply (a cycle?)")));
-    return false;
-  }
-  if (v->IsUndefined() || v->IsNull()) {
+  if (v->IsUndefined()) {
     *out = xf_value_void();
+  } else if (v->IsNull()) {
+    rc = xf_value_new_pointer(NULL, NULL, out);
   } else if (v->IsBoolean()) {
     *out = xf_value_bool(v->BooleanValue(iso));
   } else if (v->IsNumber()) {
     double d = v.As<v8::Number>()->Value();
-    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) <= max_safe)
+    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) <= max_safe &&
+        !(d == 0 && std::signbit(d)))
       rc = xf_value_new_int((int64_t) d, out);
     else
       rc = xf_value_new_double(d, out);
@@ -208,7 +380,7 @@ static bool to_value(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out,
       if (!lossless) {
         iso->ThrowException(v8::Exception::RangeError(
             str(iso, "BigInt out of range: must fit in int64 or uint64")));
-        return false;
+        return DATA_FAILED;
       }
       i = (int64_t) u;
     }
@@ -222,37 +394,99 @@ static bool to_value(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out,
     if (!buf.empty())
       view->CopyContents(buf.data(), buf.size());
     rc = xf_value_new_bytes(buf.data(), buf.size(), out);
+  } else if (v->IsArrayBuffer()) {
+    std::shared_ptr<v8::BackingStore> store = v.As<v8::ArrayBuffer>()->GetBackingStore();
+    rc = xf_value_new_bytes(store->Data(), store->ByteLength(), out);
   } else if (v->IsArray()) {
+    if (depth >= 64)
+      return NOT_DATA;
     v8::Local<v8::Array> a = v.As<v8::Array>();
     uint32_t n = a->Length();
     std::vector<xf_value_t *> items(n, nullptr);
-    bool ok = true;
-    for (uint32_t i = 0; i < n && ok; i++) {
+    int st = DATA_OK;
+    for (uint32_t i = 0; i < n && st == DATA_OK; i++) {
       v8::Local<v8::Value> item;
-      ok = a->Get(ctx, i).ToLocal(&item) && to_value(iso, item, &items[i], depth + 1);
+      st = a->Get(ctx, i).ToLocal(&item) ? to_data(iso, item, &items[i], depth + 1)
+                                         : DATA_FAILED;
     }
-    if (ok)
+    if (st == DATA_OK)
       rc = xf_value_new_list(items.data(), n, out);
     for (xf_value_t *item : items)
       xf_value_unref(item);
-    if (!ok)
-      return false;
+    if (st != DATA_OK)
+      return st;
+  } else if (v->IsMap()) {
+    if (depth >= 64)
+      return NOT_DATA;
+    v8::Local<v8::Array> flat = v.As<v8::Map>()->AsArray();
+    std::vector<v8::Local<v8::Value>> kv(flat->Length());
+    for (uint32_t i = 0; i < flat->Length(); i++)
+      if (!flat->Get(ctx, i).ToLocal(&kv[i]))
+        return DATA_FAILED;
+    return map_from_pairs(iso, kv, out, depth);
   } else if (v->IsExternal()) {
     rc = xf_value_new_pointer(v.As<v8::External>()->Value(), NULL, out);
   } else if (v->IsNativeError()) {
     xf_error_t *err = NULL;
     if (!error_from_js(iso, v, &err))
-      return false;
+      return DATA_FAILED;
     rc = xf_value_new_error(err, out);
     xf_error_unref(err);
+  } else if (wire_plain_object(iso, v)) {
+    if (depth >= 64)
+      return NOT_DATA;
+    v8::Local<v8::Object> o = v.As<v8::Object>();
+    v8::Local<v8::Array> names;
+    if (!o->GetOwnPropertyNames(ctx,
+                                static_cast<v8::PropertyFilter>(v8::ONLY_ENUMERABLE |
+                                                                v8::SKIP_SYMBOLS),
+                                v8::KeyConversionMode::kConvertToString)
+             .ToLocal(&names))
+      return DATA_FAILED;
+    std::vector<v8::Local<v8::Value>> kv(2 * names->Length());
+    for (uint32_t i = 0; i < names->Length(); i++)
+      if (!names->Get(ctx, i).ToLocal(&kv[2 * i]) || !o->Get(ctx, kv[2 * i]).ToLocal(&kv[2 * i + 1]))
+        return DATA_FAILED;
+    return map_from_pairs(iso, kv, out, depth);
   } else {
     rc = hold(iso, v, out);
   }
   if (rc != XF_OK) {
     throw_code(rc, "cannot convert the value");
-    return false;
+    return DATA_FAILED;
   }
+  return DATA_OK;
+}
+
+/* Convert; on failure a JavaScript exception is pending and false returned. */
+static bool to_value(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out, int depth) {
+  int st = to_data(iso, v, out, depth);
+  if (st == NOT_DATA) {
+    int rc = hold(iso, v, out);
+    if (rc != XF_OK) {
+      throw_code(rc, "cannot convert the value");
+      return false;
+    }
+    return true;
+  }
+  if (st != DATA_OK)
+    return false;
+  int kind = xf_value_kind(*out);
+  if (depth == 0 && v->IsObject() && !v->IsExternal() &&
+      (kind == XF_KIND_LIST || kind == XF_KIND_MAP || kind == XF_KIND_BYTES))
+    ident_record(iso, v.As<v8::Object>(), out);
   return true;
+}
+
+/* A value for C code (a native argument, a callback's result): null is
+ * void there, which the core passes as NULL to a pointer or a string
+ * parameter (a null pointer value would be refused for a string). */
+static bool to_native_value(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out) {
+  if (v->IsNull()) {
+    *out = xf_value_void();
+    return true;
+  }
+  return to_value(iso, v, out, 0);
 }
 
 static v8::Local<v8::Value> error_to_js(v8::Isolate *iso, xf_error_t *e);
@@ -294,11 +528,17 @@ static v8::Local<v8::Value> to_js(v8::Isolate *iso, xf_value_t *v) {
   case XF_KIND_BYTES: {
     const void *p = NULL;
     size_t len = 0;
+    v8::Local<v8::Value> same;
+    if (ident_find(iso, v, &same))
+      return same;
     xf_value_get_bytes(v, &p, &len);
     return node::Buffer::Copy(iso, static_cast<const char *>(p), len).ToLocalChecked();
   }
   case XF_KIND_LIST: {
     size_t n = 0;
+    v8::Local<v8::Value> same;
+    if (ident_find(iso, v, &same))
+      return same;
     xf_value_list_len(v, &n);
     v8::Local<v8::Array> a = v8::Array::New(iso, (int) n);
     for (size_t i = 0; i < n; i++) {
@@ -310,11 +550,15 @@ static v8::Local<v8::Value> to_js(v8::Isolate *iso, xf_value_t *v) {
   }
   case XF_KIND_MAP: {
     v8::Local<v8::Value> m;
+    if (ident_find(iso, v, &m))
+      return m;
     return map_to_js(iso, v, to_js_item, &m) ? m : v8::Local<v8::Value>(v8::Undefined(iso));
   }
   case XF_KIND_POINTER: {
     void *p = NULL;
     xf_value_get_pointer(v, &p);
+    if (!p)
+      return v8::Null(iso);
     return v8::External::New(iso, p);
   }
   case XF_KIND_OBJECT: {
@@ -534,7 +778,7 @@ static int closure_handler(void *data, xf_value_t *const *args, size_t nargs,
                 .ToLocal(&ret);
   xf_value_t *v = NULL;
   if (ok && result)
-    ok = to_value(iso, ret, &v, 0);
+    ok = to_native_value(iso, ret, &v);
   if (ok) {
     if (result)
       *result = v;
@@ -792,6 +1036,44 @@ v8::Local<v8::Value> xf_js_future_exception(xf_future_t *f) {
   return js;
 }
 
+/* [kind name, xf_value_repr's text] of a done future's value; an error or a
+ * cancellation as an error value. A pending future is InvalidStateError. */
+v8::Local<v8::Value> xf_js_core_repr(xf_future_t *f) {
+  static const char *const kinds[] = {"void",   "bool",  "int",     "double",
+                                      "string", "bytes", "list",    "pointer",
+                                      "object", "error", "map"};
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  if (!xf__js_check(f, "coreRepr"))
+    return v8::Undefined(iso);
+  if (!xf_future_done(f)) {
+    throw_code(XF_ESTATE, "coreRepr: the future is not done");
+    return v8::Undefined(iso);
+  }
+  xf_value_t *v = NULL;
+  int rc = xf_future_result(f, 0, &v);
+  if (rc != XF_OK) {
+    xf_error_t *e = NULL;
+    rc = xf_future_error(f, 0, &e);
+    if (rc == XF_OK && e)
+      rc = xf_value_new_error(e, &v);
+    xf_error_unref(e);
+    if (rc != XF_OK || !v) {
+      throw_code(rc != XF_OK ? rc : XF_EFAILED, "coreRepr");
+      return v8::Undefined(iso);
+    }
+  }
+  std::string text(xf_value_repr(v, NULL, 0), '\0');
+  xf_value_repr(v, &text[0], text.size() + 1);
+  int kind = xf_value_kind(v);
+  xf_value_unref(v);
+  v8::Local<v8::Array> out = v8::Array::New(iso, 2);
+  out->Set(ctx, 0, str(iso, kind >= 0 && kind <= XF_KIND_MAP ? kinds[kind] : "invalid"))
+      .FromMaybe(false);
+  out->Set(ctx, 1, str(iso, text.data(), (int) text.size())).FromMaybe(false);
+  return out;
+}
+
 /* ---- Executors ----------------------------------------------------------- */
 
 xf_executor_t *xf_js_thread_pool_new(int max_workers, const char *prefix) {
@@ -868,7 +1150,7 @@ xf_future_t *xf_js_submit_native(xf_executor_t *ex, v8::Local<v8::Value> fn,
   for (uint32_t i = 0; ok && i < a->Length(); i++) {
     v8::Local<v8::Value> item;
     xf_value_t *v = NULL;
-    ok = a->Get(ctx, i).ToLocal(&item) && to_value(iso, item, &v, 0);
+    ok = a->Get(ctx, i).ToLocal(&item) && to_native_value(iso, item, &v);
     if (ok)
       vals.push_back(v);
   }

@@ -132,10 +132,16 @@ describe("the Lua-state pool", function()
 
   it("hands this state's objects back as the same objects", function()
     local pool <close> = xf.lua_pool { workers = 1 }
-    local obj = { secret = true }
+    local obj = setmetatable({ secret = true }, {})
     local back = pool:submit(function(o) return { o, type(o) } end, obj):result()
     assert.are.equal(obj, back[1])
     assert.are.equal("userdata", back[2])
+  end)
+
+  it("hands plain tables over as data", function()
+    local pool <close> = xf.lua_pool { workers = 1 }
+    local back = pool:submit(function(t) return { t.secret, type(t) } end, { secret = true })
+    assert.are.same({ true, "table" }, back:result())
   end)
 
   it("runs two CPU-bound tasks on two workers at once", function()

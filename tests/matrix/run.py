@@ -37,6 +37,9 @@ NOT_AVAILABLE = {
     ("node", "task_cancelled"):
         "a Node task is an async function (a Promise), which cannot be cancelled; the "
         "package has no coroutine tasks of its own",
+    ("python", "value_core_null_pointer"):
+        "Python has no null pointer value of its own: None is void, and a pointer reads as "
+        "its address (an int)",
     ("c", "process_task_error"):
         "a C task of the process pool is a C function run by xfworker, whose return value "
         "becomes the result: it cannot fail with an error type and message of its own",
@@ -235,6 +238,10 @@ def main():
     ap.add_argument("--lang", help="comma-separated languages (default: all present)")
     ap.add_argument("-k", dest="match", help="only scenarios whose name contains this")
     ap.add_argument("-j", dest="jobs", type=int, default=2)
+    ap.add_argument("--report-dir", help="where report.html and junit.xml go "
+                    "(default: <build>/matrix)")
+    ap.add_argument("--host-only", action="store_true",
+                    help="run only the one-process host (host_three_runtimes)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
 
@@ -243,6 +250,8 @@ def main():
     names = sorted(f[:-5] for f in os.listdir(sdir) if f.endswith(".json"))
     if args.match:
         names = [n for n in names if args.match in n]
+    if args.host_only:
+        names = []
     scenarios = {}
     for n in names:
         with open(os.path.join(sdir, n + ".json"), encoding="utf-8") as fh:
@@ -253,7 +262,8 @@ def main():
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         jobs = {pool.submit(run_one, lang, build, os.path.join(sdir, n + ".json")): (lang, n)
                 for n in names for lang in langs}
-        host_job = pool.submit(run_host, build) if not args.lang and not args.match else None
+        full = not args.lang and not args.match
+        host_job = pool.submit(run_host, build) if full or args.host_only else None
         for job in concurrent.futures.as_completed(jobs):
             lang, n = jobs[job]
             results[n][lang], times[(lang, n)] = job.result()
@@ -278,7 +288,7 @@ def main():
         for n, lang, why in na:
             print("  %s [%s]: %s" % (n, lang, why))
 
-    out = os.path.join(build, "matrix")
+    out = os.path.abspath(args.report_dir) if args.report_dir else os.path.join(build, "matrix")
     os.makedirs(out, exist_ok=True)
     write_html(os.path.join(out, "report.html"), names, langs, table, scenarios, host)
     write_junit(os.path.join(out, "junit.xml"), names, langs, table, times, host)

@@ -109,7 +109,7 @@ test('values cross as documented', () => {
   const obj = { a: 1 };
   const fn = () => 1;
   const cases = [
-    [undefined, undefined], [null, undefined], [true, true], [false, false], [3, 3],
+    [undefined, undefined], [null, null], [true, true], [false, false], [3, 3],
     [1.5, 1.5], [-0.25, -0.25], [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
     [2n ** 60n, 2n ** 60n], [5n, 5], [-(2n ** 63n), -(2n ** 63n)], [2n ** 64n - 1n, -1],
     ['héllo', 'héllo'], ['', ''], [[1, [2, 'x']], [1, [2, 'x']]], [NaN, NaN], [Infinity, Infinity],
@@ -119,19 +119,21 @@ test('values cross as documented', () => {
     f.setResult(input);
     assert.deepStrictEqual(f.result(), expected, `value ${String(input)}`);
   }
+  // A view given back is the same object (values.test.js has the rest).
+  const bytes = new Uint8Array([0, 1, 255]);
   const b = new xf.Future();
-  b.setResult(new Uint8Array([0, 1, 255]));
-  assert.ok(Buffer.isBuffer(b.result()));
-  assert.deepStrictEqual([...b.result()], [0, 1, 255]);
+  b.setResult(bytes);
+  assert.strictEqual(b.result(), bytes);
   for (const same of [obj, fn, Symbol.for('s')]) {
     const f = new xf.Future();
     f.setResult(same);
     assert.strictEqual(f.result(), same);
   }
   assert.throws(() => new xf.Future().setResult(2n ** 64n), RangeError);
+  // An array that contains itself crosses as an opaque handle.
   const cyc = [];
   cyc.push(cyc);
-  assert.throws(() => new xf.Future().setResult(cyc), RangeError);
+  assert.strictEqual(new xf.Future().setResult(cyc).result(), cyc);
 });
 
 test('free releases the handle; using it afterwards is an error, not a crash', () => {

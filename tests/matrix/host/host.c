@@ -23,6 +23,12 @@
  *    loop's thread through xfutures.asyncio's embedded C loop), then finishes
  *    `ready` with True.
  *
+ * Then values cross (value_phase): a Lua state on the main thread sets a
+ * table on one C future, Python sets a dict on another; Lua reads Python's,
+ * Python reads Lua's, each checks what it got field by field, each checks
+ * that its own value comes back as the same object, and C reads both with
+ * xf_value_repr against the text the value policy (README) says.
+ *
  * Every thread identity is recorded on the C side (gettid and pthread_self):
  * the Python thread and the callback's thread through a small built-in
  * module `_xfhost`, the finishing thread by the C done callback, the Lua
@@ -220,7 +226,7 @@ static void *lua_thread(void *arg) {
 /* ---- Checks and output ---------------------------------------------------- */
 
 static int checks, failed;
-static char obs[4096], failures[1024];
+static char obs[8192], failures[2048];
 
 static void check(bool ok, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -241,6 +247,145 @@ static void check(bool ok, const char *what, const char *fmt, ...) {
     snprintf(failures + len, sizeof failures - len, "%s%s", failed ? ", " : ": ", what);
     failed++;
   }
+}
+
+/* ---- Values across runtimes ------------------------------------------------ */
+
+/* What each side sets. Python's list holds a None, which Lua reads as a hole;
+ * Lua's bytes are xf.bytes (a Lua string that is UTF-8 would be a string). */
+static const char PYTHON_SET_CODE[] =
+    "import math, xfutures\n"
+    "pv = xfutures.Future.from_handle(PV_HANDLE)\n"
+    "lv = xfutures.Future.from_handle(LV_HANDLE)\n"
+    "PV_OBJ = {'a': [1, 2.5, None], 'b': b'', 'big': 2**53 + 1, 'neg0': -0.0,\n"
+    "          's': 'x\\x00\\u00e9'}\n"
+    "pv.set_result(PV_OBJ)\n"
+    "PY_SAME = pv.result() is PV_OBJ\n"
+    "got = lv.result(timeout=5)\n"
+    "want = {'a': [1, 2.5], 'b': b'', 'big': 2**53 + 1, 'neg0': -0.0,\n"
+    "        's': 'x\\x00\\u00e9'}\n"
+    "PY_READS_LUA = (got == want and type(got['big']) is int\n"
+    "                and type(got['b']) is bytes\n"
+    "                and math.copysign(1.0, got['neg0']) < 0)\n"
+    "PY_SAW = repr(got)[:200]\n";
+
+static const char LUA_SET_CODE[] =
+    "local lvptr = ...\n"
+    "local xf = require 'xfutures'\n"
+    "LV_T = { a = { 1, 2.5 }, b = xf.bytes(''), big = 9007199254740993, neg0 = -0.0,\n"
+    "         s = 'x\\0\\xc3\\xa9' }\n"
+    "LV = xf.future_from_handle(lvptr)\n"
+    "LV:set_result(LV_T)\n";
+
+static const char LUA_READ_CODE[] =
+    "local pvptr = ...\n"
+    "local xf = require 'xfutures'\n"
+    "local t = xf.future_from_handle(pvptr):result(5)\n"
+    "local ok = type(t) == 'table' and type(t.a) == 'table'\n"
+    "  and math.type(t.a[1]) == 'integer' and t.a[1] == 1 and t.a[2] == 2.5\n"
+    "  and t.a[3] == nil and t.b == ''\n"
+    "  and math.type(t.big) == 'integer' and t.big == 9007199254740993\n"
+    "  and t.neg0 == 0 and 1 / t.neg0 < 0 and t.s == 'x\\0\\xc3\\xa9'\n"
+    "local seen = {}\n"
+    "if type(t) == 'table' then\n"
+    "  for k, v in pairs(t) do seen[#seen + 1] = tostring(k) .. '=' .. tostring(v) end\n"
+    "  table.sort(seen)\n"
+    "end\n"
+    "return ok, rawequal(LV:result(), LV_T), type(t) .. ' ' .. table.concat(seen, ' ')\n";
+
+/* The core's text of a done future's value, into buf. */
+static const char *repr_of(xf_future_t *f, char *buf, size_t size) {
+  xf_value_t *v = NULL;
+  if (xf_future_result(f, 0, &v) != XF_OK)
+    return "(not a value)";
+  xf_value_repr(v, buf, size);
+  xf_value_unref(v);
+  return buf;
+}
+
+/* Run chunk (with the light userdata arg) in L; on error, the message. */
+static bool lua_run(lua_State *L, const char *chunk, size_t len, void *arg, int nres,
+                    char *err, size_t errsize) {
+  lua_pushcfunction(L, traceback);
+  int h = lua_gettop(L);
+  if (luaL_loadbufferx(L, chunk, len, "=host-values", "t") != LUA_OK ||
+      (lua_pushlightuserdata(L, arg), lua_pcall(L, 1, nres, h)) != LUA_OK) {
+    snprintf(err, errsize, "%s", luaL_tolstring(L, -1, NULL));
+    lua_settop(L, h - 1);
+    return false;
+  }
+  lua_remove(L, h);
+  return true;
+}
+
+static void value_phase(PyObject *globals) {
+  static const char want_py[] =
+      "{\"a\": [1, 2.5, none], \"b\": b\"\", \"big\": "
+      "9007199254740993, \"neg0\": -0.0, \"s\": \"x\\u0000\xc3\xa9\"}";
+  static const char want_lua[] =
+      "{\"a\": [1, 2.5], \"b\": b\"\", \"big\": "
+      "9007199254740993, \"neg0\": -0.0, \"s\": \"x\\u0000\xc3\xa9\"}";
+  char err[512] = "", buf[512], saw[256] = "";
+  xf_future_t *pv = NULL, *lv = NULL;
+  if (xf_future_new(&pv) != XF_OK || xf_future_new(&lv) != XF_OK) {
+    check(false, "value_futures", "xf_future_new failed");
+    xf_future_unref(pv);
+    return;
+  }
+  lua_State *L = luaL_newstate();
+  bool lua_set = false, lua_read = false, lua_ok = false, lua_same = false;
+  if (L) {
+    luaL_openlibs(L);
+    lua_set = lua_run(L, LUA_SET_CODE, sizeof LUA_SET_CODE - 1, lv, 0, err, sizeof err);
+  }
+  check(lua_set, "value_lua_set", "%s", lua_set ? "Lua set a table" : err);
+
+  bool py_ran = false, py_same = false, py_read = false;
+  PyObject *ph = PyLong_FromVoidPtr(pv), *lh = PyLong_FromVoidPtr(lv);
+  if (ph && lh && PyDict_SetItemString(globals, "PV_HANDLE", ph) == 0 &&
+      PyDict_SetItemString(globals, "LV_HANDLE", lh) == 0) {
+    PyObject *r = PyRun_String(PYTHON_SET_CODE, Py_file_input, globals, globals);
+    if (r) {
+      Py_DECREF(r);
+      py_ran = true;
+      PyObject *same = PyDict_GetItemString(globals, "PY_SAME"); /* borrowed */
+      PyObject *read = PyDict_GetItemString(globals, "PY_READS_LUA");
+      PyObject *text = PyDict_GetItemString(globals, "PY_SAW");
+      py_same = same && PyObject_IsTrue(same) == 1;
+      py_read = read && PyObject_IsTrue(read) == 1;
+      const char *t = text ? PyUnicode_AsUTF8(text) : NULL;
+      snprintf(saw, sizeof saw, "%s", t ? t : "?");
+      PyErr_Clear();
+    }
+  }
+  if (!py_ran) {
+    fprintf(stderr, "host: the Python value side failed:\n");
+    if (PyErr_Occurred())
+      PyErr_Print();
+  }
+  Py_XDECREF(ph);
+  Py_XDECREF(lh);
+
+  if (L && lua_set &&
+      lua_run(L, LUA_READ_CODE, sizeof LUA_READ_CODE - 1, pv, 3, err, sizeof err)) {
+    lua_read = true;
+    lua_ok = lua_toboolean(L, -3);
+    lua_same = lua_toboolean(L, -2);
+    snprintf(err, sizeof err, "Lua saw %s", lua_tostring(L, -1));
+  }
+  check(lua_read && lua_ok, "value_lua_reads_python", "%s", err);
+  check(py_ran && py_read, "value_python_reads_lua", "Python saw %s",
+        py_ran ? saw : "nothing");
+  check(lua_read && lua_same, "value_lua_identity", "Lua's table came back as itself");
+  check(py_ran && py_same, "value_python_identity", "Python's dict came back as itself");
+  const char *got = repr_of(pv, buf, sizeof buf);
+  check(strcmp(got, want_py) == 0, "value_c_reads_python", "%s", got);
+  got = repr_of(lv, buf, sizeof buf);
+  check(strcmp(got, want_lua) == 0, "value_c_reads_lua", "%s", got);
+  if (L)
+    lua_close(L);
+  xf_future_unref(pv);
+  xf_future_unref(lv);
 }
 
 /* Point the interpreters at the build tree (<build>/tests/matrix/<this>)
@@ -362,6 +507,8 @@ int main(void) {
         "value_crossed", "Lua and Python both read \"%s\"", py_value);
   check(xf_future_state(f) == XF_FINISHED, "finished_in_c",
         "C sees state %d, XF_FINISHED is %d", xf_future_state(f), XF_FINISHED);
+
+  value_phase(globals);
 
   if (Py_FinalizeEx() < 0)
     check(false, "python_finalized", "Py_FinalizeEx failed");

@@ -11,6 +11,7 @@
  */
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -136,6 +137,14 @@ static xf_future_t *fut(json_object *step, const char *key) {
 
 /* ---- Values ------------------------------------------------------------ */
 
+/* C's own opaque objects ({"opaque": tag}): an object value of the runtime
+ * "c", which the core renders as object(c). */
+static const xf_object_hooks_t c_hooks = {.sz = sizeof(xf_object_hooks_t), .name = "c"};
+static char c_object;
+
+/* The values set on futures by set_result, for same_value. */
+static table_t set_values;
+
 static xf_value_t *decode(json_object *j) {
   xf_value_t *v = NULL;
   json_object *x;
@@ -167,7 +176,42 @@ static xf_value_t *decode(json_object *j) {
   }
   case json_type_object:
     if (json_object_object_get_ex(j, "double", &x)) {
-      CHECK(xf_value_new_double(json_object_get_double(x), &v));
+      double d = json_object_get_double(x);
+      if (json_object_is_type(x, json_type_string)) {
+        const char *t = json_object_get_string(x);
+        d = strcmp(t, "nan") == 0    ? NAN
+            : strcmp(t, "inf") == 0  ? INFINITY
+            : strcmp(t, "-inf") == 0 ? -INFINITY
+            : strcmp(t, "-0") == 0   ? -0.0
+                                     : (fatal("decode: unknown double", XF_EINVAL), 0);
+      }
+      CHECK(xf_value_new_double(d, &v));
+      return v;
+    }
+    if (json_object_object_get_ex(j, "int", &x)) {
+      CHECK(xf_value_new_int(strtoll(json_object_get_string(x), NULL, 10), &v));
+      return v;
+    }
+    if (json_object_object_get_ex(j, "map", &x)) {
+      size_t n = json_object_array_length(x);
+      xf_value_t **kv = calloc(2 * n + 1, sizeof *kv);
+      for (size_t i = 0; i < n; i++) {
+        json_object *pair = json_object_array_get_idx(x, i);
+        kv[i] = decode(json_object_array_get_idx(pair, 0));
+        kv[n + i] = decode(json_object_array_get_idx(pair, 1));
+      }
+      CHECK(xf_value_new_map(kv, kv + n, n, &v));
+      for (size_t i = 0; i < 2 * n; i++)
+        xf_value_unref(kv[i]);
+      free(kv);
+      return v;
+    }
+    if (json_object_object_get_ex(j, "pointer", &x)) {
+      CHECK(xf_value_new_pointer(NULL, NULL, &v));
+      return v;
+    }
+    if (json_object_object_get_ex(j, "opaque", &x)) {
+      CHECK(xf_value_new_object(&c_object, &c_hooks, &v));
       return v;
     }
     if (json_object_object_get_ex(j, "bytes", &x)) {
@@ -218,14 +262,43 @@ static json_object *encode(const xf_value_t *v) {
   case XF_KIND_BOOL:
     xf_value_get_bool(v, &b);
     return json_object_new_boolean(b);
-  case XF_KIND_INT:
+  case XF_KIND_INT: {
+    char text[32];
     xf_value_get_int(v, &i);
-    return json_object_new_int64(i);
+    if (i <= 9007199254740991LL && i >= -9007199254740991LL)
+      return json_object_new_int64(i);
+    snprintf(text, sizeof text, "%lld", (long long) i);
+    o = json_object_new_object();
+    json_object_object_add(o, "int", json_object_new_string(text));
+    return o;
+  }
   case XF_KIND_DOUBLE:
     xf_value_get_double(v, &d);
     o = json_object_new_object();
-    json_object_object_add(o, "double", json_object_new_double(d));
+    if (isnan(d))
+      json_object_object_add(o, "double", json_object_new_string("nan"));
+    else if (isinf(d))
+      json_object_object_add(o, "double", json_object_new_string(d > 0 ? "inf" : "-inf"));
+    else if (d == 0 && signbit(d))
+      json_object_object_add(o, "double", json_object_new_string("-0"));
+    else
+      json_object_object_add(o, "double", json_object_new_double(d));
     return o;
+  case XF_KIND_MAP: {
+    xf_value_t *key, *item;
+    json_object *pairs = json_object_new_array();
+    xf_value_map_len(v, &n);
+    for (size_t k = 0; k < n; k++) {
+      json_object *pair = json_object_new_array();
+      xf_value_map_get(v, k, &key, &item);
+      json_object_array_add(pair, encode(key));
+      json_object_array_add(pair, encode(item));
+      json_object_array_add(pairs, pair);
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "map", pairs);
+    return o;
+  }
   case XF_KIND_STRING:
     xf_value_get_string(v, &s, &n);
     return json_object_new_string_len(s, (int) n);
@@ -258,6 +331,43 @@ static json_object *encode(const xf_value_t *v) {
     json_object_object_add(o, "object", json_object_new_string("opaque"));
     return o;
   }
+}
+
+/* [kind name, xf_value_repr's text] of a done future's value (an error
+ * outcome as an error value), C's own objects shown as object(own). */
+static json_object *core_repr(xf_future_t *f) {
+  static const char *const kinds[] = {"void",   "bool",  "int",  "double",
+                                      "string", "bytes", "list", "pointer",
+                                      "object", "error", "map"};
+  xf_value_t *v = NULL;
+  xf_error_t *e = NULL;
+  if (!xf_future_done(f))
+    fatal("core_repr: the future is not done", XF_ESTATE);
+  if (xf_future_result(f, 0, &v) != XF_OK) {
+    CHECK(xf_future_error(f, 0, &e));
+    CHECK(xf_value_new_error(e, &v));
+    xf_error_unref(e);
+  }
+  size_t n = xf_value_repr(v, NULL, 0);
+  char *text = malloc(n + 1), *own = malloc(2 * n + 1), *w = own;
+  xf_value_repr(v, text, n + 1);
+  /* Every object(c) becomes object(own) (9 bytes for at most 11). */
+  for (const char *r = text; *r;) {
+    if (strncmp(r, "object(c)", 9) == 0) {
+      memcpy(w, "object(own)", 11);
+      w += 11, r += 9;
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = '\0';
+  json_object *o = json_object_new_array();
+  json_object_array_add(o, json_object_new_string(kinds[xf_value_kind(v)]));
+  json_object_array_add(o, json_object_new_string(own));
+  free(text);
+  free(own);
+  xf_value_unref(v);
+  return o;
 }
 
 /* ---- Waiting while the loop runs --------------------------------------- */
@@ -541,7 +651,10 @@ static json_object *step(json_object *s) {
     json_object *v;
     if (op[4] == 'r') {
       json_object_object_get_ex(s, "value", &v);
-      rc = xf_future_set_result(fut(s, "f"), decode(v));
+      xf_value_t *value = decode(v);
+      /* The future holds the value from here on: the pointer stays valid. */
+      store(&set_values, str(s, "f"), value);
+      rc = xf_future_set_result(fut(s, "f"), value);
     } else {
       rc = xf_future_fail(fut(s, "f"), XF_EFAILED, str(s, "type"), str(s, "message"));
     }
@@ -550,6 +663,14 @@ static json_object *step(json_object *s) {
     CHECK(rc);
   } else if (strcmp(op, "cancel") == 0) {
     return json_object_new_boolean(xf_future_cancel(fut(s, "f")) == XF_OK);
+  } else if (strcmp(op, "core_repr") == 0) {
+    return core_repr(fut(s, "f"));
+  } else if (strcmp(op, "same_value") == 0) {
+    xf_value_t *v = NULL;
+    CHECK(xf_future_result(fut(s, "f"), 0, &v));
+    bool same = v == lookup(&set_values, str(s, "f"));
+    xf_value_unref(v);
+    return json_object_new_boolean(same);
   } else if (strcmp(op, "state") == 0) {
     static const char *const st[] = {"pending", "running", "finished", "cancelled"};
     return json_object_new_string(st[xf_future_state(fut(s, "f"))]);

@@ -23,12 +23,24 @@ const usleep = xf.symbol('usleep');
 
 class NotAvailable extends Error {}
 
+const SPECIAL_DOUBLES = { nan: NaN, inf: Infinity, '-inf': -Infinity, '-0': -0 };
+
+// JSON's null is void, which is undefined here (null is the null pointer).
 function decode(v) {
-  if (v === null) return null;
+  if (v === null) return undefined;
   if (Array.isArray(v)) return v.map(decode);
   if (typeof v === 'object') {
-    if ('double' in v) return v.double;
+    if ('double' in v) return typeof v.double === 'string' ? SPECIAL_DOUBLES[v.double] : v.double;
+    if ('int' in v) return BigInt(v.int);
     if ('bytes' in v) return Buffer.from(v.bytes, 'hex');
+    if ('map' in v) {
+      const pairs = v.map.map(([k, x]) => [decode(k), decode(x)]);
+      // A plain object when every key is a string, a Map otherwise.
+      if (pairs.every(([k]) => typeof k === 'string')) return Object.fromEntries(pairs);
+      return new Map(pairs);
+    }
+    if ('pointer' in v) return null;
+    if ('opaque' in v) { const tag = v.opaque; return () => tag; }
     throw new Error(`unknown value ${JSON.stringify(v)}`);
   }
   return v;
@@ -43,11 +55,23 @@ function encodeError(e) {
 function encode(v) {
   if (v === undefined || v === null) return null;
   if (typeof v === 'boolean' || typeof v === 'string') return v;
-  if (typeof v === 'number') return Number.isInteger(v) ? v : { double: v };
-  if (typeof v === 'bigint') return Number(v);
-  if (Buffer.isBuffer(v)) return { bytes: v.toString('hex') };
+  if (typeof v === 'number') {
+    if (Number.isNaN(v)) return { double: 'nan' };
+    if (v === Infinity || v === -Infinity) return { double: v > 0 ? 'inf' : '-inf' };
+    if (Object.is(v, -0)) return { double: '-0' };
+    return Number.isInteger(v) && Number.isSafeInteger(v) ? v : { double: v };
+  }
+  if (typeof v === 'bigint') {
+    const safe = v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER);
+    return safe ? Number(v) : { int: v.toString() };
+  }
+  if (v instanceof Uint8Array) return { bytes: Buffer.from(v).toString('hex') };
   if (Array.isArray(v)) return v.map(encode);
   if (v instanceof Error) return encodeError(v);
+  if (v instanceof Map) return { map: [...v].map(([k, x]) => [encode(k), encode(x)]) };
+  if (typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)) {
+    return { map: Object.entries(v).map(([k, x]) => [k, encode(x)]) };
+  }
   return { object: typeof v };
 }
 
@@ -67,6 +91,7 @@ class Runner {
     this.log = [];
     this.blocked = new Map();
     this.fifoDir = null;
+    this.setValues = new Map();
   }
 
   // A blocked task's FIFOs; its worker's pid comes once it has told it.
@@ -122,7 +147,11 @@ class Runner {
       case 'set_result':
       case 'set_error':
         try {
-          if (s.op === 'set_result') this.f(s.f).setResult(decode(s.value));
+          if (s.op === 'set_result') {
+            const value = decode(s.value);
+            this.setValues.set(s.f, value);
+            this.f(s.f).setResult(value);
+          }
           else this.f(s.f).setError(errorOf(s.type, s.message));
         } catch (e) {
           if (e.name === 'InvalidStateError') return { raised: 'InvalidStateError' };
@@ -134,6 +163,12 @@ class Runner {
         return this.f(s.f).cancel();
       case 'state':
         return this.f(s.f).state;
+      case 'core_repr': {
+        const [kind, text] = xf.coreRepr(this.f(s.f));
+        return [kind, text.split('object(node)').join('object(own)')];
+      }
+      case 'same_value':
+        return this.f(s.f).result() === this.setValues.get(s.f);
       case 'outcome': {
         const f = this.f(s.f);
         await this.settleOn(f, s.timeout_ms);

@@ -22,14 +22,30 @@ local function array(t)
   return setmetatable(t, { __jsontype = "array" })
 end
 
+local SPECIAL_DOUBLES = { nan = 0.0 / 0.0, inf = math.huge, ["-inf"] = -math.huge, ["-0"] = -0.0 }
+
 local function decode(v)
   if v == json.null then
     return nil
   elseif type(v) == "table" then
     if v.double then
-      return v.double + 0.0
+      return SPECIAL_DOUBLES[v.double] or v.double + 0.0
+    elseif v.int then
+      return math.tointeger(v.int) or error("not an int64: " .. v.int)
     elseif v.bytes then
-      return (v.bytes:gsub("..", function(h) return string.char(tonumber(h, 16)) end))
+      return xf.bytes((v.bytes:gsub("..", function(h) return string.char(tonumber(h, 16)) end)))
+    elseif v.map then
+      local out = {}
+      for _, kv in ipairs(v.map) do
+        out[decode(kv[1])] = decode(kv[2])
+      end
+      return out
+    elseif v.pointer ~= nil then
+      return xf.null
+    elseif v.opaque then
+      -- A function cannot be data: it crosses as an opaque handle.
+      local tag = v.opaque
+      return function() return tag end
     end
     local out = {}
     for i, x in ipairs(v) do
@@ -52,18 +68,55 @@ end
 local function encode(v)
   if v == nil then
     return json.null
+  elseif math.type(v) == "integer" and (v > 2 ^ 53 - 1 or v < -(2 ^ 53 - 1)) then
+    return { int = string.format("%d", v) }
   elseif math.type(v) == "float" then
+    if v ~= v then
+      return { double = "nan" }
+    elseif v == math.huge or v == -math.huge then
+      return { double = v > 0 and "inf" or "-inf" }
+    elseif v == 0 and 1 / v < 0 then
+      return { double = "-0" }
+    end
     return { double = v }
   elseif type(v) == "string" and not utf8.len(v) then
     return { bytes = (v:gsub(".", function(c) return string.format("%02x", c:byte()) end)) }
   elseif xf.is_error(v) then
     return encode_error(v)
   elseif type(v) == "table" then
+    local n = 0
+    for _ in pairs(v) do
+      n = n + 1
+    end
+    if n ~= #v then
+      -- A map: its pairs in the order the binding makes maps in (numbers,
+      -- then strings, then booleans).
+      local keys = {}
+      for k in pairs(v) do
+        keys[#keys + 1] = k
+      end
+      local rank = { number = 0, string = 1, boolean = 2 }
+      table.sort(keys, function(a, b)
+        if type(a) ~= type(b) then
+          return rank[type(a)] < rank[type(b)]
+        elseif type(a) == "boolean" then
+          return not a and b
+        end
+        return a < b
+      end)
+      local out = array {}
+      for i, k in ipairs(keys) do
+        out[i] = array { encode(k), encode(v[k]) }
+      end
+      return { map = out }
+    end
     local out = array {}
     for i = 1, #v do
       out[i] = encode(v[i])
     end
     return out
+  elseif type(v) == "function" or type(v) == "userdata" or type(v) == "thread" then
+    return { object = type(v) }
   end
   return v
 end
@@ -127,8 +180,21 @@ local ops = {}
 
 function ops.future(s) futures[s.f] = xf.future() end
 
+local set_values = {}
+
 function ops.set_result(s)
-  return raised_state(pcall(F(s.f).set_result, F(s.f), decode(s.value)))
+  local value = decode(s.value)
+  set_values[s.f] = value
+  return raised_state(pcall(F(s.f).set_result, F(s.f), value))
+end
+
+function ops.core_repr(s)
+  local kind, text = xf.core_repr(F(s.f))
+  return array { kind, (text:gsub("object%(lua%)", "object(own)")) }
+end
+
+function ops.same_value(s)
+  return rawequal(F(s.f):result(), set_values[s.f])
 end
 
 function ops.set_error(s)

@@ -73,13 +73,32 @@ class Blocked:
         self.pid = None
 
 
+class Opaque:
+    """A value that cannot be data: an instance of a class of this script."""
+
+    def __init__(self, tag):
+        self.tag = tag
+
+
+SPECIAL_DOUBLES = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf"), "-0": -0.0}
+
+
 def decode(v):
     """A scenario value as a Python value."""
     if isinstance(v, dict):
         if "double" in v:
-            return float(v["double"])
+            d = v["double"]
+            return SPECIAL_DOUBLES[d] if isinstance(d, str) else float(d)
+        if "int" in v:
+            return int(v["int"])
         if "bytes" in v:
             return bytes.fromhex(v["bytes"])
+        if "map" in v:
+            return {decode(k): decode(x) for k, x in v["map"]}
+        if "opaque" in v:
+            return Opaque(v["opaque"])
+        if "pointer" in v:
+            raise NotAvailable("Python has no value for a null pointer: None is void")
         raise ValueError("unknown value %r" % (v,))
     if isinstance(v, list):
         return [decode(x) for x in v]
@@ -101,9 +120,17 @@ def encode(v):
     if v is None or isinstance(v, (bool, str)):
         return v
     if isinstance(v, int):
-        return v
+        return v if abs(v) <= 2 ** 53 - 1 else {"int": str(v)}
     if isinstance(v, float):
+        if v != v:
+            return {"double": "nan"}
+        if v in (float("inf"), float("-inf")):
+            return {"double": "inf" if v > 0 else "-inf"}
+        if v == 0 and str(v).startswith("-"):
+            return {"double": "-0"}
         return {"double": v}
+    if isinstance(v, dict):
+        return {"map": [[encode(k), encode(x)] for k, x in v.items()]}
     if isinstance(v, (bytes, bytearray)):
         return {"bytes": bytes(v).hex()}
     if isinstance(v, (list, tuple)):
@@ -129,6 +156,7 @@ class Runner:
         self.log = []
         self.blocked = {}
         self.fifo_dir = None
+        self.set_values = {}
 
     def state(self, f):
         if f.cancelled():
@@ -171,13 +199,23 @@ class Runner:
             f = fs[s["f"]]
             try:
                 if op == "set_result":
-                    f.set_result(decode(s["value"]))
+                    value = decode(s["value"])
+                    self.set_values[s["f"]] = value
+                    f.set_result(value)
                 else:
                     f.set_exception(error_class(s["type"])(s["message"]))
             except xfutures.InvalidStateError:
                 return {"raised": "InvalidStateError"}
         elif op == "cancel":
             return fs[s["f"]].cancel()
+        elif op == "core_repr":
+            core_repr = getattr(xfutures, "core_repr", None)
+            if core_repr is None:
+                raise RuntimeError("xfutures.core_repr is missing")
+            kind, text = core_repr(fs[s["f"]])
+            return [kind, text.replace("object(python)", "object(own)")]
+        elif op == "same_value":
+            return fs[s["f"]].result() is self.set_values[s["f"]]
         elif op == "state":
             return self.state(fs[s["f"]])
         elif op == "outcome":
