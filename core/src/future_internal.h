@@ -1,6 +1,27 @@
 /* The future's layout, shared by the files that need more than the public
  * calls: executors (which carry their task inside the future, so a
- * submission costs one allocation) and the loop. */
+ * submission costs one allocation) and the loop.
+ *
+ * Design notes: how a future flows through the core
+ * -------------------------------------------------
+ * Read the core in the order a submitted task travels:
+ * 1. submit (executor.c): the task is stored in the future itself
+ *    (task_fn, task_data), one allocation for both;
+ * 2. queue (thread_pool.c): the future is pushed on the pool's inbox and a
+ *    worker takes it;
+ * 3. run (executor.c, xf_executor_run_task): the worker marks it running,
+ *    calls the task, and finishes the future with what it returned;
+ * 4. complete (future.c): the outcome is stored, then the done callbacks
+ *    run: inline ones at once, loop-bound ones posted to their loop;
+ * 5. dispatch (async.c, xf__loop_post_done): the posted record goes through
+ *    the loop's incoming queue, waking the loop if it sleeps;
+ * 6. loop iteration (loop.c): the loop drains the queue into its ready
+ *    list and runs each callback on its own thread;
+ * 7. foreign callback (closure.c): a callback written in another language
+ *    is a closure, whose trampoline enters that runtime on its owner
+ *    thread.
+ * Nothing in the reactor (loop.c, timer.c, async.c, io.c) reaches up into
+ * executors: the asyncio layer (loop_future.c) sits above both. */
 #ifndef XF_FUTURE_INTERNAL_H
 #define XF_FUTURE_INTERNAL_H
 
