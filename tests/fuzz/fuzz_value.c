@@ -197,6 +197,11 @@ static int build(int id, xf_value_t **out) {
 static void check_repr(const xf_value_t *v, const xf_value_t *copy) {
   size_t len = xf_value_repr(v, NULL, 0);
   FUZZ_CHECK(len < (1u << 20));
+  /* A text this long comes from items shared many times over: the bound
+   * above is what matters, and writing it three times more would take the
+   * fuzzer's time from everything else. */
+  if (len > (1u << 16))
+    return;
   char *full = malloc(len + 1);
   FUZZ_CHECK(xf_value_repr(v, full, len + 1) == len);
   FUZZ_CHECK(full[len] == '\0' && memchr(full, '\0', len) == NULL);
@@ -357,7 +362,36 @@ static void check_contents(const xf_value_t *v, const model_t *m) {
   }
 }
 
+/* The (value, model) pairs checked since the last check_pushed: values are
+ * immutable, so a shared item checked once is checked for good, and a list
+ * holding the same list twice, many levels deep, costs linear time to
+ * check rather than exponential. A full table only stops remembering. */
+enum { SEEN_SLOTS = 4096 };
+static struct {
+  const xf_value_t *v;
+  int id;
+  unsigned gen;
+} seen[SEEN_SLOTS];
+static unsigned seen_gen = 1;
+
+static bool seen_before(const xf_value_t *v, int id) {
+  size_t h = ((uintptr_t) v * 0x9e3779b97f4a7c15u ^ (size_t) id) % SEEN_SLOTS;
+  for (int probe = 0; probe < 8; probe++, h = (h + 1) % SEEN_SLOTS) {
+    if (seen[h].gen != seen_gen) {
+      seen[h].v = v;
+      seen[h].id = id;
+      seen[h].gen = seen_gen;
+      return false;
+    }
+    if (seen[h].v == v && seen[h].id == id)
+      return true;
+  }
+  return false;
+}
+
 static void check_value(const xf_value_t *v, int id) {
+  if (seen_before(v, id))
+    return;
   const model_t *m = &V.models[id];
   FUZZ_CHECKF(xf_value_kind(v) == m->kind, "kind %d, built as %d", xf_value_kind(v),
               m->kind);
@@ -370,6 +404,7 @@ static void check_value(const xf_value_t *v, int id) {
 /* The full checks of a value just pushed: its contents, and a copy built
  * again from its model that equals it and reads the same. */
 static void check_pushed(xf_value_t *v, int id) {
+  seen_gen++;
   check_value(v, id);
   xf_value_t *copy = NULL;
   int rc = build(id, &copy);
@@ -660,8 +695,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         xf_value_unref(V.stack[--V.depth]);
       break;
     default: /* check the top again: nothing changed under it */
-      if (V.depth > 0)
+      if (V.depth > 0) {
+        seen_gen++;
         check_value(V.stack[V.depth - 1], V.smodel[V.depth - 1]);
+      }
       break;
     }
   }
