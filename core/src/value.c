@@ -756,13 +756,78 @@ static bool xf__error_equal(const xf_error_t *a, const xf_error_t *b) {
                     strcmp(xf_error_message(a), xf_error_message(b)) == 0);
 }
 
+/* Comparisons remember what they found, because values share their items
+ * (a list or map holding the same value twice, n deep, compared with a
+ * copy built alike, would take 2^n steps or more; remembered, about n).
+ * Two tables, both small and direct-mapped on the stack, where a miss only
+ * costs a comparison made again:
+ * - A scope is one comparison whose every inequality makes its whole
+ *   answer false: a top-level xf_value_equal, and each comparison a map
+ *   makes while it searches its pairs (where an unequal candidate does not
+ *   end the search). Within a scope a pair of lists is remembered when its
+ *   comparison starts. That is sound because values cannot contain
+ *   themselves: by the time a remembered pair is met again in the same
+ *   scope, it was found equal, or the scope already answered false. A
+ *   scope of two lists has this table; a scope of two maps needs none (its
+ *   comparisons are scopes of their own).
+ * - The answers of finished scopes (equal or not) are remembered for the
+ *   whole of the outermost call, so a map meeting the same pair again, at
+ *   any depth, answers at once. */
+#define XF__EQ_MEMO 256
+
+typedef struct xf__eq_memo {
+  const xf_value_t *a, *b;
+} xf__eq_memo_t;
+
+typedef struct xf__eq_answer {
+  const xf_value_t *a, *b;
+  bool equal;
+} xf__eq_answer_t;
+
+static size_t xf__eq_hash(const xf_value_t *a, const xf_value_t *b) {
+  uint64_t h =
+      ((uint64_t) (uintptr_t) a * 0x9e3779b97f4a7c15u) ^ (uint64_t) (uintptr_t) b;
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9u;
+  return (size_t) ((h >> 40) % XF__EQ_MEMO);
+}
+
+static bool xf__equal(const xf_value_t *a, const xf_value_t *b, xf__eq_memo_t *memo,
+                      xf__eq_answer_t *answers);
+
+/* One scope (see above): answered from the table of answers when it can. */
+static bool xf__scope_equal(const xf_value_t *a, const xf_value_t *b,
+                            xf__eq_answer_t *answers) {
+  if (a == b)
+    return true;
+  int ka = xf__kind(a);
+  if (ka != xf__kind(b) || (ka != XF_KIND_LIST && ka != XF_KIND_MAP))
+    return xf__equal(a, b, NULL, answers);
+  xf__eq_answer_t *slot = &answers[xf__eq_hash(a, b)];
+  if (slot->a == a && slot->b == b)
+    return slot->equal;
+  bool equal;
+  if (ka == XF_KIND_LIST) {
+    xf__eq_memo_t lists[XF__EQ_MEMO] = {{NULL, NULL}}; /* the scope's table */
+    equal = xf__equal(a, b, lists, answers);
+  } else {
+    equal = xf__equal(a, b, NULL, answers);
+  }
+  slot = &answers[xf__eq_hash(a, b)];
+  slot->a = a;
+  slot->b = b;
+  slot->equal = equal;
+  return equal;
+}
+
 /* Whether every pair of x has an equal pair (key and value) in y. */
-static bool xf__map_within(const xf__map_value_t *x, const xf__map_value_t *y) {
+static bool xf__map_within(const xf__map_value_t *x, const xf__map_value_t *y,
+                           xf__eq_answer_t *answers) {
   for (size_t i = 0; i < x->n; i += 2) {
     bool found = false;
     for (size_t j = 0; j < y->n && !found; j += 2)
-      found = xf_value_equal(x->items[i], y->items[j]) &&
-              xf_value_equal(x->items[i + 1], y->items[j + 1]);
+      found = xf__scope_equal(x->items[i], y->items[j], answers) &&
+              xf__scope_equal(x->items[i + 1], y->items[j + 1], answers);
     if (!found)
       return false;
   }
@@ -774,55 +839,29 @@ static bool xf__map_within(const xf__map_value_t *x, const xf__map_value_t *y) {
  * common case) are equal at once; otherwise each map's pairs must all be in
  * the other, which also keeps equality reflexive and symmetric for maps
  * with repeated keys. */
-static bool xf__map_equal(const xf__map_value_t *x, const xf__map_value_t *y) {
+static bool xf__map_equal(const xf__map_value_t *x, const xf__map_value_t *y,
+                          xf__eq_answer_t *answers) {
   if (x->n == y->n) {
     size_t i = 0;
-    while (i < x->n && xf_value_equal(x->items[i], y->items[i]))
+    while (i < x->n && xf__scope_equal(x->items[i], y->items[i], answers))
       i++;
     if (i == x->n)
       return true;
   }
-  return xf__map_within(x, y) && xf__map_within(y, x);
+  return xf__map_within(x, y, answers) && xf__map_within(y, x, answers);
 }
-
-/* Pairs of lists already compared during one comparison. Values can share
- * items: a list holding the same list twice, n deep, compared with a copy
- * built alike, would take 2^n steps; with the pairs remembered it takes
- * about n. A pair is remembered when its comparison starts. That is sound
- * because values cannot contain themselves and, within one comparison of
- * lists, any unequal pair makes the whole answer false at once: by the time
- * a remembered pair is met again, it was found equal. (Maps search among
- * their pairs, where an unequal candidate does not end the search, so each
- * map comparison starts afresh through xf_value_equal.) The table is small
- * and direct-mapped, on the stack of the outermost call: a miss only costs
- * a comparison made again. */
-#define XF__EQ_MEMO 256
-
-typedef struct xf__eq_memo {
-  const xf_value_t *a, *b;
-} xf__eq_memo_t;
-
-static xf__eq_memo_t *xf__eq_slot(xf__eq_memo_t *memo, const xf_value_t *a,
-                                  const xf_value_t *b) {
-  uint64_t h =
-      ((uint64_t) (uintptr_t) a * 0x9e3779b97f4a7c15u) ^ (uint64_t) (uintptr_t) b;
-  h ^= h >> 29;
-  h *= 0xbf58476d1ce4e5b9u;
-  return &memo[(h >> 40) % XF__EQ_MEMO];
-}
-
-static bool xf__equal(const xf_value_t *a, const xf_value_t *b, xf__eq_memo_t *memo);
 
 bool xf_value_equal(const xf_value_t *a, const xf_value_t *b) {
-  /* Only lists need the table (and clearing it costs): scalars and maps
-   * compare without one. */
-  if (a == b || xf__kind(a) != XF_KIND_LIST || xf__kind(b) != XF_KIND_LIST)
-    return xf__equal(a, b, NULL);
-  xf__eq_memo_t memo[XF__EQ_MEMO] = {{NULL, NULL}};
-  return xf__equal(a, b, memo);
+  /* Scalars compare without tables (and clearing them costs). */
+  int ka = xf__kind(a);
+  if (a == b || (ka != XF_KIND_LIST && ka != XF_KIND_MAP) || ka != xf__kind(b))
+    return xf__equal(a, b, NULL, NULL);
+  xf__eq_answer_t answers[XF__EQ_MEMO] = {{NULL, NULL, false}};
+  return xf__scope_equal(a, b, answers);
 }
 
-static bool xf__equal(const xf_value_t *a, const xf_value_t *b, xf__eq_memo_t *memo) {
+static bool xf__equal(const xf_value_t *a, const xf_value_t *b, xf__eq_memo_t *memo,
+                      xf__eq_answer_t *answers) {
   /* Lists recurse on every item but the last, which the loop takes, so a
    * list nested through its last item compares in constant stack space. */
   for (;;) {
@@ -853,13 +892,13 @@ static bool xf__equal(const xf_value_t *a, const xf_value_t *b, xf__eq_memo_t *m
         return false;
       if (x->n == 0)
         return true;
-      xf__eq_memo_t *seen = xf__eq_slot(memo, a, b); /* lists come with a table */
+      xf__eq_memo_t *seen = &memo[xf__eq_hash(a, b)];
       if (seen->a == a && seen->b == b)
         return true;
       seen->a = a;
       seen->b = b;
       for (size_t i = 0; i + 1 < x->n; i++) {
-        if (!xf__equal(x->items[i], y->items[i], memo))
+        if (!xf__equal(x->items[i], y->items[i], memo, answers))
           return false;
       }
       a = x->items[x->n - 1];
@@ -867,7 +906,8 @@ static bool xf__equal(const xf_value_t *a, const xf_value_t *b, xf__eq_memo_t *m
       continue;
     }
     case XF_KIND_MAP:
-      return xf__map_equal((const xf__map_value_t *) a, (const xf__map_value_t *) b);
+      return xf__map_equal((const xf__map_value_t *) a, (const xf__map_value_t *) b,
+                           answers);
     case XF_KIND_POINTER:
       return ((const xf__pointer_value_t *) a)->p == ((const xf__pointer_value_t *) b)->p;
     case XF_KIND_OBJECT: {

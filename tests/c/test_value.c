@@ -1296,6 +1296,50 @@ START_TEST(test_equal_shared_items) {
 }
 END_TEST
 
+/* The same for maps, which search among their pairs when the orders
+ * differ: each level holds the one below twice, once inside a list, with
+ * the keys in the other order on one side, and the comparison still takes
+ * about as many steps as there are levels. */
+static xf_value_t *shared_map_level(xf_value_t *below, bool swapped) {
+  xf_value_t *pair[] = {below, below}, *list, *map;
+  ck_assert_int_eq(xf_value_new_list(pair, 2, &list), XF_OK);
+  xf_value_t *ka, *kb;
+  ck_assert_int_eq(xf_value_new_cstring("a", &ka), XF_OK);
+  ck_assert_int_eq(xf_value_new_cstring("b", &kb), XF_OK);
+  xf_value_t *keys[] = {swapped ? kb : ka, swapped ? ka : kb};
+  xf_value_t *vals[] = {swapped ? below : list, swapped ? list : below};
+  ck_assert_int_eq(xf_value_new_map(keys, vals, 2, &map), XF_OK);
+  xf_value_unref(ka);
+  xf_value_unref(kb);
+  xf_value_unref(list);
+  return map;
+}
+
+START_TEST(test_equal_shared_maps) {
+  xf_value_t *x, *y, *z;
+  ck_assert_int_eq(xf_value_new_int(1, &x), XF_OK);
+  ck_assert_int_eq(xf_value_new_int(1, &y), XF_OK);
+  ck_assert_int_eq(xf_value_new_int(2, &z), XF_OK);
+  for (int i = 0; i < 48; i++) {
+    xf_value_t *nx = shared_map_level(x, false), *ny = shared_map_level(y, true),
+               *nz = shared_map_level(z, i % 2 == 0);
+    xf_value_unref(x);
+    xf_value_unref(y);
+    xf_value_unref(z);
+    x = nx;
+    y = ny;
+    z = nz;
+  }
+  ck_assert(xf_value_equal(x, y));
+  ck_assert(xf_value_equal(y, x));
+  ck_assert(!xf_value_equal(x, z));
+  ck_assert(!xf_value_equal(z, y));
+  xf_value_unref(x);
+  xf_value_unref(y);
+  xf_value_unref(z);
+}
+END_TEST
+
 /* A value that shares its items has a text far larger than itself: the
  * text stops below 1 MiB, quickly, and says it was cut. */
 START_TEST(test_repr_shared_items) {
@@ -1932,6 +1976,7 @@ static Suite *value_suite(void) {
   tcase_add_test(tc, test_equal_strings_and_bytes);
   tcase_add_test(tc, test_equal_lists);
   tcase_add_test(tc, test_equal_shared_items);
+  tcase_add_test(tc, test_equal_shared_maps);
   tcase_add_test(tc, test_equal_identity_kinds);
   suite_add_tcase(s, tc);
 

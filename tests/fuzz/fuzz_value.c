@@ -141,7 +141,9 @@ static int model_new(int kind) {
 /* A value built again from a model, for comparisons. Pointers come back
  * without a destructor (equality is by the pointer), objects with the same
  * hooks. */
-static int build(int id, xf_value_t **out) {
+static int build_item(int id, xf_value_t **out);
+
+static int build_node(int id, xf_value_t **out) {
   const model_t *m = &V.models[id];
   *out = NULL;
   switch (m->kind) {
@@ -165,7 +167,7 @@ static int build(int id, xf_value_t **out) {
     return xf_value_new_object(m->ptr, &hooks, out);
   case XF_KIND_ERROR: {
     xf_value_t *payload = NULL;
-    int rc = m->payload >= 0 ? build(m->payload, &payload) : XF_OK;
+    int rc = m->payload >= 0 ? build_item(m->payload, &payload) : XF_OK;
     xf_error_t *e = NULL;
     if (rc == XF_OK)
       rc = xf_error_new_full(m->code, m->default_type ? NULL : m->type, m->msg, NULL,
@@ -181,7 +183,7 @@ static int build(int id, xf_value_t **out) {
     int count = m->kind == XF_KIND_MAP ? 2 * m->n : m->n;
     int rc = XF_OK;
     for (int k = 0; k < count && rc == XF_OK; k++)
-      rc = build(m->items[k], &items[k]);
+      rc = build_item(m->items[k], &items[k]);
     if (rc == XF_OK)
       rc = m->kind == XF_KIND_LIST
                ? xf_value_new_list(items, (size_t) m->n, out)
@@ -191,6 +193,32 @@ static int build(int id, xf_value_t **out) {
     return rc;
   }
   }
+}
+
+/* A model shared by several items is built once and shared in the copy
+ * too, as in the value: a copy that repeated it would be exponentially
+ * larger than the value it copies, and so would comparing the two. */
+static xf_value_t *built[MAX_MODELS];
+
+static int build_item(int id, xf_value_t **out) {
+  if (built[id]) {
+    *out = xf_value_ref(built[id]);
+    return XF_OK;
+  }
+  int rc = build_node(id, out);
+  if (rc == XF_OK)
+    built[id] = xf_value_ref(*out);
+  return rc;
+}
+
+/* The value of model id built again (a new reference in *out). */
+static int build(int id, xf_value_t **out) {
+  int rc = build_item(id, out);
+  for (int k = 0; k < MAX_MODELS; k++) {
+    xf_value_unref(built[k]);
+    built[k] = NULL;
+  }
+  return rc;
 }
 
 /* xf_value_repr as snprintf, into buffers of exactly the given sizes. */
