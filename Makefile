@@ -66,6 +66,12 @@ test-valgrind: build
 test-abi: build
 	cd $(BUILD_DIR)/default && ctest $(CTEST_FLAGS) -L abi
 
+# The MPI executor's tests alone (label mpi: C and Python, under mpirun with
+# 3 and 4 ranks); test-default and test-asan run them too.
+.PHONY: test-mpi
+test-mpi: build
+	cd $(BUILD_DIR)/default && ctest $(CTEST_FLAGS) -L mpi
+
 # The scenario matrix: every scenario of tests/matrix in every language, a
 # table on stdout, report.html and junit.xml in build/default/matrix.
 .PHONY: matrix test-matrix

@@ -66,6 +66,7 @@ BINDING_SUITES = [
     ("python", "py_bench", sys.executable, "python/py_bench.py", "xfutures/__init__.py"),
     ("python", "py_process_pool", sys.executable, "python/py_process_pool.py",
      "xfutures/__init__.py"),
+    ("python", "py_mpi", sys.executable, "python/py_mpi.py", "xfutures/mpi.py"),
     ("lua", "lua_bench", "lua5.4", "lua/lua_bench.lua", "xfutures_core.so"),
     ("node", "node_bench", "node", "node/node_bench.js", "xfutures/index.js"),
 ]

@@ -62,6 +62,7 @@
 
 #include "codec_internal.h"
 #include "executor_internal.h"
+#include "task_frame.h"
 
 extern char **environ;
 
@@ -74,14 +75,6 @@ extern char **environ;
 #define XF__RCHUNK 65536
 
 enum { XF__W_STARTING, XF__W_INIT, XF__W_READY, XF__W_RETIRING };
-
-/* The data of a task future: its id and its complete TASK frame. */
-typedef struct xf__ptask {
-  uint64_t id;
-  int64_t timeout_ns;
-  size_t len;
-  uint8_t frame[];
-} xf__ptask_t;
 
 typedef struct xf__slot {
   xf_future_t *fut; /* the queue's reference, now the slot's */
@@ -102,6 +95,7 @@ typedef struct xf__pw {
   bool stopped; /* the pool killed it on purpose: its death is no failure */
   bool retire_for_age;
   const char *stop_reason; /* for the tasks still in it, when stopped */
+  uint32_t index;          /* its slot in pp->workers and pp->info */
   uint64_t tasks_sent, tasks_done;
   xf__cbuf_t rbuf; /* bytes received, not yet parsed */
   xf__cbuf_t wbuf; /* bytes to send; wpos of them are sent */
@@ -122,6 +116,7 @@ struct xf__pp {
   uint64_t queued, running, completed, cancelled;
   uint64_t spawned, deaths, retired, timeouts;
   uint32_t alive;
+  xf_process_worker_t *info; /* max_workers slots, pid 0 when free */
   bool shutdown, broken, terminate;
   int64_t grace_ns;
 
@@ -160,6 +155,7 @@ static void xf__pp_release(xf__pp_t *pp) {
   xf__free(pp->path);
   xf__free(pp->init_frame);
   xf__free(pp->workers);
+  xf__free(pp->info);
   if (pp->wakefd >= 0)
     close(pp->wakefd);
   pthread_mutex_destroy(&pp->lock);
@@ -167,10 +163,10 @@ static void xf__pp_release(xf__pp_t *pp) {
   xf__free(pp);
 }
 
-/* A task future's marker: never called, since the pool runs its tasks in
- * other processes; it tells the pool's own submissions from
+/* A task future's marker (task_frame.h): never called, since the pool runs
+ * its tasks in other processes; it tells the pool's own submissions from
  * xf_executor_submit's. */
-static int xf__pp_marker(void *data, xf_future_t *fut) {
+int xf__pp_marker(void *data, xf_future_t *fut) {
   (void) data;
   (void) fut;
   return XF_EINVAL;
@@ -328,9 +324,11 @@ static int xf__pw_spawn(xf__pp_t *pp, uint32_t index) {
       atomic_store_explicit(&no_pidfd, true, memory_order_relaxed);
   }
   pp->workers[index] = w;
+  w->index = index;
   pthread_mutex_lock(&pp->lock);
   pp->spawned++;
   pp->alive++;
+  pp->info[index] = (xf_process_worker_t){.pid = pid};
   pthread_mutex_unlock(&pp->lock);
   /* From here on the process exists: any failure kills it and the normal
    * death path reaps it. */
@@ -510,6 +508,11 @@ static xf__slot_t *xf__pw_slot(xf__pw_t *w, uint64_t id) {
 /* Take slot s out of w (its future is returned; the caller finishes it). */
 static xf_future_t *xf__pw_take(xf__pw_t *w, xf__slot_t *s) {
   xf_future_t *fut = s->fut;
+  xf__pp_t *pp = w->pp;
+  pthread_mutex_lock(&pp->lock);
+  if (pp->info[w->index].pid == w->pid && pp->info[w->index].running > 0)
+    pp->info[w->index].running--;
+  pthread_mutex_unlock(&pp->lock);
   if (s->timer) {
     xf_handle_cancel(s->timer);
     xf_handle_unref(s->timer);
@@ -608,6 +611,12 @@ static void xf__pw_frame(xf__pw_t *w, xf_value_t *frame) {
       return; /* too late: the timeout stands */
     xf_future_t *fut = xf__pw_take(w, s);
     w->tasks_done++;
+    /* Counted before the future finishes, so that whoever it wakes sees the
+     * task in the worker's count. */
+    pthread_mutex_lock(&pp->lock);
+    if (pp->info[w->index].pid == w->pid)
+      pp->info[w->index].tasks_done = w->tasks_done;
+    pthread_mutex_unlock(&pp->lock);
     xf__pp_finish(pp, fut, type == XF__MSG_RESULT ? b : NULL, err);
     if (pp->max_tasks && w->tasks_done >= pp->max_tasks && w->state == XF__W_READY) {
       w->retire_for_age = true;
@@ -768,6 +777,7 @@ static void xf__pw_exit(xf__pw_t *w, int status) {
    * wake reads stats that already count this death. */
   pthread_mutex_lock(&pp->lock);
   pp->alive--;
+  memset(&pp->info[w->index], 0, sizeof pp->info[0]);
   if (!expected)
     pp->deaths++;
   else if (w->retire_for_age)
@@ -945,6 +955,7 @@ static void xf__pp_pump(xf__pp_t *pp) {
     }
     pthread_mutex_lock(&pp->lock);
     pp->running++;
+    pp->info[ready->index].running++;
     pthread_mutex_unlock(&pp->lock);
     xf__ptask_t *t = fut->task_data;
     xf__slot_t *s = &ready->inflight[ready->ninflight++];
@@ -1198,7 +1209,8 @@ int xf_process_pool_new(const xf_process_pool_options_t *opts, xf_executor_t **o
       (rc = xf__pp_init_frame(pp, &o)) != XF_OK)
     goto fail;
   rc = XF_ENOMEM;
-  if (!(pp->workers = xf__calloc(pp->max_workers, sizeof *pp->workers)))
+  if (!(pp->workers = xf__calloc(pp->max_workers, sizeof *pp->workers)) ||
+      !(pp->info = xf__calloc(pp->max_workers, sizeof *pp->info)))
     goto fail;
   rc = XF_ESYS;
   if ((pp->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
@@ -1245,10 +1257,12 @@ static void xf__ptask_free(void *data) {
 static int xf__pp_submit_frame(xf_executor_t *ex, const char *language,
                                int (*put)(xf__cbuf_t *, const void *), const void *arg,
                                int64_t timeout_ns, xf_future_t **out) {
+  /* An MPI executor takes the same frames (task_frame.h). */
   xf__pp_t *pp = xf__executor_impl(ex, &xf__pp_ops);
-  if (!pp)
+  _Atomic uint64_t *next_id = pp ? &pp->next_id : xf__mpi_next_id(ex);
+  if (!next_id)
     return XF_EINVAL;
-  uint64_t id = atomic_fetch_add_explicit(&pp->next_id, 1, memory_order_relaxed);
+  uint64_t id = atomic_fetch_add_explicit(next_id, 1, memory_order_relaxed);
   xf__cbuf_t b = {NULL, 0, 0};
   int rc = xf__cbuf_reserve(&b, sizeof(xf__ptask_t) + 64);
   size_t at;
@@ -1348,5 +1362,24 @@ int xf_process_pool_stats(xf_executor_t *ex, xf_process_pool_stats_t *out) {
   out->timeouts = pp->timeouts;
   out->broken = pp->broken;
   pthread_mutex_unlock(&pp->lock);
+  return XF_OK;
+}
+
+int xf_process_pool_workers(xf_executor_t *ex, xf_process_worker_t *out, size_t cap,
+                            size_t *count) {
+  xf__pp_t *pp = xf__executor_impl(ex, &xf__pp_ops);
+  if (!pp || !count || (!out && cap > 0))
+    return XF_EINVAL;
+  size_t n = 0;
+  pthread_mutex_lock(&pp->lock);
+  for (uint32_t i = 0; i < pp->max_workers; i++) {
+    if (!pp->info[i].pid)
+      continue;
+    if (n < cap)
+      out[n] = pp->info[i];
+    n++;
+  }
+  pthread_mutex_unlock(&pp->lock);
+  *count = n;
   return XF_OK;
 }

@@ -224,6 +224,58 @@ START_TEST(test_results) {
 }
 END_TEST
 
+/* The workers one by one: their pids, the tasks each finished, the tasks
+ * in each now. */
+START_TEST(test_worker_stats) {
+  xf_executor_t *ex = pool(1, XF_WORKER_DEATH_REPLACE);
+  size_t n = 99;
+  ck_assert_int_eq(xf_process_pool_workers(ex, NULL, 0, &n), XF_OK);
+  ck_assert_uint_eq(n, 0); /* workers start with the first task */
+  enum { N = 5 };
+  int64_t pid = 0;
+  for (int i = 0; i < N; i++) {
+    int64_t p = worker_pid(ex);
+    ck_assert(i == 0 || p == pid);
+    pid = p;
+  }
+  xf_process_worker_t w[2];
+  memset(w, 0xff, sizeof w);
+  ck_assert_int_eq(xf_process_pool_workers(ex, w, 2, &n), XF_OK);
+  ck_assert_uint_eq(n, 1);
+  ck_assert_int_eq(w[0].pid, pid);
+  ck_assert_uint_eq(w[0].tasks_done, N);
+  ck_assert_uint_eq(w[0].running, 0);
+  ck_assert_uint_eq(w[0].reserved, 0);
+  ck_assert_int_eq(w[1].pid, -1); /* past the count: untouched */
+
+  /* A task in it now. */
+  char path[64];
+  fifo_make(path, sizeof path);
+  xf_future_t *blocked;
+  ck_assert_int_eq(start_blocker(ex, path, &blocked), pid);
+  ck_assert_int_eq(xf_process_pool_workers(ex, w, 1, &n), XF_OK);
+  ck_assert_uint_eq(n, 1);
+  ck_assert_uint_eq(w[0].running, 1);
+  ck_assert_uint_eq(w[0].tasks_done, N);
+  /* Once it died its slot is free: the pool counts it before the future
+   * fails. */
+  ck_assert_int_eq(kill((pid_t) pid, SIGKILL), 0);
+  xf_error_unref(failure(blocked));
+  xf_future_unref(blocked);
+  ck_assert_int_eq(xf_process_pool_workers(ex, w, 1, &n), XF_OK);
+  ck_assert_uint_eq(n, 0);
+
+  /* Bad input. */
+  ck_assert_int_eq(xf_process_pool_workers(ex, NULL, 1, &n), XF_EINVAL);
+  ck_assert_int_eq(xf_process_pool_workers(ex, w, 1, NULL), XF_EINVAL);
+  ck_assert_int_eq(xf_process_pool_workers(NULL, w, 1, &n), XF_EINVAL);
+  xf_executor_t *tp = xft_pool(1);
+  ck_assert_int_eq(xf_process_pool_workers(tp, w, 1, &n), XF_EINVAL);
+  xf_executor_unref(tp);
+  pool_free(ex);
+}
+END_TEST
+
 START_TEST(test_large_values) {
   xf_executor_t *ex = pool(1, XF_WORKER_DEATH_BREAK);
   int64_t n = 8 << 20;
@@ -885,6 +937,7 @@ static Suite *process_pool_suite(void) {
   TCase *tc = tcase_create("results");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_results);
+  tcase_add_test(tc, test_worker_stats);
   tcase_add_test(tc, test_large_values);
   tcase_add_test(tc, test_library_state_persists);
   tcase_add_test(tc, test_in_flight_pipelining);

@@ -154,6 +154,24 @@ typedef struct xf_process_pool_stats {
  * process pool. Any thread. */
 XF_API int xf_process_pool_stats(xf_executor_t *ex, xf_process_pool_stats_t *out);
 
+/* One live worker process of a process pool, as xf_process_pool_workers
+ * reports it. */
+typedef struct xf_process_worker {
+  int64_t pid;
+  uint64_t tasks_done; /* tasks it finished, with a result or an error */
+  uint32_t running;    /* tasks sent to it and not finished yet */
+  uint32_t reserved;   /* zero */
+} xf_process_worker_t;
+
+/* The pool's live workers, in the order of their slots: the first
+ * min(cap, count) of them are written to out, and *count gets their number,
+ * which may exceed cap (out may be NULL when cap is 0, to count them). A
+ * snapshot: a worker may start, finish a task or die right after. XF_EINVAL
+ * for a NULL ex or count, out NULL with cap > 0, or an executor that is not
+ * a process pool. Any thread. */
+XF_API int xf_process_pool_workers(xf_executor_t *ex, xf_process_worker_t *out,
+                                   size_t cap, size_t *count);
+
 #ifdef __cplusplus
 }
 #endif
