@@ -11,6 +11,9 @@ xfbench_work.so (built by bench/CMakeLists.txt).
   py_executor_submit  submit N tiny tasks, then result() each; 2 workers.
                       Anchor: concurrent.futures.ThreadPoolExecutor.
   py_executor_map     list(pool.map(fn, range(N))); 2 workers; same anchor.
+  py_serial_roundtrip pool.submit(fn, i).result(), N times in a row: one task
+                      in flight, so each costs a wake-up of a worker and of
+                      the caller; 2 workers; same anchor.
   py_loop_future      in a coroutine: create a loop future, set its result,
                       await it. Anchors: asyncio's Future (the C one), on
                       asyncio's loop and on uvloop.
@@ -117,6 +120,18 @@ def bench_executor():
             def map_all(k, pool=pool):
                 assert sum(pool.map(task, range(k))) == k * (k - 1) // 2
             emit("py_executor_map", impl, "ns/task", measure(map_all, n), n, workers=2)
+
+
+def bench_serial_roundtrip():
+    n = size(20000, 500)
+    for impl, make in executors():
+        if not selected(impl):
+            continue
+        with make() as pool:
+            def serial(k, pool=pool):
+                for i in range(k):
+                    assert pool.submit(task, i).result() == i
+            emit("py_serial_roundtrip", impl, "ns/task", measure(serial, n), n, workers=2)
 
 
 # ---- 6b: loop futures and call_soon chains ------------------------------------
@@ -322,8 +337,8 @@ def bench_crossing():
 
 def main():
     t0 = time.time()
-    for part in (bench_crossing, bench_executor, bench_loop_future, bench_call_soon_chain,
-                 bench_submit_native):
+    for part in (bench_crossing, bench_executor, bench_serial_roundtrip, bench_loop_future,
+                 bench_call_soon_chain, bench_submit_native):
         part()
     print("py_bench: %.1f s" % (time.time() - t0), file=sys.stderr)
 

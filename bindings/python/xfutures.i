@@ -1,17 +1,25 @@
 /* The Python binding's SWIG interface: the raw module xfutures._xfutures.
  *
- * It adds to the shared interface (bindings/common/xfutures.i) what Python
- * needs and nothing else:
+ * The shared declarations (bindings/common/xfutures.i for the constants,
+ * bindings/common/api.i for the handles and the core calls wrapped as they
+ * are) get from this file what Python needs and nothing else:
  *
- * - the handles (future, executor, loop) as classes whose destructor drops
- *   the core's reference, with the GIL released where dropping may wait;
- * - Python objects as XF_KIND_OBJECT values with the "python" hooks, and the
- *   conversions between Python values and xf_value_t / xf_error_t;
+ * - its typemaps (handle out-parameters as results, sequences of futures,
+ *   seconds as nanoseconds) and its call macros (a negative code raises,
+ *   the GIL is released around calls that wait);
+ * - the value policy (README, "The value policy"): Python's plain data as
+ *   the core's kinds, everything else as an XF_KIND_OBJECT value with the
+ *   "python" hooks, and back; a future keeps the object it was set with, so
+ *   that it comes back as itself;
+ * - the hot objects as C types: CFuture under xfutures.Future and
+ *   CLoopFuture under xfutures.asyncio.Future (no Python frame per call);
  * - Python callables run by the core as tasks, done callbacks, thread pool
- *   initializers and loop exception handlers, each taking the GIL itself;
- * - blocking calls (result, wait, as_completed, shutdown, close) that release
- *   the GIL and wait in slices of 50 ms, checking for signals in between so
- *   that Ctrl-C interrupts them.
+ *   initializers, loop exception handlers and closures, each taking the GIL
+ *   itself;
+ * - blocking calls (result, wait, as_completed) that release the GIL and
+ *   wait in slices of 50 ms, checking for signals in between so that Ctrl-C
+ *   interrupts them;
+ * - at its end, the process pool's and the MPI executor's sections.
  *
  * The hand-written package (xfutures/__init__.py, xfutures/asyncio.py) turns
  * the codes and tuples returned here into the stdlib's exceptions.
@@ -19,7 +27,8 @@
  * Interpreter finalization: every entry from a core thread into Python
  * checks _Py_IsFinalizing() first and, when the interpreter is going away,
  * leaks the reference or drops the call instead of taking the GIL (a thread
- * that asks for the GIL then never gets it back).
+ * that asks for the GIL then never gets it back). Object values carry no
+ * owner loop: their release takes the GIL on whichever thread drops them.
  */
 %module(package = "xfutures") xfutures
 
@@ -27,6 +36,7 @@
 
 %{
 #include <pthread.h>
+#include <structmember.h>
 #include <string.h>
 
 #define XFPY_SLICE_NS 50000000LL /* how long a blocking call waits between checks */
@@ -59,8 +69,9 @@ static void xfpy_release(void *object, void *hook_data) {
   PyGILState_Release(g);
 }
 
-static const xf_object_hooks_t xfpy_hooks = {sizeof(xf_object_hooks_t), "python",
-                                             xfpy_retain, xfpy_release, NULL};
+/* No owner loop: a release takes the GIL on whichever thread it runs. */
+static const xf_object_hooks_t xfpy_hooks = {
+    sizeof(xf_object_hooks_t), "python", xfpy_retain, xfpy_release, NULL, NULL};
 
 /* A Python object handed to the core as data, released under the GIL. */
 static void xfpy_decref_data(void *data) {
@@ -82,7 +93,8 @@ static PyObject *xfpy_exception_from_error(xf_error_t *err) {
   void *obj = NULL;
   const xf_object_hooks_t *hooks = NULL;
   xf_value_t *payload = xf_error_payload(err);
-  if (payload && xf_value_get_object(payload, &obj, &hooks) == XF_OK && hooks == &xfpy_hooks) {
+  if (payload && xf_value_get_object(payload, &obj, &hooks) == XF_OK &&
+      hooks == &xfpy_hooks) {
     Py_INCREF((PyObject *) obj);
     return (PyObject *) obj;
   }
@@ -98,21 +110,45 @@ static PyObject *xfpy_exception_from_error(xf_error_t *err) {
 
 static PyObject *xfpy_from_value(xf_value_t *v);
 
-static PyObject *xfpy_list_from_value(xf_value_t *v) {
+/* A key read back from a map: lists (unhashable) become tuples, so that a
+ * map made by another runtime with list keys still reads as a dict. */
+static PyObject *xfpy_key_from_value(xf_value_t *v) {
+  PyObject *k = xfpy_from_value(v);
+  if (k && PyList_CheckExact(k)) {
+    PyObject *t = PyList_AsTuple(k);
+    Py_DECREF(k);
+    return t;
+  }
+  return k;
+}
+
+static PyObject *xfpy_container_from_value(xf_value_t *v, int kind) {
   size_t n = 0;
+  if (kind == XF_KIND_MAP) {
+    xf_value_map_len(v, &n);
+    PyObject *dict = PyDict_New();
+    for (size_t i = 0; dict && i < n; i++) {
+      xf_value_t *key = NULL, *val = NULL;
+      xf_value_map_get(v, i, &key, &val);
+      PyObject *k = xfpy_key_from_value(key);
+      PyObject *o = k ? xfpy_from_value(val) : NULL;
+      if (!o || PyDict_SetItem(dict, k, o) < 0)
+        Py_CLEAR(dict);
+      Py_XDECREF(k);
+      Py_XDECREF(o);
+    }
+    return dict;
+  }
   xf_value_list_len(v, &n);
   PyObject *list = PyList_New((Py_ssize_t) n);
-  if (!list)
-    return NULL;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; list && i < n; i++) {
     xf_value_t *item = NULL;
     xf_value_list_get(v, i, &item);
     PyObject *o = xfpy_from_value(item);
-    if (!o) {
-      Py_DECREF(list);
-      return NULL;
-    }
-    PyList_SET_ITEM(list, (Py_ssize_t) i, o);
+    if (!o)
+      Py_CLEAR(list);
+    else
+      PyList_SET_ITEM(list, (Py_ssize_t) i, o);
   }
   return list;
 }
@@ -158,7 +194,8 @@ static PyObject *xfpy_from_value(xf_value_t *v) {
     return PyBytes_FromStringAndSize((const char *) p, (Py_ssize_t) len);
   }
   case XF_KIND_LIST:
-    return xfpy_list_from_value(v);
+  case XF_KIND_MAP:
+    return xfpy_container_from_value(v, xf_value_kind(v));
   case XF_KIND_POINTER: {
     void *p = NULL;
     xf_value_get_pointer(v, &p);
@@ -192,14 +229,14 @@ static PyObject *xfpy_from_value(xf_value_t *v) {
   return capsule;
 }
 
-/* Raise the Python exception for a core error code. */
-static PyObject *xfpy_raise_code(int rc) {
+/* Raise the Python exception the package's factory makes of a core error
+ * code, named type (NULL: none). */
+static PyObject *xfpy_raise_typed(int rc, const char *type) {
   if (rc == XF_ENOMEM)
     return PyErr_NoMemory();
   PyObject *exc = xfpy_error_factory
-                      ? PyObject_CallFunction(xfpy_error_factory, "issz", rc,
-                                              xf_error_default_type(rc), xf_strerror(rc),
-                                              NULL)
+                      ? PyObject_CallFunction(xfpy_error_factory, "iszz", rc, type,
+                                              xf_strerror(rc), NULL)
                       : NULL;
   if (exc) {
     PyErr_SetObject((PyObject *) Py_TYPE(exc), exc);
@@ -210,9 +247,66 @@ static PyObject *xfpy_raise_code(int rc) {
   return NULL;
 }
 
-/* A result from Python: None and the booleans as the core's own kinds, every
- * other object as itself (so that it comes back as the same object). */
-static int xfpy_result_value(PyObject *o, xf_value_t **out) {
+/* Raise the exception for a code the binding's own calls return, with the
+ * code's default type name. A bare XF_EBROKEN comes from the thread pool
+ * (an executor whose futures fail carries an error of its own type), so it
+ * is given no type: the package makes it BrokenThreadPool. */
+static PyObject *xfpy_raise_code(int rc) {
+  return xfpy_raise_typed(rc, rc == XF_EBROKEN ? NULL : xf_error_default_type(rc));
+}
+
+/* ---- Python values as the core's kinds (README, "The value policy") ----- */
+
+/* xfpy_plain_value's answers besides XF_OK and negative codes. */
+#define XFPY_OPAQUE    1 /* o is no plain data: it crosses as an object */
+#define XFPY_TOO_DEEP  2 /* nested deeper than XFPY_MAX_DEPTH, or cyclic */
+#define XFPY_MAX_DEPTH 128
+
+static int xfpy_item_value(PyObject *o, int depth, xf_value_t **out);
+
+/* The n items of a list or tuple, or the pairs of a dict, as a list or map. */
+static int xfpy_container_value(PyObject *o, int depth, xf_value_t **out) {
+  int is_map = PyDict_Check(o);
+  Py_ssize_t n = is_map ? PyDict_GET_SIZE(o) : PySequence_Fast_GET_SIZE(o);
+  xf_value_t **items = (xf_value_t **) calloc(2 * (size_t) n + 1, sizeof(*items));
+  if (!items) {
+    PyErr_NoMemory();
+    return XF_ENOMEM;
+  }
+  int rc = XF_OK;
+  if (is_map) {
+    PyObject *k, *v;
+    Py_ssize_t pos = 0, i = 0;
+    while (rc == XF_OK && i < n && PyDict_Next(o, &pos, &k, &v)) {
+      rc = xfpy_item_value(k, depth + 1, &items[i]);
+      if (rc == XF_OK)
+        rc = xfpy_item_value(v, depth + 1, &items[n + i]);
+      i++;
+    }
+    if (rc == XF_OK)
+      rc = xf_value_new_map(items, items + n, (size_t) n, out);
+  } else {
+    for (Py_ssize_t i = 0; rc == XF_OK && i < n; i++)
+      rc = xfpy_item_value(PySequence_Fast_GET_ITEM(o, i), depth + 1, &items[i]);
+    if (rc == XF_OK)
+      rc = xf_value_new_list(items, (size_t) n, out);
+  }
+  for (Py_ssize_t i = 0; i < 2 * n; i++)
+    xf_value_unref(items[i]);
+  free(items);
+  if (rc < 0 && !PyErr_Occurred())
+    PyErr_NoMemory();
+  return rc;
+}
+
+/* o as one of the core's plain kinds: None, bool, int (int64), float, str,
+ * bytes, list and tuple (as a list), dict (as a map). Subclasses cross as
+ * their base kind. XF_OK with *out set; XFPY_OPAQUE for what has no kind (an
+ * int beyond int64, a str with lone surrogates, any other object);
+ * XFPY_TOO_DEEP; a negative code with a Python exception set. The GIL is
+ * held throughout and no Python code runs, so containers cannot change
+ * while they are read. */
+static int xfpy_plain_value(PyObject *o, int depth, xf_value_t **out) {
   if (o == Py_None) {
     *out = xf_value_void();
     return XF_OK;
@@ -221,17 +315,62 @@ static int xfpy_result_value(PyObject *o, xf_value_t **out) {
     *out = xf_value_bool(o == Py_True);
     return XF_OK;
   }
-  return xf_value_new_object(o, &xfpy_hooks, out);
+  int rc = XFPY_OPAQUE;
+  if (PyLong_Check(o)) {
+    int overflow = 0;
+    long long i = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow)
+      return XFPY_OPAQUE;
+    rc = xf_value_new_int(i, out);
+  } else if (PyFloat_Check(o)) {
+    rc = xf_value_new_double(PyFloat_AS_DOUBLE(o), out);
+  } else if (PyUnicode_Check(o)) {
+    Py_ssize_t len = 0;
+    const char *s = PyUnicode_AsUTF8AndSize(o, &len);
+    if (!s) {
+      PyErr_Clear(); /* lone surrogates: no UTF-8 text */
+      return XFPY_OPAQUE;
+    }
+    rc = xf_value_new_string(s, (size_t) len, out);
+  } else if (PyBytes_Check(o)) {
+    rc = xf_value_new_bytes(PyBytes_AS_STRING(o), (size_t) PyBytes_GET_SIZE(o), out);
+  } else if (PyList_Check(o) || PyTuple_Check(o) || PyDict_Check(o)) {
+    return depth >= XFPY_MAX_DEPTH ? XFPY_TOO_DEEP : xfpy_container_value(o, depth, out);
+  }
+  if (rc < 0)
+    PyErr_NoMemory();
+  return rc;
 }
 
-/* A value for C code (native arguments): Python's values as the core's kinds
- * (DESIGN, "Bindings"), ints that do not fit int64 as XF_ERANGE, anything
- * without a kind as an object. Sets a Python exception on failure. */
+/* An item of a container: plain data, else the object itself. */
+static int xfpy_item_value(PyObject *o, int depth, xf_value_t **out) {
+  int rc = xfpy_plain_value(o, depth, out);
+  if (rc == XFPY_OPAQUE) {
+    rc = xf_value_new_object(o, &xfpy_hooks, out);
+    if (rc < 0)
+      PyErr_NoMemory();
+  }
+  return rc;
+}
+
+/* A result from Python: plain data as the core's kinds, anything else (and
+ * a container too deep or cyclic to copy) as the object itself, which comes
+ * back to Python as the same object. Sets a Python exception on failure. */
+static int xfpy_result_value(PyObject *o, xf_value_t **out) {
+  int rc = xfpy_plain_value(o, 0, out);
+  if (rc == XFPY_OPAQUE || rc == XFPY_TOO_DEEP) {
+    rc = xf_value_new_object(o, &xfpy_hooks, out);
+    if (rc < 0)
+      PyErr_NoMemory();
+  }
+  return rc;
+}
+
+/* A value for C code (native arguments): the value policy, except that an
+ * int beyond int64 but within uint64 wraps to int64 (for uint64 arguments)
+ * and a larger one is an OverflowError. Sets a Python exception on failure. */
 static int xfpy_kind_value(PyObject *o, xf_value_t **out) {
-  int rc;
-  if (o == Py_None || PyBool_Check(o))
-    return xfpy_result_value(o, out);
-  if (PyLong_Check(o)) {
+  if (PyLong_Check(o) && !PyBool_Check(o)) {
     int overflow = 0;
     long long i = PyLong_AsLongLongAndOverflow(o, &overflow);
     if (overflow) {
@@ -242,40 +381,10 @@ static int xfpy_kind_value(PyObject *o, xf_value_t **out) {
       }
       i = (long long) u;
     }
-    rc = xf_value_new_int(i, out);
-  } else if (PyFloat_Check(o)) {
-    rc = xf_value_new_double(PyFloat_AS_DOUBLE(o), out);
-  } else if (PyUnicode_Check(o)) {
-    Py_ssize_t len = 0;
-    const char *s = PyUnicode_AsUTF8AndSize(o, &len);
-    if (!s)
-      return XF_EINVAL;
-    rc = xf_value_new_string(s, (size_t) len, out);
-  } else if (PyBytes_Check(o)) {
-    rc = xf_value_new_bytes(PyBytes_AS_STRING(o), (size_t) PyBytes_GET_SIZE(o), out);
-  } else if (PyList_Check(o) || PyTuple_Check(o)) {
-    PyObject *seq = PySequence_Fast(o, "a sequence");
-    if (!seq)
-      return XF_EINVAL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    xf_value_t **items = (xf_value_t **) calloc((size_t) n + 1, sizeof(*items));
-    rc = items ? XF_OK : XF_ENOMEM;
-    for (Py_ssize_t i = 0; rc == XF_OK && i < n; i++)
-      rc = xfpy_kind_value(PySequence_Fast_GET_ITEM(seq, i), &items[i]);
-    if (rc == XF_OK)
-      rc = xf_value_new_list(items, (size_t) n, out);
-    for (Py_ssize_t i = 0; items && i < n; i++)
-      xf_value_unref(items[i]);
-    free(items);
-    Py_DECREF(seq);
-    if (PyErr_Occurred())
-      return rc ? rc : XF_EINVAL;
-  } else {
-    rc = xf_value_new_object(o, &xfpy_hooks, out);
+    int rc = xf_value_new_int(i, out);
+    return rc < 0 ? (PyErr_NoMemory(), rc) : rc;
   }
-  if (rc != XF_OK && !PyErr_Occurred())
-    xfpy_raise_code(rc);
-  return rc;
+  return xfpy_result_value(o, out);
 }
 
 /* An error for a Python exception (a new reference): its class name, its
@@ -333,16 +442,50 @@ static int xfpy_finish(xf_future_t *f, PyObject *r) {
 
 /* ---- Python callables run by the core ----------------------------------- */
 
-/* A task: data is a tuple (fn, args, kwargs). Runs on a worker thread. */
+/* Identity (README, "The value policy"): a Python future keeps the object
+ * it was set with (its holder: the future itself, or for run_in_executor a
+ * list shared with the task), so that a read through it returns the very
+ * object while the core holds its plain form for the other runtimes. The
+ * object is stored under the GIL before the core is told, and the previous
+ * one put back when the core refuses it, so the held object is the core's
+ * value whenever the core holds one set through this holder.
+ *
+ * xfpy_hold stores value in holder (a CFuture, a list, or NULL: nothing)
+ * and hands the previous object to *saved; xfpy_unhold puts it back;
+ * xfpy_held is the object held (borrowed), or NULL. */
+/* The C part of xfutures.Future (see "The hot objects as C types"). */
+typedef struct xfpy_future xfpy_future;
+struct xfpy_future {
+  PyObject_HEAD xf_future_t *h;
+  PyObject *value; /* the object set through this future, or NULL */
+  PyObject *cell;  /* a list whose first item is the object, shared with a task */
+  PyObject *cbs;   /* the done callbacks' data tuples, or NULL */
+  char user;       /* made by Future(): nobody but its user notifies a cancel */
+  char notified;   /* set_running_or_notify_cancel saw it cancelled */
+};
+static int xfpy_hold(PyObject *holder, PyObject *value, PyObject **saved);
+static void xfpy_unhold(PyObject *holder, PyObject *saved);
+static PyObject *xfpy_held(PyObject *holder);
+
+/* A task: data is a tuple (fn, args, kwargs, holder). Runs on a worker
+ * thread. */
 static int xfpy_task(void *data, xf_future_t *f) {
   if (xfpy_finalizing())
     return XF_ESHUTDOWN;
   PyGILState_STATE g = PyGILState_Ensure();
   PyObject *t = (PyObject *) data;
   PyObject *kwargs = PyTuple_GET_ITEM(t, 2);
+  PyObject *holder = PyTuple_GET_SIZE(t) > 3 ? PyTuple_GET_ITEM(t, 3) : NULL;
   PyObject *r = PyObject_Call(PyTuple_GET_ITEM(t, 0), PyTuple_GET_ITEM(t, 1),
                               kwargs == Py_None ? NULL : kwargs);
+  PyObject *saved = NULL;
+  if (r && xfpy_hold(holder, r, &saved) < 0)
+    Py_CLEAR(r); /* out of memory: the future fails with MemoryError */
   int rc = xfpy_finish(f, r);
+  if (r && rc != XF_OK)
+    xfpy_unhold(holder, saved);
+  else
+    Py_XDECREF(saved);
   Py_XDECREF(r);
   PyGILState_Release(g);
   return rc == XF_ESTATE ? XF_OK : rc;
@@ -366,7 +509,8 @@ static void xfpy_done(xf_future_t *f, void *data) {
     r = PyObject_CallMethod(ctx, "run", "OO", fn, fut);
   if (!r) {
     PyObject *exc = xfpy_fetch_exception();
-    PyObject *lr = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(t, 3), exc, fn, fut, NULL);
+    PyObject *lr =
+        PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(t, 3), exc, fn, fut, NULL);
     if (!lr)
       PyErr_WriteUnraisable(fn);
     Py_XDECREF(lr);
@@ -464,6 +608,8 @@ static int xfpy_timeout_ns(PyObject *timeout, int64_t *out) {
  * released. 0 done, 1 timed out, 2 the wait would deadlock (XF_EDEADLK),
  * -1 a signal handler raised. */
 static int xfpy_wait_one(xf_future_t *f, int64_t timeout_ns) {
+  if (xf_future_done(f))
+    return 0; /* the common case, without reading the clock */
   int64_t deadline = timeout_ns < 0 ? -1 : xf_now() + timeout_ns;
   for (;;) {
     if (xf_future_done(f))
@@ -484,6 +630,63 @@ static int xfpy_wait_one(xf_future_t *f, int64_t timeout_ns) {
     if (PyErr_CheckSignals() < 0)
       return -1;
   }
+}
+
+/* The outcome of f, waiting up to ns (negative: forever) with the GIL
+ * released: 0 and *out the value (the object held, when there is one),
+ * XF_EFAILED and *out the exception, XF_ECANCELLED and *out the cancel
+ * message or None, XF_ETIMEDOUT and *out None; with want_error, 0 and *out
+ * the exception or None replace the first two. -1 with a Python exception
+ * set when the wait was interrupted or would deadlock. *out is a new
+ * reference. */
+static int xfpy_read(xf_future_t *f, int64_t ns, int want_error, PyObject *holder,
+                     PyObject **out) {
+  if (!f) {
+    xfpy_raise_code(XF_EINVAL);
+    return -1;
+  }
+  int w = xfpy_wait_one(f, ns);
+  if (w < 0 || w == 2) {
+    if (w == 2)
+      xfpy_raise_code(XF_EDEADLK);
+    return -1;
+  }
+  if (w > 0) {
+    *out = Py_NewRef(Py_None);
+    return XF_ETIMEDOUT;
+  }
+  /* An object held through this future was set with success: the future
+   * finished with it, and the core need not be asked. */
+  PyObject *held = want_error ? NULL : xfpy_held(holder);
+  if (held && xf_future_state(f) == XF_FINISHED) {
+    *out = Py_NewRef(held);
+    return 0;
+  }
+  xf_value_t *v = NULL;
+  xf_error_t *err = NULL;
+  int state = xf_future_outcome(f, want_error ? NULL : &v, &err);
+  if (state != XF_FINISHED && state != XF_CANCELLED) {
+    xf_value_unref(v);
+    xf_error_unref(err);
+    xfpy_raise_code(state < 0 ? state : XF_ESTATE);
+    return -1;
+  }
+  if (state == XF_CANCELLED) {
+    const char *msg = err ? xf_error_message(err) : NULL;
+    *out = msg && *msg && strcmp(msg, xf_strerror(XF_ECANCELLED)) != 0
+               ? PyUnicode_FromString(msg)
+               : Py_NewRef(Py_None);
+    xf_error_unref(err);
+    return *out ? XF_ECANCELLED : -1;
+  }
+  if (!err) {
+    *out = want_error ? Py_NewRef(Py_None) : xfpy_from_value(v);
+    xf_value_unref(v);
+    return *out ? 0 : -1;
+  }
+  *out = xfpy_exception_from_error(err);
+  xf_error_unref(err);
+  return !*out ? -1 : want_error ? 0 : XF_EFAILED;
 }
 
 /* A list of future handles from a Python sequence of raw futures. */
@@ -517,6 +720,8 @@ static xf_future_t **xfpy_future_array(PyObject *seq, Py_ssize_t *n) {
 }
 
 static PyObject *xfpy_new_future_object(xf_future_t *f);
+static PyObject *xfpy_future_wrap(PyTypeObject *cls, xf_future_t *f, PyObject *cell);
+static PyTypeObject xfpy_cfuture_type;
 
 /* The iterator behind as_completed. */
 typedef struct xf_py_as_completed {
@@ -527,45 +732,84 @@ typedef struct xf_py_as_completed {
 } xf_py_as_completed_t;
 %}
 
-/* ---- Handles ------------------------------------------------------------ */
+/* ---- The shared declarations (bindings/common/api.i) --------------------
+ *
+ * What Python adds to them: its typemaps, the three call macros, and the
+ * GIL released where dropping an executor or a loop waits for threads that
+ * need it. */
 
-typedef struct xf_future xf_future_t;
-typedef struct xf_executor xf_executor_t;
-typedef struct xf_loop xf_loop_t;
+%typemap(in, numinputs = 0) xf_future_t **out (xf_future_t *tmp = NULL) "$1 = &tmp;";
+%typemap(argout) xf_future_t **out {
+  Py_DECREF($result);
+  $result = xfpy_new_future_object(tmp$argnum);
+}
+%typemap(in, numinputs = 0) xf_loop_t **out (xf_loop_t *tmp = NULL) "$1 = &tmp;";
+%typemap(argout) xf_loop_t **out {
+  Py_DECREF($result);
+  $result = SWIG_Python_NewPointerObj(NULL, tmp$argnum, SWIGTYPE_p_xf_loop, SWIG_POINTER_OWN);
+}
+/* A sequence of raw future handles. */
+%typemap(in) (xf_future_t *const *fs, size_t n) (Py_ssize_t count = 0) {
+  $1 = xfpy_future_array($input, &count);
+  if (!$1)
+    SWIG_fail;
+  $2 = (size_t) count;
+}
+%typemap(freearg) (xf_future_t *const *fs, size_t n) "free((void *) $1);";
+/* Seconds (None: forever) as nanoseconds. */
+%typemap(in) int64_t timeout_ns, int64_t ns {
+  if (xfpy_timeout_ns($input, &$1) < 0)
+    SWIG_fail;
+}
+
+/* A failed call of the shared API raises what the package's _check raises
+ * for that code. */
+%define XF_CHECKED(fn)
+%exception fn {
+  $action
+  if (result < 0) {
+    xfpy_raise_typed(result, xf_err_name(result));
+    SWIG_fail;
+  }
+}
+%enddef
+%define XF_BLOCKING(fn)
+%exception fn {
+  Py_BEGIN_ALLOW_THREADS $action
+  Py_END_ALLOW_THREADS
+}
+%enddef
+
+/* Dropping an executor or a loop may wait for worker threads that need the
+ * GIL (not while the interpreter finalizes: nothing runs Python then). */
+%exception xf_executor::~xf_executor {
+  if (xfpy_finalizing()) {
+    $action
+  } else {
+    Py_BEGIN_ALLOW_THREADS $action
+    Py_END_ALLOW_THREADS
+  }
+}
+%exception xf_loop::~xf_loop {
+  Py_BEGIN_ALLOW_THREADS $action
+  Py_END_ALLOW_THREADS
+}
+/* The process pool's package calls the shutdown by this name. */
+%rename(py_executor_shutdown) xf_executor_shutdown;
+
+%{
+static PyObject *xfpy_new_future_object(xf_future_t *f) {
+  return SWIG_Python_NewPointerObj(NULL, f, SWIGTYPE_p_xf_future, SWIG_POINTER_OWN);
+}
+%}
+
+%include "../common/api.i"
+%exception;
+
+/* The iterator behind as_completed, Python's own. */
 typedef struct xf_py_as_completed xf_py_as_completed_t;
-
-/* Each handle is a class whose destructor drops the reference. Dropping an
- * executor or a loop may wait for worker threads that need the GIL, so the
- * GIL is released around it. */
-%nodefaultctor xf_future;
-%nodefaultctor xf_executor;
-%nodefaultctor xf_loop;
 %nodefaultctor xf_py_as_completed;
-struct xf_future {};
-struct xf_executor {};
-struct xf_loop {};
 struct xf_py_as_completed {};
-%extend xf_future {
-  ~xf_future() {
-    xf_future_unref($self);
-  }
-}
-%extend xf_executor {
-  ~xf_executor() {
-    if (xfpy_finalizing()) {
-      xf_executor_unref($self);
-      return;
-    }
-    Py_BEGIN_ALLOW_THREADS xf_executor_unref($self);
-    Py_END_ALLOW_THREADS
-  }
-}
-%extend xf_loop {
-  ~xf_loop() {
-    Py_BEGIN_ALLOW_THREADS xf_loop_unref($self);
-    Py_END_ALLOW_THREADS
-  }
-}
 %extend xf_py_as_completed {
   ~xf_py_as_completed() {
     xf_as_completed_free($self->it);
@@ -580,26 +824,7 @@ struct xf_py_as_completed {};
 static swig_type_info *xfpy_future_type(void) {
   return SWIGTYPE_p_xf_future;
 }
-
-static PyObject *xfpy_new_future_object(xf_future_t *f) {
-  return SWIG_Python_NewPointerObj(NULL, f, SWIGTYPE_p_xf_future, SWIG_POINTER_OWN);
-}
 %}
-
-/* Plain non-blocking calls, wrapped as they are. */
-int xf_future_state(const xf_future_t *f);
-bool xf_future_done(const xf_future_t *f);
-bool xf_future_cancelled(const xf_future_t *f);
-bool xf_future_running(const xf_future_t *f);
-int xf_future_set_running_or_notify_cancel(xf_future_t *f);
-int xf_future_cancel_msg(xf_future_t *f, const char *msg);
-bool xf_task_is_task(const xf_future_t *f);
-bool xf_loop_is_closed(const xf_loop_t *loop);
-bool xf_loop_is_running(const xf_loop_t *loop);
-int xf_loop_backend_fd(xf_loop_t *loop);
-int64_t xf_loop_backend_timeout(xf_loop_t *loop);
-int xf_loop_stop(xf_loop_t *loop);
-int64_t xf_loop_time(const xf_loop_t *loop);
 
 %inline %{
 /* Install the factory of exceptions for errors that carry none. */
@@ -612,13 +837,6 @@ PyObject *py_set_error_factory(PyObject *factory) {
 /* The address of a handle, for identity and hashing. */
 PyObject *py_future_id(xf_future_t *f) {
   return PyLong_FromVoidPtr(f);
-}
-
-/* A new pending future. */
-PyObject *py_future_new(void) {
-  xf_future_t *f = NULL;
-  int rc = xf_future_new(&f);
-  return rc == XF_OK ? xfpy_new_future_object(f) : xfpy_raise_code(rc);
 }
 
 /* Another handle on the same future (a new reference). */
@@ -643,18 +861,20 @@ PyObject *py_future_from_handle(PyObject *address) {
   return xfpy_new_future_object(xf_future_ref((xf_future_t *) p));
 }
 
-/* A new pending future bound to a loop. */
-PyObject *py_loop_create_future(xf_loop_t *loop) {
-  xf_future_t *f = NULL;
-  int rc = xf_loop_create_future(loop, &f);
-  return rc == XF_OK ? xfpy_new_future_object(f) : xfpy_raise_code(rc);
-}
-
-/* Finish a future with a Python object; returns the core's code. */
-int py_future_set_result(xf_future_t *f, PyObject *value) {
+/* Finish a future with a Python object, held by holder for the reads
+ * through the same Python future; returns the core's code. */
+static int xfpy_set_result(xf_future_t *f, PyObject *value, PyObject *holder) {
   xf_value_t *v = NULL;
+  PyObject *saved = NULL;
+  if (xfpy_hold(holder, value, &saved) < 0)
+    return XF_ENOMEM;
   int rc = xfpy_result_value(value, &v);
-  return rc == XF_OK ? xf_future_set_result(f, v) : rc;
+  rc = rc == XF_OK ? xf_future_set_result(f, v) : rc;
+  if (rc != XF_OK)
+    xfpy_unhold(holder, saved);
+  else
+    Py_XDECREF(saved);
+  return rc;
 }
 
 /* Finish a future with a Python exception; returns the core's code. */
@@ -671,58 +891,14 @@ int py_future_set_exception(xf_future_t *f, PyObject *exc) {
  *   (ECANCELLED, message)  cancelled (message None when none was given)
  *   (ETIMEDOUT, None)      not done in time
  * with want_error, (0, exception or None) replaces the first two. */
-PyObject *py_future_outcome(xf_future_t *f, PyObject *timeout, int want_error) {
+PyObject *py_future_outcome(xf_future_t *f, PyObject *timeout, int want_error,
+                            PyObject *holder) {
   int64_t ns;
-  if (!f)
-    return xfpy_raise_code(XF_EINVAL);
   if (xfpy_timeout_ns(timeout, &ns) < 0)
     return NULL;
-  int w = xfpy_wait_one(f, ns);
-  if (w < 0)
-    return NULL;
-  if (w == 2)
-    return xfpy_raise_code(XF_EDEADLK);
-  if (w > 0)
-    return Py_BuildValue("(iO)", XF_ETIMEDOUT, Py_None);
-  if (xf_future_cancelled(f)) {
-    xf_error_t *err = NULL;
-    xf_future_error(f, 0, &err);
-    const char *msg = err ? xf_error_message(err) : NULL;
-    PyObject *m = msg && *msg && strcmp(msg, xf_strerror(XF_ECANCELLED)) != 0
-                      ? PyUnicode_FromString(msg)
-                      : (Py_INCREF(Py_None), Py_None);
-    xf_error_unref(err);
-    if (!m)
-      return NULL;
-    PyObject *t = Py_BuildValue("(iN)", XF_ECANCELLED, m);
-    return t;
-  }
-  if (want_error) {
-    xf_error_t *err = NULL;
-    int rc = xf_future_error(f, 0, &err);
-    if (rc != XF_OK)
-      return xfpy_raise_code(rc);
-    if (!err)
-      return Py_BuildValue("(iO)", 0, Py_None);
-    PyObject *exc = xfpy_exception_from_error(err);
-    xf_error_unref(err);
-    return exc ? Py_BuildValue("(iN)", 0, exc) : NULL;
-  }
-  xf_value_t *v = NULL;
-  int rc = xf_future_result(f, 0, &v);
-  if (rc == XF_OK) {
-    PyObject *o = xfpy_from_value(v);
-    xf_value_unref(v);
-    return o ? Py_BuildValue("(iN)", 0, o) : NULL;
-  }
-  if (rc == XF_EFAILED) {
-    xf_error_t *err = NULL;
-    xf_future_error(f, 0, &err);
-    PyObject *exc = err ? xfpy_exception_from_error(err) : NULL;
-    xf_error_unref(err);
-    return exc ? Py_BuildValue("(iN)", XF_EFAILED, exc) : NULL;
-  }
-  return Py_BuildValue("(iO)", rc, Py_None);
+  PyObject *o = NULL;
+  int rc = xfpy_read(f, ns, want_error, holder, &o);
+  return rc == -1 ? NULL : Py_BuildValue("(iN)", rc, o);
 }
 
 /* Add a done callback; data is the tuple (fn, future, context, on_error)
@@ -745,9 +921,40 @@ int py_future_remove_done_callback(xf_future_t *f, PyObject *data) {
   return xf_future_remove_done_callback(f, xfpy_done, data);
 }
 
-/* Copy src's outcome into dst (cancellation flows both ways). */
-int py_future_chain(xf_future_t *src, xf_future_t *dst) {
-  return xf_future_chain(src, dst);
+/* What the core holds for a done future: (kind, text), the kind's name
+ * ("int", "map", "object", "error", ...) and xf_value_repr's canonical
+ * text, made in C and the same for every runtime. A pending or running
+ * future is InvalidStateError; a cancelled one reads as its error. */
+PyObject *py_core_repr(xf_future_t *f) {
+  static const char *const names[] = {"void",   "bool",  "int",  "double",
+                                      "string", "bytes", "list", "pointer",
+                                      "object", "error", "map"};
+  xf_value_t *v = NULL;
+  xf_error_t *err = NULL;
+  int state = f ? xf_future_outcome(f, &v, &err) : XF_EINVAL;
+  int rc = state < 0 ? state : xf_future_done(f) ? XF_OK : XF_ESTATE;
+  if (rc == XF_OK && err)
+    rc = xf_value_new_error(err, &v);
+  xf_error_unref(err);
+  if (rc != XF_OK) {
+    xf_value_unref(v);
+    return xfpy_raise_code(rc);
+  }
+  int kind = xf_value_kind(v);
+  size_t len = xf_value_repr(v, NULL, 0);
+  char *text = (char *) malloc(len + 1);
+  if (!text) {
+    xf_value_unref(v);
+    return PyErr_NoMemory();
+  }
+  xf_value_repr(v, text, len + 1);
+  xf_value_unref(v);
+  const char *name = kind >= 0 && (size_t) kind < sizeof names / sizeof names[0]
+                         ? names[kind]
+                         : "unknown";
+  PyObject *r = Py_BuildValue("(ss#)", name, text, (Py_ssize_t) len);
+  free(text);
+  return r;
 }
 
 /* ---- Combinators -------------------------------------------------------- */
@@ -819,7 +1026,8 @@ PyObject *py_as_completed_new(PyObject *futures, PyObject *timeout) {
   ac->fs = fs;
   ac->n = (size_t) n;
   ac->deadline = ns < 0 ? -1 : xf_now() + ns;
-  return SWIG_Python_NewPointerObj(NULL, ac, SWIGTYPE_p_xf_py_as_completed, SWIG_POINTER_OWN);
+  return SWIG_Python_NewPointerObj(NULL, ac, SWIGTYPE_p_xf_py_as_completed,
+                                   SWIG_POINTER_OWN);
 }
 
 /* The next done future (a new raw handle), None when all were yielded; raises
@@ -872,56 +1080,6 @@ PyObject *py_as_completed_next(xf_py_as_completed_t *ac) {
   }
 }
 
-/* gather (flags: ALL_COLLECT), any (cancel_rest) and first (cancel_rest). */
-PyObject *py_future_all(PyObject *futures, unsigned flags) {
-  Py_ssize_t n = 0;
-  xf_future_t **fs = xfpy_future_array(futures, &n);
-  if (!fs)
-    return NULL;
-  xf_future_t *out = NULL;
-  int rc = xf_future_all(fs, (size_t) n, flags, &out);
-  free(fs);
-  return rc == XF_OK ? xfpy_new_future_object(out) : xfpy_raise_code(rc);
-}
-
-PyObject *py_future_any(PyObject *futures, bool cancel_rest) {
-  Py_ssize_t n = 0;
-  xf_future_t **fs = xfpy_future_array(futures, &n);
-  if (!fs)
-    return NULL;
-  xf_future_t *out = NULL;
-  int rc = xf_future_any(fs, (size_t) n, cancel_rest, &out);
-  free(fs);
-  return rc == XF_OK ? xfpy_new_future_object(out) : xfpy_raise_code(rc);
-}
-
-PyObject *py_future_first(PyObject *futures, bool cancel_rest) {
-  Py_ssize_t n = 0;
-  xf_future_t **fs = xfpy_future_array(futures, &n);
-  if (!fs)
-    return NULL;
-  xf_future_t *out = NULL;
-  int rc = xf_future_first(fs, (size_t) n, cancel_rest, &out);
-  free(fs);
-  return rc == XF_OK ? xfpy_new_future_object(out) : xfpy_raise_code(rc);
-}
-
-PyObject *py_future_shield(xf_future_t *inner) {
-  xf_future_t *out = NULL;
-  int rc = xf_future_shield(inner, &out);
-  return rc == XF_OK ? xfpy_new_future_object(out) : xfpy_raise_code(rc);
-}
-
-/* asyncio.wait_for on a loop (timeout in seconds, None: forever). */
-PyObject *py_future_timeout(xf_loop_t *loop, xf_future_t *f, PyObject *timeout) {
-  int64_t ns;
-  if (xfpy_timeout_ns(timeout, &ns) < 0)
-    return NULL;
-  xf_future_t *out = NULL;
-  int rc = xf_future_timeout(loop, f, ns, &out);
-  return rc == XF_OK ? xfpy_new_future_object(out) : xfpy_raise_code(rc);
-}
-
 /* ---- Executors ---------------------------------------------------------- */
 
 /* A thread pool. init is a callable returning true when the worker may run
@@ -942,25 +1100,43 @@ PyObject *py_thread_pool_new(unsigned max_workers, const char *prefix, PyObject 
   return SWIG_Python_NewPointerObj(NULL, ex, SWIGTYPE_p_xf_executor, SWIG_POINTER_OWN);
 }
 
-/* Submit fn(*args, **kwargs); returns the raw future. The GIL is released
- * while submitting, as a bounded queue may make the caller wait. */
+/* Submit fn(*args, **kwargs); returns a future of class cls (a CFuture
+ * subclass) whose identity cell the task fills. The GIL is released while
+ * submitting only when may_block: a bounded queue may make the caller wait,
+ * and otherwise taking the GIL back would cost a hand-over per task. */
 PyObject *py_executor_submit(xf_executor_t *ex, PyObject *fn, PyObject *args,
-                             PyObject *kwargs) {
-  if (!PyTuple_Check(args)) {
-    PyErr_SetString(PyExc_TypeError, "args must be a tuple");
+                             PyObject *kwargs, PyObject *cls, bool may_block) {
+  if (!PyTuple_Check(args) || !PyType_Check(cls) ||
+      !PyType_IsSubtype((PyTypeObject *) cls, &xfpy_cfuture_type)) {
+    PyErr_SetString(PyExc_TypeError, "py_executor_submit: args tuple, CFuture class");
     return NULL;
   }
-  PyObject *data = PyTuple_Pack(3, fn, args, kwargs);
-  if (!data)
+  /* The future is made first: the task holds it, to keep its result. */
+  PyObject *fut = xfpy_future_wrap((PyTypeObject *) cls, NULL, NULL);
+  PyObject *data = fut ? PyTuple_Pack(4, fn, args, kwargs, fut) : NULL;
+  if (!data) {
+    Py_XDECREF(fut);
     return NULL;
+  }
+  /* Only the core refers to the task's data until it runs, so the cycle
+   * collector could never free it: it need not look at it. */
+  PyObject_GC_UnTrack(data);
   xf_future_t *f = NULL;
   int rc;
-  Py_BEGIN_ALLOW_THREADS rc = xf_executor_submit(ex, xfpy_task, data, xfpy_decref_data, &f);
-  Py_END_ALLOW_THREADS if (rc != XF_OK) {
+  if (may_block) {
+    Py_BEGIN_ALLOW_THREADS rc =
+        xf_executor_submit(ex, xfpy_task, data, xfpy_decref_data, &f);
+    Py_END_ALLOW_THREADS
+  } else {
+    rc = xf_executor_submit(ex, xfpy_task, data, xfpy_decref_data, &f);
+  }
+  if (rc != XF_OK) {
     Py_DECREF(data);
+    Py_DECREF(fut);
     return xfpy_raise_code(rc);
   }
-  return xfpy_new_future_object(f);
+  ((xfpy_future *) fut)->h = f;
+  return fut;
 }
 
 /* Run a native function on an executor (DESIGN, "Threads, trampolines and
@@ -1023,13 +1199,6 @@ PyObject *py_executor_submit_native(xf_executor_t *ex, PyObject *fn_addr,
   return xfpy_new_future_object(f);
 }
 
-/* shutdown(wait, cancel_futures), with the GIL released. */
-int py_executor_shutdown(xf_executor_t *ex, bool wait, bool cancel_futures) {
-  int rc;
-  Py_BEGIN_ALLOW_THREADS rc = xf_executor_shutdown(ex, wait, cancel_futures);
-  Py_END_ALLOW_THREADS return rc;
-}
-
 /* (queued, running, completed, cancelled, threads, max_workers) */
 PyObject *py_executor_stats(xf_executor_t *ex) {
   xf_executor_stats_t s = XF_EXECUTOR_STATS_INIT;
@@ -1044,14 +1213,6 @@ PyObject *py_executor_stats(xf_executor_t *ex) {
 
 /* ---- The loop ----------------------------------------------------------- */
 
-PyObject *py_loop_new(void) {
-  xf_loop_t *loop = NULL;
-  int rc = xf_loop_new(&loop);
-  if (rc != XF_OK)
-    return xfpy_raise_code(rc);
-  return SWIG_Python_NewPointerObj(NULL, loop, SWIGTYPE_p_xf_loop, SWIG_POINTER_OWN);
-}
-
 /* Run the loop in this thread (mode RUN_*), with the GIL released while it
  * waits; Python callbacks take it back. */
 int py_loop_run(xf_loop_t *loop, int mode) {
@@ -1062,18 +1223,12 @@ int py_loop_run(xf_loop_t *loop, int mode) {
   Py_END_ALLOW_THREADS return rc;
 }
 
-int py_loop_close(xf_loop_t *loop) {
-  int rc;
-  Py_BEGIN_ALLOW_THREADS rc = xf_loop_close(loop);
-  Py_END_ALLOW_THREADS return rc;
-}
-
 /* handler(message, exception or None) receives what the loop cannot hand to
  * anyone (futures whose exception was never retrieved, dropped callbacks). */
 int py_loop_set_exception_handler(xf_loop_t *loop, PyObject *handler) {
   Py_INCREF(handler);
-  int rc = xf_loop_set_exception_handler(loop, xfpy_loop_exception, handler,
-                                         xfpy_decref_data);
+  int rc =
+      xf_loop_set_exception_handler(loop, xfpy_loop_exception, handler, xfpy_decref_data);
   if (rc != XF_OK)
     Py_DECREF(handler);
   return rc;
@@ -1081,12 +1236,12 @@ int py_loop_set_exception_handler(xf_loop_t *loop, PyObject *handler) {
 
 /* run_in_executor: fn(*args) on ex, followed by a future of the loop. */
 PyObject *py_loop_run_in_executor(xf_loop_t *loop, xf_executor_t *ex, PyObject *fn,
-                                  PyObject *args) {
+                                  PyObject *args, PyObject *cell) {
   if (!PyTuple_Check(args)) {
     PyErr_SetString(PyExc_TypeError, "args must be a tuple");
     return NULL;
   }
-  PyObject *data = PyTuple_Pack(3, fn, args, Py_None);
+  PyObject *data = PyTuple_Pack(4, fn, args, Py_None, cell);
   if (!data)
     return NULL;
   xf_future_t *f = NULL;
@@ -1098,13 +1253,6 @@ PyObject *py_loop_run_in_executor(xf_loop_t *loop, xf_executor_t *ex, PyObject *
     return xfpy_raise_code(rc);
   }
   return xfpy_new_future_object(f);
-}
-
-/* A loop future done after delay seconds (asyncio.sleep). */
-PyObject *py_loop_sleep(xf_loop_t *loop, double delay) {
-  xf_future_t *f = NULL;
-  int rc = xf_loop_sleep(loop, delay <= 0 ? 0 : (int64_t) (delay * 1e9), &f);
-  return rc == XF_OK ? xfpy_new_future_object(f) : xfpy_raise_code(rc);
 }
 %}
 
@@ -1145,23 +1293,10 @@ int py_loop_add_reader(xf_loop_t *loop, int fd, PyObject *fn, PyObject *on_error
     Py_DECREF(data);
   return rc;
 }
-
-/* xf_loop_remove_reader: 1 if a reader was removed, 0 if none, or a code. */
-int py_loop_remove_reader(xf_loop_t *loop, int fd) {
-  return xf_loop_remove_reader(loop, fd);
-}
 %}
 
 /* ---- Callbacks: Python functions as C function pointers ----------------- */
 
-typedef struct xf_closure xf_closure_t;
-%nodefaultctor xf_closure;
-struct xf_closure {};
-%extend xf_closure {
-  ~xf_closure() {
-    xf_closure_unref($self);
-  }
-}
 
 %{
 /* What a closure made by py_closure_new holds: the Python callable, the
@@ -1267,7 +1402,8 @@ PyObject *py_closure_new(const char *signature, PyObject *fn, xf_loop_t *owner) 
   d->loop = owner;
   d->ret = xf_signature_return_type(sig);
   xf_closure_t *c = NULL;
-  rc = xf_closure_new_sig(sig, xfpy_closure_handler, d, xfpy_closure_data_free, owner, &c);
+  rc =
+      xf_closure_new_sig(sig, xfpy_closure_handler, d, xfpy_closure_data_free, owner, &c);
   xf_signature_unref(sig);
   if (rc != XF_OK) {
     Py_DECREF(fn);
@@ -1285,6 +1421,900 @@ PyObject *py_closure_address(xf_closure_t *c) {
 /* The canonical signature text of a closure. */
 const char *py_closure_signature(xf_closure_t *c) {
   return xf_signature_text(xf_closure_signature(c));
+}
+%}
+
+/* ---- The hot objects as C types ------------------------------------------
+ *
+ * xfutures.Future is a Python subclass of CFuture and of
+ * concurrent.futures.Future (so isinstance holds); the methods a program
+ * calls per future (done, result, set_result, cancel, ...) are CFuture's,
+ * in C, with no Python frame. What is called once per program or per
+ * registration (repr, add_done_callback, __await__) stays in the package.
+ *
+ * A CFuture holds a reference to its core future (NULL until __init__ ran:
+ * then every method raises InvalidStateError, as a subclass that forgot to
+ * call __init__ must not crash), its identity cell and the list of its done
+ * callbacks' data tuples (for remove_done_callback). Both may hold the future
+ * itself, hence the GC support. */
+%{
+
+static PyTypeObject xfpy_cfuture_type;
+
+/* The stdlib's exceptions, installed by the package (py_set_exceptions). */
+static PyObject *xfpy_exc_cancelled, *xfpy_exc_timeout, *xfpy_exc_invalid;
+
+static int xfpy_hold(PyObject *holder, PyObject *value, PyObject **saved) {
+  *saved = NULL;
+  if (holder && PyList_Check(holder))
+    return PyList_Append(holder, value);
+  if (holder && PyObject_TypeCheck(holder, &xfpy_cfuture_type)) {
+    xfpy_future *fut = (xfpy_future *) holder;
+    *saved = fut->value;
+    fut->value = Py_NewRef(value);
+  }
+  return 0;
+}
+
+static void xfpy_unhold(PyObject *holder, PyObject *saved) {
+  if (holder && PyList_Check(holder)) {
+    Py_ssize_t n = PyList_GET_SIZE(holder);
+    if (n > 0)
+      PyList_SetSlice(holder, n - 1, n, NULL);
+  } else if (holder && PyObject_TypeCheck(holder, &xfpy_cfuture_type)) {
+    Py_XSETREF(((xfpy_future *) holder)->value, saved);
+  }
+}
+
+static PyObject *xfpy_held(PyObject *holder) {
+  if (holder && PyList_Check(holder))
+    return PyList_GET_SIZE(holder) > 0 ? PyList_GET_ITEM(holder, 0) : NULL;
+  if (holder && PyObject_TypeCheck(holder, &xfpy_cfuture_type)) {
+    xfpy_future *fut = (xfpy_future *) holder;
+    if (fut->value)
+      return fut->value;
+    return xfpy_held(fut->cell);
+  }
+  return NULL;
+}
+
+static PyObject *xfpy_raise(PyObject *type, PyObject *arg) {
+  PyObject *exc = arg && arg != Py_None
+                      ? PyObject_CallOneArg(type ? type : PyExc_RuntimeError, arg)
+                      : PyObject_CallNoArgs(type ? type : PyExc_RuntimeError);
+  if (exc) {
+    PyErr_SetObject((PyObject *) Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+  }
+  return NULL;
+}
+
+static xf_future_t *xfpy_handle(xfpy_future *self) {
+  if (!self->h)
+    xfpy_raise(xfpy_exc_invalid, PyUnicode_FromFormat("%s.__init__() was not called",
+                                                      Py_TYPE(self)->tp_name));
+  return self->h;
+}
+
+/* A new instance of cls (CFuture or a subclass) over f, whose reference it
+ * takes over, with cell (may be NULL) as its identity cell. */
+static PyObject *xfpy_future_wrap(PyTypeObject *cls, xf_future_t *f, PyObject *cell) {
+  xfpy_future *self = (xfpy_future *) cls->tp_alloc(cls, 0);
+  if (!self) {
+    xf_future_unref(f);
+    return NULL;
+  }
+  self->h = f;
+  self->cell = Py_XNewRef(cell);
+  return (PyObject *) self;
+}
+
+static int xfpy_future_init(xfpy_future *self, PyObject *args, PyObject *kwargs) {
+  if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs))) {
+    PyErr_SetString(PyExc_TypeError, "Future() takes no arguments");
+    return -1;
+  }
+  xf_future_t *f = NULL;
+  int rc = xf_future_new(&f);
+  if (rc != XF_OK) {
+    xfpy_raise_code(rc);
+    return -1;
+  }
+  xf_future_unref(self->h);
+  self->h = f;
+  Py_CLEAR(self->value);
+  Py_CLEAR(self->cell);
+  self->user = 1;
+  self->notified = 0;
+  return 0;
+}
+
+static int xfpy_future_traverse(xfpy_future *self, visitproc visit, void *arg) {
+  Py_VISIT(self->value);
+  Py_VISIT(self->cell);
+  Py_VISIT(self->cbs);
+  if (Py_TYPE(self)->tp_flags & Py_TPFLAGS_HEAPTYPE)
+    Py_VISIT(Py_TYPE(self));
+  return 0;
+}
+
+static int xfpy_future_clear(xfpy_future *self) {
+  Py_CLEAR(self->value);
+  Py_CLEAR(self->cell);
+  Py_CLEAR(self->cbs);
+  return 0;
+}
+
+static void xfpy_future_dealloc(xfpy_future *self) {
+  PyObject_GC_UnTrack(self);
+  xfpy_future_clear(self);
+  xf_future_unref(self->h);
+  self->h = NULL;
+  Py_TYPE(self)->tp_free((PyObject *) self);
+}
+
+static PyObject *xfpy_future_done(xfpy_future *self, PyObject *unused) {
+  (void) unused;
+  xf_future_t *f = xfpy_handle(self);
+  return f ? PyBool_FromLong(xf_future_done(f)) : NULL;
+}
+
+static PyObject *xfpy_future_cancelled(xfpy_future *self, PyObject *unused) {
+  (void) unused;
+  xf_future_t *f = xfpy_handle(self);
+  return f ? PyBool_FromLong(xf_future_cancelled(f)) : NULL;
+}
+
+static PyObject *xfpy_future_running(xfpy_future *self, PyObject *unused) {
+  (void) unused;
+  xf_future_t *f = xfpy_handle(self);
+  return f ? PyBool_FromLong(xf_future_running(f)) : NULL;
+}
+
+static PyObject *xfpy_future_cancel(xfpy_future *self, PyObject *unused) {
+  (void) unused;
+  xf_future_t *f = xfpy_handle(self);
+  return f ? PyBool_FromLong(xf_future_cancel_msg(f, NULL) == XF_OK) : NULL;
+}
+
+/* The timeout argument of result() and exception(): none, or one given by
+ * position or as timeout=. */
+static int xfpy_timeout_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                            int64_t *ns) {
+  PyObject *t = Py_None;
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  if (nargs + nkw > 1 || (nkw == 1 && !_PyUnicode_EqualToASCIIString(
+                                          PyTuple_GET_ITEM(kwnames, 0), "timeout"))) {
+    PyErr_SetString(PyExc_TypeError, "expected at most one argument, timeout");
+    return -1;
+  }
+  if (nargs + nkw == 1)
+    t = args[0];
+  return xfpy_timeout_ns(t, ns);
+}
+
+static PyObject *xfpy_future_result(xfpy_future *self, PyObject *const *args,
+                                    Py_ssize_t nargs, PyObject *kwnames) {
+  int64_t ns;
+  xf_future_t *f = xfpy_handle(self);
+  if (!f || xfpy_timeout_arg(args, nargs, kwnames, &ns) < 0)
+    return NULL;
+  PyObject *o = NULL;
+  switch (xfpy_read(f, ns, 0, (PyObject *) self, &o)) {
+  case 0:
+    return o;
+  case XF_EFAILED:
+    PyErr_SetObject((PyObject *) Py_TYPE(o), o);
+    Py_DECREF(o);
+    return NULL;
+  case XF_ECANCELLED:
+    xfpy_raise(xfpy_exc_cancelled, o);
+    Py_DECREF(o);
+    return NULL;
+  case XF_ETIMEDOUT:
+    Py_DECREF(o);
+    return xfpy_raise(xfpy_exc_timeout, NULL);
+  default:
+    return NULL;
+  }
+}
+
+static PyObject *xfpy_future_exception(xfpy_future *self, PyObject *const *args,
+                                       Py_ssize_t nargs, PyObject *kwnames) {
+  int64_t ns;
+  xf_future_t *f = xfpy_handle(self);
+  if (!f || xfpy_timeout_arg(args, nargs, kwnames, &ns) < 0)
+    return NULL;
+  PyObject *o = NULL;
+  switch (xfpy_read(f, ns, 1, NULL, &o)) {
+  case 0:
+    return o;
+  case XF_ECANCELLED:
+    xfpy_raise(xfpy_exc_cancelled, o);
+    Py_DECREF(o);
+    return NULL;
+  case XF_ETIMEDOUT:
+    Py_DECREF(o);
+    return xfpy_raise(xfpy_exc_timeout, NULL);
+  default:
+    return NULL;
+  }
+}
+
+static const char *xfpy_state_name(xf_future_t *f) {
+  switch (xf_future_state(f)) {
+  case XF_PENDING:
+    return "PENDING";
+  case XF_RUNNING:
+    return "RUNNING";
+  case XF_CANCELLED:
+    return "CANCELLED";
+  default:
+    return "FINISHED";
+  }
+}
+
+static PyObject *xfpy_invalid_state(PyObject *self, xf_future_t *f) {
+  return xfpy_raise(xfpy_exc_invalid,
+                    PyUnicode_FromFormat("%s: %R", xfpy_state_name(f), self));
+}
+
+static PyObject *xfpy_future_set_result(xfpy_future *self, PyObject *value) {
+  xf_future_t *f = xfpy_handle(self);
+  if (!f)
+    return NULL;
+  int rc = xfpy_set_result(f, value, (PyObject *) self);
+  if (rc == XF_ESTATE)
+    return xfpy_invalid_state((PyObject *) self, f);
+  if (rc != XF_OK)
+    return PyErr_Occurred() ? NULL : xfpy_raise_code(rc);
+  Py_RETURN_NONE;
+}
+
+/* The exception set_exception stores: an instance, or a class called with no
+ * arguments. The state is checked first: a done future is InvalidStateError
+ * whatever the argument, as asyncio's and the stdlib's are. */
+static PyObject *xfpy_exception_arg(PyObject *self, xf_future_t *f, PyObject *exc) {
+  if (xf_future_done(f))
+    return xfpy_invalid_state(self, f);
+  if (PyType_Check(exc) &&
+      PyType_IsSubtype((PyTypeObject *) exc, (PyTypeObject *) PyExc_BaseException))
+    return PyObject_CallNoArgs(exc);
+  if (!PyExceptionInstance_Check(exc)) {
+    PyErr_SetString(PyExc_TypeError, "exceptions must derive from BaseException");
+    return NULL;
+  }
+  return Py_NewRef(exc);
+}
+
+static PyObject *xfpy_future_set_exception(xfpy_future *self, PyObject *exc) {
+  xf_future_t *f = xfpy_handle(self);
+  PyObject *e = f ? xfpy_exception_arg((PyObject *) self, f, exc) : NULL;
+  if (!e)
+    return NULL;
+  int rc = py_future_set_exception(f, e);
+  Py_DECREF(e);
+  if (rc == XF_ESTATE)
+    return xfpy_invalid_state((PyObject *) self, f);
+  if (rc != XF_OK)
+    return PyErr_Occurred() ? NULL : xfpy_raise_code(rc);
+  Py_RETURN_NONE;
+}
+
+static PyObject *xfpy_future_set_running(xfpy_future *self, PyObject *unused) {
+  (void) unused;
+  xf_future_t *f = xfpy_handle(self);
+  if (!f)
+    return NULL;
+  int rc = xf_future_set_running_or_notify_cancel(f);
+  if (rc == XF_OK)
+    Py_RETURN_TRUE;
+  if (rc == XF_ECANCELLED) {
+    self->notified = 1;
+    Py_RETURN_FALSE;
+  }
+  PyErr_SetString(PyExc_RuntimeError, "Future in unexpected state");
+  return NULL;
+}
+
+/* _wrap(handle, cell=None): a future of this class over a raw handle (a new
+ * reference of its own). */
+static PyObject *xfpy_future_wrap_method(PyObject *cls, PyObject *args) {
+  PyObject *handle = NULL, *cell = Py_None;
+  void *p = NULL;
+  if (!PyArg_ParseTuple(args, "O|O:_wrap", &handle, &cell))
+    return NULL;
+  if (!SWIG_IsOK(SWIG_ConvertPtr(handle, &p, SWIGTYPE_p_xf_future, 0)) || !p) {
+    PyErr_SetString(PyExc_TypeError, "_wrap: expected a raw future handle");
+    return NULL;
+  }
+  return xfpy_future_wrap((PyTypeObject *) cls, xf_future_ref((xf_future_t *) p),
+                          cell == Py_None ? NULL : cell);
+}
+
+/* _h: a raw handle on the same core future, for the raw module's calls. */
+static PyObject *xfpy_future_get_h(xfpy_future *self, void *closure) {
+  (void) closure;
+  xf_future_t *f = xfpy_handle(self);
+  return f ? xfpy_new_future_object(xf_future_ref(f)) : NULL;
+}
+
+/* _notified: False only for a cancelled future made by Future() whose
+ * set_running_or_notify_cancel has not been called: concurrent.futures.wait
+ * does not count such a future as done yet (CANCELLED, not
+ * CANCELLED_AND_NOTIFIED). An executor's futures are notified by it. */
+static PyObject *xfpy_future_get_notified(xfpy_future *self, void *closure) {
+  (void) closure;
+  return PyBool_FromLong(!self->user || self->notified);
+}
+
+static PyObject *xfpy_future_get_cbs(xfpy_future *self, void *closure) {
+  (void) closure;
+  return Py_NewRef(self->cbs ? self->cbs : Py_None);
+}
+
+static int xfpy_future_set_cbs(xfpy_future *self, PyObject *value, void *closure) {
+  (void) closure;
+  Py_XSETREF(self->cbs, value && value != Py_None ? Py_NewRef(value) : NULL);
+  return 0;
+}
+
+static PyObject *xfpy_future_reduce(PyObject *self, PyObject *unused) {
+  (void) unused;
+  PyErr_Format(PyExc_TypeError,
+               "cannot pickle '%s' object: a future is a live handle on a C future",
+               Py_TYPE(self)->tp_name);
+  return NULL;
+}
+
+static PyMethodDef xfpy_future_methods[] = {
+    {"done", (PyCFunction) xfpy_future_done, METH_NOARGS,
+     "True if finished or cancelled."},
+    {"cancelled", (PyCFunction) xfpy_future_cancelled, METH_NOARGS, "True if cancelled."},
+    {"running", (PyCFunction) xfpy_future_running, METH_NOARGS, "True if running."},
+    {"cancel", (PyCFunction) xfpy_future_cancel, METH_NOARGS,
+     "Cancel the future if it is pending; True if it is (now) cancelled."},
+    {"result", (PyCFunction) (void (*)(void)) xfpy_future_result,
+     METH_FASTCALL | METH_KEYWORDS,
+     "The value, waiting up to timeout seconds (None: forever). Raises the task's "
+     "exception, CancelledError or TimeoutError."},
+    {"exception", (PyCFunction) (void (*)(void)) xfpy_future_exception,
+     METH_FASTCALL | METH_KEYWORDS,
+     "The exception (None if the future has a value), waiting as result()."},
+    {"set_result", (PyCFunction) xfpy_future_set_result, METH_O, "Finish with a value."},
+    {"set_exception", (PyCFunction) xfpy_future_set_exception, METH_O,
+     "Finish with an exception (an instance or a class)."},
+    {"set_running_or_notify_cancel", (PyCFunction) xfpy_future_set_running, METH_NOARGS,
+     "Mark running; False if the future was cancelled."},
+    {"_wrap", (PyCFunction) xfpy_future_wrap_method, METH_VARARGS | METH_CLASS, NULL},
+    {"__reduce__", (PyCFunction) xfpy_future_reduce, METH_NOARGS, NULL},
+    {"__reduce_ex__", (PyCFunction) xfpy_future_reduce, METH_O, NULL},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef xfpy_future_getset[] = {
+    {"_h", (getter) xfpy_future_get_h, NULL, NULL, NULL},
+    {"_notified", (getter) xfpy_future_get_notified, NULL, NULL, NULL},
+    {"_cbs", (getter) xfpy_future_get_cbs, (setter) xfpy_future_set_cbs, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject xfpy_cfuture_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "xfutures._xfutures.CFuture",
+    .tp_basicsize = sizeof(xfpy_future),
+    .tp_dealloc = (destructor) xfpy_future_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The C part of xfutures.Future: a handle on a C future.",
+    .tp_traverse = (traverseproc) xfpy_future_traverse,
+    .tp_clear = (inquiry) xfpy_future_clear,
+    .tp_methods = xfpy_future_methods,
+    .tp_getset = xfpy_future_getset,
+    .tp_init = (initproc) xfpy_future_init,
+    .tp_new = PyType_GenericNew,
+};
+%}
+
+%init %{
+  if (PyType_Ready(&xfpy_cfuture_type) < 0 ||
+      PyModule_AddObjectRef(m, "CFuture", (PyObject *) &xfpy_cfuture_type) < 0)
+    return NULL;
+%}
+
+%inline %{
+/* Install the stdlib's exceptions the C types raise. */
+PyObject *py_set_exceptions(PyObject *cancelled, PyObject *timeout, PyObject *invalid) {
+  Py_XSETREF(xfpy_exc_cancelled, Py_NewRef(cancelled));
+  Py_XSETREF(xfpy_exc_timeout, Py_NewRef(timeout));
+  Py_XSETREF(xfpy_exc_invalid, Py_NewRef(invalid));
+  Py_RETURN_NONE;
+}
+%}
+
+/* xfutures.asyncio.Future is a Python subclass of CLoopFuture, a CFuture
+ * bound to the C loop embedded in an asyncio loop (its _Bridge). CLoopFuture
+ * has asyncio's semantics where they differ from concurrent.futures':
+ * result() and exception() never wait, callbacks run on the loop in their
+ * context, `await` yields the future itself to the Task (the
+ * _asyncio_future_blocking protocol), and an operation that queues work on
+ * the C loop asks the bridge to run it soon (kick). */
+%{
+typedef struct xfpy_loop_future {
+  xfpy_future base;
+  PyObject *loop;      /* the asyncio loop */
+  PyObject *bridge;    /* its _Bridge */
+  PyObject *source_tb; /* _source_traceback (the loop in debug mode), or NULL */
+  xf_loop_t *xloop;    /* the bridge's C loop (the bridge keeps it alive) */
+  char blocking;       /* _asyncio_future_blocking */
+  char log_tb;         /* _log_traceback: an exception set here nobody read yet */
+} xfpy_loop_future;
+
+static PyTypeObject xfpy_loop_future_type;
+
+/* The package's glue, installed by py_set_loop_glue: _bridge(aloop),
+ * _callback_error(exc, fn, fut) and asyncio.get_event_loop. */
+static PyObject *xfpy_bridge_fn, *xfpy_callback_error_fn, *xfpy_get_event_loop_fn;
+static PyObject *xfpy_extract_stack_fn;
+static PyObject *xfpy_aio_cancelled, *xfpy_aio_invalid;
+
+/* The bridge of the last loop seen, and a weak reference to that loop: most
+ * programs run one loop, so the lookup is one pointer comparison. */
+static PyObject *xfpy_last_bridge, *xfpy_last_aref;
+static xf_loop_t *xfpy_last_xloop;
+
+/* A new reference to the bridge of aloop, and its C loop in *xloop. */
+static PyObject *xfpy_bridge_of(PyObject *aloop, xf_loop_t **xloop) {
+  if (xfpy_last_aref && PyWeakref_GET_OBJECT(xfpy_last_aref) == aloop) {
+    *xloop = xfpy_last_xloop;
+    return Py_NewRef(xfpy_last_bridge);
+  }
+  if (!xfpy_bridge_fn) {
+    PyErr_SetString(PyExc_RuntimeError, "xfutures.asyncio is not initialised");
+    return NULL;
+  }
+  PyObject *b = PyObject_CallOneArg(xfpy_bridge_fn, aloop);
+  PyObject *h = b ? PyObject_GetAttrString(b, "xloop") : NULL;
+  PyObject *aref = h ? PyObject_GetAttrString(b, "_aref") : NULL;
+  void *p = NULL;
+  if (aref && (!SWIG_IsOK(SWIG_ConvertPtr(h, &p, SWIGTYPE_p_xf_loop, 0)) || !p ||
+               !PyWeakref_CheckRef(aref))) {
+    PyErr_SetString(PyExc_TypeError, "a bridge without a C loop");
+    Py_CLEAR(aref);
+  }
+  Py_XDECREF(h);
+  if (!aref) {
+    Py_XDECREF(b);
+    return NULL;
+  }
+  Py_XSETREF(xfpy_last_bridge, Py_NewRef(b));
+  Py_XSETREF(xfpy_last_aref, aref);
+  xfpy_last_xloop = *xloop = (xf_loop_t *) p;
+  return b;
+}
+
+static xf_loop_t *xfpy_xloop(xfpy_loop_future *self) {
+  return self->xloop;
+}
+
+/* Names looked up per future, interned once. */
+static PyObject *xfpy_str_kicked, *xfpy_str_kick, *xfpy_str_get_debug, *xfpy_str_loop;
+
+/* Run the C loop soon: the bridge's kick(), skipped when one is pending. */
+static int xfpy_kick(xfpy_loop_future *self) {
+  PyObject *k = PyObject_GetAttr(self->bridge, xfpy_str_kicked);
+  int kicked = k ? PyObject_IsTrue(k) : -1;
+  Py_XDECREF(k);
+  if (kicked)
+    return kicked < 0 ? -1 : 0;
+  PyObject *r = PyObject_CallMethodNoArgs(self->bridge, xfpy_str_kick);
+  Py_XDECREF(r);
+  return r ? 0 : -1;
+}
+
+static int xfpy_loop_future_bind(xfpy_loop_future *self, PyObject *loop) {
+  xf_loop_t *xloop = NULL;
+  PyObject *b = xfpy_bridge_of(loop, &xloop);
+  if (!b)
+    return -1;
+  Py_XSETREF(self->loop, Py_NewRef(loop));
+  Py_XSETREF(self->bridge, b);
+  self->xloop = xloop;
+  /* As asyncio: in debug mode a future remembers where it was made. */
+  PyObject *debug = PyObject_CallMethodNoArgs(loop, xfpy_str_get_debug);
+  int on = debug ? PyObject_IsTrue(debug) : -1;
+  Py_XDECREF(debug);
+  if (on > 0 && xfpy_extract_stack_fn) {
+    PyObject *frame = (PyObject *) PyEval_GetFrame();
+    Py_XSETREF(self->source_tb,
+               PyObject_CallOneArg(xfpy_extract_stack_fn, frame ? frame : Py_None));
+    if (!self->source_tb)
+      return -1;
+  }
+  return on < 0 ? -1 : 0;
+}
+
+static int xfpy_loop_future_init(xfpy_loop_future *self, PyObject *args,
+                                 PyObject *kwargs) {
+  PyObject *loop = kwargs ? PyDict_GetItemWithError(kwargs, xfpy_str_loop) : NULL;
+  if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs) != (loop ? 1 : 0))) {
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_TypeError, "Future() takes only a keyword argument loop");
+    return -1;
+  }
+  if (!loop)
+    loop = Py_None;
+  PyObject *own = NULL;
+  if (loop == Py_None) {
+    loop = own = PyObject_CallNoArgs(xfpy_get_event_loop_fn);
+    if (!loop)
+      return -1;
+  }
+  int rc = xfpy_loop_future_bind(self, loop);
+  Py_XDECREF(own);
+  if (rc < 0)
+    return -1;
+  xf_future_t *f = NULL;
+  rc = xf_loop_create_future(xfpy_xloop(self), &f);
+  if (rc != XF_OK) {
+    xfpy_raise_code(rc);
+    return -1;
+  }
+  xf_future_unref(self->base.h);
+  self->base.h = f;
+  Py_CLEAR(self->base.value);
+  Py_CLEAR(self->base.cell);
+  self->blocking = 0;
+  return 0;
+}
+
+static int xfpy_loop_future_traverse(xfpy_loop_future *self, visitproc visit, void *arg) {
+  Py_VISIT(self->source_tb);
+  Py_VISIT(self->loop);
+  Py_VISIT(self->bridge);
+  return xfpy_future_traverse(&self->base, visit, arg);
+}
+
+static int xfpy_loop_future_clear(xfpy_loop_future *self) {
+  Py_CLEAR(self->source_tb);
+  Py_CLEAR(self->loop);
+  Py_CLEAR(self->bridge);
+  return xfpy_future_clear(&self->base);
+}
+
+/* An exception set on this future that nobody retrieved goes to the loop's
+ * exception handler, with the future in the context, as asyncio's __del__
+ * does; reading it marks it retrieved in the core, which then stays silent. */
+static void xfpy_loop_future_finalize(xfpy_loop_future *self) {
+  if (!self->log_tb || !self->base.h || !self->loop)
+    return;
+  self->log_tb = 0;
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyObject *exc = NULL;
+  PyObject *ctx = NULL;
+  if (xfpy_read(self->base.h, 0, 1, NULL, &exc) == 0 && exc != Py_None) {
+    PyObject *msg = PyUnicode_FromFormat("%s exception was never retrieved",
+                                         _PyType_Name(Py_TYPE(self)));
+    ctx = msg ? Py_BuildValue("{sNsOsO}", "message", msg, "exception", exc, "future",
+                              (PyObject *) self)
+              : NULL;
+    if (ctx && self->source_tb &&
+        PyDict_SetItemString(ctx, "source_traceback", self->source_tb) < 0)
+      Py_CLEAR(ctx);
+    PyObject *r =
+        ctx ? PyObject_CallMethod(self->loop, "call_exception_handler", "O", ctx) : NULL;
+    if (!r)
+      PyErr_WriteUnraisable((PyObject *) self);
+    Py_XDECREF(r);
+  }
+  PyErr_Clear();
+  Py_XDECREF(ctx);
+  Py_XDECREF(exc);
+  PyErr_Restore(type, value, tb);
+}
+
+static void xfpy_loop_future_dealloc(xfpy_loop_future *self) {
+  if (PyObject_CallFinalizerFromDealloc((PyObject *) self) < 0)
+    return; /* resurrected */
+  PyObject_GC_UnTrack(self);
+  xfpy_loop_future_clear(self);
+  xf_future_unref(self->base.h);
+  self->base.h = NULL;
+  Py_TYPE(self)->tp_free((PyObject *) self);
+}
+
+/* The asyncio CancelledError of a cancelled future, with its message. */
+static PyObject *xfpy_loop_cancelled_error(xf_future_t *f) {
+  PyObject *msg = NULL;
+  if (xfpy_read(f, 0, 1, NULL, &msg) != XF_ECANCELLED) {
+    Py_XDECREF(msg);
+    return PyErr_Occurred() ? NULL : xfpy_raise_code(XF_ESTATE);
+  }
+  xfpy_raise(xfpy_aio_cancelled, msg);
+  Py_DECREF(msg);
+  return NULL;
+}
+
+static PyObject *xfpy_loop_future_result(xfpy_loop_future *self, PyObject *unused) {
+  (void) unused;
+  xf_future_t *f = xfpy_handle(&self->base);
+  if (!f)
+    return NULL;
+  int state = xf_future_state(f);
+  if (state == XF_CANCELLED)
+    return xfpy_loop_cancelled_error(f);
+  if (state != XF_FINISHED)
+    return xfpy_raise(xfpy_aio_invalid, PyUnicode_FromString("Result is not set."));
+  self->log_tb = 0;
+  PyObject *o = NULL;
+  int rc = xfpy_read(f, 0, 0, (PyObject *) self, &o);
+  if (rc == 0)
+    return o;
+  if (rc == XF_EFAILED) {
+    PyErr_SetObject((PyObject *) Py_TYPE(o), o);
+    Py_DECREF(o);
+  }
+  return NULL;
+}
+
+static PyObject *xfpy_loop_future_exception(xfpy_loop_future *self, PyObject *unused) {
+  (void) unused;
+  xf_future_t *f = xfpy_handle(&self->base);
+  if (!f)
+    return NULL;
+  int state = xf_future_state(f);
+  if (state == XF_CANCELLED)
+    return xfpy_loop_cancelled_error(f);
+  if (state != XF_FINISHED)
+    return xfpy_raise(xfpy_aio_invalid, PyUnicode_FromString("Exception is not set."));
+  self->log_tb = 0;
+  PyObject *o = NULL;
+  return xfpy_read(f, 0, 1, NULL, &o) == 0 ? o : NULL;
+}
+
+static PyObject *xfpy_loop_invalid_state(xfpy_loop_future *self, xf_future_t *f) {
+  return xfpy_raise(xfpy_aio_invalid, PyUnicode_FromFormat("%s: %R", xfpy_state_name(f),
+                                                           (PyObject *) self));
+}
+
+static PyObject *xfpy_loop_future_set_result(xfpy_loop_future *self, PyObject *value) {
+  xf_future_t *f = xfpy_handle(&self->base);
+  if (!f)
+    return NULL;
+  int rc = xfpy_set_result(f, value, (PyObject *) self);
+  if (rc == XF_ESTATE)
+    return xfpy_loop_invalid_state(self, f);
+  if (rc != XF_OK)
+    return PyErr_Occurred() ? NULL : xfpy_raise_code(rc);
+  if (xfpy_kick(self) < 0)
+    return NULL;
+  Py_RETURN_NONE;
+}
+
+static PyObject *xfpy_loop_future_set_exception(xfpy_loop_future *self, PyObject *exc) {
+  xf_future_t *f = xfpy_handle(&self->base);
+  if (!f)
+    return NULL;
+  if (xf_future_done(f))
+    return xfpy_loop_invalid_state(self, f);
+  PyObject *e = xfpy_exception_arg((PyObject *) self, f, exc);
+  if (!e)
+    return NULL;
+  if (Py_IS_TYPE(e, (PyTypeObject *) PyExc_StopIteration)) {
+    Py_DECREF(e);
+    PyErr_SetString(PyExc_TypeError, "StopIteration interacts badly with generators "
+                                     "and cannot be raised into a Future");
+    return NULL;
+  }
+  int rc = py_future_set_exception(f, e);
+  Py_DECREF(e);
+  if (rc == XF_ESTATE)
+    return xfpy_loop_invalid_state(self, f);
+  if (rc != XF_OK)
+    return PyErr_Occurred() ? NULL : xfpy_raise_code(rc);
+  self->log_tb = 1;
+  if (xfpy_kick(self) < 0)
+    return NULL;
+  Py_RETURN_NONE;
+}
+
+static PyObject *xfpy_loop_future_add_done_callback(xfpy_loop_future *self,
+                                                    PyObject *args, PyObject *kwargs) {
+  static char *kwlist[] = {"fn", "context", NULL};
+  PyObject *fn = NULL, *ctx = Py_None;
+  xf_future_t *f = xfpy_handle(&self->base);
+  if (!f || !PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:add_done_callback", kwlist,
+                                         &fn, &ctx))
+    return NULL;
+  PyObject *own = ctx == Py_None ? PyContext_CopyCurrent() : Py_NewRef(ctx);
+  PyObject *data =
+      own ? PyTuple_Pack(4, fn, (PyObject *) self, own, xfpy_callback_error_fn) : NULL;
+  Py_XDECREF(own);
+  if (!data)
+    return NULL;
+  if (!self->base.cbs && !(self->base.cbs = PyList_New(0))) {
+    Py_DECREF(data);
+    return NULL;
+  }
+  int rc = py_future_add_done_callback(f, data, xfpy_xloop(self));
+  if (rc == XF_OK)
+    rc = PyList_Append(self->base.cbs, data) < 0 ? XF_ENOMEM : XF_OK;
+  Py_DECREF(data);
+  if (rc != XF_OK)
+    return PyErr_Occurred() ? NULL : xfpy_raise_code(rc);
+  if (xf_future_done(f) && xfpy_kick(self) < 0)
+    return NULL;
+  Py_RETURN_NONE;
+}
+
+static PyObject *xfpy_loop_future_get_loop(xfpy_loop_future *self, PyObject *unused) {
+  (void) unused;
+  return Py_NewRef(self->loop ? self->loop : Py_None);
+}
+
+/* _wrap(handle, loop, cell=None): a future of this class over a raw handle
+ * of loop's C loop. */
+static PyObject *xfpy_loop_future_wrap_method(PyObject *cls, PyObject *args) {
+  PyObject *handle = NULL, *loop = NULL, *cell = Py_None;
+  void *p = NULL;
+  if (!PyArg_ParseTuple(args, "OO|O:_wrap", &handle, &loop, &cell))
+    return NULL;
+  if (!SWIG_IsOK(SWIG_ConvertPtr(handle, &p, SWIGTYPE_p_xf_future, 0)) || !p) {
+    PyErr_SetString(PyExc_TypeError, "_wrap: expected a raw future handle");
+    return NULL;
+  }
+  PyObject *self =
+      xfpy_future_wrap((PyTypeObject *) cls, xf_future_ref((xf_future_t *) p),
+                       cell == Py_None ? NULL : cell);
+  if (self && xfpy_loop_future_bind((xfpy_loop_future *) self, loop) < 0)
+    Py_CLEAR(self);
+  return self;
+}
+
+static PyObject *xfpy_loop_future_get_blocking(xfpy_loop_future *self, void *closure) {
+  (void) closure;
+  return PyBool_FromLong(self->blocking);
+}
+
+static int xfpy_loop_future_set_blocking(xfpy_loop_future *self, PyObject *v,
+                                         void *closure) {
+  (void) closure;
+  int b = v ? PyObject_IsTrue(v) : 0;
+  if (b < 0)
+    return -1;
+  self->blocking = (char) b;
+  return 0;
+}
+
+static PyObject *xfpy_loop_future_get_log_tb(xfpy_loop_future *self, void *closure) {
+  (void) closure;
+  return PyBool_FromLong(self->log_tb);
+}
+
+static int xfpy_loop_future_set_log_tb(xfpy_loop_future *self, PyObject *v,
+                                       void *closure) {
+  (void) closure;
+  int b = v ? PyObject_IsTrue(v) : 0;
+  if (b < 0)
+    return -1;
+  if (b) {
+    PyErr_SetString(PyExc_ValueError, "_log_traceback can only be set to False");
+    return -1;
+  }
+  self->log_tb = 0;
+  return 0;
+}
+
+static PyObject *xfpy_loop_future_get_source_tb(xfpy_loop_future *self, void *closure) {
+  (void) closure;
+  return Py_NewRef(self->source_tb ? self->source_tb : Py_None);
+}
+
+/* `await fut`: the future is its own iterator (no object is made per
+ * await). It yields itself while it is pending (a Task then waits for it,
+ * seeing _asyncio_future_blocking set), and stops with its result once it
+ * is done. Being resumed while still pending means no Task awaited it. */
+static PyObject *xfpy_loop_future_await(xfpy_loop_future *self) {
+  return Py_NewRef((PyObject *) self);
+}
+
+static PyObject *xfpy_loop_future_next(xfpy_loop_future *fut) {
+  xf_future_t *f = xfpy_handle(&fut->base);
+  if (!f)
+    return NULL;
+  if (!xf_future_done(f)) {
+    if (fut->blocking) {
+      PyErr_SetString(PyExc_RuntimeError, "await wasn't used with future");
+      return NULL;
+    }
+    fut->blocking = 1;
+    return Py_NewRef((PyObject *) fut);
+  }
+  fut->blocking = 0;
+  PyObject *r = xfpy_loop_future_result(fut, NULL);
+  if (!r)
+    return NULL;
+  _PyGen_SetStopIterationValue(r);
+  Py_DECREF(r);
+  return NULL;
+}
+
+static PyMethodDef xfpy_loop_future_methods[] = {
+    {"result", (PyCFunction) xfpy_loop_future_result, METH_NOARGS,
+     "The value (asyncio)."},
+    {"exception", (PyCFunction) xfpy_loop_future_exception, METH_NOARGS,
+     "The exception or None (asyncio)."},
+    {"set_result", (PyCFunction) xfpy_loop_future_set_result, METH_O,
+     "Finish with a value."},
+    {"set_exception", (PyCFunction) xfpy_loop_future_set_exception, METH_O,
+     "Finish with an exception."},
+    {"add_done_callback",
+     (PyCFunction) (void (*)(void)) xfpy_loop_future_add_done_callback,
+     METH_VARARGS | METH_KEYWORDS, "Run fn(future) on the loop once done, in context."},
+    {"get_loop", (PyCFunction) xfpy_loop_future_get_loop, METH_NOARGS,
+     "The asyncio loop."},
+    {"_wrap", (PyCFunction) xfpy_loop_future_wrap_method, METH_VARARGS | METH_CLASS,
+     NULL},
+    {NULL, NULL, 0, NULL}};
+
+static PyMemberDef xfpy_loop_future_members[] = {
+    {"_loop", T_OBJECT, offsetof(xfpy_loop_future, loop), READONLY, NULL},
+    {"_bridge", T_OBJECT, offsetof(xfpy_loop_future, bridge), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL}};
+
+static PyGetSetDef xfpy_loop_future_getset[] = {
+    {"_asyncio_future_blocking", (getter) xfpy_loop_future_get_blocking,
+     (setter) xfpy_loop_future_set_blocking, NULL, NULL},
+    {"_log_traceback", (getter) xfpy_loop_future_get_log_tb,
+     (setter) xfpy_loop_future_set_log_tb, NULL, NULL},
+    {"_source_traceback", (getter) xfpy_loop_future_get_source_tb, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyAsyncMethods xfpy_loop_future_async = {.am_await =
+                                                    (unaryfunc) xfpy_loop_future_await};
+
+static PyTypeObject xfpy_loop_future_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "xfutures._xfutures.CLoopFuture",
+    .tp_basicsize = sizeof(xfpy_loop_future),
+    .tp_dealloc = (destructor) xfpy_loop_future_dealloc,
+    .tp_as_async = &xfpy_loop_future_async,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The C part of xfutures.asyncio.Future: a future of an embedded C loop.",
+    .tp_traverse = (traverseproc) xfpy_loop_future_traverse,
+    .tp_clear = (inquiry) xfpy_loop_future_clear,
+    .tp_iter = (getiterfunc) xfpy_loop_future_await,
+    .tp_iternext = (iternextfunc) xfpy_loop_future_next,
+    .tp_methods = xfpy_loop_future_methods,
+    .tp_members = xfpy_loop_future_members,
+    .tp_getset = xfpy_loop_future_getset,
+    .tp_base = &xfpy_cfuture_type,
+    .tp_init = (initproc) xfpy_loop_future_init,
+    .tp_finalize = (destructor) xfpy_loop_future_finalize,
+};
+%}
+
+%init %{
+  xfpy_str_kicked = PyUnicode_InternFromString("_kicked");
+  xfpy_str_kick = PyUnicode_InternFromString("kick");
+  xfpy_str_get_debug = PyUnicode_InternFromString("get_debug");
+  xfpy_str_loop = PyUnicode_InternFromString("loop");
+  if (!xfpy_str_kicked || !xfpy_str_kick || !xfpy_str_get_debug || !xfpy_str_loop ||
+      PyType_Ready(&xfpy_loop_future_type) < 0 ||
+      PyModule_AddObjectRef(m, "CLoopFuture", (PyObject *) &xfpy_loop_future_type) < 0)
+    return NULL;
+%}
+
+%inline %{
+/* Install xfutures.asyncio's glue: _bridge(aloop), the handler of failed
+ * callbacks, asyncio.get_event_loop, and asyncio's CancelledError and
+ * InvalidStateError. */
+PyObject *py_set_loop_glue(PyObject *bridge, PyObject *callback_error,
+                           PyObject *get_event_loop, PyObject *extract_stack,
+                           PyObject *cancelled, PyObject *invalid) {
+  Py_XSETREF(xfpy_extract_stack_fn, Py_NewRef(extract_stack));
+  Py_XSETREF(xfpy_bridge_fn, Py_NewRef(bridge));
+  Py_XSETREF(xfpy_callback_error_fn, Py_NewRef(callback_error));
+  Py_XSETREF(xfpy_get_event_loop_fn, Py_NewRef(get_event_loop));
+  Py_XSETREF(xfpy_aio_cancelled, Py_NewRef(cancelled));
+  Py_XSETREF(xfpy_aio_invalid, Py_NewRef(invalid));
+  Py_RETURN_NONE;
 }
 %}
 
@@ -1683,3 +2713,141 @@ PyObject *py_process_pool_stats(xf_executor_t *ex) {
 }
 %}
 /* ==== End of the process pool ============================================= */
+
+/* ==== The MPI executor (xfutures/mpi.py) ====================================
+ *
+ * MPIPoolExecutor runs on the core's MPI executor (xf/mpi.h), whose tasks
+ * are the process pool's: it submits with py_process_pool_submit and reads
+ * stats with py_executor_stats. This block adds only the constructors and
+ * the serving side of a rank (the Python worker loop of xfutures.worker
+ * runs on the socket the core relays), with the GIL released where they
+ * wait on MPI.
+ */
+%{
+#include <xf/mpi.h>
+
+/* The options of an executor whose ranks first run the "python"
+ * initializer init (pickled bytes, or None). */
+static int xfpy_mpi_options(xf_mpi_options_t *o, unsigned max_in_flight, PyObject *init,
+                            xf_value_t **payload) {
+  *payload = NULL;
+  o->max_in_flight = max_in_flight;
+  if (init == Py_None)
+    return XF_OK;
+  if (!PyBytes_Check(init)) {
+    PyErr_SetString(PyExc_TypeError, "init must be bytes or None");
+    return XF_ETYPE;
+  }
+  int rc = xf_value_new_opaque("python", PyBytes_AS_STRING(init),
+                               (size_t) PyBytes_GET_SIZE(init), payload);
+  if (rc != XF_OK) {
+    xfpy_raise_code(rc);
+    return rc;
+  }
+  o->init_language = "python";
+  o->init_payload = *payload;
+  return XF_OK;
+}
+%}
+
+%inline %{
+/* Whether the library has MPI (no MPI call). */
+bool py_mpi_available(void) {
+  return xf_mpi_available();
+}
+
+/* (rank, size) of MPI_COMM_WORLD, initializing MPI if nobody has. */
+PyObject *py_mpi_world(void) {
+  int rank = -1, size = 0, rc;
+  Py_BEGIN_ALLOW_THREADS rc = xf_mpi_world(&rank, &size);
+  Py_END_ALLOW_THREADS if (rc != XF_OK) return xfpy_raise_code(rc);
+  return Py_BuildValue("(ii)", rank, size);
+}
+
+/* SPMD over MPI_COMM_WORLD, on the root rank (the other ranks serve with
+ * py_mpi_serve_open): collective with their py_mpi_serve_open. */
+PyObject *py_mpi_executor_new(int root, unsigned max_in_flight, PyObject *init) {
+  xf_mpi_options_t o = XF_MPI_OPTIONS_INIT;
+  xf_value_t *payload = NULL;
+  if (xfpy_mpi_options(&o, max_in_flight, init, &payload) != XF_OK)
+    return NULL;
+  xf_executor_t *ex = NULL;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc = xf_mpi_world_executor_new(root, &o, &ex);
+  Py_END_ALLOW_THREADS xf_value_unref(payload);
+  if (rc != XF_OK)
+    return xfpy_raise_code(rc);
+  if (!ex) {
+    PyErr_SetString(PyExc_RuntimeError, "this rank is not the root: it served C tasks");
+    return NULL;
+  }
+  return SWIG_Python_NewPointerObj(NULL, ex, SWIGTYPE_p_xf_executor, SWIG_POINTER_OWN);
+}
+
+/* Spawn mode: max_workers processes running argv (a list of str). */
+PyObject *py_mpi_pool_new(unsigned max_workers, PyObject *argv, unsigned max_in_flight,
+                          PyObject *init) {
+  PyObject *fast = PySequence_Fast(argv, "argv must be a sequence of str");
+  if (!fast)
+    return NULL;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+  const char **av = (const char **) calloc((size_t) n + 1, sizeof(*av));
+  if (!av) {
+    Py_DECREF(fast);
+    return PyErr_NoMemory();
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *a = PySequence_Fast_GET_ITEM(fast, i);
+    av[i] = PyUnicode_Check(a) ? PyUnicode_AsUTF8(a) : NULL;
+    if (!av[i]) {
+      if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "argv must be a sequence of str");
+      free(av);
+      Py_DECREF(fast);
+      return NULL;
+    }
+  }
+  xf_mpi_options_t o = XF_MPI_OPTIONS_INIT;
+  xf_value_t *payload = NULL;
+  if (xfpy_mpi_options(&o, max_in_flight, init, &payload) != XF_OK) {
+    free(av);
+    Py_DECREF(fast);
+    return NULL;
+  }
+  o.max_workers = max_workers;
+  o.worker_argv = n > 0 ? av : NULL;
+  xf_executor_t *ex = NULL;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc = xf_mpi_pool_new(&o, &ex);
+  Py_END_ALLOW_THREADS xf_value_unref(payload);
+  free(av);
+  Py_DECREF(fast);
+  if (rc != XF_OK)
+    return xfpy_raise_code(rc);
+  return SWIG_Python_NewPointerObj(NULL, ex, SWIGTYPE_p_xf_executor, SWIG_POINTER_OWN);
+}
+
+/* The socket a serving rank's worker loop runs on (root < 0: the parent
+ * that spawned this process); then py_mpi_serve_wait once it is closed. */
+PyObject *py_mpi_serve_open(int root) {
+  int fd = -1, rc;
+  Py_BEGIN_ALLOW_THREADS rc = xf_mpi_serve_open(root, &fd);
+  Py_END_ALLOW_THREADS if (rc != XF_OK) return xfpy_raise_code(rc);
+  return PyLong_FromLong(fd);
+}
+
+int py_mpi_serve_wait(void) {
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc = xf_mpi_serve_wait();
+  Py_END_ALLOW_THREADS return rc;
+}
+
+/* On the root: no executor comes any more (the other ranks' serve loops
+ * end). */
+int py_mpi_world_release(int root) {
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc = xf_mpi_world_release(root);
+  Py_END_ALLOW_THREADS return rc;
+}
+%}
+/* ==== End of the MPI executor ============================================== */

@@ -16,6 +16,7 @@ import asyncio as _aio
 import builtins as _builtins
 import collections as _collections
 import concurrent.futures as _cf
+import concurrent.futures._base as _cfb
 import concurrent.futures.thread as _cft
 import itertools as _itertools
 import logging as _logging
@@ -32,7 +33,7 @@ __all__ = [
     "CancelledError", "TimeoutError", "InvalidStateError", "BrokenExecutor",
     "BrokenThreadPool", "Error", "DoneAndNotDoneFutures", "version",
     "QueueFull", "DeadlockError", "Callback", "callback",
-    "ProcessPoolExecutor", "BrokenProcessPool",
+    "ProcessPoolExecutor", "BrokenProcessPool", "core_repr",
 ]
 
 
@@ -109,6 +110,11 @@ def _error_factory(code, type_name, message, traceback=None):
     if code == _raw.EBROKEN and type_name == "BrokenProcessPool":
         from .process import _broken
         return _broken(message, traceback)
+    if code == _raw.EBROKEN and type_name == "BrokenExecutor":
+        # The MPI executor's: the job is being torn down, or a rank failed
+        # to start (its initializer's error and traceback).
+        from .process import _broken
+        return BrokenExecutor(str(_broken(message, traceback)))
     if code == _raw.EBROKEN:
         return BrokenThreadPool(
             "The thread pool is not usable anymore: a thread initializer failed, "
@@ -128,6 +134,7 @@ def _error_factory(code, type_name, message, traceback=None):
 
 
 _raw.py_set_error_factory(_error_factory)
+_raw.py_set_exceptions(CancelledError, TimeoutError, InvalidStateError)
 
 
 def _check(rc):
@@ -152,30 +159,26 @@ def _running_bridge():
     return _xa._bridge(aloop)
 
 
+_CF_STATES = {_raw.PENDING: _cfb.PENDING, _raw.RUNNING: _cfb.RUNNING,
+              _raw.FINISHED: _cfb.FINISHED}
+
 _STATE_NAMES = {_raw.PENDING: "pending", _raw.RUNNING: "running",
                 _raw.FINISHED: "finished", _raw.CANCELLED: "cancelled"}
 
 
-class Future(_cf.Future):
+class Future(_raw.CFuture, _cf.Future):
     """A future with the concurrent.futures.Future API, backed by a C future.
 
     Done callbacks added from a thread that runs an asyncio loop run on that
     loop's thread; added elsewhere, they run in the thread that finishes the
     future (or at once when it is done), as concurrent.futures does.
     ``await fut`` works inside a running asyncio loop.
+
+    The methods called per future (done, result, set_result, cancel, ...)
+    are the C type CFuture's; concurrent.futures.Future.__init__ is not
+    called, as the state lives in C. A value set through this future comes
+    back as the very same object (README, "The value policy").
     """
-
-    # concurrent.futures.Future.__init__ is not called: the state lives in C.
-    def __init__(self):
-        self._h = _raw.py_future_new()
-        self._cbs = None
-
-    @classmethod
-    def _wrap(cls, handle):
-        self = cls.__new__(cls)
-        self._h = handle
-        self._cbs = None
-        return self
 
     @classmethod
     def from_handle(cls, address):
@@ -198,51 +201,14 @@ class Future(_cf.Future):
         state = _raw.future_state(self._h)
         name = _STATE_NAMES.get(state, "?")
         if state == _raw.FINISHED:
-            rc, v = _raw.py_future_outcome(self._h, 0, 1)
+            rc, v = _raw.py_future_outcome(self._h, 0, 1, None)
             if v is not None:
                 return "<%s at %#x state=%s raised %s>" % (
                     self.__class__.__name__, id(self), name, v.__class__.__name__)
-            rc, v = _raw.py_future_outcome(self._h, 0, 0)
+            rc, v = _raw.py_future_outcome(self._h, 0, 0, self)
             return "<%s at %#x state=%s returned %s>" % (
                 self.__class__.__name__, id(self), name, v.__class__.__name__)
         return "<%s at %#x state=%s>" % (self.__class__.__name__, id(self), name)
-
-    def cancel(self):
-        """Cancel the future if it is pending; True if it is (now) cancelled."""
-        return _raw.future_cancel_msg(self._h, None) == 0
-
-    def cancelled(self):
-        return _raw.future_cancelled(self._h)
-
-    def running(self):
-        return _raw.future_running(self._h)
-
-    def done(self):
-        return _raw.future_done(self._h)
-
-    def result(self, timeout=None):
-        """The value, waiting up to timeout seconds (None: forever). Raises the
-        task's exception, CancelledError or TimeoutError."""
-        rc, v = _raw.py_future_outcome(self._h, timeout, 0)
-        if rc == 0:
-            return v
-        if rc == _raw.EFAILED:
-            try:
-                raise v
-            finally:
-                v = None
-        if rc == _raw.ECANCELLED:
-            raise CancelledError() if v is None else CancelledError(v)
-        raise TimeoutError()
-
-    def exception(self, timeout=None):
-        """The exception (None if the future has a value), waiting as result."""
-        rc, v = _raw.py_future_outcome(self._h, timeout, 1)
-        if rc == 0:
-            return v
-        if rc == _raw.ECANCELLED:
-            raise CancelledError() if v is None else CancelledError(v)
-        raise TimeoutError()
 
     def add_done_callback(self, fn):
         """Call fn(future) once the future is done (see the class docstring
@@ -269,38 +235,91 @@ class Future(_cf.Future):
         self._cbs = keep
         return removed
 
-    def set_running_or_notify_cancel(self):
-        rc = _raw.future_set_running_or_notify_cancel(self._h)
-        if rc == 0:
-            return True
-        if rc == _raw.ECANCELLED:
-            return False
-        LOGGER.critical("Future %s in unexpected state", id(self))
-        raise RuntimeError("Future in unexpected state")
+    # concurrent.futures.wait and as_completed of the stdlib read a future's
+    # _condition, _state and _waiters under that condition. These give them
+    # what they expect, so that they work over a mix of stdlib and xfutures
+    # futures: the state in the stdlib's names, and waiters told by an inline
+    # done callback of the C future.
+    @property
+    def _condition(self):
+        cond = self.__dict__.get("_xf_condition")
+        if cond is None:
+            cond = self.__dict__.setdefault("_xf_condition", _threading.Condition())
+        return cond
 
-    def set_result(self, result):
-        rc = _raw.py_future_set_result(self._h, result)
-        if rc == _raw.ESTATE:
-            raise InvalidStateError("%s: %r" % (_STATE_NAMES.get(
-                _raw.future_state(self._h)), self))
-        _check(rc)
+    @property
+    def _state(self):
+        state = _raw.future_state(self._h)
+        if state == _raw.CANCELLED:
+            name = _cfb.CANCELLED_AND_NOTIFIED if self._notified else _cfb.CANCELLED
+        else:
+            name = _CF_STATES[state]
+        # What the stdlib was told, for _Waiters.append (it installs a
+        # waiter only for a future it counted as not done).
+        self.__dict__["_xf_told_done"] = name in (_cfb.FINISHED, _cfb.CANCELLED_AND_NOTIFIED)
+        return name
 
-    def set_exception(self, exception):
-        if isinstance(exception, type):
-            exception = exception()
-        if not isinstance(exception, BaseException):
-            raise TypeError("exceptions must derive from BaseException")
-        rc = _raw.py_future_set_exception(self._h, exception)
-        if rc == _raw.ESTATE:
-            raise InvalidStateError("%s: %r" % (_STATE_NAMES.get(
-                _raw.future_state(self._h)), self))
-        _check(rc)
+    @property
+    def _waiters(self):
+        w = self.__dict__.get("_xf_waiters")
+        if w is None:
+            w = self.__dict__.setdefault("_xf_waiters", _Waiters(self))
+        return w
 
     def __await__(self):
         from . import asyncio as _xa
-        return _xa._await_concurrent(self).__await__()
+        # The value is read from this future, not the loop's copy of it, so
+        # that the object comes back as itself.
+        yield from _xa._await_concurrent(self).__await__()
+        return self.result(0)
 
     __iter__ = __await__
+
+
+class _Waiters:
+    """The _waiters list of a Future as the stdlib's wait and as_completed use
+    it: append(waiter) tells the waiter once the future is done (at once if
+    it is done already but the stdlib counted it as pending); remove(waiter)
+    withdraws it."""
+
+    def __init__(self, fut):
+        self._fut = _weakref.ref(fut)
+        self._data = {}
+
+    def append(self, waiter):
+        fut = self._fut()
+        if fut is None or fut.__dict__.get("_xf_told_done"):
+            return
+
+        def tell(f, waiter=waiter):
+            if f.cancelled():
+                waiter.add_cancelled(f)
+            elif f.exception() is not None:
+                waiter.add_exception(f)
+            else:
+                waiter.add_result(f)
+        data = (tell, fut, None, _log_callback_error)
+        self._data[id(waiter)] = data
+        _check(_raw.py_future_add_done_callback(fut._h, data, None))
+
+    def remove(self, waiter):
+        data = self._data.pop(id(waiter), None)
+        fut = self._fut()
+        if data is not None and fut is not None:
+            _raw.py_future_remove_done_callback(fut._h, data)
+
+
+def core_repr(fut):
+    """What the C core holds for a done future's outcome, as the other
+    runtimes see it: (kind, text), the core's kind name ("int", "string",
+    "list", "map", "object", "error", ...) and the core's canonical rendering
+    of the value (xf_value_repr). fut is an xfutures.Future or an
+    xfutures.asyncio.Future; a future that is not done is InvalidStateError."""
+    h = getattr(fut, "_h", None)
+    if h is None:
+        raise TypeError("core_repr: expected an xfutures future, got %s"
+                        % type(fut).__name__)
+    return _raw.py_core_repr(h)
 
 
 def _handles(fs):
@@ -316,13 +335,18 @@ def _wrap_like(fs):
 
 
 def wait(fs, timeout=None, return_when=ALL_COMPLETED):
-    """concurrent.futures.wait for xfutures futures."""
+    """concurrent.futures.wait for xfutures futures.
+
+    As the stdlib's, a future made by Future() and cancelled does not count
+    as done until set_running_or_notify_cancel() was called on it; unlike
+    the stdlib's, wait does not wait for that call: it returns once the
+    other futures meet return_when, with that future in not_done."""
     fs = set(fs)
     if return_when not in _RETURN_WHEN:
         raise ValueError("Invalid return condition: %r" % (return_when,))
     order = list(fs)
     flags = _raw.py_wait(_handles(order), _RETURN_WHEN[return_when], timeout)
-    done = {f for f, d in zip(order, flags) if d}
+    done = {f for f, d in zip(order, flags) if d and (f._notified or not f.cancelled())}
     return DoneAndNotDoneFutures(done, fs - done)
 
 
@@ -332,8 +356,11 @@ def as_completed(fs, timeout=None):
     since the call."""
     fs = set(fs)
     total = len(fs)
+    # The futures not yielded yet: a yielded future is dropped from here, so
+    # that the caller's reference is the only one left.
     by_id = _wrap_like(fs)
     it = _raw.py_as_completed_new(_handles(list(fs)), timeout)
+    del fs
     yielded = 0
     try:
         while True:
@@ -344,7 +371,7 @@ def as_completed(fs, timeout=None):
                 raise TimeoutError("%d (of %d) futures unfinished" % (
                     total - yielded, total))
             yielded += 1
-            yield by_id[_raw.py_future_id(h)]
+            yield by_id.pop(_raw.py_future_id(h))
     finally:
         it = None
 
@@ -353,7 +380,7 @@ def all(fs, return_exceptions=False):  # noqa: A001 - the issue's name
     """A future of the list of the values, in order (asyncio.gather). It fails
     with the first failure, unless return_exceptions: then failures appear in
     the list as their exceptions."""
-    return Future._wrap(_raw.py_future_all(
+    return Future._wrap(_raw.future_all(
         _handles(list(fs)), _raw.ALL_COLLECT if return_exceptions else 0))
 
 
@@ -363,29 +390,30 @@ gather = all
 def any(fs, cancel_rest=True):  # noqa: A001 - the issue's name
     """A future of the first successful value; if every future fails, it fails
     with an Error named "AggregateError"."""
-    return Future._wrap(_raw.py_future_any(_handles(list(fs)), bool(cancel_rest)))
+    return Future._wrap(_raw.future_any(_handles(list(fs)), bool(cancel_rest)))
 
 
 def first(fs, cancel_rest=True):
     """A future with the outcome of whichever future is done first; the others
     are cancelled if cancel_rest."""
-    return Future._wrap(_raw.py_future_first(_handles(list(fs)), bool(cancel_rest)))
+    return Future._wrap(_raw.future_first(_handles(list(fs)), bool(cancel_rest)))
 
 
 def shield(fut):
     """A future that follows fut, whose cancellation does not cancel fut."""
-    return Future._wrap(_raw.py_future_shield(fut._h))
+    return Future._wrap(_raw.future_shield(fut._h))
 
 
 def chain(src, dst):
     """Copy src's outcome into dst when src is done; cancellation flows both
     ways."""
-    _check(_raw.py_future_chain(src._h, dst._h))
+    _raw.future_chain(src._h, dst._h)
 
 
 # ---- The thread pool ---------------------------------------------------------
 
 _pools = _weakref.WeakSet()
+_orphans = []  # (handle, initializer) of pools dropped while running
 _shutting_down = False
 
 
@@ -396,6 +424,9 @@ def _join_pools_at_exit():
     _shutting_down = True
     for pool in list(_pools):
         pool.shutdown(wait=True)
+    while _orphans:
+        h, _init = _orphans.pop()
+        _raw.py_executor_shutdown(h, True, False)
 
 
 if hasattr(_threading, "_register_atexit"):
@@ -410,8 +441,13 @@ _pool_counter = _itertools.count().__next__
 _QUEUE_POLICIES = {"block": _raw.QUEUE_BLOCK, "reject": _raw.QUEUE_REJECT}
 
 
-class ThreadPoolExecutor(_cf.Executor):
+class ThreadPoolExecutor(_cft.ThreadPoolExecutor):
     """concurrent.futures.ThreadPoolExecutor over the C thread pool.
+
+    It is an instance of the stdlib's class (so that asyncio's
+    loop.set_default_executor takes it), whose __init__ is not called: the
+    queue and the threads are the C pool's. Worker threads are named
+    "<thread_name_prefix>_<n>" in threading, as the stdlib names them.
 
     max_queue > 0 bounds the queue of waiting tasks; when it is full, submit
     waits for room (queue_policy="block", the default) or raises QueueFull
@@ -435,20 +471,23 @@ class ThreadPoolExecutor(_cf.Executor):
         self._max_workers = max_workers
         self._thread_name_prefix = (thread_name_prefix or
                                     ("ThreadPoolExecutor-%d" % _pool_counter()))
-        init = None
-        if initializer is not None:
-            def init(initializer=initializer, initargs=tuple(initargs)):
-                try:
-                    initializer(*initargs)
-                    return True
-                except BaseException:
-                    LOGGER.critical("Exception in initializer:", exc_info=True)
-                    return False
+        def init(initializer=initializer, initargs=tuple(initargs),
+                 name=self._thread_name_prefix + "_%d", count=_itertools.count().__next__):
+            _threading.current_thread().name = name % count()
+            if initializer is None:
+                return True
+            try:
+                initializer(*initargs)
+                return True
+            except BaseException:
+                LOGGER.critical("Exception in initializer:", exc_info=True)
+                return False
         self._h = _raw.py_thread_pool_new(max_workers, self._thread_name_prefix, init,
                                           max_queue, policy)
         # Kept after _h, so that it outlives the pool when the executor is
         # dropped (attributes are released in insertion order).
         self._init = init
+        self._may_block = max_queue > 0 and policy == _raw.QUEUE_BLOCK
         self._shutdown = False
         _pools.add(self)
 
@@ -458,7 +497,8 @@ class ThreadPoolExecutor(_cf.Executor):
             raise TypeError("%r is not callable" % (fn,))
         if _shutting_down:
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
-        return Future._wrap(_raw.py_executor_submit(self._h, fn, args, kwargs or None))
+        return _raw.py_executor_submit(self._h, fn, args, kwargs or None, Future,
+                                       self._may_block)
 
     submit.__doc__ = _cf.Executor.submit.__doc__
 
@@ -485,12 +525,25 @@ class ThreadPoolExecutor(_cf.Executor):
     def shutdown(self, wait=True, *, cancel_futures=False):
         self._shutdown = True
         rc = _raw.py_executor_shutdown(self._h, bool(wait), bool(cancel_futures))
+        if wait:
+            self._joined = True
         # A pool inherited across os.fork() has no threads in the child: there
         # is nothing to stop or wait for, as with the standard pool.
         if rc != _raw.EBROKEN:
             _check(rc)
 
     shutdown.__doc__ = _cf.Executor.shutdown.__doc__
+
+    def __del__(self):
+        # As the stdlib's: dropping a pool does not wait for its tasks. The
+        # pool is told to stop, and its handle (whose release joins the
+        # workers) is kept until the interpreter exits, when it is joined.
+        h = self.__dict__.get("_h")
+        if h is None or _shutting_down or self.__dict__.get("_joined"):
+            return
+        if not self._shutdown:
+            _raw.py_executor_shutdown(h, False, False)
+        _orphans.append((h, self.__dict__.get("_init")))
 
     def stats(self):
         """A snapshot of the pool's counters, as a dict."""

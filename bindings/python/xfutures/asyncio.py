@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio as _aio
 import asyncio.base_futures as _base_futures
+import asyncio.format_helpers as _format_helpers
 import contextvars as _contextvars
 import functools as _functools
+import types as _types
 import weakref as _weakref
 
 from . import _xfutures as _raw
@@ -32,7 +34,7 @@ class _Bridge:
 
     def __init__(self, aloop):
         self._aref = _weakref.ref(aloop)
-        self.xloop = _raw.py_loop_new()
+        self.xloop = _raw.loop_new()
         _check(_raw.py_loop_set_exception_handler(self.xloop, self._exception))
         self.fd = _raw.loop_backend_fd(self.xloop)
         _check(self.fd)
@@ -49,9 +51,22 @@ class _Bridge:
             context["exception"] = exc
         aloop.call_exception_handler(context)
 
+    # How many passes of the C loop one turn of asyncio's may run: work that
+    # the callbacks of a pass make ready (a chain of futures) runs in the
+    # same turn, without a round trip through asyncio's queue, and asyncio's
+    # own callbacks still get their turn after at most this many passes.
+    _PASSES = 16
+
     def _drive(self):
+        # Kicks made while the C loop runs are covered by the passes below.
+        self._kicked = True
+        xloop = self.xloop
+        run, timeout, nowait = _raw.py_loop_run, _raw.loop_backend_timeout, _raw.RUN_NOWAIT
+        for _ in range(self._PASSES):
+            run(xloop, nowait)
+            if timeout(xloop) != 0:
+                break
         self._kicked = False
-        _raw.py_loop_run(self.xloop, _raw.RUN_NOWAIT)
         self.arm()
 
     def arm(self):
@@ -84,7 +99,7 @@ class _Bridge:
         aloop = self._aref()
         if aloop is not None and not aloop.is_closed():
             aloop.remove_reader(self.fd)
-        _raw.py_loop_close(self.xloop)
+        _raw.loop_close(self.xloop)
 
 
 _bridges = _weakref.WeakKeyDictionary()
@@ -98,7 +113,19 @@ def _bridge(aloop):
     return b
 
 
-class Future:
+def _callback_error(exc, fn, fut):
+    """A done callback of a Future raised exc: the loop's exception handler
+    hears of it, as asyncio's Handle does."""
+    if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+        raise exc
+    fut._loop.call_exception_handler({
+        "message": "Exception in callback %r" % (fn,),
+        "exception": exc,
+        "future": fut,
+    })
+
+
+class Future(_raw.CLoopFuture):
     """asyncio.Future over a future of the C loop embedded in an asyncio loop.
 
     It behaves as asyncio.Future: callbacks run on the loop in the order
@@ -106,31 +133,11 @@ class Future:
     CancelledError (with the cancel message), repr is asyncio's, and an
     exception nobody retrieved is reported to the loop's exception handler.
     Unlike asyncio.Future, it may be finished from any thread.
+
+    The methods called per future (creation, set_result, result, done,
+    add_done_callback, await) are the C type CLoopFuture's; what asyncio's
+    helpers read (_state, _callbacks, repr) is here.
     """
-
-    _asyncio_future_blocking = False
-    _source_traceback = None
-    _log_traceback = False
-
-    def __init__(self, *, loop=None):
-        if loop is None:
-            loop = _aio.get_event_loop()
-        self._loop = loop
-        self._bridge = _bridge(loop)
-        self._h = _raw.py_loop_create_future(self._bridge.xloop)
-        self._cbs = []
-
-    @classmethod
-    def _wrap(cls, handle, loop):
-        self = cls.__new__(cls)
-        self._loop = loop
-        self._bridge = _bridge(loop)
-        self._h = handle
-        self._cbs = []
-        return self
-
-    def get_loop(self):
-        return self._loop
 
     # asyncio's repr helpers read these.
     @property
@@ -141,7 +148,7 @@ class Future:
 
     @property
     def _callbacks(self):
-        if _raw.future_done(self._h):
+        if self.done() or not self._cbs:
             return []
         return [(d[0], d[2]) for d in self._cbs]
 
@@ -149,80 +156,45 @@ class Future:
     def _result(self):
         if _raw.future_state(self._h) != _raw.FINISHED:
             return None
-        rc, v = _raw.py_future_outcome(self._h, 0, 0)
+        rc, v = _raw.py_future_outcome(self._h, 0, 0, self)
         return v if rc == 0 else None
 
     @property
     def _exception(self):
         if _raw.future_state(self._h) != _raw.FINISHED:
             return None
-        return _raw.py_future_outcome(self._h, 0, 1)[1]
+        return _raw.py_future_outcome(self._h, 0, 1, None)[1]
 
     def __repr__(self):
         return _base_futures._future_repr(self)
 
     def _make_cancelled_error(self):
-        rc, msg = _raw.py_future_outcome(self._h, 0, 0)
+        rc, msg = _raw.py_future_outcome(self._h, 0, 0, None)
         return _aio.CancelledError() if msg is None else _aio.CancelledError(msg)
 
+    @property
+    def _cancel_message(self):
+        if not self.cancelled():
+            return None
+        return _raw.py_future_outcome(self._h, 0, 0, None)[1]
+
     def cancel(self, msg=None):
-        if _raw.future_done(self._h):
+        # As asyncio's: cancelling, even too late, silences the report of an
+        # exception nobody retrieved.
+        self._log_traceback = False
+        if self.done():
+            if not self.cancelled():
+                self.exception()  # retrieved, also for the core
             return False
         ok = _raw.future_cancel_msg(self._h, None if msg is None else str(msg)) == 0
         if ok:
             self._bridge.kick()
         return ok
 
-    def cancelled(self):
-        return _raw.future_cancelled(self._h)
-
-    def done(self):
-        return _raw.future_done(self._h)
-
-    def result(self):
-        state = _raw.future_state(self._h)
-        if state == _raw.CANCELLED:
-            raise self._make_cancelled_error()
-        if state != _raw.FINISHED:
-            raise _aio.InvalidStateError("Result is not set.")
-        rc, v = _raw.py_future_outcome(self._h, 0, 0)
-        if rc == 0:
-            return v
-        try:
-            raise v
-        finally:
-            v = None
-
-    def exception(self):
-        state = _raw.future_state(self._h)
-        if state == _raw.CANCELLED:
-            raise self._make_cancelled_error()
-        if state != _raw.FINISHED:
-            raise _aio.InvalidStateError("Exception is not set.")
-        return _raw.py_future_outcome(self._h, 0, 1)[1]
-
-    def _callback_error(self, exc, fn, fut):
-        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
-            raise exc
-        self._loop.call_exception_handler({
-            "message": "Exception in callback %r" % (fn,),
-            "exception": exc,
-            "future": self,
-        })
-
-    def add_done_callback(self, fn, *, context=None):
-        if context is None:
-            context = _contextvars.copy_context()
-        data = (fn, self, context, self._callback_error)
-        _check(_raw.py_future_add_done_callback(self._h, data, self._bridge.xloop))
-        self._cbs.append(data)
-        if _raw.future_done(self._h):
-            self._bridge.kick()
-
     def remove_done_callback(self, fn):
         removed = 0
         keep = []
-        for data in self._cbs:
+        for data in self._cbs or ():
             if data[0] == fn:
                 removed += max(0, _raw.py_future_remove_done_callback(self._h, data))
             else:
@@ -230,39 +202,12 @@ class Future:
         self._cbs = keep
         return removed
 
-    def set_result(self, result):
-        rc = _raw.py_future_set_result(self._h, result)
-        if rc == _raw.ESTATE:
-            raise _aio.InvalidStateError("%s: %r" % (self._state, self))
-        _check(rc)
-        self._bridge.kick()
+    __class_getitem__ = classmethod(_types.GenericAlias)
 
-    def set_exception(self, exception):
-        if isinstance(exception, type):
-            exception = exception()
-        if type(exception) is StopIteration:
-            raise TypeError("StopIteration interacts badly with generators "
-                            "and cannot be raised into a Future")
-        if not isinstance(exception, BaseException):
-            raise TypeError("exceptions must derive from BaseException")
-        rc = _raw.py_future_set_exception(self._h, exception)
-        if rc == _raw.ESTATE:
-            raise _aio.InvalidStateError("%s: %r" % (self._state, self))
-        _check(rc)
-        self._bridge.kick()
 
-    def __await__(self):
-        if not self.done():
-            self._asyncio_future_blocking = True
-            yield self
-        if not self.done():
-            raise RuntimeError("await wasn't used with future")
-        return self.result()
-
-    __iter__ = __await__
-
-    def __class_getitem__(cls, item):
-        return cls
+_raw.py_set_loop_glue(_bridge, _callback_error, _aio.get_event_loop,
+                      _format_helpers.extract_stack, _aio.CancelledError,
+                      _aio.InvalidStateError)
 
 
 def _running():
@@ -274,8 +219,8 @@ def _await_concurrent(fut):
     """An asyncio future of the running loop that follows an xfutures.Future
     (asyncio.wrap_future; cancellation flows both ways)."""
     aloop, b = _running()
-    af = Future._wrap(_raw.py_loop_create_future(b.xloop), aloop)
-    _check(_raw.py_future_chain(fut._h, af._h))
+    af = Future._wrap(_raw.loop_create_future(b.xloop), aloop)
+    _raw.future_chain(fut._h, af._h)
     return af
 
 
@@ -298,8 +243,9 @@ def run_in_executor(executor, func, *args):
         executor = _default_executor()
     if not isinstance(executor, _Pool):
         return aloop.run_in_executor(executor, func, *args)
-    return Future._wrap(_raw.py_loop_run_in_executor(b.xloop, executor._h, func, args),
-                        aloop)
+    cell = []
+    return Future._wrap(_raw.py_loop_run_in_executor(b.xloop, executor._h, func, args, cell),
+                        aloop, cell)
 
 
 async def to_thread(func, /, *args, **kwargs):
@@ -324,7 +270,7 @@ async def wait_for(aw, timeout):
     if fut is None:
         return await _aio.wait_for(aw, timeout)
     aloop, b = _running()
-    out = Future._wrap(_raw.py_future_timeout(b.xloop, fut._h, timeout), aloop)
+    out = Future._wrap(_raw.future_timeout(b.xloop, fut._h, timeout), aloop)
     b.arm()
     return await out
 
@@ -332,7 +278,7 @@ async def wait_for(aw, timeout):
 async def sleep(delay, result=None):
     """asyncio.sleep on the C loop's timers."""
     aloop, b = _running()
-    fut = Future._wrap(_raw.py_loop_sleep(b.xloop, float(delay)), aloop)
+    fut = Future._wrap(_raw.loop_sleep(b.xloop, max(0.0, float(delay))), aloop)
     b.arm()
     await fut
     return result
@@ -366,7 +312,7 @@ def add_reader(fd, callback, *args):
 def remove_reader(fd):
     """Stop watching fd; True if a reader was removed."""
     aloop, b = _running()
-    return _check(_raw.py_loop_remove_reader(b.xloop, _fileno(fd))) == 1
+    return _raw.loop_remove_reader(b.xloop, _fileno(fd)) == 1
 
 
 def shield(aw):
@@ -374,7 +320,7 @@ def shield(aw):
     fut = _as_future(aw)
     if fut is None:
         return _aio.shield(aw)
-    return Future._wrap(_raw.py_future_shield(fut._h), fut._loop)
+    return Future._wrap(_raw.future_shield(fut._h), fut._loop)
 
 
 def gather(*aws, return_exceptions=False):
@@ -384,5 +330,5 @@ def gather(*aws, return_exceptions=False):
     if not futs or any(f is None for f in futs):
         return _aio.gather(*aws, return_exceptions=return_exceptions)
     loop = futs[0]._loop
-    return Future._wrap(_raw.py_future_all(
+    return Future._wrap(_raw.future_all(
         [f._h for f in futs], _raw.ALL_COLLECT if return_exceptions else 0), loop)
