@@ -13,11 +13,18 @@
  * resumes the coroutine and awaits the future it yields.
  *
  * Registry references held by C data (a callback, a task's coroutine, a Lua
- * object carried in an xf_value_t) may be dropped on any thread. They are
- * never released there: the reference goes to the runtime's garbage list
- * (under its mutex) and the owner thread frees it at its next call into the
- * module. Once the state closes (the runtime is no longer alive) the list is
- * discarded, and C data that outlives the state only frees its own memory.
+ * object carried in an xf_value_t) are boxes, and may be dropped on any
+ * thread. They are released on the owner thread only, and the core does the
+ * moving: the state's object hooks name its loop as their owner, so the
+ * last reference to an object value dropped elsewhere is posted to that
+ * loop, and a C holder dropping its last reference off the owner thread
+ * hands the box to the core as an object value that it drops at once (see
+ * box_unref). The owner thread itself releases at once inside a run of the
+ * loop, and when C data drops a box; an object value it drops outside a run
+ * (a future collected by the GC) is released at the loop's next iteration.
+ * Once the state closes (the runtime is no longer alive, and its loop is
+ * closed) a box only frees its own memory, on whichever thread drops it
+ * last.
  *
  * Calls into Lua from C callbacks are made in protected mode, with a message
  * handler that adds a traceback; an error goes to the loop's exception
@@ -72,10 +79,8 @@ typedef struct xfl_rt {
   lua_State *cur; /* the Lua thread running the loop now, if any */
   pthread_t owner;
   xf_loop_t *loop;
-  int handler_ref; /* the Lua exception handler, or LUA_NOREF */
-  pthread_mutex_t lock;
-  int *garbage; /* registry references to release; under lock */
-  size_t ngarbage, capgarbage;
+  int handler_ref;         /* the Lua exception handler, or LUA_NOREF */
+  xf_object_hooks_t hooks; /* of this state's objects; the owner is loop */
 } xfl_rt;
 
 static void silent_handler(xf_loop_t *loop, const char *message, xf_error_t *err,
@@ -95,50 +100,11 @@ static void rt_unref(xfl_rt *rt) {
    * no longer point here. */
   xf_loop_set_exception_handler(rt->loop, silent_handler, NULL, NULL);
   xf_loop_unref(rt->loop);
-  free(rt->garbage);
-  pthread_mutex_destroy(&rt->lock);
   free(rt);
 }
 
 static bool on_owner(xfl_rt *rt) {
   return rt && atomic_load(&rt->alive) && pthread_equal(pthread_self(), rt->owner);
-}
-
-/* Any thread: hand a registry reference to the owner thread for release. */
-static void rt_release_ref(xfl_rt *rt, int ref) {
-  if (!rt || ref == LUA_NOREF || ref == LUA_REFNIL)
-    return;
-  pthread_mutex_lock(&rt->lock);
-  if (atomic_load(&rt->alive)) {
-    if (rt->ngarbage == rt->capgarbage) {
-      size_t cap = rt->capgarbage ? rt->capgarbage * 2 : 64;
-      int *g = realloc(rt->garbage, cap * sizeof *g);
-      if (g) {
-        rt->garbage = g;
-        rt->capgarbage = cap;
-      }
-    }
-    /* Without memory the reference leaks, which is all we can do. */
-    if (rt->ngarbage < rt->capgarbage)
-      rt->garbage[rt->ngarbage++] = ref;
-  }
-  pthread_mutex_unlock(&rt->lock);
-}
-
-/* Owner thread: release the references queued by rt_release_ref. */
-static void rt_drain(xfl_rt *rt, lua_State *L) {
-  if (!rt || !on_owner(rt))
-    return;
-  for (;;) {
-    int ref = LUA_NOREF;
-    pthread_mutex_lock(&rt->lock);
-    if (rt->ngarbage)
-      ref = rt->garbage[--rt->ngarbage];
-    pthread_mutex_unlock(&rt->lock);
-    if (ref == LUA_NOREF)
-      break;
-    luaL_unref(L, LUA_REGISTRYINDEX, ref);
-  }
 }
 
 /* The runtime of L's state, or NULL (a lua_pool worker that never loaded
@@ -150,14 +116,13 @@ static xfl_rt *get_rt(lua_State *L) {
   return p ? *p : NULL;
 }
 
-/* The runtime of L's state, usable from this thread; drains its garbage. */
+/* The runtime of L's state, usable from this thread. */
 static xfl_rt *check_rt(lua_State *L) {
   xfl_rt *rt = get_rt(L);
   if (!rt)
     luaL_error(L, "xfutures: the module is not initialised in this state");
   if (!on_owner(rt))
     luaL_error(L, "xfutures: this Lua state belongs to another thread");
-  rt_drain(rt, L);
   return rt;
 }
 
@@ -199,6 +164,27 @@ static int raise_code(lua_State *L, int code, const char *message) {
   push_error_table(L, code, xf_error_default_type(code),
                    message ? message : xf_strerror(code), NULL);
   return lua_error(L);
+}
+
+/* Raise e as a Lua error table, taking over the caller's reference. */
+static int raise_error(lua_State *L, xf_error_t *e, xfl_rt *rt) {
+  push_error(L, e, rt);
+  xf_error_unref(e);
+  return lua_error(L);
+}
+
+/* Parse a signature given by a user; a bad one raises the core's error for
+ * it, which names the call (context) and the place in the text. */
+static xf_signature_t *check_signature(lua_State *L, const char *context,
+                                       const char *text, xfl_rt *rt) {
+  xf_signature_t *sig = NULL;
+  int rc = xf_signature_parse(text, NULL, 0, &sig);
+  if (rc != XF_OK) {
+    xf_error_t *e = NULL;
+    xf_signature_error_new(context, text, rc, &e);
+    raise_error(L, e, rt);
+  }
+  return sig;
 }
 
 static int code_for_type(const char *type) {
@@ -330,7 +316,7 @@ static int error_tostring(lua_State *L) {
   return 1;
 }
 
-/* ---- Lua objects as values ------------------------------------------ */
+/* ---- Boxes: registry references held by C data ---------------------- */
 
 typedef struct box {
   atomic_int refs;
@@ -338,6 +324,47 @@ typedef struct box {
   int ref;
 } box;
 
+/* A box of the value at idx with refs references, or NULL without memory.
+ * Owner thread. */
+static box *box_new(lua_State *L, int idx, xfl_rt *rt, int refs) {
+  box *b = malloc(sizeof *b);
+  if (!b)
+    return NULL;
+  atomic_init(&b->refs, refs);
+  lua_pushvalue(L, idx);
+  b->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  b->rt = rt_ref(rt);
+  atomic_fetch_add(&live_refs, 1);
+  return b;
+}
+
+/* As box_new, raising a memory error (from a function Lua called). */
+static box *box_check_new(lua_State *L, int idx, xfl_rt *rt, int refs) {
+  box *b = box_new(L, idx, rt, refs);
+  if (!b)
+    raise_code(L, XF_ENOMEM, NULL);
+  return b;
+}
+
+/* The last reference is gone. The registry reference is released only on
+ * the owner thread of a live state; elsewhere (no memory was left to post
+ * the release, or the state has closed) it is left behind, which for a
+ * closed state is nothing, as the registry went with it. */
+static void box_free(box *b) {
+  xfl_rt *rt = b->rt;
+  if (on_owner(rt)) {
+    lua_State *L = rt->cur ? rt->cur : rt->L;
+    if (lua_checkstack(L, 2))
+      luaL_unref(L, LUA_REGISTRYINDEX, b->ref);
+  }
+  rt_unref(rt);
+  free(b);
+  atomic_fetch_sub(&live_refs, 1);
+}
+
+/* The object hooks: the core calls release on the owner loop's thread (it
+ * posts it there when the last reference drops elsewhere), or on any thread
+ * once that loop is closed, which box_free copes with. */
 static void box_retain(void *object, void *hook_data) {
   (void) hook_data;
   atomic_fetch_add(&((box *) object)->refs, 1);
@@ -346,18 +373,33 @@ static void box_retain(void *object, void *hook_data) {
 static void box_release(void *object, void *hook_data) {
   (void) hook_data;
   box *b = object;
-  if (atomic_fetch_sub(&b->refs, 1) != 1)
-    return;
-  rt_release_ref(b->rt, b->ref);
-  rt_unref(b->rt);
-  free(b);
-  atomic_fetch_sub(&live_refs, 1);
+  if (atomic_fetch_sub(&b->refs, 1) == 1)
+    box_free(b);
 }
 
-static const xf_object_hooks_t lua_hooks = {.sz = sizeof(xf_object_hooks_t),
-                                            .name = "lua",
-                                            .retain = box_retain,
-                                            .release = box_release};
+/* Drop a reference held by C data (a callback record, a task), on any
+ * thread. The last one dropped off the owner thread of a live state goes to
+ * the core as an object value of the state's hooks that is dropped at once,
+ * so the core posts its release to the owner loop as it does for any of the
+ * state's objects. */
+static void box_unref(box *b) {
+  if (atomic_fetch_sub(&b->refs, 1) != 1)
+    return;
+  xfl_rt *rt = b->rt;
+  xf_value_t *v = NULL;
+  if (!on_owner(rt) && atomic_load(&rt->alive) &&
+      xf_value_new_object(b, &rt->hooks, &v) == XF_OK) {
+    xf_value_unref(v); /* its retain counted one; its release frees b */
+    return;
+  }
+  box_free(b);
+}
+
+static void box_free_data(void *data) {
+  box_unref(data);
+}
+
+/* ---- Lua objects as values ------------------------------------------ */
 
 typedef struct ud_value {
   xf_value_t *v;
@@ -402,20 +444,12 @@ static int make_object(lua_State *L, int idx, xfl_rt *rt, xf_value_t **out,
            "cannot leave a lua_pool worker";
     return XF_ETYPE;
   }
-  box *b = malloc(sizeof *b);
+  box *b = box_new(L, idx, rt, 1);
   if (!b)
     return XF_ENOMEM;
-  atomic_init(&b->refs, 0);
-  lua_pushvalue(L, idx);
-  b->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  b->rt = rt_ref(rt);
-  atomic_fetch_add(&live_refs, 1);
-  int rc = xf_value_new_object(b, &lua_hooks, out);
+  int rc = xf_value_new_object(b, &rt->hooks, out);
+  box_unref(b); /* the value holds its own reference, or b is gone */
   if (rc != XF_OK) {
-    luaL_unref(L, LUA_REGISTRYINDEX, b->ref);
-    rt_unref(rt);
-    free(b);
-    atomic_fetch_sub(&live_refs, 1);
     *why = "cannot make an object value";
   }
   return rc;
@@ -519,8 +553,8 @@ static bool same_data(lua_State *L, const xf_value_t *a, const xf_value_t *b) {
     xf_value_get_object(a, &x, &hx);
     xf_value_get_object(b, &y, &hy);
     /* Only this state's boxes have their objects in this registry. */
-    if (hx != &lua_hooks || hy != &lua_hooks || ((box *) x)->rt != get_rt(L) ||
-        ((box *) y)->rt != get_rt(L) || !lua_checkstack(L, 2))
+    xfl_rt *rt = get_rt(L);
+    if (!rt || hx != &rt->hooks || hy != &rt->hooks || !lua_checkstack(L, 2))
       return xf_value_equal(a, b);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ((box *) x)->ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ((box *) y)->ref);
@@ -884,7 +918,7 @@ static void push_value(lua_State *L, xf_value_t *v, xfl_rt *rt, int depth) {
     void *object = NULL;
     const xf_object_hooks_t *hooks = NULL;
     xf_value_get_object(v, &object, &hooks);
-    if (hooks == &lua_hooks && rt && ((box *) object)->rt == rt) {
+    if (rt && hooks == &rt->hooks) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, ((box *) object)->ref);
       return;
     }
@@ -1006,7 +1040,6 @@ static void call_lua(call_ctx *c) {
   if (lua_pcall(L, 1, 0, 0) != LUA_OK)
     fprintf(stderr, "xfutures: %s\n", lua_tostring(L, -1));
   lua_settop(L, top);
-  rt_drain(rt, L);
 }
 
 static void push_handler_args(lua_State *L, void *arg, xfl_rt *rt) {
@@ -1031,42 +1064,6 @@ static void exception_handler(xf_loop_t *loop, const char *message, xf_error_t *
     return;
   }
   print_error(message, err);
-}
-
-/* ---- Callback records ----------------------------------------------- */
-
-/* A Lua function registered with the core (a done callback, a timer). Its
- * refs: one for the core registration, one for the Lua-side list of a
- * future's callbacks (so remove_on_done can name it safely). */
-typedef struct rec {
-  atomic_int refs;
-  xfl_rt *rt;
-  int fnref;
-} rec;
-
-static rec *rec_new(lua_State *L, int fnidx, xfl_rt *rt, int refs) {
-  rec *r = malloc(sizeof *r);
-  if (!r)
-    raise_code(L, XF_ENOMEM, NULL);
-  atomic_init(&r->refs, refs);
-  lua_pushvalue(L, fnidx);
-  r->fnref = luaL_ref(L, LUA_REGISTRYINDEX);
-  r->rt = rt_ref(rt);
-  atomic_fetch_add(&live_refs, 1);
-  return r;
-}
-
-static void rec_unref(rec *r) {
-  if (atomic_fetch_sub(&r->refs, 1) != 1)
-    return;
-  rt_release_ref(r->rt, r->fnref);
-  rt_unref(r->rt);
-  free(r);
-  atomic_fetch_sub(&live_refs, 1);
-}
-
-static void rec_free(void *data) {
-  rec_unref(data);
 }
 
 /* ---- Futures -------------------------------------------------------- */
@@ -1113,7 +1110,7 @@ static int future_gc(lua_State *L) {
       size_t n = lua_rawlen(L, -1);
       for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, (lua_Integer) i);
-        rec_unref(lua_touserdata(L, -1));
+        box_unref(lua_touserdata(L, -1));
         lua_pop(L, 1);
       }
       lua_pop(L, 1);
@@ -1266,7 +1263,6 @@ static bool wait_future(lua_State *L, xfl_rt *rt, xf_future_t *f, int64_t timeou
     }
     if (wake)
       xf_future_remove_done_callback(f, noop_done, NULL);
-    rt_drain(rt, L);
     return xf_future_done(f);
   }
   /* The core refuses a wait that only this thread's running loop could end. */
@@ -1285,23 +1281,27 @@ int xfl_future_wait(lua_State *L) {
   return 1;
 }
 
+/* Read f's outcome as xf_future_outcome does; a future not done yet is
+ * XF_ETIMEDOUT, as a wait of zero would be. */
+static int read_outcome(lua_State *L, xf_future_t *f, xf_value_t **v, xf_error_t **e) {
+  int state = xf_future_outcome(f, v, e);
+  if (state < 0)
+    return raise_code(L, state, NULL);
+  if (state == XF_PENDING || state == XF_RUNNING)
+    return raise_code(L, XF_ETIMEDOUT, "the future is not done yet");
+  return state;
+}
+
 /* Push f's outcome (f done): its value, or raise its error. */
 static int push_outcome(lua_State *L, xfl_rt *rt, xf_future_t *f) {
   xf_value_t *v = NULL;
-  int rc = xf_future_result(f, 0, &v);
-  if (rc == XF_OK) {
-    push_value(L, v, rt, 0);
-    xf_value_unref(v);
-    return 1;
-  }
-  if (rc == XF_ETIMEDOUT)
-    return raise_code(L, rc, "the future is not done yet");
   xf_error_t *e = NULL;
-  if (xf_future_error(f, 0, &e) != XF_OK || !e)
-    return raise_code(L, rc, NULL);
-  push_error(L, e, rt);
-  xf_error_unref(e);
-  return lua_error(L);
+  read_outcome(L, f, &v, &e);
+  if (e)
+    return raise_error(L, e, rt);
+  push_value(L, v, rt, 0);
+  xf_value_unref(v);
+  return 1;
 }
 
 int xfl_future_outcome(lua_State *L) {
@@ -1313,9 +1313,7 @@ int xfl_future_get_error(lua_State *L) {
   xfl_rt *rt = check_rt(L);
   xf_future_t *f = check_future(L, 1);
   xf_error_t *e = NULL;
-  int rc = xf_future_error(f, 0, &e);
-  if (rc != XF_OK)
-    return raise_code(L, rc, rc == XF_ETIMEDOUT ? "the future is not done yet" : NULL);
+  read_outcome(L, f, NULL, &e);
   if (!e) {
     lua_pushnil(L);
     return 1;
@@ -1344,9 +1342,8 @@ static void push_future_arg(lua_State *L, void *arg, xfl_rt *rt) {
 
 /* A done callback: the Lua function receives the future (the same object). */
 static void done_callback(xf_future_t *f, void *data) {
-  rec *r = data;
-  call_ctx c = {r->rt, r->fnref, push_future_arg, f, "exception in a done callback",
-                false};
+  box *r = data;
+  call_ctx c = {r->rt, r->ref, push_future_arg, f, "exception in a done callback", false};
   call_lua(&c);
 }
 
@@ -1371,15 +1368,17 @@ int xfl_future_on_done(lua_State *L) {
   }
   lua_Integer n = (lua_Integer) lua_rawlen(L, -1);
   lua_checkstack(L, 2);
-  rec *r = rec_new(L, 2, rt, 2);
+  /* Two references: the core's registration and the list's entry (so that
+   * remove_on_done can name the box safely). */
+  box *r = box_check_new(L, 2, rt, 2);
   lua_pushlightuserdata(L, r);
   lua_rawseti(L, -2, n + 1);
-  int rc = xf_future_add_done_callback(f, done_callback, r, rec_free, rt->loop);
+  int rc = xf_future_add_done_callback(f, done_callback, r, box_free_data, rt->loop);
   if (rc != XF_OK) {
     lua_pushnil(L);
     lua_rawseti(L, -2, n + 1);
-    rec_unref(r);
-    rec_unref(r);
+    box_unref(r);
+    box_unref(r);
     return raise_code(L, rc, NULL);
   }
   return 0;
@@ -1396,12 +1395,12 @@ int xfl_future_remove_on_done(lua_State *L) {
       size_t n = lua_rawlen(L, -1);
       for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, (lua_Integer) i);
-        rec *r = lua_touserdata(L, -1);
+        box *r = lua_touserdata(L, -1);
         lua_pop(L, 1);
         int rc = xf_future_remove_done_callback(f, done_callback, r);
         if (rc > 0)
           removed += rc;
-        rec_unref(r);
+        box_unref(r);
       }
     }
     lua_pop(L, 1);
@@ -1484,16 +1483,15 @@ int xfl_wait_for(lua_State *L) {
 
 typedef struct task {
   xfl_rt *rt;
-  int coref;
+  box *co; /* the coroutine */
   bool started;
 } task;
 
 static void task_free(void *data) {
   task *t = data;
-  rt_release_ref(t->rt, t->coref);
+  box_unref(t->co);
   rt_unref(t->rt);
   free(t);
-  atomic_fetch_sub(&live_refs, 1);
 }
 
 static int task_step(xf_future_t *self, void *data, xf_future_t *awaited, int status) {
@@ -1505,7 +1503,7 @@ static int task_step(xf_future_t *self, void *data, xf_future_t *awaited, int st
   lua_State *from = rt->cur ? rt->cur : rt->L;
   if (!lua_checkstack(from, 8))
     return XF_ENOMEM;
-  lua_rawgeti(from, LUA_REGISTRYINDEX, t->coref);
+  lua_rawgeti(from, LUA_REGISTRYINDEX, t->co->ref);
   lua_State *co = lua_tothread(from, -1);
   lua_pop(from, 1); /* the registry keeps it */
   int nargs;
@@ -1533,7 +1531,6 @@ static int task_step(xf_future_t *self, void *data, xf_future_t *awaited, int st
       }
     }
     lua_pop(co, nres);
-    rt_drain(rt, from);
     return ret;
   }
   if (rc == LUA_OK) {
@@ -1545,7 +1542,6 @@ static int task_step(xf_future_t *self, void *data, xf_future_t *awaited, int st
       xf_future_set_result(self, v);
     else
       xf_future_fail(self, vrc, NULL, why ? why : "cannot convert the task's result");
-    rt_drain(rt, from);
     return XF_OK;
   }
   /* The coroutine failed: its stack is still there for the traceback. */
@@ -1553,7 +1549,6 @@ static int task_step(xf_future_t *self, void *data, xf_future_t *awaited, int st
   luaL_traceback(from, co, NULL, 0);
   xf_error_t *e = error_from_lua(from, -2, rt, lua_tostring(from, -1));
   lua_pop(from, 2);
-  rt_drain(rt, from);
   if (!e)
     return XF_ENOMEM;
   if (xf_error_code(e) == XF_ECANCELLED) {
@@ -1568,18 +1563,20 @@ int xfl_spawn(lua_State *L) {
   xfl_rt *rt = check_rt(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
   int n = lua_gettop(L);
-  task *t = malloc(sizeof *t);
-  if (!t)
-    return raise_code(L, XF_ENOMEM, NULL);
-  t->rt = rt;
-  t->started = false;
-  t->coref = LUA_NOREF;
-  atomic_fetch_add(&live_refs, 1);
   lua_State *co = lua_newthread(L);
   lua_rotate(L, 1, 1); /* the thread below the function and its arguments */
   lua_xmove(L, co, n);
-  t->coref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the thread */
-  rt_ref(rt);
+  task *t = malloc(sizeof *t);
+  if (!t)
+    return raise_code(L, XF_ENOMEM, NULL);
+  t->co = box_new(L, 1, rt, 1);
+  if (!t->co) {
+    free(t);
+    return raise_code(L, XF_ENOMEM, NULL);
+  }
+  lua_pop(L, 1); /* the registry keeps the thread */
+  t->rt = rt_ref(rt);
+  t->started = false;
   xf_future_t *f;
   int rc = xf_task_new(rt->loop, task_step, t, task_free, &f);
   if (rc != XF_OK) {
@@ -1633,8 +1630,8 @@ static int handle_gc(lua_State *L) {
 }
 
 static void timer_callback(void *data) {
-  rec *r = data;
-  call_ctx c = {r->rt, r->fnref, NULL, NULL, "exception in a scheduled callback", false};
+  box *r = data;
+  call_ctx c = {r->rt, r->ref, NULL, NULL, "exception in a scheduled callback", false};
   call_lua(&c);
 }
 
@@ -1646,12 +1643,12 @@ static int schedule(lua_State *L, bool later) {
   ud_handle *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->h = NULL;
   luaL_setmetatable(L, MT_HANDLE);
-  rec *r = rec_new(L, fnidx, rt, 1);
+  box *r = box_check_new(L, fnidx, rt, 1);
   int rc = later ? xf_loop_call_later(rt->loop, ns < 0 ? 0 : ns, timer_callback, r,
-                                      rec_free, &u->h)
-                 : xf_loop_call_soon(rt->loop, timer_callback, r, rec_free, &u->h);
+                                      box_free_data, &u->h)
+                 : xf_loop_call_soon(rt->loop, timer_callback, r, box_free_data, &u->h);
   if (rc != XF_OK) {
-    rec_unref(r);
+    box_unref(r);
     return raise_code(L, rc,
                       rc == XF_EWRONGTHREAD ? "another thread runs the loop" : NULL);
   }
@@ -1685,10 +1682,9 @@ static void push_fd_arg(lua_State *L, void *arg, xfl_rt *rt) {
 }
 
 static void reader_callback(int fd, void *data) {
-  rec *r = data;
+  box *r = data;
   void *arg = (void *) (intptr_t) fd;
-  call_ctx c = {r->rt, r->fnref, push_fd_arg, arg, "exception in a reader callback",
-                false};
+  call_ctx c = {r->rt, r->ref, push_fd_arg, arg, "exception in a reader callback", false};
   call_lua(&c);
 }
 
@@ -1706,10 +1702,10 @@ int xfl_add_reader(lua_State *L) {
   xfl_rt *rt = check_rt(L);
   int fd = check_fd(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  rec *r = rec_new(L, 2, rt, 1);
-  int rc = xf_loop_add_reader(rt->loop, fd, reader_callback, r, rec_free);
+  box *r = box_check_new(L, 2, rt, 1);
+  int rc = xf_loop_add_reader(rt->loop, fd, reader_callback, r, box_free_data);
   if (rc != XF_OK) {
-    rec_unref(r);
+    box_unref(r);
     return raise_code(L, rc,
                       rc == XF_EWRONGTHREAD ? "another thread runs the loop"
                       : rc == XF_ESYS       ? "the kernel cannot watch this descriptor"
@@ -1739,7 +1735,6 @@ int xfl_run_until_complete(lua_State *L) {
   rt->cur = L;
   int rc = xf_loop_run_until_complete(rt->loop, f, NULL);
   rt->cur = prev;
-  rt_drain(rt, L);
   if (rc == XF_EBUSY)
     return raise_code(L, rc,
                       "the loop is already running (xf.run does not nest; use xf.await "
@@ -1757,7 +1752,6 @@ int xfl_run_once(lua_State *L) {
   rt->cur = L;
   int rc = xf_loop_run(rt->loop, lua_toboolean(L, 1) ? XF_RUN_ONCE : XF_RUN_NOWAIT);
   rt->cur = prev;
-  rt_drain(rt, L);
   if (rc != XF_OK)
     return raise_code(L, rc, NULL);
   return 0;
@@ -1895,12 +1889,8 @@ int xfl_executor_submit_native(lua_State *L) {
   const char *text = luaL_checkstring(L, 3);
   if (!fn)
     return raise_code(L, XF_EINVAL, "submit_native: NULL function pointer");
-  char errbuf[160];
-  xf_signature_t *sig = NULL;
-  int rc = xf_signature_parse(text, errbuf, sizeof errbuf, &sig);
-  if (rc != XF_OK)
-    return raise_code(
-        L, rc, rc == XF_EINVAL ? lua_pushfstring(L, "bad signature: %s", errbuf) : NULL);
+  xf_signature_t *sig = check_signature(L, "submit_native", text, rt);
+  int rc = XF_OK;
   int nargs = lua_gettop(L) - 3;
   xf_value_t **args =
       lua_newuserdatauv(L, (nargs ? (size_t) nargs : 1) * sizeof *args, 0);
@@ -2241,12 +2231,10 @@ int xfl_core_repr(lua_State *L) {
   if (!xf_future_done(f))
     return raise_code(L, XF_ESTATE, "core_repr: the future is not done");
   xf_value_t *v = NULL;
-  int rc = xf_future_result(f, 0, &v);
-  if (rc != XF_OK) {
-    xf_error_t *e = NULL;
-    if (xf_future_error(f, 0, &e) != XF_OK || !e)
-      return raise_code(L, rc, NULL);
-    rc = xf_value_new_error(e, &v);
+  xf_error_t *e = NULL;
+  read_outcome(L, f, &v, &e);
+  if (e) {
+    int rc = xf_value_new_error(e, &v);
     xf_error_unref(e);
     if (rc != XF_OK)
       return raise_code(L, rc, NULL);
@@ -2295,9 +2283,6 @@ int xfl_thread_id(lua_State *L) {
 }
 
 int xfl_live(lua_State *L) {
-  xfl_rt *rt = get_rt(L);
-  if (rt)
-    rt_drain(rt, L);
   lua_pushinteger(L, atomic_load(&live_handles));
   lua_pushinteger(L, atomic_load(&live_refs));
   return 2;
@@ -2311,12 +2296,11 @@ static int runtime_gc(lua_State *L) {
   if (!rt)
     return 0;
   *p = NULL;
-  /* From here on nothing touches this state: queued releases are dropped,
-   * and callbacks that come late only free their own memory. */
-  pthread_mutex_lock(&rt->lock);
+  /* From here on nothing touches this state: the releases still posted to
+   * the loop run as it closes, and those that come later run on the thread
+   * that drops the last reference; both find the runtime no longer alive
+   * and only free their own memory, as do callbacks that come late. */
   atomic_store(&rt->alive, false);
-  rt->ngarbage = 0;
-  pthread_mutex_unlock(&rt->lock);
   xf_loop_set_exception_handler(rt->loop, silent_handler, NULL, NULL);
   xf_loop_close(rt->loop);
   rt_unref(rt);
@@ -2357,7 +2341,11 @@ void xfl_init(lua_State *L) {
   lua_pop(L, 1);
   rt->owner = pthread_self();
   rt->handler_ref = LUA_NOREF;
-  pthread_mutex_init(&rt->lock, NULL);
+  rt->hooks = (xf_object_hooks_t){.sz = sizeof(xf_object_hooks_t),
+                                  .name = "lua",
+                                  .retain = box_retain,
+                                  .release = box_release,
+                                  .owner = rt->loop};
   xf_loop_set_exception_handler(rt->loop, exception_handler, rt, NULL);
   *p = rt;
   lua_rawsetp(L, LUA_REGISTRYINDEX, &RT_KEY);
@@ -2429,10 +2417,10 @@ int xfl_thread_pool_bounded(lua_State *L) {
 
 #define MT_CLOSURE "xf.closure"
 
-/* What a closure made by closure_new holds: the Lua function (a record of
- * the state's runtime) and the return type. */
+/* What a closure made by closure_new holds: the Lua function (a box) and
+ * the return type. */
 typedef struct lclosure {
-  rec *r;
+  box *r;
   int ret;
 } lclosure;
 
@@ -2442,7 +2430,7 @@ typedef struct ud_closure {
 
 static void lclosure_free(void *data) {
   lclosure *k = data;
-  rec_unref(k->r);
+  box_unref(k->r);
   free(k);
 }
 
@@ -2465,7 +2453,7 @@ static int lclosure_call_p(lua_State *L) {
   luaL_checkstack(L, (int) cc->nargs + 4, "xfutures: too many callback arguments");
   lua_pushcfunction(L, msgh);
   int h = lua_gettop(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, cc->k->r->fnref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cc->k->r->ref);
   for (size_t i = 0; i < cc->nargs; i++)
     push_value(L, cc->args[i], rt, 0);
   if (lua_pcall(L, (int) cc->nargs, 1, h) != LUA_OK) {
@@ -2520,7 +2508,6 @@ static int lclosure_handler(void *data, xf_value_t *const *args, size_t nargs,
     cc.rc = XF_EFAILED;
   }
   lua_settop(L, top);
-  rt_drain(rt, L);
   return cc.rc;
 }
 
@@ -2541,12 +2528,7 @@ int xfl_closure_new(lua_State *L) {
   xfl_rt *rt = check_rt(L);
   const char *text = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  char errbuf[160];
-  xf_signature_t *sig = NULL;
-  int rc = xf_signature_parse(text, errbuf, sizeof errbuf, &sig);
-  if (rc != XF_OK)
-    return raise_code(
-        L, rc, rc == XF_EINVAL ? lua_pushfstring(L, "bad signature: %s", errbuf) : NULL);
+  xf_signature_t *sig = check_signature(L, "callback", text, rt);
   if (luaL_newmetatable(L, MT_CLOSURE)) {
     lua_pushcfunction(L, closure_gc);
     lua_setfield(L, -2, "__gc");
@@ -2563,8 +2545,8 @@ int xfl_closure_new(lua_State *L) {
     return raise_code(L, XF_ENOMEM, NULL);
   }
   k->ret = xf_signature_return_type(sig);
-  k->r = rec_new(L, 2, rt, 1);
-  rc = xf_closure_new_sig(sig, lclosure_handler, k, lclosure_free, rt->loop, &u->c);
+  k->r = box_check_new(L, 2, rt, 1);
+  int rc = xf_closure_new_sig(sig, lclosure_handler, k, lclosure_free, rt->loop, &u->c);
   xf_signature_unref(sig);
   if (rc != XF_OK) {
     lclosure_free(k);
@@ -2613,7 +2595,10 @@ int xfl_closure_free(lua_State *L) {
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
-#define PP_FD        3
+/* The worker's socket: descriptor 3 in a process-pool worker, the relay's
+ * socket on a rank that serves an MPI executor (the block at the end). */
+static int pp_fd = 3;
+#define PP_FD        pp_fd
 #define PP_FRAME_MAX (1u << 30)
 
 /* The plain conversion of the Lua value at idx (see the design notes). */
@@ -2982,3 +2967,144 @@ int xfl_wire_send(lua_State *L) {
 }
 
 /* ==== End of the process pool ============================================ */
+
+/* ==== The MPI executor (xf.mpi_pool, xf/mpi.h) =============================
+ *
+ * The executor runs the process pool's "lua" tasks on the ranks of an MPI
+ * job; this block adds its constructors, its submit (the process pool's,
+ * without the check that the executor is a process pool) and the serving
+ * side of a rank: the worker loop of xfutures_worker runs unchanged, with
+ * its socket (PP_FD) the core's relay socket for the loop's duration.
+ */
+#include <xf/mpi.h>
+
+/* mpi_available() */
+int xfl_mpi_available(lua_State *L) {
+  lua_pushboolean(L, xf_mpi_available());
+  return 1;
+}
+
+/* mpi_world(): rank, size (initializing MPI) */
+int xfl_mpi_world(lua_State *L) {
+  int rank = -1, size = 0;
+  int rc = xf_mpi_world(&rank, &size);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  lua_pushinteger(L, rank);
+  lua_pushinteger(L, size);
+  return 2;
+}
+
+static void mpi_options(lua_State *L, int in_flight_idx, int init_idx,
+                        xf_mpi_options_t *o, xf_value_t **init) {
+  lua_Integer n = luaL_optinteger(L, in_flight_idx, 1);
+  if (n < 0 || n > 100000)
+    raise_code(L, XF_EINVAL, "max_in_flight must be between 0 and 100000");
+  o->max_in_flight = (uint32_t) n;
+  *init = lua_isnoneornil(L, init_idx) ? NULL
+                                       : pp_check_value(L, init_idx, "the initializer");
+  o->init_language = *init ? "lua" : NULL;
+  o->init_payload = *init;
+}
+
+/* mpi_executor_new(root, max_in_flight, init|nil): SPMD over the world, on
+ * the root (the other ranks serve with mpi_serve_open). */
+int xfl_mpi_executor_new(lua_State *L) {
+  check_rt(L);
+  int root = (int) luaL_checkinteger(L, 1);
+  xf_mpi_options_t o = XF_MPI_OPTIONS_INIT;
+  xf_value_t *init;
+  mpi_options(L, 2, 3, &o, &init);
+  ud_exec *u = new_executor_ud(L);
+  int rc = xf_mpi_world_executor_new(root, &o, &u->ex);
+  xf_value_unref(init);
+  if (rc == XF_OK && !u->ex)
+    return raise_code(L, XF_EINVAL, "mpi_pool: this rank is not the root");
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  atomic_fetch_add(&live_handles, 1);
+  return 1;
+}
+
+/* mpi_pool_new(argv, workers, max_in_flight, init|nil): spawn mode. */
+int xfl_mpi_pool_new(lua_State *L) {
+  check_rt(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_Integer workers = luaL_optinteger(L, 2, 0);
+  if (workers < 0 || workers > 100000)
+    return raise_code(L, XF_EINVAL, "workers must be between 0 and 100000");
+  lua_Integer argc = (lua_Integer) lua_rawlen(L, 1);
+  if (argc < 1 || argc > 1000)
+    return raise_code(L, XF_EINVAL, "the worker's argv must have 1 to 1000 items");
+  const char **argv = lua_newuserdatauv(L, ((size_t) argc + 1) * sizeof *argv, 0);
+  for (lua_Integer i = 0; i < argc; i++) {
+    lua_rawgeti(L, 1, i + 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return raise_code(L, XF_EINVAL, "the worker's argv must hold strings");
+    argv[i] = lua_tostring(L, -1); /* kept alive by the table */
+    lua_pop(L, 1);
+  }
+  argv[argc] = NULL;
+  xf_mpi_options_t o = XF_MPI_OPTIONS_INIT;
+  xf_value_t *init;
+  mpi_options(L, 3, 4, &o, &init);
+  o.max_workers = (uint32_t) workers;
+  o.worker_argv = argv;
+  ud_exec *u = new_executor_ud(L);
+  int rc = xf_mpi_pool_new(&o, &u->ex);
+  xf_value_unref(init);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  atomic_fetch_add(&live_handles, 1);
+  return 1;
+}
+
+/* mpi_submit(executor, payload): as process_pool_submit. */
+int xfl_mpi_submit(lua_State *L) {
+  check_rt(L);
+  xf_executor_t *ex = check_executor(L, 1);
+  xf_value_t *payload = pp_check_value(L, 2, "an argument");
+  xf_future_t *f = NULL;
+  int rc = xf_process_pool_submit_payload(ex, "lua", payload, -1, &f);
+  xf_value_unref(payload);
+  if (rc != XF_OK)
+    return pp_raise(L, rc);
+  push_future(L, f, true);
+  return 1;
+}
+
+/* mpi_serve_open(root): the relay's socket becomes the worker loop's (root
+ * < 0: the parent that spawned this process). */
+int xfl_mpi_serve_open(lua_State *L) {
+  int root = (int) luaL_checkinteger(L, 1);
+  int fd = -1;
+  int rc = xf_mpi_serve_open(root, &fd);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  pp_fd = fd;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* mpi_serve_wait(): after the loop, which ends the relay; true, or false
+ * when the root released the ranks (no executor comes any more). */
+int xfl_mpi_serve_wait(lua_State *L) {
+  if (pp_fd != 3) {
+    close(pp_fd);
+    pp_fd = 3;
+  }
+  int rc = xf_mpi_serve_wait();
+  if (rc != XF_OK && rc != XF_ESHUTDOWN)
+    return raise_code(L, rc, NULL);
+  lua_pushboolean(L, rc == XF_OK);
+  return 1;
+}
+
+/* mpi_world_release(root) */
+int xfl_mpi_world_release(lua_State *L) {
+  int rc = xf_mpi_world_release((int) luaL_checkinteger(L, 1));
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  return 0;
+}
+/* ==== End of the MPI executor ============================================== */

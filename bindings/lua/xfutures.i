@@ -80,6 +80,25 @@
 %native(thread_id) int xfl_thread_id(lua_State *L);
 %native(live) int xfl_live(lua_State *L);
 %native(internals) int xfl_internals(lua_State *L);
+/* The MPI executor (xfl.c, its block at the end). */
+%{
+int xfl_mpi_available(lua_State *L);
+int xfl_mpi_world(lua_State *L);
+int xfl_mpi_executor_new(lua_State *L);
+int xfl_mpi_pool_new(lua_State *L);
+int xfl_mpi_submit(lua_State *L);
+int xfl_mpi_serve_open(lua_State *L);
+int xfl_mpi_serve_wait(lua_State *L);
+int xfl_mpi_world_release(lua_State *L);
+%}
+%native(mpi_available) int xfl_mpi_available(lua_State *L);
+%native(mpi_world) int xfl_mpi_world(lua_State *L);
+%native(mpi_executor_new) int xfl_mpi_executor_new(lua_State *L);
+%native(mpi_pool_new) int xfl_mpi_pool_new(lua_State *L);
+%native(mpi_submit) int xfl_mpi_submit(lua_State *L);
+%native(mpi_serve_open) int xfl_mpi_serve_open(lua_State *L);
+%native(mpi_serve_wait) int xfl_mpi_serve_wait(lua_State *L);
+%native(mpi_world_release) int xfl_mpi_world_release(lua_State *L);
 
 %init %{
   xfl_init(L);

@@ -700,6 +700,73 @@ function xf.time()
   return core.now() / 1e9
 end
 
+-- ---- The MPI executor -------------------------------------------------------
+
+local MPIPool = {}
+MPIPool.__index = MPIPool
+
+--- Whether this build of xfutures has MPI (xf.mpi_pool raises without).
+xf.mpi_available = core.mpi_available
+
+--- The process pool's tasks on the ranks of an MPI job (xf/mpi.h):
+--   local pool = xf.mpi_pool{max_in_flight = 1, initializer = fn, initargs = {...}}
+-- Under `mpirun -n N lua5.4 script.lua` (or `srun -n N ...`) every rank
+-- runs the script and calls xf.mpi_pool: rank 0 gets the pool, whose
+-- workers are the other ranks; on every other rank the call serves rank
+-- 0's tasks until it shuts the pool down, and then returns nil (so a
+-- script goes `if not pool then return end`). In a job of one rank the
+-- pool spawns opts.workers interpreters with MPI_Comm_spawn instead. Tasks,
+-- arguments and results are those of xf.process_pool. MPI gives no crash
+-- isolation: a rank that dies ends the job.
+function xf.mpi_pool(opts)
+  opts = opts or {}
+  local init
+  if opts.initializer ~= nil then
+    local initargs = opts.initargs or {}
+    init = process_payload(opts.initializer, 2, table.unpack(initargs, 1, initargs.n or #initargs))
+  end
+  local rank, size = core.mpi_world()
+  local ex
+  if size > 1 then
+    if rank ~= 0 then
+      core.mpi_serve_open(0)
+      require("xfutures_worker").main()
+      core.mpi_serve_wait()
+      return nil
+    end
+    ex = core.mpi_executor_new(0, opts.max_in_flight or 1, init)
+  else
+    local lua = opts.lua or os.getenv("XF_LUA") or "lua5.4"
+    local boot = string.format(
+      "package.path = %q package.cpath = %q local core = require('xfutures_core') " ..
+      "core.mpi_serve_open(-1) require('xfutures_worker').main() core.mpi_serve_wait() os.exit(0, true)",
+      opts.path or package.path, opts.cpath or package.cpath)
+    ex = core.mpi_pool_new({ lua, "-e", boot }, opts.workers or opts.max_workers or 0,
+      opts.max_in_flight or 1, init)
+  end
+  return setmetatable({ _ex = ex }, MPIPool)
+end
+
+--- Run fn(...) on a worker rank; returns a future.
+function MPIPool:submit(fn, ...)
+  return core.mpi_submit(self._ex, process_payload(fn, 2, ...))
+end
+
+--- pool:shutdown{wait = true, cancel_futures = false}.
+function MPIPool:shutdown(sopts)
+  Executor.shutdown(self._ex, sopts)
+end
+
+--- Counters: queued, running, completed, cancelled, threads (the ranks
+-- that serve), max_workers.
+function MPIPool:stats()
+  return core.executor_stats(self._ex)
+end
+
+MPIPool.__close = function(self)
+  self:shutdown { wait = true }
+end
+
 --- Live userdata holding core references, and C data holding Lua references.
 xf.live = core.live
 

@@ -254,6 +254,12 @@ class Future {
   get [Symbol.toStringTag]() { return 'Future'; }
 }
 
+// A job's future that its user freed can no longer be waited for (its job
+// still finishes before the native pool goes): the pool counts it as done.
+function doneOrFreed(f) {
+  return f._h === null || native.future_done(f._h);
+}
+
 function toFuture(x) {
   if (x instanceof Future) return x;
   return Future.fromPromise(x);
@@ -445,7 +451,7 @@ class ThreadPool {
   _submitNow(h, fn, signature, args) {
     const f = Future._wrap(native.js_submit_native(h, pointerOf(fn), signature, args), true);
     if (this._submitted.size >= 1024) {
-      for (const s of this._submitted) if (s.done) this._submitted.delete(s);
+      for (const s of this._submitted) if (doneOrFreed(s)) this._submitted.delete(s);
     }
     this._submitted.add(f);
     if (fn instanceof Callback) f.onDone(() => fn); // the closure outlives the call
@@ -493,7 +499,7 @@ class ThreadPool {
   // jobs submitted by other threads), look again shortly.
   _armRetry() {
     if (this._retry) return;
-    for (const s of this._submitted) if (!s.done) return;
+    for (const s of this._submitted) if (!doneOrFreed(s)) return;
     this._retry = sleep(1);
     this._retry.onDone(() => { this._retry = null; this._pump(); });
   }
@@ -535,7 +541,7 @@ class ThreadPool {
     const ws = this._acceptWaiters;
     this._acceptWaiters = [];
     for (const w of ws) w.setResult(undefined);
-    const pending = [...this._submitted].filter((f) => !f.done);
+    const pending = [...this._submitted].filter((f) => !doneOrFreed(f));
     this._submitted.clear();
     if (!wait || pending.length === 0) {
       const f = new Future();

@@ -30,7 +30,11 @@
  *
  * V8 handles are touched on the main thread only. A JavaScript object held
  * by a value (Obj below) may lose its last reference on a worker: the
- * release is then posted to the owner loop.
+ * object hooks name the owner loop, so the core posts the release there
+ * (and the main thread runs it inside run_batch). The loop is never closed,
+ * so a release never runs anywhere else but when the core had no memory to
+ * post it; the V8 handle then leaks, as it must not be touched off the main
+ * thread.
  */
 %module xfutures_native
 
@@ -132,28 +136,20 @@ struct Obj {
   v8::Global<v8::Value> v;
 };
 
-static void obj_delete(void *o) {
-  delete static_cast<Obj *>(o);
-}
-
 static void obj_retain(void *o, void *) {
   static_cast<Obj *>(o)->refs.fetch_add(1);
 }
 
+/* On the main thread: the core releases there (see the design notes). */
 static void obj_release(void *o, void *) {
   Obj *h = static_cast<Obj *>(o);
-  if (h->refs.fetch_sub(1) != 1)
-    return;
-  if (on_main())
+  if (h->refs.fetch_sub(1) == 1 && on_main())
     delete h;
-  else if (S.loop)
-    /* A closed loop refuses the call: the handle then leaks, which is the
-     * only safe thing to do with a V8 handle off the main thread. */
-    xf_loop_call_soon_threadsafe(S.loop, obj_delete, h, NULL);
 }
 
-static const xf_object_hooks_t node_hooks = {sizeof(xf_object_hooks_t), "node", obj_retain,
-                                              obj_release, NULL};
+/* The owner is set by js_init, before any object value is made. */
+static xf_object_hooks_t node_hooks = {sizeof(xf_object_hooks_t), "node", obj_retain,
+                                       obj_release, NULL, NULL};
 
 static int hold(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out) {
   Obj *h = new Obj();
@@ -643,6 +639,43 @@ static bool error_from_js(v8::Isolate *iso, v8::Local<v8::Value> e, xf_error_t *
   return true;
 }
 
+/* Throw e (the caller keeps its reference). */
+static void throw_error(xf_error_t *e) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  iso->ThrowException(error_to_js(iso, e));
+}
+
+/* Parse a signature given by a user; a bad one throws the core's error for
+ * it, which names the call (context) and the place in the text. */
+static xf_signature_t *check_signature(const char *context, const char *text) {
+  xf_signature_t *sig = NULL;
+  int rc = xf_signature_parse(text, NULL, 0, &sig);
+  if (rc != XF_OK) {
+    xf_error_t *e = NULL;
+    xf_signature_error_new(context, text, rc, &e);
+    throw_error(e);
+    xf_error_unref(e);
+    return NULL;
+  }
+  return sig;
+}
+
+/* A done future's value (*v) or error (*e, a CancelledError when it was
+ * cancelled), by xf_future_outcome; false, with what thrown, when the future
+ * is not done or its outcome cannot be read. */
+static bool read_outcome(xf_future_t *f, xf_value_t **v, xf_error_t **e, const char *what) {
+  int state = xf_future_outcome(f, v, e);
+  if (state == XF_PENDING || state == XF_RUNNING) {
+    throw_deadlock(what);
+    return false;
+  }
+  if (state < 0) {
+    throw_code(state, what);
+    return false;
+  }
+  return true;
+}
+
 /* ---- The owner loop in libuv -------------------------------------------- */
 
 /* Referenced while a registration that keeps the process alive is pending,
@@ -750,13 +783,12 @@ struct JsFn {
   v8::Global<v8::Function> fn;
 };
 
+/* The core frees a closure's data on its owner loop's thread, the main
+ * thread (the loop is never closed), so anywhere else there is nothing
+ * safe to do with the V8 handle but leave it. */
 static void jsfn_free(void *data) {
-  JsFn *j = static_cast<JsFn *>(data);
   if (on_main())
-    delete j;
-  else if (S.loop)
-    xf_loop_call_soon_threadsafe(S.loop, [](void *d) { delete static_cast<JsFn *>(d); }, j,
-                                 NULL);
+    delete static_cast<JsFn *>(data);
 }
 
 static int closure_handler(void *data, xf_value_t *const *args, size_t nargs,
@@ -904,6 +936,7 @@ void xf_js_init(v8::Local<v8::Value> dispatch, v8::Local<v8::Value> make_error,
   S.dispatch.Reset(iso, dispatch.As<v8::Function>());
   S.make_error.Reset(iso, make_error.As<v8::Function>());
   S.report.Reset(iso, report.As<v8::Function>());
+  node_hooks.owner = S.loop;
   xf_loop_set_exception_handler(S.loop, exception_handler, NULL, NULL);
   uv_loop_t *uvl = node::GetCurrentEventLoop(iso);
   uv_poll_init(uvl, &S.poll, xf_loop_backend_fd(S.loop));
@@ -997,25 +1030,18 @@ v8::Local<v8::Value> xf_js_future_result(xf_future_t *f) {
   v8::Isolate *iso = v8::Isolate::GetCurrent();
   if (!xf__js_check(f, "result"))
     return v8::Undefined(iso);
-  if (!xf_future_done(f)) {
-    throw_deadlock("result");
+  xf_value_t *v = NULL;
+  xf_error_t *e = NULL;
+  if (!read_outcome(f, &v, &e, "result"))
+    return v8::Undefined(iso);
+  if (e) {
+    throw_error(e);
+    xf_error_unref(e);
     return v8::Undefined(iso);
   }
-  xf_value_t *v = NULL;
-  int rc = xf_future_result(f, 0, &v);
-  if (rc == XF_OK) {
-    v8::Local<v8::Value> js = to_js(iso, v);
-    xf_value_unref(v);
-    return js;
-  }
-  xf_error_t *e = NULL;
-  if (xf_future_error(f, 0, &e) == XF_OK && e) {
-    iso->ThrowException(error_to_js(iso, e));
-    xf_error_unref(e);
-  } else {
-    throw_code(rc, "result");
-  }
-  return v8::Undefined(iso);
+  v8::Local<v8::Value> js = to_js(iso, v);
+  xf_value_unref(v);
+  return js;
 }
 
 /* The error of a done future (a CancelledError when cancelled), or
@@ -1024,12 +1050,8 @@ v8::Local<v8::Value> xf_js_future_exception(xf_future_t *f) {
   v8::Isolate *iso = v8::Isolate::GetCurrent();
   if (!xf__js_check(f, "exception"))
     return v8::Undefined(iso);
-  if (!xf_future_done(f)) {
-    throw_deadlock("exception");
-    return v8::Undefined(iso);
-  }
   xf_error_t *e = NULL;
-  if (xf_future_error(f, 0, &e) != XF_OK || !e)
+  if (!read_outcome(f, NULL, &e, "exception") || !e)
     return v8::Undefined(iso);
   v8::Local<v8::Value> js = error_to_js(iso, e);
   xf_error_unref(e);
@@ -1051,15 +1073,14 @@ v8::Local<v8::Value> xf_js_core_repr(xf_future_t *f) {
     return v8::Undefined(iso);
   }
   xf_value_t *v = NULL;
-  int rc = xf_future_result(f, 0, &v);
-  if (rc != XF_OK) {
-    xf_error_t *e = NULL;
-    rc = xf_future_error(f, 0, &e);
-    if (rc == XF_OK && e)
-      rc = xf_value_new_error(e, &v);
+  xf_error_t *e = NULL;
+  if (!read_outcome(f, &v, &e, "coreRepr"))
+    return v8::Undefined(iso);
+  if (e) {
+    int rc = xf_value_new_error(e, &v);
     xf_error_unref(e);
-    if (rc != XF_OK || !v) {
-      throw_code(rc != XF_OK ? rc : XF_EFAILED, "coreRepr");
+    if (rc != XF_OK) {
+      throw_code(rc, "coreRepr");
       return v8::Undefined(iso);
     }
   }
@@ -1135,15 +1156,9 @@ xf_future_t *xf_js_submit_native(xf_executor_t *ex, v8::Local<v8::Value> fn,
                "Callback, or a BigInt address)");
     return NULL;
   }
-  char errbuf[160];
-  xf_signature_t *sig = NULL;
-  int rc = xf_signature_parse(signature, errbuf, sizeof errbuf, &sig);
-  if (rc != XF_OK) {
-    std::string msg = std::string("submitNative: bad signature: ") +
-                      (rc == XF_EINVAL ? errbuf : xf_strerror(rc));
-    iso->ThrowException(make_error(iso, "ValueError", msg.c_str(), NULL, rc));
+  xf_signature_t *sig = check_signature("submitNative", signature);
+  if (!sig)
     return NULL;
-  }
   v8::Local<v8::Array> a = args.As<v8::Array>();
   std::vector<xf_value_t *> vals;
   bool ok = args->IsArray();
@@ -1156,7 +1171,7 @@ xf_future_t *xf_js_submit_native(xf_executor_t *ex, v8::Local<v8::Value> fn,
   }
   xf_future_t *f = NULL;
   if (ok) {
-    rc = xf_executor_submit_native_sig(ex, p, sig, vals.data(), vals.size(), &f);
+    int rc = xf_executor_submit_native_sig(ex, p, sig, vals.data(), vals.size(), &f);
     if (rc != XF_OK) {
       std::string msg = std::string("submitNative(") + xf_signature_text(sig) + ")";
       throw_code(rc, msg.c_str());
@@ -1199,19 +1214,13 @@ xf_closure_t *xf_js_closure_new(const char *signature, v8::Local<v8::Value> fn) 
     throw_type("callback: fn must be a function");
     return NULL;
   }
-  char errbuf[160];
-  xf_signature_t *sig = NULL;
-  int rc = xf_signature_parse(signature, errbuf, sizeof errbuf, &sig);
-  if (rc != XF_OK) {
-    std::string msg = std::string("callback: bad signature: ") +
-                      (rc == XF_EINVAL ? errbuf : xf_strerror(rc));
-    iso->ThrowException(make_error(iso, "ValueError", msg.c_str(), NULL, rc));
+  xf_signature_t *sig = check_signature("callback", signature);
+  if (!sig)
     return NULL;
-  }
   JsFn *j = new JsFn();
   j->fn.Reset(iso, fn.As<v8::Function>());
   xf_closure_t *c = NULL;
-  rc = xf_closure_new_sig(sig, closure_handler, j, jsfn_free, S.loop, &c);
+  int rc = xf_closure_new_sig(sig, closure_handler, j, jsfn_free, S.loop, &c);
   xf_signature_unref(sig);
   if (rc != XF_OK) {
     delete j;
@@ -1901,11 +1910,15 @@ v8::Local<v8::Value> xf_js_process_future_result(xf_future_t *f) {
   v8::Isolate *iso = v8::Isolate::GetCurrent();
   if (!xf__js_check(f, "result"))
     return v8::Undefined(iso);
-  if (!xf_future_done(f))
-    return xf_js_future_result(f); /* the deadlock refusal */
   xf_value_t *v = NULL;
-  if (xf_future_result(f, 0, &v) != XF_OK)
-    return xf_js_future_result(f); /* throws the error */
+  xf_error_t *e = NULL;
+  if (!read_outcome(f, &v, &e, "result"))
+    return v8::Undefined(iso);
+  if (e) {
+    throw_error(e);
+    xf_error_unref(e);
+    return v8::Undefined(iso);
+  }
   v8::Local<v8::Value> js;
   bool ok = wire_to_js(iso, v, &js);
   xf_value_unref(v);

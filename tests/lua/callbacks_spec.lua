@@ -52,6 +52,22 @@ describe("xf.callback", function()
     assert.has_error(function() xf.callback("int(int)", 3) end)
   end)
 
+  it("names the call and the place in a bad signature's error", function()
+    local ok, e = pcall(xf.callback, "int33(int)", function() end)
+    assert.is_false(ok)
+    assert.are.equal("ValueError", e.type)
+    assert.are.equal("XF_EINVAL", e.name)
+    assert.are.equal('callback: bad signature: expected a type at offset 0: "int33"',
+                     e.message)
+    local pool <close> = xf.thread_pool { max_workers = 1 }
+    ok, e = pcall(pool.submit_native, pool, xf.dlsym(nil, "labs"), "int64(int33)", 1)
+    assert.is_false(ok)
+    assert.are.equal("ValueError", e.type)
+    assert.are.equal("XF_EINVAL", e.name)
+    assert.are.equal('submit_native: bad signature: expected a type at offset 6: "int33"',
+                     e.message)
+  end)
+
   it("is released by close", function()
     local cb = xf.callback("void()", function() end)
     cb:close()

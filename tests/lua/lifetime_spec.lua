@@ -47,6 +47,44 @@ describe("the garbage collector", function()
   end)
 end)
 
+describe("a Lua object held by the core", function()
+  it("is released, and collected, once a pool thread drops it", function()
+    local weak = setmetatable({}, { __mode = "k" })
+    local h0, r0 = xf.live()
+    do
+      local pool <close> = xf.lua_pool { workers = 1 }
+      local obj = setmetatable({}, { __name = "held" })
+      weak[obj] = true
+      -- The worker sees an opaque handle and drops it on its own thread.
+      local got = pool:submit(function(o) return type(o) end, obj):result(5)
+      assert.are.equal("userdata", got)
+    end
+    settle()
+    assert.is_nil(next(weak))
+    local h1, r1 = xf.live()
+    assert.are.equal(h0, h1)
+    assert.are.equal(r0, r1)
+  end)
+
+  it("of a worker's state may be dropped after that state has closed", function()
+    local h0, r0 = xf.live()
+    -- The worker loads the module first: its state has a runtime of its own.
+    local pool = xf.lua_pool { workers = 1, init = "require 'xfutures'" }
+    local handle = pool:submit(function()
+      return setmetatable({}, { __name = "worker's" })
+    end):result(5)
+    assert.are.equal("userdata", type(handle))
+    -- The worker's thread ends and closes its state (and that state's loop).
+    pool:shutdown { wait = true }
+    pool = nil
+    handle = nil
+    settle()
+    local h1, r1 = xf.live()
+    assert.are.equal(h0, h1)
+    assert.are.equal(r0, r1)
+  end)
+end)
+
 describe("closing the state", function()
   it("with pending work exits promptly and cleanly", function()
     local script = [[
@@ -73,5 +111,34 @@ describe("closing the state", function()
     assert.are.equal(0, code)
     -- Far below the hour the timers would take, whatever the machine's load.
     assert.is_true(os.time() - t0 < 60)
+  end)
+
+  it("while a pool thread holds its objects exits cleanly", function()
+    local script = [[
+      local xf = require "xfutures"
+      local pool = xf.lua_pool { workers = 1 }
+      local objs = {}
+      for i = 1, 20 do objs[i] = setmetatable({}, {}) end
+      -- The job holds the objects (as opaque handles) while the state
+      -- closes, which waits for it; a second one is still queued.
+      for _ = 1, 2 do
+        pool:submit(function(...)
+          local t = os.clock()
+          while os.clock() - t < 0.2 do end
+          return select("#", ...)
+        end, table.unpack(objs))
+      end
+      local t = xf.spawn(function() xf.sleep(3600) end)
+      local f = xf.future()
+      f:set_result(setmetatable({}, {}))
+      print("closing")
+    ]]
+    local lua = os.getenv("XF_LUA") or "lua5.4"
+    local p = io.popen(lua .. " -e '" .. script:gsub("'", "'\\''") .. "' 2>&1")
+    local out = p:read("a")
+    local ok, how, code = p:close()
+    assert.are.equal("closing\n", out)
+    assert.is_true(ok)
+    assert.are.equal(0, code)
   end)
 end)

@@ -90,6 +90,21 @@ test('bad input is a clear error, never a crash', () => {
   pool.close();
 });
 
+test('a bad signature names the call and the place', () => {
+  const pool = new xf.ThreadPool({ maxWorkers: 1 });
+  assert.throws(() => xf.callback('int33(int)', () => 1), {
+    name: 'ValueError',
+    code: 'XF_EINVAL',
+    message: 'callback: bad signature: expected a type at offset 0: "int33"',
+  });
+  assert.throws(() => pool.submitNative(usleep, 'int(uint33)', 1), {
+    name: 'ValueError',
+    code: 'XF_EINVAL',
+    message: 'submitNative: bad signature: expected a type at offset 4: "uint33"',
+  });
+  pool.close();
+});
+
 test('shutdown with cancelFutures cancels queued native jobs', async () => {
   const pool = new xf.ThreadPool({ maxWorkers: 1 });
   const running = hold(pool);
@@ -139,5 +154,20 @@ test('combinators: all, any, first (cancelling the rest), race, asCompleted, wit
   inner.cancel();
   const t = xf.withTimeout(job(10), 30000); // the bound only ends a hang
   assert.strictEqual(await t, 0);
+  pool.close();
+});
+
+test('a pool closes after one of its job futures was freed', async () => {
+  const pool = new xf.ThreadPool({ maxWorkers: 1 });
+  const job = pool.submitNative(usleep, 'int(uint32)', 1000);
+  const other = pool.submitNative(usleep, 'int(uint32)', 1000);
+  job.free();
+  // Past 1,024 jobs the pool forgets the done ones, the freed one among them.
+  const labs = xf.symbol('labs');
+  const many = [];
+  for (let i = 0; i < 1100; i++) many.push(pool.submitNative(labs, 'int64(int64)', -1 - i));
+  assert.strictEqual((await xf.all(many))[1099], 1100);
+  await pool.shutdown({ wait: true });
+  assert.strictEqual(other.done, true);
   pool.close();
 });

@@ -176,3 +176,44 @@ test('null is NULL for a native pointer or string argument, as void was', async 
     pool.close();
   }
 });
+
+// The release of a JavaScript object held by the core: the core posts it to
+// the owner loop when the last reference drops anywhere but inside that
+// loop's run (the main thread outside it, or a pool thread), and the loop
+// releases it; the object can then be collected.
+test('an object held by dropped futures is released, also when a pool thread drops it', async () => {
+  const v8 = require('node:v8');
+  const vm = require('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc');
+  const usleep = xf.symbol('usleep');
+  const pool = new xf.ThreadPool({ maxWorkers: 1 });
+  let finalized = 0;
+  const registry = new FinalizationRegistry(() => finalized++);
+  const n = 8;
+  (() => {
+    for (let i = 0; i < n; i++) {
+      const obj = () => i; // a function crosses as an object
+      registry.register(obj, i);
+      const f = new xf.Future();
+      f.setResult(obj);
+      if (i % 2 === 0) {
+        f.free(); // the last reference drops on the main thread, outside the loop
+      } else {
+        // The combined future holds the value until the pool thread finishes
+        // the job, builds the list and drops the inputs there.
+        const job = pool.submitNative(usleep, 'int(uint32)', 1000);
+        const both = xf.all([f, job]);
+        f.free();
+        both.free();
+        job.free();
+      }
+    }
+  })();
+  for (let round = 0; round < 200 && finalized < n; round++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  pool.close();
+  assert.strictEqual(finalized, n);
+});
