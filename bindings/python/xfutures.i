@@ -2706,10 +2706,31 @@ PyObject *py_process_pool_stats(xf_executor_t *ex) {
   int rc = xf_process_pool_stats(ex, &s);
   if (rc != XF_OK)
     return xfpy_raise_code(rc);
-  return Py_BuildValue("(IIKKKKO)", (unsigned) s.workers, (unsigned) s.max_workers,
+  /* The workers one by one, as (pid, tasks done, tasks running): room for
+   * as many as max_workers, which bounds them. */
+  size_t cap = s.max_workers, n = 0;
+  xf_process_worker_t *w = PyMem_Calloc(cap ? cap : 1, sizeof *w);
+  if (!w)
+    return PyErr_NoMemory();
+  if ((rc = xf_process_pool_workers(ex, w, cap, &n)) != XF_OK) {
+    PyMem_Free(w);
+    return xfpy_raise_code(rc);
+  }
+  PyObject *workers = PyList_New(0);
+  for (size_t i = 0; workers && i < n && i < cap; i++) {
+    PyObject *t = Py_BuildValue("(LKI)", (long long) w[i].pid,
+                                (unsigned long long) w[i].tasks_done, (unsigned) w[i].running);
+    if (!t || PyList_Append(workers, t) < 0)
+      Py_CLEAR(workers);
+    Py_XDECREF(t);
+  }
+  PyMem_Free(w);
+  if (!workers)
+    return NULL;
+  return Py_BuildValue("(IIKKKKON)", (unsigned) s.workers, (unsigned) s.max_workers,
                        (unsigned long long) s.spawned, (unsigned long long) s.deaths,
                        (unsigned long long) s.retired, (unsigned long long) s.timeouts,
-                       s.broken ? Py_True : Py_False);
+                       s.broken ? Py_True : Py_False, workers);
 }
 %}
 /* ==== End of the process pool ============================================= */

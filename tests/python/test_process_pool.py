@@ -385,3 +385,11 @@ def test_mp_context_is_accepted_and_workers_are_spawned():
         assert ex.submit(lambda: "pytest" in sys.modules).result(timeout=WAIT) is False
     with pytest.raises(ValueError):
         xfutures.ProcessPoolExecutor(max_workers=0)
+
+
+def test_stats_count_the_tasks_of_each_worker():
+    with xfutures.ProcessPoolExecutor(max_workers=1) as ex:
+        pids = {ex.submit(getpid).result(timeout=WAIT) for _ in range(5)}
+        workers = ex.stats()["workers"]
+    assert len(pids) == 1
+    assert workers == [{"pid": pids.pop(), "tasks_done": 5, "running": 0}]

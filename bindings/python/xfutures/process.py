@@ -237,9 +237,12 @@ class ProcessPoolExecutor(_cf.Executor):
         """A snapshot of the pool's counters, as a dict: the executor's
         (queued, running, completed, cancelled, threads: the workers alive,
         max_workers) and the process pool's (spawned, deaths, retired,
-        timeouts, broken)."""
+        timeouts, broken), and "workers": one dict per live worker process,
+        with its pid, the tasks it finished and those it runs now."""
         keys = ("queued", "running", "completed", "cancelled", "threads", "max_workers")
         out = dict(zip(keys, _raw.py_executor_stats(self._h)))
         w = _raw.py_process_pool_stats(self._h)
         out.update(spawned=w[2], deaths=w[3], retired=w[4], timeouts=w[5], broken=w[6])
+        out["workers"] = [dict(pid=pid, tasks_done=done, running=running)
+                          for pid, done, running in w[7]]
         return out
