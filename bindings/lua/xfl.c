@@ -2840,6 +2840,28 @@ int xfl_process_pool_stats(lua_State *L) {
   lua_setfield(L, -2, "timeouts");
   lua_pushboolean(L, s.broken);
   lua_setfield(L, -2, "broken");
+  /* per_worker: one table per live worker, {pid, tasks_done, running}; as
+   * many as max_workers at the most. */
+  size_t cap = s.max_workers, n = 0;
+  xf_process_worker_t *w = calloc(cap ? cap : 1, sizeof *w);
+  if (!w)
+    return raise_code(L, XF_ENOMEM, NULL);
+  rc = xf_process_pool_workers(ex, w, cap, &n);
+  lua_createtable(L, (int) (n < cap ? n : cap), 0);
+  for (size_t i = 0; rc == XF_OK && i < n && i < cap; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, (lua_Integer) w[i].pid);
+    lua_setfield(L, -2, "pid");
+    lua_pushinteger(L, (lua_Integer) w[i].tasks_done);
+    lua_setfield(L, -2, "tasks_done");
+    lua_pushinteger(L, (lua_Integer) w[i].running);
+    lua_setfield(L, -2, "running");
+    lua_rawseti(L, -2, (lua_Integer) i + 1);
+  }
+  free(w);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  lua_setfield(L, -2, "per_worker");
   return 1;
 }
 

@@ -139,6 +139,8 @@ export interface ProcessPoolStats extends ExecutorStats {
   retired: number;
   timeouts: number;
   broken: boolean;
+  /** The live workers, one by one. */
+  perWorker: { pid: number; tasksDone: number; running: number }[];
 }
 
 /** A pool of worker processes (node worker.js) running exports of modules. */

@@ -1966,6 +1966,26 @@ v8::Local<v8::Value> xf_js_process_pool_stats(xf_executor_t *ex) {
   obj->Set(ctx, str(iso, "retired"), v8::Number::New(iso, (double) s.retired)).FromMaybe(false);
   obj->Set(ctx, str(iso, "timeouts"), v8::Number::New(iso, (double) s.timeouts)).FromMaybe(false);
   obj->Set(ctx, str(iso, "broken"), v8::Boolean::New(iso, s.broken)).FromMaybe(false);
+  /* perWorker: one object per live worker, { pid, tasksDone, running }; as
+   * many as maxWorkers at the most. */
+  std::vector<xf_process_worker_t> w(s.max_workers ? s.max_workers : 1);
+  size_t n = 0;
+  if ((rc = xf_process_pool_workers(ex, w.data(), s.max_workers, &n)) != XF_OK) {
+    throw_code(rc, "stats");
+    return v8::Undefined(iso);
+  }
+  if (n > s.max_workers)
+    n = s.max_workers;
+  v8::Local<v8::Array> per = v8::Array::New(iso, (int) n);
+  for (size_t i = 0; i < n; i++) {
+    v8::Local<v8::Object> e = v8::Object::New(iso);
+    e->Set(ctx, str(iso, "pid"), v8::Number::New(iso, (double) w[i].pid)).FromMaybe(false);
+    e->Set(ctx, str(iso, "tasksDone"), v8::Number::New(iso, (double) w[i].tasks_done))
+        .FromMaybe(false);
+    e->Set(ctx, str(iso, "running"), v8::Number::New(iso, w[i].running)).FromMaybe(false);
+    per->Set(ctx, (uint32_t) i, e).FromMaybe(false);
+  }
+  obj->Set(ctx, str(iso, "perWorker"), per).FromMaybe(false);
   return obj;
 }
 %}

@@ -334,6 +334,17 @@ describe("the process pool", function()
     assert.is_false(pool:stats().broken)
   end)
 
+  it("counts the tasks of each worker", function()
+    local pool = xf.process_pool { workers = 1 }
+    local pid
+    for _ = 1, 5 do
+      pid = pool:submit(getpid_task):result(WAIT)
+    end
+    local per = pool:stats().per_worker
+    assert.are.same({ { pid = pid, tasks_done = 5, running = 0 } }, per)
+    pool:shutdown { wait = true }
+  end)
+
   it("recycles workers after max_tasks_per_child", function()
     local pool = xf.process_pool { workers = 1, max_tasks_per_child = 2 }
     local pids = {}

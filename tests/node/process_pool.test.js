@@ -373,3 +373,15 @@ test('nothing is left behind: no child process, no fd', T, () => {
 });
 
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('stats count the tasks of each worker', T, async () => {
+  const pool = new xf.ProcessPool({ maxWorkers: 1 });
+  for (let i = 0; i < 5; i++)
+    assert.strictEqual(await pool.submit(tasks, 'add', i, 1), i + 1);
+  const per = pool.stats().perWorker;
+  assert.strictEqual(per.length, 1);
+  assert.ok(per[0].pid > 0 && per[0].pid !== process.pid);
+  assert.strictEqual(per[0].tasksDone, 5);
+  assert.strictEqual(per[0].running, 0);
+  await pool.close();
+});
