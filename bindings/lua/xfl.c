@@ -1204,7 +1204,10 @@ int xfl_future_set_result(lua_State *L) {
 int xfl_future_set_error(lua_State *L) {
   xfl_rt *rt = check_rt(L);
   xf_future_t *f = check_future(L, 1);
-  luaL_checkany(L, 2);
+  /* An error with no value would be a failure that says nothing. */
+  if (lua_isnoneornil(L, 2))
+    return luaL_argerror(
+        L, 2, "set_error needs an error (a string or an error table), got nil");
   xf_error_t *e = error_from_lua(L, 2, rt, NULL);
   if (!e)
     return raise_code(L, XF_ENOMEM, NULL);
