@@ -127,8 +127,8 @@ struct xf__mx {
   pthread_cond_t cond;
 
   /* Under the lock. */
-  xf_future_t *q_head, *q_tail;
-  uint64_t queued, running, completed, cancelled;
+  xf__ptask_queue_t queue;
+  uint64_t running, completed, cancelled;
   uint32_t alive;
   bool shutdown, broken, done;
 
@@ -271,14 +271,7 @@ static void xf__mx_slot_free(xf__mx_t *mx, xf__mslot_t *s) {
 
 static xf_future_t *xf__mx_pop(xf__mx_t *mx) {
   pthread_mutex_lock(&mx->lock);
-  xf_future_t *fut = mx->q_head;
-  if (fut) {
-    mx->q_head = fut->task_next;
-    if (!mx->q_head)
-      mx->q_tail = NULL;
-    fut->task_next = NULL;
-    mx->queued--;
-  }
+  xf_future_t *fut = xf__ptq_pop(&mx->queue);
   pthread_mutex_unlock(&mx->lock);
   return fut;
 }
@@ -289,22 +282,9 @@ static xf_future_t *xf__mx_pop(xf__mx_t *mx) {
 static void xf__mx_break(xf__mx_t *mx, xf_error_t *err) {
   pthread_mutex_lock(&mx->lock);
   mx->broken = true;
-  xf_future_t *list = mx->q_head;
-  mx->q_head = mx->q_tail = NULL;
-  mx->queued = 0;
+  xf_future_t *list = xf__ptq_take(&mx->queue);
   pthread_mutex_unlock(&mx->lock);
-  while (list) {
-    xf_future_t *next = list->task_next;
-    list->task_next = NULL;
-    void *task = list->task_data;
-    list->task_fn = NULL;
-    list->task_data = NULL;
-    list->task_free = NULL;
-    xf__free(task);
-    xf_future_set_error(list, xf_error_ref(err)); /* no-op if it was cancelled */
-    xf_future_unref(list);
-    list = next;
-  }
+  xf__ptq_fail(list, err);
   for (uint32_t i = 0; i < mx->nranks; i++) {
     xf__mrank_t *r = &mx->ranks[i];
     while (r->n > 0) {
@@ -570,7 +550,7 @@ static bool xf__mx_dispatch(xf__mx_t *mx) {
  * and when those are sent, let go of the communicator. True when done. */
 static bool xf__mx_retire(xf__mx_t *mx, bool force) {
   pthread_mutex_lock(&mx->lock);
-  bool leave = (mx->shutdown || mx->broken || force) && mx->q_head == NULL;
+  bool leave = (mx->shutdown || mx->broken || force) && mx->queue.head == NULL;
   pthread_mutex_unlock(&mx->lock);
   if (!leave)
     return false;
@@ -1189,13 +1169,7 @@ static int xf__mx_submit(void *impl, xf_future_t *fut) {
   pthread_mutex_lock(&mx->lock);
   int rc = mx->shutdown ? XF_ESHUTDOWN : mx->broken ? XF_EBROKEN : XF_OK;
   if (rc == XF_OK) {
-    fut->task_next = NULL;
-    if (mx->q_tail)
-      mx->q_tail->task_next = fut;
-    else
-      mx->q_head = fut;
-    mx->q_tail = fut;
-    mx->queued++;
+    xf__ptq_push(&mx->queue, fut);
   }
   pthread_mutex_unlock(&mx->lock);
   if (rc == XF_OK)
@@ -1208,21 +1182,10 @@ static int xf__mx_shutdown(void *impl, bool wait, bool cancel_futures) {
   xf_future_t *list = NULL;
   pthread_mutex_lock(&mx->lock);
   mx->shutdown = true;
-  if (cancel_futures) {
-    list = mx->q_head;
-    mx->q_head = mx->q_tail = NULL;
-    mx->queued = 0;
-  }
+  if (cancel_futures)
+    list = xf__ptq_take(&mx->queue);
   pthread_mutex_unlock(&mx->lock);
-  uint64_t n = 0;
-  while (list) {
-    xf_future_t *next = list->task_next;
-    list->task_next = NULL;
-    xf_executor_drop_task(list, XF_ECANCELLED); /* frees the task data */
-    xf_future_unref(list);
-    list = next;
-    n++;
-  }
+  uint64_t n = xf__ptq_cancel(list);
   pthread_mutex_lock(&mx->lock);
   mx->cancelled += n;
   pthread_mutex_unlock(&mx->lock);
@@ -1239,7 +1202,7 @@ static int xf__mx_shutdown(void *impl, bool wait, bool cancel_futures) {
 static int xf__mx_stats(void *impl, xf_executor_stats_t *out) {
   xf__mx_t *mx = impl;
   pthread_mutex_lock(&mx->lock);
-  out->queued = mx->queued;
+  out->queued = mx->queue.n;
   out->running = mx->running;
   out->completed = mx->completed;
   out->cancelled = mx->cancelled;

@@ -112,8 +112,8 @@ struct xf__pp {
   pthread_mutex_t lock;
 
   /* Under the lock. */
-  xf_future_t *q_head, *q_tail;
-  uint64_t queued, running, completed, cancelled;
+  xf__ptask_queue_t queue;
+  uint64_t running, completed, cancelled;
   uint64_t spawned, deaths, retired, timeouts;
   uint32_t alive;
   xf_process_worker_t *info; /* max_workers slots, pid 0 when free */
@@ -184,19 +184,11 @@ static void xf__pp_wake(xf__pp_t *pp) {
 /* ---- Finishing futures (manager thread) -------------------------------------- */
 
 /* Take a future's task data out of it and free it. */
-static void xf__pp_release_task(xf_future_t *fut) {
-  void *data = fut->task_data;
-  fut->task_fn = NULL;
-  fut->task_data = NULL;
-  fut->task_free = NULL;
-  xf__free(data);
-}
-
 /* Finish a running future with a value or an error and drop the slot's
  * reference to it. */
 static void xf__pp_finish(xf__pp_t *pp, xf_future_t *fut, xf_value_t *value,
                           xf_error_t *err) {
-  xf__pp_release_task(fut);
+  xf__ptask_release(fut);
   /* The setters take over a reference; the caller keeps its own. */
   if (err)
     xf_future_set_error(fut, xf_error_ref(err));
@@ -211,12 +203,6 @@ static void xf__pp_finish(xf__pp_t *pp, xf_future_t *fut, xf_value_t *value,
 
 /* Fail a future that never reached a worker with err (it stays as it is if
  * it was cancelled meanwhile). */
-static void xf__pp_fail_queued(xf_future_t *fut, xf_error_t *err) {
-  xf__pp_release_task(fut);
-  xf_future_set_error(fut, xf_error_ref(err));
-  xf_future_unref(fut);
-}
-
 /* A new error, or the preallocated MemoryError. */
 static xf_error_t *xf__pp_error(int code, const char *type, const char *msg,
                                 const char *traceback, xf_value_t *payload) {
@@ -826,16 +812,9 @@ static void xf__pp_break(xf__pp_t *pp, xf_error_t *err) {
   pthread_mutex_lock(&pp->lock);
   bool was = pp->broken;
   pp->broken = true;
-  xf_future_t *list = pp->q_head;
-  pp->q_head = pp->q_tail = NULL;
-  pp->queued = 0;
+  xf_future_t *list = xf__ptq_take(&pp->queue);
   pthread_mutex_unlock(&pp->lock);
-  while (list) {
-    xf_future_t *next = list->task_next;
-    list->task_next = NULL;
-    xf__pp_fail_queued(list, err);
-    list = next;
-  }
+  xf__ptq_fail(list, err);
   if (was)
     return;
   for (uint32_t i = 0; i < pp->max_workers; i++) {
@@ -851,14 +830,7 @@ static void xf__pp_break(xf__pp_t *pp, xf_error_t *err) {
 /* Pop the oldest queued future, or NULL. */
 static xf_future_t *xf__pp_pop(xf__pp_t *pp) {
   pthread_mutex_lock(&pp->lock);
-  xf_future_t *fut = pp->q_head;
-  if (fut) {
-    pp->q_head = fut->task_next;
-    if (!pp->q_head)
-      pp->q_tail = NULL;
-    fut->task_next = NULL;
-    pp->queued--;
-  }
+  xf_future_t *fut = xf__ptq_pop(&pp->queue);
   pthread_mutex_unlock(&pp->lock);
   return fut;
 }
@@ -924,7 +896,7 @@ static void xf__pp_pump(xf__pp_t *pp) {
     }
     if (!ready) {
       pthread_mutex_lock(&pp->lock);
-      uint64_t queued = pp->queued;
+      uint64_t queued = pp->queue.n;
       pthread_mutex_unlock(&pp->lock);
       if (queued > (uint64_t) starting * pp->max_in_flight && free_slot != UINT32_MAX) {
         pp->spawning = true;
@@ -946,7 +918,7 @@ static void xf__pp_pump(xf__pp_t *pp) {
     if (!fut)
       break;
     if (xf_future_set_running_or_notify_cancel(fut) != XF_OK) {
-      xf__pp_release_task(fut);
+      xf__ptask_release(fut);
       pthread_mutex_lock(&pp->lock);
       pp->cancelled++;
       pthread_mutex_unlock(&pp->lock);
@@ -976,7 +948,7 @@ static void xf__pp_pump(xf__pp_t *pp) {
 
   if (shutdown || broken || pp->terminating) {
     pthread_mutex_lock(&pp->lock);
-    bool empty = pp->q_head == NULL;
+    bool empty = pp->queue.head == NULL;
     pthread_mutex_unlock(&pp->lock);
     bool any = false;
     for (uint32_t i = 0; i < pp->max_workers; i++) {
@@ -1022,13 +994,7 @@ static int xf__pp_submit(void *impl, xf_future_t *fut) {
   pthread_mutex_lock(&pp->lock);
   int rc = pp->shutdown ? XF_ESHUTDOWN : pp->broken ? XF_EBROKEN : XF_OK;
   if (rc == XF_OK) {
-    fut->task_next = NULL;
-    if (pp->q_tail)
-      pp->q_tail->task_next = fut;
-    else
-      pp->q_head = fut;
-    pp->q_tail = fut;
-    pp->queued++;
+    xf__ptq_push(&pp->queue, fut);
   }
   pthread_mutex_unlock(&pp->lock);
   if (rc == XF_OK)
@@ -1050,21 +1016,10 @@ static int xf__pp_shutdown(void *impl, bool wait, bool cancel_futures) {
   xf_future_t *list = NULL;
   pthread_mutex_lock(&pp->lock);
   pp->shutdown = true;
-  if (cancel_futures) {
-    list = pp->q_head;
-    pp->q_head = pp->q_tail = NULL;
-    pp->queued = 0;
-  }
+  if (cancel_futures)
+    list = xf__ptq_take(&pp->queue);
   pthread_mutex_unlock(&pp->lock);
-  uint64_t n = 0;
-  while (list) {
-    xf_future_t *next = list->task_next;
-    list->task_next = NULL;
-    xf_executor_drop_task(list, XF_ECANCELLED); /* frees the task data */
-    xf_future_unref(list);
-    list = next;
-    n++;
-  }
+  uint64_t n = xf__ptq_cancel(list);
   if (n) {
     pthread_mutex_lock(&pp->lock);
     pp->cancelled += n;
@@ -1079,7 +1034,7 @@ static int xf__pp_shutdown(void *impl, bool wait, bool cancel_futures) {
 static int xf__pp_stats(void *impl, xf_executor_stats_t *out) {
   xf__pp_t *pp = impl;
   pthread_mutex_lock(&pp->lock);
-  out->queued = pp->queued;
+  out->queued = pp->queue.n;
   out->running = pp->running;
   out->completed = pp->completed;
   out->cancelled = pp->cancelled;
