@@ -4,8 +4,21 @@
  * futures and of executors; the reactor below it (loop.c, timer.c,
  * async.c, io.c) knows nothing of executors: the default executor is
  * attached to the loop with the function that drops it when it closes.
+ *
+ * Cancel scopes (scope.c) reach in here in two places: a loop future made
+ * while a scope of its loop is the thread's current one is bound to the
+ * scope's token, and so is the job of run_in_executor (which also runs with
+ * that token as its current one); and xf_future_timeout is a scope with a
+ * deadline around one future.
  */
+#include "cancel_internal.h"
 #include "loop_private.h"
+
+/* The token of the calling thread's current scope of loop, or NULL. */
+static xf_cancel_token_t *xf__scope_token_for(const xf_loop_t *loop) {
+  xf_scope_t *s = xf__scope_current_for(loop);
+  return s ? xf_scope_token(s) : NULL;
+}
 
 /* ---- Futures and executors ---------------------------------------------- */
 
@@ -17,7 +30,13 @@ int xf_loop_create_future(xf_loop_t *loop, xf_future_t **out) {
     return XF_EINVAL;
   if (xf__loop_closed(loop))
     return XF_ECLOSED;
-  return xf__future_new(loop, out);
+  int rc = xf__future_new(loop, out);
+  xf_cancel_token_t *tok = rc == XF_OK ? xf__scope_token_for(loop) : NULL;
+  if (tok && (rc = xf_cancel_token_bind(tok, *out)) != XF_OK) {
+    xf_future_unref(*out);
+    *out = NULL;
+  }
+  return rc;
 }
 
 /* The default executor goes with its loop: its running jobs are waited
@@ -56,11 +75,13 @@ int xf_loop_run_in_executor(xf_loop_t *loop, xf_executor_t *ex, xf_task_fn fn, v
       return rc;
   }
   xf_future_t *lf = NULL, *xf = NULL;
+  xf_cancel_token_t *tok = xf__scope_token_for(loop);
   if (xf__loop_closed(loop))
     rc = XF_ECLOSED;
   if (rc == XF_OK)
     rc = xf__future_new(loop, &lf);
-  if (rc == XF_OK && (rc = xf_executor_submit(ex, fn, data, free_data, &xf)) != XF_OK) {
+  if (rc == XF_OK &&
+      (rc = xf_executor_submit_token(ex, tok, fn, data, free_data, &xf)) != XF_OK) {
     xf_future_unref(lf);
     lf = NULL;
   }
@@ -189,35 +210,41 @@ int xf_loop_sleep(xf_loop_t *loop, int64_t ns, xf_future_t **out) {
   return XF_OK;
 }
 
-/* The state of one xf_future_timeout. Its references follow the rule of
- * future.h: what will finish the outer future holds it, and nothing holds
- * what it waits for.
+/* The state of one xf_future_timeout: a scope with a deadline around one
+ * future. Its references follow the rule of future.h: what will finish the
+ * outer future holds it, and nothing holds what it waits for.
  * - Strong references (refs): the registration on the inner future and the
- *   timer, which are what finish outer, and the making. They own `outer`;
- *   the last one drops it.
+ *   one on the scope's token, which are what finish outer, and the making.
+ *   They own `outer`; the last one drops it.
  * - Weak references (weak): the registration on outer, which only needs
- *   the memory (to cancel inner and the timer when outer is done), plus one
- *   for all the strong ones together. The last one frees the memory.
+ *   the memory (to cancel inner and leave the scope when outer is done),
+ *   plus one for all the strong ones together. The last one frees the
+ *   memory, and drops the scope.
  * - `inner` is weak: the inner registration's release clears it under the
- *   lock before inner's memory goes, and on_outer takes a reference with
- *   xf__future_tryref under the same lock. An inner future freed before it
- *   finished can never finish outer: outer is then cancelled, saying so. */
+ *   lock before inner's memory goes, and whoever cancels it takes a
+ *   reference with xf__future_tryref under the same lock. An inner future
+ *   freed before it finished can never finish outer: outer is then
+ *   cancelled, saying so.
+ * The scope's deadline fails outer with a TimeoutError at once, then
+ * cancels inner (asyncio.wait_for); an outer scope's cancellation only
+ * cancels inner, and outer follows it, cancelled, for that scope's owner to
+ * see. Without a deadline and without a current scope there is no scope. */
 typedef struct xf__timeout {
   _Atomic uint32_t refs;
   _Atomic uint32_t weak;
   _Atomic bool timed_out;
   xf__lock_t lock;
-  bool inner_ran;               /* on_inner ran (before its release) */
-  xf_future_t *outer;           /* a reference, owned by the strong side */
-  xf_future_t *inner;           /* weak, under lock */
-  _Atomic(xf_handle_t *) timer; /* a reference, dropped when outer is done */
+  bool inner_ran;     /* on_inner ran (before its release) */
+  xf_future_t *outer; /* a reference, owned by the strong side */
+  xf_future_t *inner; /* weak, under lock */
+  xf_scope_t *scope;  /* a reference, or NULL; left when outer is done */
 } xf__timeout_t;
 
 static void xf__timeout_weak_unref(void *p) {
   xf__timeout_t *t = p;
   if (atomic_fetch_sub_explicit(&t->weak, 1, memory_order_acq_rel) != 1)
     return;
-  xf_handle_unref(atomic_load_explicit(&t->timer, memory_order_relaxed));
+  xf_scope_unref(t->scope);
   xf__free(t);
 }
 
@@ -231,10 +258,26 @@ static void xf__timeout_unref(void *p) {
   xf__timeout_weak_unref(t);
 }
 
-static void xf__timeout_fire(void *data) {
+static void xf__timeout_cancel_inner(xf__timeout_t *t, const char *msg) {
+  xf__lock(&t->lock);
+  xf_future_t *inner = t->inner && xf__future_tryref(t->inner) ? t->inner : NULL;
+  xf__unlock(&t->lock);
+  if (inner && xf_future_cancel_msg(inner, msg) == XF_ENOMEM)
+    xf_future_cancel(inner);
+  xf_future_unref(inner);
+}
+
+/* The scope's token is cancelled: by its deadline, or by an outer scope. */
+static void xf__timeout_on_cancel(xf_cancel_token_t *tok, xf_error_t *reason,
+                                  void *data) {
+  (void) tok;
   xf__timeout_t *t = data;
   if (xf_future_done(t->outer))
     return;
+  if (!xf_scope_expired(t->scope)) {
+    xf__timeout_cancel_inner(t, xf_error_message(reason));
+    return;
+  }
   atomic_store_explicit(&t->timed_out, true, memory_order_release);
   /* Fail the outer future first: cancelling inner would otherwise copy its
    * cancellation into outer. Its done callback then cancels inner. */
@@ -245,16 +288,15 @@ static void xf__timeout_fire(void *data) {
 static void xf__timeout_on_outer(xf_future_t *outer, void *data) {
   xf__timeout_t *t = data;
   bool timed_out = atomic_load_explicit(&t->timed_out, memory_order_acquire);
-  xf__lock(&t->lock);
-  xf_future_t *inner = t->inner && xf__future_tryref(t->inner) ? t->inner : NULL;
-  xf__unlock(&t->lock);
-  if (inner && (timed_out || xf_future_cancelled(outer)))
-    xf_future_cancel(inner);
-  xf_future_unref(inner);
-  xf_handle_t *timer = atomic_exchange_explicit(&t->timer, NULL, memory_order_acq_rel);
-  if (timer && !timed_out)
-    xf_handle_cancel(timer);
-  xf_handle_unref(timer);
+  if (timed_out || xf_future_cancelled(outer))
+    xf__timeout_cancel_inner(t, NULL);
+  if (t->scope) {
+    /* Leaving drops the deadline's timer; the token's registration goes with
+     * its reference (it may be this very call's caller, which is fine: a
+     * removal then finds nothing). */
+    xf_scope_exit(t->scope, XF_OK);
+    xf_cancel_token_remove_callback(xf_scope_token(t->scope), xf__timeout_on_cancel, t);
+  }
 }
 
 static void xf__timeout_on_inner(xf_future_t *inner, void *data) {
@@ -285,7 +327,8 @@ int xf_future_timeout(xf_loop_t *loop, xf_future_t *f, int64_t timeout_ns,
   *out = NULL;
   if (!loop || !f)
     return XF_EINVAL;
-  int rc = timeout_ns >= 0         ? xf__loop_check_thread(loop)
+  bool scoped = timeout_ns >= 0 || xf__scope_current_for(loop);
+  int rc = scoped                  ? xf__loop_check_thread(loop)
            : xf__loop_closed(loop) ? XF_ECLOSED
                                    : XF_OK;
   if (rc != XF_OK)
@@ -298,28 +341,31 @@ int xf_future_timeout(xf_loop_t *loop, xf_future_t *f, int64_t timeout_ns,
   atomic_init(&t->timed_out, false);
   xf__lock_init(&t->lock);
   t->inner = f;
-  atomic_init(&t->timer, NULL);
-  if ((rc = xf__future_new(loop, &t->outer)) != XF_OK) {
+  if ((rc = xf__future_new(loop, &t->outer)) != XF_OK ||
+      (scoped && (rc = xf_scope_new(loop, timeout_ns, 0, &t->scope)) != XF_OK)) {
     xf__timeout_unref(t);
     return rc;
   }
-  if (timeout_ns >= 0) {
-    xf_handle_t *h;
+  if (t->scope) {
     atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-    rc = xf_loop_call_later(loop, timeout_ns, xf__timeout_fire, t, xf__timeout_unref, &h);
+    rc = xf_cancel_token_add_callback(xf_scope_token(t->scope), xf__timeout_on_cancel, t,
+                                      xf__timeout_unref, NULL);
     if (rc != XF_OK) {
       atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed);
+      xf_scope_exit(t->scope, XF_OK);
       xf__timeout_unref(t);
       return rc;
     }
-    atomic_store_explicit(&t->timer, h, memory_order_release);
   }
   xf_future_t *outer = xf_future_ref(t->outer);
   atomic_fetch_add_explicit(&t->weak, 1, memory_order_relaxed);
   if ((rc = xf__future_add_inline(outer, xf__timeout_on_outer, t,
                                   xf__timeout_weak_unref)) != XF_OK) {
     atomic_fetch_sub_explicit(&t->weak, 1, memory_order_relaxed);
-    xf_handle_cancel(atomic_load_explicit(&t->timer, memory_order_relaxed));
+    if (t->scope) {
+      xf_scope_exit(t->scope, XF_OK);
+      xf_cancel_token_remove_callback(xf_scope_token(t->scope), xf__timeout_on_cancel, t);
+    }
     xf__timeout_unref(t);
     xf_future_unref(outer);
     return rc;

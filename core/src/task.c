@@ -42,6 +42,7 @@
  * Lock rule: the task lock is never held while a future is cancelled or a
  * callback runs.
  */
+#include "cancel_internal.h"
 #include "loop_internal.h"
 
 typedef struct xf__task {
@@ -281,8 +282,8 @@ static int xf__task_cancel_hook(xf_future_t *f, const char *msg) {
   return XF_OK;
 }
 
-int xf_task_new(xf_loop_t *loop, xf_step_fn step, void *data, xf_free_data_fn free_data,
-                xf_future_t **out) {
+int xf__task_new(xf_loop_t *loop, xf_step_fn step, void *data, xf_free_data_fn free_data,
+                 xf_future_t **out) {
   if (!out)
     return XF_EINVAL;
   *out = NULL;
@@ -315,6 +316,17 @@ int xf_task_new(xf_loop_t *loop, xf_step_fn step, void *data, xf_free_data_fn fr
   }
   *out = task;
   return XF_OK;
+}
+
+/* A task made while a cancel scope of its loop is current belongs to that
+ * scope (scope.c), as its futures do: the scope's steps wrap its own, and
+ * the scope's cancellation cancels it. */
+int xf_task_new(xf_loop_t *loop, xf_step_fn step, void *data, xf_free_data_fn free_data,
+                xf_future_t **out) {
+  xf_scope_t *s = loop && step && out ? xf__scope_current_for(loop) : NULL;
+  if (s && xf__loop_check_thread(loop) == XF_OK)
+    return xf_scope_spawn(s, step, data, free_data, out);
+  return xf__task_new(loop, step, data, free_data, out);
 }
 
 int xf_task_await(xf_future_t *task, xf_future_t *f) {

@@ -12,5 +12,8 @@
 #include "closure.h"
 #include "codec.h"
 #include "process.h"
+#include "cancel.h"
+#include "scope.h"
+#include "group.h"
 
 #endif /* XF_XF_H */
