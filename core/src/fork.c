@@ -21,9 +21,11 @@
  * kernel objects. What can be freed without them is (a pool's own memory);
  * the rest is left to the parent.
  *
- * The core has no process-wide lock of its own (the closure module's
- * thread-local key is made once with pthread_once), so the child handler
- * has nothing to reset, and there is no prepare or parent handler.
+ * This handler resets nothing: the generation is all it needs. The one
+ * process-wide lock of the core, the timer thread's of loopless timeouts
+ * (timeout_thread.c), has fork handlers of its own that hold it across
+ * fork() and give the child an empty timer thread; the closure module's
+ * thread-local key is made once with pthread_once.
  */
 #include <pthread.h>
 
