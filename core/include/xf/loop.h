@@ -174,7 +174,8 @@ XF_API int xf_loop_remove_writer(xf_loop_t *loop, int fd);
 /* A new pending future bound to the loop (asyncio.Future): its done
  * callbacks run on the loop, never inside set_result, and it may be finished
  * from any thread (the completion is marshalled to the loop). The caller owns
- * the reference. Any thread. */
+ * the reference. Made while a cancel scope of the loop is current in this
+ * thread (scope.h), it is cancelled with the scope. Any thread. */
 XF_API int xf_loop_create_future(xf_loop_t *loop, xf_future_t **out);
 
 /* Run fn(data, future) on an executor — ex, or when ex is NULL the loop's
@@ -227,7 +228,9 @@ typedef int (*xf_step_fn)(xf_future_t *task, void *data, xf_future_t *awaited,
 /* A new task on the loop; its first step runs soon, as by call_soon. *out is
  * a new reference to the task's future; the loop keeps the task alive while
  * it runs. free_data is called with data when the task is done or dropped
- * (the loop closed first). Loop thread. */
+ * (the loop closed first). Made while a cancel scope of the loop is current
+ * (scope.h), the task belongs to that scope, as by xf_scope_spawn: its steps
+ * run inside the scope, and cancelling the scope cancels it. Loop thread. */
 XF_API int xf_task_new(xf_loop_t *loop, xf_step_fn step, void *data,
                        xf_free_data_fn free_data, xf_future_t **out);
 
@@ -251,7 +254,9 @@ XF_API int xf_loop_sleep(xf_loop_t *loop, int64_t ns, xf_future_t **out);
  * passes first: then f is cancelled and *out fails with XF_ETIMEDOUT
  * ("TimeoutError"). Cancelling *out cancels f. To keep f alive past the
  * timeout, pass xf_future_shield(f). A negative timeout waits forever. Loop
- * thread (any thread with a negative timeout). */
+ * thread (any thread with a negative timeout). It is a cancel scope with a
+ * deadline around f (scope.h): inside another scope, that scope's
+ * cancellation cancels f, and *out then ends cancelled, not timed out. */
 XF_API int xf_future_timeout(xf_loop_t *loop, xf_future_t *f, int64_t timeout_ns,
                              xf_future_t **out);
 
