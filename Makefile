@@ -109,6 +109,13 @@ bench-quick: deps
 	cmake --build $(BUILD_DIR)/bench -j$(JOBS)
 	/usr/bin/python3 bench/run.py --build $(BUILD_DIR)/bench --quick
 
+# The report, its charts and its check in headless Chromium again, from the
+# results of the last bench or bench-quick run, without measuring anything.
+.PHONY: bench-report
+bench-report:
+	/usr/bin/python3 scripts/bench-report.py --build $(BUILD_DIR)/bench
+	/usr/bin/python3 scripts/check-report.py --build $(BUILD_DIR)/bench
+
 # The fuzzers of tests/fuzz (see its README.md), built with clang in
 # build/fuzz. fuzz: each runs for a bounded time on its copy of the seed
 # corpus (FUZZ_OPS_SECONDS for the operation-sequence fuzzer, FUZZ_SECONDS

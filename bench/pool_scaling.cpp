@@ -31,6 +31,14 @@
  *                     callback; waiting is uv_run on the default loop.
  *   GLib              GThreadPool with max_threads w, exclusive; the last
  *                     task signals a GCond.
+ *   sequential        the same n tasks run one after the other by the main
+ *                     thread, no pool: what the work itself cost while the
+ *                     sweep ran, measured in every worker count's process.
+ *                     Well above the task size, other jobs had the cores,
+ *                     and the pools' numbers of that part are low by about
+ *                     as much; the report shows it beside the ideal rather
+ *                     than as the ideal, since it is measured at another
+ *                     moment than each pool.
  *   TBB               tbb::task_group inside a task_arena of w slots, one of
  *                     them reserved for the main thread, under a
  *                     global_control of w: w - 1 workers and the main thread,
@@ -209,6 +217,19 @@ static double tbb_once(long n) {
   return ns;
 }
 
+/* ---- sequential -------------------------------------------------------- */
+
+/* Each task counts itself as a pool's does, so that only the pool differs. */
+static double seq_once(long n) {
+  ran = 0;
+  int64_t t0 = bench_now();
+  for (long i = 0; i < n; i++) {
+    bench_spin(task_iters);
+    ran.fetch_add(1, std::memory_order_relaxed);
+  }
+  return (double) (bench_now() - t0) / (double) n;
+}
+
 /* ---- the sweep --------------------------------------------------------- */
 
 /* Task sizes in ns, and the tasks per repetition of each: about 0.05-0.15 s
@@ -244,6 +265,8 @@ static void run_workers(int w) {
   snprintf(size, sizeof size, "%d", w);
   setenv("UV_THREADPOOL_SIZE", size, 1); /* before libuv's pool starts */
 
+  if (bench_selected("sequential"))
+    sweep("sequential", w, seq_once, "the main thread runs the tasks, no pool");
   if (bench_selected("xfutures")) {
     xf_thread_pool_options_t opts = XF_THREAD_POOL_OPTIONS_INIT;
     opts.max_workers = (uint32_t) w;

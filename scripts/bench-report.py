@@ -24,9 +24,20 @@ where higher is better). Above 1 means xfutures is faster. Targets are
 reported, never enforced: this script fails only on unreadable input.
 
 A workload it does not know still gets its rows and its chart: its family
-is the program that measured it. Measurements that carry a "sweep" field
-(bench/pool_scaling.cpp) form a sweep of their own, with its table and its
-chart, instead of rows of the comparison table.
+is the program that measured it. A binding's workload is named with its
+language's prefix (py_, lua_, node_) when it lacks one, so that it never
+merges with the C suite's workload of the same name. Measurements that
+carry a "sweep" field (bench/pool_scaling.cpp) form a sweep of their own,
+with its table and its chart (the cost per task and the efficiency against
+the task size, one panel per worker count), instead of rows of the
+comparison table.
+
+The page checks itself in the browser once it has loaded: a resource that
+failed to load, a script error, an image that did not decode, a chart
+label that sticks out of its chart or overlaps another label, an empty
+chart or table: each is reported on the console and in
+body[data-report-check], which scripts/check-report.py reads.
+tests/report/test_report.py runs both scripts on a fixture under CTest.
 """
 
 import argparse
@@ -38,17 +49,29 @@ import os
 import re
 import sys
 
-# The targets (README.md, Benchmarks). xf names the xfutures measurement when it is not
-# the one called plain "xfutures". kind "ratio": ratio >= min; kind "max":
-# xfutures' own value <= max (in the workload's unit).
+# The targets (README.md, Benchmarks, and the speed tables of the open work
+# on the pool, the bindings, the process pool and the MPI executor). xf names
+# the xfutures measurement when it is not the one called plain "xfutures".
+# kind "ratio": ratio >= min; kind "max": xfutures' own value <= max; kind
+# "at_least": xfutures' own value >= min (both in the workload's unit, for a
+# measurement that is itself a ratio, such as a speed-up).
 TARGETS = [
+    # The thread pool, the futures, the loop and the closures (bench/*.c, *.cpp).
+    {"workload": "pool_bulk", "anchor": "TBB task_group", "kind": "ratio", "min": 1.0},
     {"workload": "pool_bulk", "anchor": "libuv uv_queue_work", "kind": "ratio", "min": 3.0},
-    {"workload": "pool_bulk", "anchor": "GLib GThreadPool", "kind": "ratio", "min": 1.5},
+    {"workload": "pool_bulk", "anchor": "GLib GThreadPool", "kind": "ratio", "min": 2.0},
     {"workload": "serial_roundtrip", "anchor": "libuv uv_queue_work", "kind": "ratio",
      "min": 3.0},
+    {"workload": "future_lifecycle", "anchor": "std::promise<void>", "kind": "ratio",
+     "min": 8.0},
     {"workload": "future_lifecycle", "anchor": "std::promise<void>", "kind": "max",
      "max": 60.0},
     {"workload": "loop_future", "anchor": "asyncio.Future (C)", "kind": "ratio", "min": 1.0},
+    {"workload": "loop_flood", "anchor": "libuv uv_async_send + queue", "kind": "ratio",
+     "min": 1.0},
+    {"workload": "timers_insert", "anchor": "libuv", "kind": "ratio", "min": 1.0},
+    {"workload": "closure_void_call", "anchor": "xfutures call_soon_threadsafe",
+     "kind": "ratio", "min": 0.7},
     {"workload": "submit_native", "xf": "xfutures (2 workers)",
      "anchor": "xfutures (1 worker)", "kind": "ratio", "min": 1.8},
     # Workload 6: the Python binding (bench/python/py_bench.py).
@@ -56,10 +79,27 @@ TARGETS = [
      "kind": "ratio", "min": 10.0},
     {"workload": "py_executor_map", "anchor": "concurrent.futures.ThreadPoolExecutor",
      "kind": "ratio", "min": 10.0},
+    {"workload": "py_serial_roundtrip", "anchor": "concurrent.futures.ThreadPoolExecutor",
+     "kind": "ratio", "min": 5.0},
     {"workload": "py_loop_future", "anchor": "asyncio.Future (C) on asyncio", "kind": "ratio",
+     "min": 1.0},
+    {"workload": "py_call_soon_chain", "anchor": "asyncio call_soon", "kind": "ratio",
      "min": 1.0},
     {"workload": "py_submit_native", "xf": "xfutures (2 workers)", "anchor": "sequential",
      "kind": "ratio", "min": 1.8},
+    # Workload 7: the Node binding (bench/node/node_bench.js).
+    {"workload": "node_delivery", "anchor": "worker_threads postMessage", "kind": "ratio",
+     "min": 1.0},
+    {"workload": "node_await", "anchor": "native Promise", "kind": "ratio", "min": 0.3},
+    {"workload": "node_create_await", "anchor": "native Promise", "kind": "ratio",
+     "min": 0.3},
+    {"workload": "node_submit_all", "anchor": "setImmediate promises", "kind": "ratio",
+     "min": 1.0},
+    # Workload 8: the Lua binding (bench/lua/lua_bench.lua).
+    {"workload": "lua_call", "anchor": "plain C function", "kind": "ratio", "min": 0.5},
+    {"workload": "lua_timers", "anchor": "lua-luv (libuv)", "kind": "ratio", "min": 1.5},
+    {"workload": "lua_pool", "xf": "xfutures (2 workers)", "anchor": "sequential",
+     "kind": "ratio", "min": 1.9},
     # The process pool: the C worker (bench/process_pool.c) and Python workers
     # (bench/python/py_process_pool.py), 2 workers, against the stdlib's pool.
     {"workload": "pp_first_result", "anchor": "python ProcessPoolExecutor (fork)",
@@ -80,11 +120,18 @@ TARGETS = [
      "min": 5.0},
     {"workload": "py_pp_death", "anchor": "concurrent.futures (fork)", "kind": "ratio",
      "min": 5.0},
+    # The MPI executor of the Python binding (bench/python/py_mpi.py, whose
+    # workloads the report prefixes with py_), 2 worker ranks.
+    {"workload": "py_mpi_roundtrip", "anchor": "mpi4py.futures", "kind": "ratio", "min": 5.0},
+    {"workload": "py_mpi_map", "anchor": "mpi4py.futures", "kind": "ratio", "min": 2.0},
+    {"workload": "py_mpi_cpu", "xf": "xfutures speedup", "anchor": "sequential",
+     "kind": "at_least", "min": 1.8},
 ]
 
 # The xfutures measurement of a workload when it is not called "xfutures"
 # (besides the targets' "xf").
-XF_IMPL = {"lua_pool": "xfutures (2 workers)"}
+XF_IMPL = {"lua_pool": "xfutures (2 workers)", "py_mpi_cpu": "xfutures speedup",
+           "mpi_batch": "xfutures max_in_flight=16"}
 
 # What limits a target when it is missed, as found in perf profiles of the
 # full run (perf record -g on the program). Printed only for missed targets.
@@ -191,9 +238,10 @@ BINDING_WORKLOADS = [
     ("6", "Python (bench/python/py_bench.py): py_executor_submit, py_executor_map "
      "(against concurrent.futures), py_loop_future, py_call_soon_chain (against "
      "asyncio and uvloop), py_submit_native (against sequential calls and the GIL)"),
-    ("7", "Node (bench/node/node_bench.js): node_await (against a native Promise), "
-     "node_delivery (worker-thread completions delivered to JavaScript, against "
-     "worker_threads postMessage)"),
+    ("7", "Node (bench/node/node_bench.js): node_await and node_create_await (against "
+     "a native Promise), node_delivery (worker-thread completions delivered to "
+     "JavaScript, against worker_threads postMessage), node_submit_all (native jobs "
+     "and Promise.all, against setImmediate promises)"),
     ("8", "Lua (bench/lua/lua_bench.lua): lua_call (against a plain C function), "
      "lua_pool (against sequential), lua_timers (against lua-luv)"),
     ("9", "The binding crossing, a no-op call into the core: crossing_python, "
@@ -209,6 +257,7 @@ FAMILIES = [
     ("Thread pool", ("pool_", "submit_native", "serial_roundtrip")),
     ("Event loop", ("loop_", "closure_", "timers_")),
     ("Process pool", ("pp_", "py_pp_")),
+    ("MPI", ("mpi_", "py_mpi_")),
     ("Python binding", ("py_", "crossing_python")),
     ("Lua binding", ("lua_", "crossing_lua")),
     ("Node binding", ("node_", "crossing_node")),
@@ -232,8 +281,23 @@ def load(build):
         suites[name] = {k: v for k, v in data.items() if k != "results"}
         for r in data.get("results", []):
             r.setdefault("suite", name)
+            r["workload"] = qualified(r)
             results.append(r)
     return suites, results
+
+
+# A binding's workloads carry its language's prefix (py_, lua_, node_), so
+# that a binding's measurement of a workload the C suite measures too (the
+# MPI executor's mpi_roundtrip) is not merged with it.
+SUITE_PREFIX = {"python": "py_", "lua": "lua_", "node": "node_"}
+
+
+def qualified(r):
+    name = r["workload"]
+    prefix = SUITE_PREFIX.get(r["suite"].split("_", 1)[0])
+    if prefix is None or name.startswith((prefix, "crossing_")):
+        return name
+    return prefix + name
 
 
 def ratio(xf, anchor):
@@ -297,6 +361,9 @@ def target_rows(wl):
         if t["kind"] == "max":
             text = "≤ %g %s" % (t["max"], xf["unit"] if xf else "")
             met = None if xf is None else xf["value"] <= t["max"]
+        elif t["kind"] == "at_least":
+            text = "≥ %g%s (over %s)" % (t["min"], " " + xf["unit"] if xf else "", t["anchor"])
+            met = None if xf is None else xf["value"] >= t["min"]
         else:
             text = "≥ %g× %s" % (t["min"], t["anchor"])
             r = ratio(xf, anchor) if xf and anchor else None
@@ -325,6 +392,46 @@ def comparisons(wl):
                 if k != xf_name:
                     out.append((fam, name, xf, a, ratio(xf, a), ratio_target(name, xf_name, k)))
     return out
+
+
+def comparison_anchors(name, impls):
+    """The other measurements of a workload, or [None] when xfutures is its only
+    one (a row without an anchor); [] when xfutures did not measure it."""
+    xf_name = xf_name_of(name)
+    if xf_name not in impls:
+        return []
+    return [r for k, r in sorted(impls.items()) if k != xf_name] or [None]
+
+
+def comparison_row(name, impls, a):
+    """A row of a family's table: xfutures against the anchor a (or None)."""
+    xf_name = xf_name_of(name)
+    xf = impls[xf_name]
+    texts, mets = [], []
+    t = ratio_target(name, xf_name, a["impl"]) if a else None
+    if t is not None and ratio(xf, a) is not None:
+        texts.append("≥ %g×" % t["min"])
+        mets.append(ratio(xf, a) >= t["min"])
+    # A target on xfutures' own value goes on the first row of its workload.
+    if a is None or a is comparison_anchors(name, impls)[0]:
+        for t in TARGETS:
+            if t["workload"] == name and t.get("xf", xf_name) == xf_name and \
+                    t["kind"] in ("max", "at_least"):
+                bound = t["max"] if t["kind"] == "max" else t["min"]
+                texts.append("%s %g %s" % ("≤" if t["kind"] == "max" else "≥", bound,
+                                           xf["unit"]))
+                mets.append(xf["value"] <= bound if t["kind"] == "max" else
+                            xf["value"] >= bound)
+    met = "—" if not mets else "yes" if all(mets) else "**no**"
+    own = "%s %s" % (fmt(xf["value"]), xf["unit"])
+    if xf_name != "xfutures":
+        own += " (%s)" % xf_name
+    if a is None:
+        return [name, own, "—", "—", "—", ", ".join(texts) or "—", met, str(xf["n"]),
+                extra_note(xf)]
+    return [name, own, a["impl"], "%s %s" % (fmt(a["value"]), a["unit"]),
+            fmt_ratio(ratio(xf, a)), ", ".join(texts) or "—", met, str(a["n"]),
+            extra_note(a)]
 
 
 def extra_note(r):
@@ -359,13 +466,22 @@ def sweeps(results):
         keys = s["points"].keys()
         s["sizes"] = sorted({k[2] for k in keys})
         s["threads"] = sorted({k[1] for k in keys})
-        s["impls"] = sorted({k[0] for k in keys},
+        s["impls"] = sorted({k[0] for k in keys if k[0] != SEQUENTIAL},
                             key=lambda i: (not i.startswith("xfutures"), i.lower()))
     return out
 
 
+# The sweep's measurement of the work alone, run by the main thread without
+# a pool in the same process as the pools. It is not the ideal: on a machine
+# shared with other jobs it is measured at another moment than each pool, so
+# an ideal made of it puts pools above 100%. It shows instead how fast the
+# machine ran the work during the sweep against the calibrated task size.
+SEQUENTIAL = "sequential"
+
+
 def ideal(task_ns, threads, cores):
-    """The cost per task of a pool with no overhead at all."""
+    """The cost per task of a pool with no overhead at all: the task size
+    over the cores the pool can use."""
     return task_ns / max(1, min(threads, cores))
 
 
@@ -475,6 +591,8 @@ def cell_class(cell):
         return " class=\"missed\""
     if re.match(r"^[0-9.]+(×| [^ ]+)?$", cell) or cell in ("—", "not measured"):
         return " class=\"num\""
+    if re.match(r"^[≥≤] ", cell) and len(cell) <= 24:  # a short target: one line
+        return " class=\"target\""
     return ""
 
 
@@ -515,7 +633,7 @@ table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
 th, td { border: 1px solid #d0d0d0; padding: 3px 8px; text-align: left;
          vertical-align: top; }
 th { background: #eef2f7; } tbody tr:nth-child(even) { background: #fafafa; }
-td.num { text-align: right; white-space: nowrap; }
+td.num { text-align: right; white-space: nowrap; } td.target { white-space: nowrap; }
 td.met { color: #1d7a35; font-weight: bold; } td.missed { color: #b3261e; }
 code { background: #f2f2f2; padding: 0 3px; }
 figure.chart { margin: 16px 0 28px; }
@@ -526,15 +644,47 @@ figcaption { font-size: 13px; color: #444; margin-top: 4px; }
 <body>
 %(body)s
 <script>
-/* The page checks itself: every chart has a size, every table rows; the
- * verdict goes on the console and into body[data-report-check]. */
-(function () {
+/* The page checks itself once everything it refers to has loaded: every
+ * image decoded, every chart has a size, every table rows; the verdict goes
+ * on the console and into body[data-report-check]. */
+/* The labels of a chart (matplotlib writes each text as a group text_N)
+ * that stick out of it or overlap another label by more than a sliver. */
+function labels(id, svg) {
+  var out = [], box = svg.getBoundingClientRect(), rects = [];
+  svg.querySelectorAll('g[id*="-text_"]').forEach(function (g) {
+    var r = g.getBoundingClientRect(), c = g.firstChild;
+    /* matplotlib puts the text in a comment before the glyphs. */
+    while (c && c.nodeType !== Node.COMMENT_NODE) c = c.nextSibling;
+    r.label = c ? c.nodeValue.trim() : g.id;
+    if (r.width > 0 && r.height > 0) rects.push(r);
+  });
+  rects.forEach(function (r) {
+    if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 ||
+        r.bottom > box.bottom + 1) out.push("label '" + r.label + "' cut off in " + id);
+  });
+  for (var i = 0; i < rects.length; i++)
+    for (var j = i + 1; j < rects.length; j++) {
+      var a = rects[i], b = rects[j];
+      var w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      var h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      if (w > 2 && h > 2)
+        out.push("labels '" + a.label + "' and '" + b.label + "' overlap in " + id);
+    }
+  return out.filter(function (p, k) { return out.indexOf(p) === k; });
+}
+
+window.addEventListener("load", function () {
   var problems = window.reportErrors.slice();
   var charts = document.querySelectorAll("figure.chart");
   var tables = document.querySelectorAll("table");
+  Array.prototype.forEach.call(document.images, function (img) {
+    if (!img.complete || img.naturalWidth === 0)
+      problems.push("image not loaded " + img.getAttribute("src"));
+  });
   charts.forEach(function (f) {
     var g = f.querySelector("svg, img"), r = g && g.getBoundingClientRect();
     if (!r || r.width < 100 || r.height < 100) problems.push("empty chart " + f.id);
+    if (g && g.tagName.toLowerCase() === "svg") problems.push.apply(problems, labels(f.id, g));
   });
   tables.forEach(function (t, i) {
     if (t.rows.length < 2) problems.push("empty table " + i);
@@ -542,10 +692,11 @@ figcaption { font-size: 13px; color: #444; margin-top: 4px; }
   if (!charts.length) problems.push("no charts");
   if (!tables.length) problems.push("no tables");
   var verdict = problems.length ? "failed: " + problems.join("; ")
-    : "ok charts=" + charts.length + " tables=" + tables.length;
+    : "ok charts=" + charts.length + " tables=" + tables.length +
+      " images=" + document.images.length;
   document.body.setAttribute("data-report-check", verdict);
   console.log("report-check: " + verdict);
-})();
+});
 </script>
 </body>
 </html>
@@ -624,9 +775,12 @@ def plot_ratios(plt, pdir, comps):
         # A dot at the ratio keeps the colour visible when the bar is a sliver.
         ax.plot([r], [y], marker="o", markersize=4.5, color=color, zorder=2.5)
         if t:
-            ax.plot([t], [y], marker="|", markersize=13, markeredgewidth=2.6,
-                    color="black", zorder=3)
-    ax.axvline(1, color="#444444", linewidth=1, zorder=1)
+            # The target: a line across the row, drawn over the bar, so that
+            # it shows also where it sits on parity.
+            ax.plot([t, t], [y - 0.45, y + 0.45], color="black", linewidth=2.6,
+                    solid_capstyle="butt", zorder=3)
+    # Parity is a light dotted line, so that a 1× target stays visible on it.
+    ax.axvline(1, color="#8a8a8a", linewidth=1, linestyle=(0, (2, 2)), zorder=1)
     ax.set_xscale("log")
     ax.set_xlim(lo, hi)
     ax.xaxis.set_major_formatter(times_formatter(plt))
@@ -664,9 +818,30 @@ def slug(text):
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "other"
 
 
+def short_anchor(name):
+    """An anchor's name cut to its first word and its qualifier in brackets:
+    "concurrent.futures (fork)", "libuv", "TBB"; another measurement of
+    xfutures keeps its whole name ("xfutures call_soon_threadsafe")."""
+    qual = re.search(r"\([^)]*\)$", name)
+    head = name.split()[0]
+    if head == "xfutures":
+        return name
+    return head + (" " + qual.group(0) if qual and qual.group(0) not in head else "")
+
+
+def compact_formatter(top):
+    """Tick labels in one unit for an axis that reaches top: 950, or 120k
+    rather than 120000, or 1.5M."""
+    from matplotlib.ticker import FuncFormatter
+    div, suffix = next(((d, x) for d, x in ((1e9, "G"), (1e6, "M"), (1e3, "k"))
+                        if top >= 10 * d), (1, ""))
+    return FuncFormatter(lambda v, _pos: "%g%s" % (v / div, suffix if v else ""))
+
+
 def plot_family(plt, pdir, fam, names, wl):
     """One panel per workload: a horizontal bar per implementation, the value
     on the right; what xfutures must reach for a target is a black mark."""
+    from matplotlib.ticker import MaxNLocator
     panels = []
     for name in names:
         impls = wl[name]
@@ -691,10 +866,15 @@ def plot_family(plt, pdir, fam, names, wl):
                 continue
             if t["kind"] == "max":
                 marks.append((t["max"], "≤ %g" % t["max"]))
+            elif t["kind"] == "at_least":
+                marks.append((t["min"], "≥ %g" % t["min"]))
             elif t.get("xf", "xfutures") == xf_name and t["anchor"] in wl[name]:
+                # The value xfutures must reach, with the ratio and the
+                # anchor it comes from, so that two marks can be told apart.
                 a = wl[name][t["anchor"]]["value"]
                 need = a / t["min"] if lower else a * t["min"]
-                marks.append((need, ("≤ %s" if lower else "≥ %s") % fmt(need)))
+                marks.append((need, "%s (%g× %s)" % (("≤ %s" if lower else "≥ %s") % fmt(need),
+                                                      t["min"], short_anchor(t["anchor"]))))
         allv = values + [m for m, _t in marks]
         log = max(allv) / min(allv) > 40
         ys = list(range(len(items)))[::-1]
@@ -711,68 +891,100 @@ def plot_family(plt, pdir, fam, names, wl):
             ax.set_xlim(base, max(allv) * 1.3)
         else:
             ax.set_xlim(0, max(allv) * 1.08)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=7))
+        # Short tick labels (120k, not 120000), so that they never run into
+        # each other on the narrow axis left between the labels.
+        ax.xaxis.set_major_formatter(compact_formatter(ax.get_xlim()[1]))
         ax.grid(axis="x", color="#e4e4e4", zorder=0)
         ax.set_ylim(-0.6, len(items) - 0.4)
         ax.set_yticks(ys, [r["impl"] for r in items])
         ax.tick_params(axis="y", length=0)
         right = ax.twinx()
         right.set_ylim(ax.get_ylim())
-        labels = []
-        for r in items:
-            text = "%s %s" % (fmt(r["value"]), unit)
-            if r["impl"] == xf_name and marks:
-                text += "   target %s" % ", ".join(t for _m, t in marks)
-            labels.append(text)
-        right.set_yticks(ys, labels)
+        right.set_yticks(ys, ["%s %s" % (fmt(r["value"]), unit) for r in items])
         right.tick_params(axis="y", length=0)
         for spine in ("top", "right"):
             right.spines[spine].set_visible(False)
             ax.spines[spine].set_visible(False)
+        # The targets go on a line of their own under the title, where they
+        # have the chart's whole width and take none from the bars.
         ax.set_title("%s  (%s, median of %d; %s is better%s)" % (
             name, unit, items[0].get("reps", 0), "lower" if lower else "higher",
-            ", log scale" if log else ""), loc="left")
+            ", log scale" if log else ""), loc="left", pad=15 if marks else 6)
+        if marks:
+            ax.text(0, 1.0, "target for %s: %s" % (xf_name, ", ".join(t for _m, t in marks)),
+                    transform=ax.transAxes, ha="left", va="bottom", fontsize=8.5,
+                    color="#333333")
     return save(plt, fig, pdir, "family_" + slug(fam))
 
 
 def plot_sweep(plt, pdir, name, s, cores):
-    """Cost per task against the task size, one panel per worker count, one
-    line per system, and the ideal (the task size over the cores in use)."""
+    """Two rows of panels, one panel per worker count, one line per system:
+    on top the cost per task against the task size with the ideal (the task
+    size over the cores in use) dashed and the work alone, run sequentially
+    in the same run, dotted; below it the efficiency, the ideal
+    over the cost, where a line that reaches 100% marks the task size from
+    which that system stops paying for its own overhead."""
+    from matplotlib.ticker import FuncFormatter
     panels = s["threads"]
-    fig = plt.figure(figsize=(11.5, 4.8), layout="constrained")
+    fig = plt.figure(figsize=(11.5, 7.6), layout="constrained")
     # The legend gets a row of its own above the panels, so no line runs
     # under it.
-    grid = fig.add_gridspec(2, len(panels), height_ratios=[1, 11])
+    grid = fig.add_gridspec(3, len(panels), height_ratios=[1.5, 10, 7])
     top = fig.add_subplot(grid[0, :])
     top.axis("off")
-    axes = [fig.add_subplot(grid[1, 0])]
-    axes += [fig.add_subplot(grid[1, i], sharey=axes[0]) for i in range(1, len(panels))]
+    costs = [fig.add_subplot(grid[1, 0])]
+    costs += [fig.add_subplot(grid[1, i], sharey=costs[0]) for i in range(1, len(panels))]
+    effs = [fig.add_subplot(grid[2, 0], sharex=costs[0])]
+    effs += [fig.add_subplot(grid[2, i], sharey=effs[0], sharex=costs[i])
+             for i in range(1, len(panels))]
     xs = list(range(len(s["sizes"])))
-    for ax, w in zip(axes, panels):
-        for i, impl in enumerate(s["impls"]):
-            pts = [(x, s["points"][(impl, w, size)]["value"]) for x, size in
+    top_eff = 115.0  # a point above 100% (a core faster than at calibration) still shows
+    for i, (ax, eff, w) in enumerate(zip(costs, effs, panels)):
+        for k, impl in enumerate(s["impls"]):
+            pts = [(x, size, s["points"][(impl, w, size)]["value"]) for x, size in
                    zip(xs, s["sizes"]) if (impl, w, size) in s["points"]]
+            style = dict(marker="o", markersize=5, color=system_color(impl, k), zorder=3,
+                         linewidth=2.4 if impl.startswith("xfutures") else 1.6)
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=5,
-                        linewidth=2.2 if impl.startswith("xfutures") else 1.6,
-                        color=system_color(impl, i), label=impl, zorder=3)
+                ax.plot([p[0] for p in pts], [p[2] for p in pts], label=impl, **style)
+            epts = [(x, 100 * ideal(size, w, cores) / v) for x, size, v in pts if size]
+            if epts:
+                eff.plot([p[0] for p in epts], [p[1] for p in epts], **style)
+                top_eff = max(top_eff, 1.05 * max(p[1] for p in epts))
         ideal_pts = [(x, ideal(size, w, cores)) for x, size in zip(xs, s["sizes"]) if size]
         ax.plot([p[0] for p in ideal_pts], [p[1] for p in ideal_pts], linestyle="--",
                 color="black", linewidth=1.2, label="ideal: task ÷ min(workers, cores)",
                 zorder=2)
+        seq = [(x, s["points"][(SEQUENTIAL, w, size)]["value"]) for x, size in
+               zip(xs, s["sizes"]) if size and (SEQUENTIAL, w, size) in s["points"]]
+        if seq:
+            ax.plot([p[0] for p in seq], [p[1] for p in seq], linestyle=":", marker="x",
+                    markersize=5, color="#777777", linewidth=1.2, zorder=2,
+                    label="the work alone, run sequentially")
         ax.set_yscale("log")
-        ax.set_xticks(xs, [fmt_size(v) for v in s["sizes"]])
         ax.set_xlim(-0.3, len(xs) - 0.7)
         ax.grid(which="major", color="#e4e4e4")
-        ax.set_xlabel("task size (busy loop)")
+        ax.tick_params(axis="x", labelbottom=False)
         title = "%d worker%s" % (w, "" if w == 1 else "s")
         if cores and w > cores:
             title += " (%d cores: oversubscribed)" % cores
         ax.set_title(title, loc="left")
-        if ax is not axes[0]:
+        eff.axhline(100, color="black", linestyle="--", linewidth=1.2, zorder=2)
+        eff.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: "%d%%" % v))
+        eff.set_xticks(xs, [fmt_size(v) for v in s["sizes"]])
+        eff.grid(which="major", color="#e4e4e4")
+        eff.set_xlabel("task size (busy loop)")
+        if i:
             ax.tick_params(axis="y", labelleft=False)
-    axes[0].set_ylabel("ns per task (log scale)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    top.legend(handles, labels, loc="center", ncol=len(labels), frameon=False)
+            eff.tick_params(axis="y", labelleft=False)
+    effs[0].set_ylim(0, top_eff)
+    costs[0].set_ylabel("ns per task (log scale)")
+    effs[0].set_ylabel("efficiency: ideal ÷ cost")
+    handles, labels = costs[0].get_legend_handles_labels()
+    # At most four entries to a row, so that the legend never outgrows the
+    # figure's width.
+    top.legend(handles, labels, loc="center", ncol=min(4, len(labels)), frameon=False)
     return save(plt, fig, pdir, name)
 
 
@@ -816,12 +1028,19 @@ def write_report(args, suites, results):
              "(or `make bench-quick`).")
 
     doc.heading(2, "Targets")
-    doc.table(["workload", "xfutures", "anchor", "anchor result", "ratio", "target", "met?"], [
-        [t["workload"], (fmt(xf["value"]) + " " + xf["unit"]) if xf else "not measured",
-         t["anchor"], (fmt(anchor["value"]) + " " + anchor["unit"]) if anchor
-         else "not measured", fmt_ratio(ratio(xf, anchor)) if xf and anchor else "—",
-         text, {True: "yes", False: "**no**", None: "—"}[met]]
-        for t, xf, anchor, text, met in rows])
+    table = []
+    for t, xf, anchor, text, met in rows:
+        # The anchor of a target on xfutures' own value (a speed-up) is what
+        # that value is measured against, not a measurement of its own.
+        anchor_text = (fmt(anchor["value"]) + " " + anchor["unit"]) if anchor else \
+            "—" if t["kind"] == "at_least" else "not measured"
+        table.append([t["workload"],
+                      (fmt(xf["value"]) + " " + xf["unit"]) if xf else "not measured",
+                      t["anchor"], anchor_text,
+                      fmt_ratio(ratio(xf, anchor)) if xf and anchor else "—",
+                      text, {True: "yes", False: "**no**", None: "—"}[met]])
+    doc.table(["workload", "xfutures", "anchor", "anchor result", "ratio", "target", "met?"],
+              table)
     if charts.get("ratios"):
         doc.chart("ratios", charts["ratios"],
                   "Every comparison: a bar from 1× (parity) to the ratio, green where a "
@@ -832,7 +1051,8 @@ def write_report(args, suites, results):
     if missed:
         doc.heading(3, "Targets missed")
         doc.items(["**%s** (against %s): %s" % (
-            name, ", ".join(t["anchor"] for t, _xf in missed if t["workload"] == name),
+            name, ", ".join(dict.fromkeys(t["anchor"] for t, _xf in missed
+                                          if t["workload"] == name)),
             LIMITS.get(name, "no profile finding recorded yet."))
             for name in dict.fromkeys(t["workload"] for t, _xf in missed)])
 
@@ -842,7 +1062,11 @@ def write_report(args, suites, results):
                  "from the main thread and all waited for; ns per task, submission and "
                  "waiting included, and in brackets the efficiency: the ideal (task size "
                  "÷ min(workers, %d cores)) over the cost. Near 100%%, a pool's own "
-                 "overhead no longer matters." % cores)
+                 "overhead no longer matters. The row sequential is the work alone, the "
+                 "same tasks run by the main thread without a pool in the same run, and "
+                 "in brackets its time over the task size: well above 1×, other jobs "
+                 "had the cores during that part of the sweep, and every system's "
+                 "efficiency there is low by about as much." % cores)
         table = []
         for w in s["threads"]:
             for impl in s["impls"]:
@@ -852,41 +1076,41 @@ def write_report(args, suites, results):
                     if r is None:
                         cells.append("—")
                     elif size:
-                        cells.append("%s (%.0f%%)" % (fmt(r["value"]),
-                                                      100 * ideal(size, w, cores) / r["value"]))
+                        cells.append("%s (%.0f%%)" % (
+                            fmt(r["value"]), 100 * ideal(size, w, cores) / r["value"]))
                     else:
                         cells.append(fmt(r["value"]))
                 table.append(cells)
+            seq = [(size, s["points"].get((SEQUENTIAL, w, size))) for size in s["sizes"]]
+            if any(r for _size, r in seq):
+                table.append([str(w), SEQUENTIAL] + [
+                    "—" if r is None else "%s (%.2f×)" % (fmt(r["value"]), r["value"] / size)
+                    if size else fmt(r["value"]) for size, r in seq])
             table.append([str(w), "ideal"] + [fmt(ideal(size, w, cores)) if size else "0"
                                                for size in s["sizes"]])
         doc.table(["workers", "system"] + ["%s task (ns/task)" % fmt_size(v)
                                            for v in s["sizes"]], table)
         if charts.get("sweep " + name):
             doc.chart(name, charts["sweep " + name],
-                      "Cost per task against the task size, one panel per worker count; "
-                      "the dashed line is the ideal. Where a line meets it, that system "
-                      "stops paying for its overhead.")
+                      "Top: cost per task against the task size, one panel per worker "
+                      "count; the dashed line is the ideal, the dotted one the work alone "
+                      "run sequentially in the same run. Bottom: the efficiency, the "
+                      "ideal over the cost. Where a line reaches the dashed 100%, that "
+                      "system stops paying for its overhead.")
 
     doc.heading(2, "Every comparison")
-    table = []
-    for name, impls in sorted(wl.items()):
-        xf_name = xf_name_of(name)
-        xf = impls.get(xf_name)
-        others = [r for k, r in sorted(impls.items()) if k != xf_name]
-        if xf is None:
+    doc.para("One table and one chart per workload family: each xfutures measurement "
+             "against every other implementation of its workload, with the target where "
+             "there is one.")
+    for fam, names in families(wl):
+        table = [comparison_row(name, wl[name], a) for name in names
+                 for a in comparison_anchors(name, wl[name])]
+        if not table:
             continue
-        if not others:
-            table.append([name, "%s %s" % (fmt(xf["value"]), xf["unit"]), "—", "—", "—",
-                          str(xf["n"]), extra_note(xf)])
-        for a in others:
-            table.append([name, "%s %s" % (fmt(xf["value"]), xf["unit"]), a["impl"],
-                          "%s %s" % (fmt(a["value"]), a["unit"]), fmt_ratio(ratio(xf, a)),
-                          str(a["n"]), extra_note(a)])
-    doc.table(["workload", "xfutures", "anchor", "anchor result", "ratio", "n", "notes"],
-              table)
-    for fam, _names in families(wl):
+        doc.heading(3, fam)
+        doc.table(["workload", "xfutures", "anchor", "anchor result", "ratio", "target",
+                   "met?", "n", "notes"], table)
         if charts.get("family " + fam):
-            doc.heading(3, fam)
             doc.chart(slug(fam), charts["family " + fam],
                       "%s: every implementation of each workload, xfutures in blue; a "
                       "black mark is the value xfutures must reach to meet a target." % fam)
