@@ -1,4 +1,8 @@
-/* The C glue of the Lua binding.
+/* The C glue of the Lua binding: what is Lua's own. The core's plain calls
+ * (futures' states and combinators, timeouts, sleeping, the process pool's
+ * terminate and kill, MPI's world) are declared once in bindings/common/api.i
+ * and wrapped by SWIG with the typemaps of xfutures.i, which use the
+ * helpers exported here (xfl.h).
  *
  * Design notes
  * ------------
@@ -26,6 +30,16 @@
  * closed) a box only frees its own memory, on whichever thread drops it
  * last.
  *
+ * Closing. lua_close runs every finalizer; a sentinel (see "Knowing that
+ * the state closes") tells the others that it has begun. From then on no
+ * Lua code runs from C; a callback (xf.callback) collected then is retired
+ * rather than freed (xf_closure_retire), since a C library's thread may
+ * still call it: those calls get the default value, reported once, and the
+ * module is linked -z nodelete so that the code they run stays mapped. A
+ * pool shut down while waiting (its __gc, or :shutdown{wait = true}) has
+ * its workers joined by a thread of its own while the owner thread runs the
+ * loop, so that a worker waiting for a callback's answer is answered.
+ *
  * Calls into Lua from C callbacks are made in protected mode, with a message
  * handler that adds a traceback; an error goes to the loop's exception
  * handler and never unwinds through the core.
@@ -51,6 +65,9 @@
 #include <unistd.h>
 #include <xf/xf.h>
 
+/* xf:lang-specific: Lua's metatables and registry keys, its runtime (the state's owner
+ * loop and thread, lua_close), its error tables, registry references, values and
+ * metatables, and calls into Lua */
 #define MT_FUTURE   "xf.future"
 #define MT_EXECUTOR "xf.executor"
 #define MT_HANDLE   "xf.handle"
@@ -66,7 +83,7 @@ static atomic_long live_handles;
 static atomic_long live_refs;
 
 /* Registry keys (their addresses). */
-static char RT_KEY, CACHE_KEY, TASKS_KEY;
+static char RT_KEY, CACHE_KEY, TASKS_KEY, SENTINEL_KEY;
 /* The first value a task's coroutine yields to await a future. */
 static char AWAIT_KEY;
 
@@ -75,17 +92,23 @@ static char AWAIT_KEY;
 typedef struct xfl_rt {
   atomic_int refs;
   atomic_bool alive;
-  lua_State *L;   /* the state's main thread */
-  lua_State *cur; /* the Lua thread running the loop now, if any */
+  atomic_bool closing; /* lua_close has begun: no more Lua runs from C */
+  lua_State *L;        /* the state's main thread */
+  lua_State *cur;      /* the Lua thread running the loop now, if any */
   pthread_t owner;
   xf_loop_t *loop;
   int handler_ref;         /* the Lua exception handler, or LUA_NOREF */
   xf_object_hooks_t hooks; /* of this state's objects; the owner is loop */
 } xfl_rt;
 
-static void silent_handler(xf_loop_t *loop, const char *message, xf_error_t *err,
+static void print_error(const char *message, xf_error_t *err);
+
+/* Once the state has closed, what is still reported (a C thread calling a
+ * callback of the closed state) goes to stderr, as nobody else is left. */
+static void closed_handler(xf_loop_t *loop, const char *message, xf_error_t *err,
                            void *data) {
-  (void) loop, (void) message, (void) err, (void) data;
+  (void) loop, (void) data;
+  print_error(message, err);
 }
 
 static xfl_rt *rt_ref(xfl_rt *rt) {
@@ -98,7 +121,7 @@ static void rt_unref(xfl_rt *rt) {
     return;
   /* The loop's memory may outlive us (futures bound to it): its handler must
    * no longer point here. */
-  xf_loop_set_exception_handler(rt->loop, silent_handler, NULL, NULL);
+  xf_loop_set_exception_handler(rt->loop, closed_handler, NULL, NULL);
   xf_loop_unref(rt->loop);
   free(rt);
 }
@@ -124,6 +147,43 @@ static xfl_rt *check_rt(lua_State *L) {
   if (!on_owner(rt))
     luaL_error(L, "xfutures: this Lua state belongs to another thread");
   return rt;
+}
+
+/* ---- Knowing that the state closes ----------------------------------- *
+ *
+ * lua_close runs the finalizers of every object, newest mark first. A
+ * sentinel userdata whose only reference is the registry is collected only
+ * then; made again (and the old one dropped) each time an object is made
+ * whose finalizer must know (a callback, an executor), it is always newer
+ * than those, so its finalizer runs before theirs and sets rt->closing.
+ * From then on C callbacks no longer run Lua code, callbacks still called
+ * by C code get their default value, and a shutdown that waits for pool
+ * threads lets those calls through. An old sentinel collected by an
+ * ordinary cycle is no longer the registry's, and says nothing. */
+
+#define MT_SENTINEL "xf.closing"
+
+static int sentinel_gc(lua_State *L) {
+  xfl_rt **p = lua_touserdata(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &SENTINEL_KEY);
+  if (lua_rawequal(L, -1, 1) && *p)
+    atomic_store(&(*p)->closing, true);
+  return 0;
+}
+
+static void mark_closing_sentinel(lua_State *L, xfl_rt *rt) {
+  xfl_rt **p = lua_newuserdatauv(L, sizeof *p, 0);
+  *p = rt;
+  if (luaL_newmetatable(L, MT_SENTINEL)) {
+    lua_pushcfunction(L, sentinel_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &SENTINEL_KEY);
+}
+
+static bool closing(xfl_rt *rt) {
+  return atomic_load(&rt->closing);
 }
 
 /* ---- Errors --------------------------------------------------------- */
@@ -164,6 +224,11 @@ static int raise_code(lua_State *L, int code, const char *message) {
   push_error_table(L, code, xf_error_default_type(code),
                    message ? message : xf_strerror(code), NULL);
   return lua_error(L);
+}
+
+int xfl_raise_code(lua_State *L, int code) {
+  return raise_code(L, code,
+                    code == XF_EWRONGTHREAD ? "another thread runs the loop" : NULL);
 }
 
 /* Raise e as a Lua error table, taking over the caller's reference. */
@@ -1005,6 +1070,26 @@ static void print_error(const char *message, xf_error_t *err) {
   fputc('\n', stderr);
 }
 
+/* Protected: hand the error object at 2 to the exception handler. */
+static int report_lua_error_p(lua_State *L) {
+  call_ctx *c = lua_touserdata(L, 1);
+  xf_error_t *e = error_from_lua(L, 2, c->rt, NULL);
+  if (c->is_handler)
+    print_error("the exception handler failed", e);
+  else
+    xf_loop_call_exception_handler(c->rt->loop, c->what, e);
+  xf_error_unref(e);
+  return 0;
+}
+
+static void report_lua_error(lua_State *L, call_ctx *c) {
+  lua_pushcfunction(L, report_lua_error_p);
+  lua_pushlightuserdata(L, c);
+  lua_pushvalue(L, -3);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK)
+    fprintf(stderr, "xfutures: %s\n", lua_tostring(L, -1));
+}
+
 static int call_lua_p(lua_State *L) {
   call_ctx *c = lua_touserdata(L, 1);
   lua_pushcfunction(L, msgh);
@@ -1013,21 +1098,15 @@ static int call_lua_p(lua_State *L) {
   int top = lua_gettop(L);
   if (c->push)
     c->push(L, c->arg, c->rt);
-  if (lua_pcall(L, lua_gettop(L) - top, 0, h) != LUA_OK) {
-    xf_error_t *e = error_from_lua(L, -1, c->rt, NULL);
-    if (c->is_handler)
-      print_error("the exception handler failed", e);
-    else
-      xf_loop_call_exception_handler(c->rt->loop, c->what, e);
-    xf_error_unref(e);
-  }
+  if (lua_pcall(L, lua_gettop(L) - top, 0, h) != LUA_OK)
+    report_lua_error(L, c);
   return 0;
 }
 
 /* Call the function held by fnref on the owner thread, protected. */
 static void call_lua(call_ctx *c) {
   xfl_rt *rt = c->rt;
-  if (!on_owner(rt) || c->fnref == LUA_NOREF)
+  if (!on_owner(rt) || c->fnref == LUA_NOREF || closing(rt))
     return;
   lua_State *L = rt->cur ? rt->cur : rt->L;
   if (!lua_checkstack(L, 4)) {
@@ -1035,6 +1114,16 @@ static void call_lua(call_ctx *c) {
     return;
   }
   int top = lua_gettop(L);
+  if (!c->push) {
+    /* Nothing to push that could raise (a timer's function): one protected
+     * call instead of two. */
+    lua_pushcfunction(L, msgh);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->fnref);
+    if (lua_pcall(L, 0, 0, top + 1) != LUA_OK)
+      report_lua_error(L, c);
+    lua_settop(L, top);
+    return;
+  }
   lua_pushcfunction(L, call_lua_p);
   lua_pushlightuserdata(L, c);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK)
@@ -1055,9 +1144,7 @@ static void exception_handler(xf_loop_t *loop, const char *message, xf_error_t *
                               void *data) {
   (void) loop;
   xfl_rt *rt = data;
-  if (!rt || !atomic_load(&rt->alive))
-    return;
-  if (on_owner(rt) && rt->handler_ref != LUA_NOREF) {
+  if (on_owner(rt) && rt->handler_ref != LUA_NOREF && !closing(rt)) {
     void *args[2] = {(void *) message, err};
     call_ctx c = {rt, rt->handler_ref, push_handler_args, args, NULL, true};
     call_lua(&c);
@@ -1066,11 +1153,35 @@ static void exception_handler(xf_loop_t *loop, const char *message, xf_error_t *
   print_error(message, err);
 }
 
+/* xf:end */
+
+/* xf:lang-specific: Lua's future objects (one userdata per future), its functions as done
+ * callbacks, waits that run the owner loop */
 /* ---- Futures -------------------------------------------------------- */
 
-typedef struct ud_future {
-  xf_future_t *f;
-} ud_future;
+/* A future's userdata (xfl.h): its tag tells it from any other. */
+typedef xfl_future_ud ud_future;
+
+const char xfl_future_tag = 0;
+
+static ud_future *to_future_ud(lua_State *L, int idx) {
+  return xfl_future_ud_at(L, idx);
+}
+
+/* How many values a lua_pool job returned, shared by the job and the Lua
+ * object of its future (its second user value, a light userdata): with two
+ * or more, the future's value is the list of them, and reading the outcome
+ * in this state unpacks it. Written by the worker before it finishes the
+ * future, so a done future's reader sees it. */
+typedef struct results {
+  atomic_int refs;
+  atomic_int n;
+} results;
+
+static void results_unref(results *r) {
+  if (r && atomic_fetch_sub(&r->refs, 1) == 1)
+    free(r);
+}
 
 /* Push the Lua object of f, the same one for as long as it lives. steal:
  * take over the caller's reference. */
@@ -1083,7 +1194,8 @@ static void push_future(lua_State *L, xf_future_t *f, bool steal) {
     return;
   }
   lua_pop(L, 1);
-  ud_future *u = lua_newuserdatauv(L, sizeof *u, 1);
+  ud_future *u = lua_newuserdatauv(L, sizeof *u, 2);
+  u->tag = &xfl_future_tag;
   u->f = steal ? f : xf_future_ref(f);
   atomic_fetch_add(&live_handles, 1);
   luaL_setmetatable(L, MT_FUTURE);
@@ -1093,10 +1205,20 @@ static void push_future(lua_State *L, xf_future_t *f, bool steal) {
 }
 
 static xf_future_t *check_future(lua_State *L, int idx) {
-  ud_future *u = luaL_checkudata(L, idx, MT_FUTURE);
+  ud_future *u = to_future_ud(L, idx);
+  if (!u)
+    luaL_typeerror(L, idx, MT_FUTURE);
   if (!u->f)
     luaL_argerror(L, idx, "released future");
   return u->f;
+}
+
+xf_future_t *xfl_check_future(lua_State *L, int idx) {
+  return check_future(L, idx);
+}
+
+void xfl_push_future(lua_State *L, xf_future_t *f) {
+  push_future(L, f, true);
 }
 
 static int future_gc(lua_State *L) {
@@ -1116,6 +1238,9 @@ static int future_gc(lua_State *L) {
       lua_pop(L, 1);
     }
   }
+  lua_pop(L, 1);
+  if (lua_getiuservalue(L, 1, 2) == LUA_TLIGHTUSERDATA)
+    results_unref(lua_touserdata(L, -1));
   lua_pop(L, 1);
   xf_future_unref(u->f);
   u->f = NULL;
@@ -1146,7 +1271,7 @@ static int future_tostring(lua_State *L) {
 }
 
 int xfl_is_future(lua_State *L) {
-  lua_pushboolean(L, luaL_testudata(L, 1, MT_FUTURE) != NULL);
+  lua_pushboolean(L, to_future_ud(L, 1) != NULL);
   return 1;
 }
 
@@ -1173,16 +1298,6 @@ int xfl_future_from_handle(lua_State *L) {
  * other languages' bindings). */
 int xfl_future_handle(lua_State *L) {
   lua_pushinteger(L, (lua_Integer) (uintptr_t) check_future(L, 1));
-  return 1;
-}
-
-int xfl_future_new(lua_State *L) {
-  check_rt(L);
-  xf_future_t *f;
-  int rc = xf_future_new(&f);
-  if (rc != XF_OK)
-    return raise_code(L, rc, NULL);
-  push_future(L, f, true);
   return 1;
 }
 
@@ -1215,7 +1330,11 @@ int xfl_future_set_error(lua_State *L) {
   return 0;
 }
 
-static int64_t to_ns(lua_State *L, int idx) {
+xf_loop_t *xfl_state_loop(lua_State *L) {
+  return check_rt(L)->loop;
+}
+
+int64_t xfl_to_ns(lua_State *L, int idx) {
   if (lua_isnoneornil(L, idx))
     return -1;
   lua_Number s = luaL_checknumber(L, idx);
@@ -1277,10 +1396,20 @@ static bool wait_future(lua_State *L, xfl_rt *rt, xf_future_t *f, int64_t timeou
   return rc == XF_OK;
 }
 
+/* future_wait(f, timeout, for_await): with for_await, a wait that would
+ * block the loop this thread is running (xf.await in a plain coroutine
+ * inside a task, or in a callback) is refused with an error that names the
+ * fix, rather than blocking every task of the state. */
 int xfl_future_wait(lua_State *L) {
   xfl_rt *rt = check_rt(L);
   xf_future_t *f = check_future(L, 1);
-  lua_pushboolean(L, wait_future(L, rt, f, to_ns(L, 2)));
+  if (lua_toboolean(L, 3) && !xf_future_done(f) && xf_loop_current() == rt->loop)
+    return raise_code(L, XF_EDEADLK,
+                      "xf.await outside a task (in a plain coroutine, or a callback) "
+                      "while the loop runs would block every task of this state; run "
+                      "the function as a task with xf.spawn(fn, ...) and await the "
+                      "future it returns");
+  lua_pushboolean(L, wait_future(L, rt, f, xfl_to_ns(L, 2)));
   return 1;
 }
 
@@ -1295,21 +1424,42 @@ static int read_outcome(lua_State *L, xf_future_t *f, xf_value_t **v, xf_error_t
   return state;
 }
 
-/* Push f's outcome (f done): its value, or raise its error. */
-static int push_outcome(lua_State *L, xfl_rt *rt, xf_future_t *f) {
+/* Push the outcome of the future at idx (done): its value, or raise its
+ * error; the values of a lua_pool job that returned several, unpacked. */
+static int push_outcome(lua_State *L, xfl_rt *rt, int idx) {
+  xf_future_t *f = check_future(L, idx);
   xf_value_t *v = NULL;
   xf_error_t *e = NULL;
   read_outcome(L, f, &v, &e);
   if (e)
     return raise_error(L, e, rt);
-  push_value(L, v, rt, 0);
+  int n = 1;
+  if (lua_getiuservalue(L, idx, 2) == LUA_TLIGHTUSERDATA)
+    n = atomic_load(&((results *) lua_touserdata(L, -1))->n);
+  lua_pop(L, 1);
+  size_t len = 0;
+  if (n < 2 || xf_value_kind(v) != XF_KIND_LIST || xf_value_list_len(v, &len) != XF_OK ||
+      len != (size_t) n) {
+    push_value(L, v, rt, 0);
+    xf_value_unref(v);
+    return 1;
+  }
+  if (!lua_checkstack(L, n + 4)) {
+    xf_value_unref(v);
+    return raise_code(L, XF_ENOMEM, "too many results");
+  }
+  for (int i = 0; i < n; i++) {
+    xf_value_t *item = NULL;
+    xf_value_list_get(v, (size_t) i, &item);
+    push_value(L, item, rt, 0);
+  }
   xf_value_unref(v);
-  return 1;
+  return n;
 }
 
 int xfl_future_outcome(lua_State *L) {
   xfl_rt *rt = check_rt(L);
-  return push_outcome(L, rt, check_future(L, 1));
+  return push_outcome(L, rt, 1);
 }
 
 int xfl_future_get_error(lua_State *L) {
@@ -1323,18 +1473,6 @@ int xfl_future_get_error(lua_State *L) {
   }
   push_error(L, e, rt);
   xf_error_unref(e);
-  return 1;
-}
-
-int xfl_future_state(lua_State *L) {
-  lua_pushstring(L, state_name(xf_future_state(check_future(L, 1))));
-  return 1;
-}
-
-int xfl_future_cancel(lua_State *L) {
-  xf_future_t *f = check_future(L, 1);
-  const char *msg = luaL_optstring(L, 2, NULL);
-  lua_pushboolean(L, xf_future_cancel_msg(f, msg) == XF_OK);
   return 1;
 }
 
@@ -1415,17 +1553,21 @@ int xfl_future_remove_on_done(lua_State *L) {
   return 1;
 }
 
+/* xf:end */
+
 /* ---- Combinators ---------------------------------------------------- */
 
+/* xf:lang-specific: a Lua sequence of futures */
 /* The futures of the sequence table at idx, each a borrowed pointer kept
  * alive by the table; freed with free(). */
-static xf_future_t **check_future_list(lua_State *L, int idx, size_t *n) {
+xf_future_t **xfl_check_future_list(lua_State *L, int idx, size_t *n);
+xf_future_t **xfl_check_future_list(lua_State *L, int idx, size_t *n) {
   luaL_checktype(L, idx, LUA_TTABLE);
   *n = lua_rawlen(L, idx);
   xf_future_t **fs = lua_newuserdatauv(L, (*n ? *n : 1) * sizeof *fs, 0);
   for (size_t i = 0; i < *n; i++) {
     lua_rawgeti(L, idx, (lua_Integer) i + 1);
-    ud_future *u = luaL_testudata(L, -1, MT_FUTURE);
+    ud_future *u = to_future_ud(L, -1);
     if (!u || !u->f)
       luaL_error(L, "item %d is not a future", (int) i + 1);
     fs[i] = u->f;
@@ -1434,54 +1576,10 @@ static xf_future_t **check_future_list(lua_State *L, int idx, size_t *n) {
   return fs; /* a userdata on the stack: the GC frees it */
 }
 
-int xfl_gather(lua_State *L) {
-  check_rt(L);
-  size_t n;
-  xf_future_t **fs = check_future_list(L, 1, &n);
-  unsigned flags = lua_toboolean(L, 2) ? XF_ALL_COLLECT : 0;
-  xf_future_t *out;
-  int rc = xf_future_all(fs, n, flags, &out);
-  if (rc != XF_OK)
-    return raise_code(L, rc, NULL);
-  push_future(L, out, true);
-  return 1;
-}
+/* xf:end */
 
-int xfl_first(lua_State *L) {
-  check_rt(L);
-  size_t n;
-  xf_future_t **fs = check_future_list(L, 1, &n);
-  bool any = lua_toboolean(L, 3);
-  xf_future_t *out;
-  int rc = any ? xf_future_any(fs, n, lua_toboolean(L, 2), &out)
-               : xf_future_first(fs, n, lua_toboolean(L, 2), &out);
-  if (rc != XF_OK)
-    return raise_code(L, rc, n == 0 ? "no futures given" : NULL);
-  push_future(L, out, true);
-  return 1;
-}
-
-int xfl_shield(lua_State *L) {
-  check_rt(L);
-  xf_future_t *out;
-  int rc = xf_future_shield(check_future(L, 1), &out);
-  if (rc != XF_OK)
-    return raise_code(L, rc, NULL);
-  push_future(L, out, true);
-  return 1;
-}
-
-int xfl_wait_for(lua_State *L) {
-  xfl_rt *rt = check_rt(L);
-  xf_future_t *f = check_future(L, 1);
-  xf_future_t *out;
-  int rc = xf_future_timeout(rt->loop, f, to_ns(L, 2), &out);
-  if (rc != XF_OK)
-    return raise_code(L, rc, NULL);
-  push_future(L, out, true);
-  return 1;
-}
-
+/* xf:lang-specific: Lua's coroutines as the core's tasks, its functions as timers and
+ * readers, running the state's loop */
 /* ---- Tasks: coroutines driven by the core's tasks ------------------- */
 
 typedef struct task {
@@ -1503,6 +1601,8 @@ static int task_step(xf_future_t *self, void *data, xf_future_t *awaited, int st
   xfl_rt *rt = t->rt;
   if (!on_owner(rt))
     return XF_EWRONGTHREAD;
+  if (closing(rt))
+    return XF_ECANCELLED; /* the state closes: no coroutine runs again */
   lua_State *from = rt->cur ? rt->cur : rt->L;
   if (!lua_checkstack(from, 8))
     return XF_ENOMEM;
@@ -1524,7 +1624,7 @@ static int task_step(xf_future_t *self, void *data, xf_future_t *awaited, int st
   if (rc == LUA_YIELD) {
     int ret = XF_TASK_YIELD;
     if (nres == 2 && lua_touserdata(co, -2) == &AWAIT_KEY) {
-      ud_future *u = luaL_testudata(co, -1, MT_FUTURE);
+      ud_future *u = to_future_ud(co, -1);
       int arc = u && u->f ? xf_task_await(self, u->f) : XF_EINVAL;
       if (arc == XF_OK) {
         ret = XF_TASK_AWAIT;
@@ -1604,18 +1704,6 @@ int xfl_current_task(lua_State *L) {
   return 1;
 }
 
-int xfl_sleep_future(lua_State *L) {
-  xfl_rt *rt = check_rt(L);
-  int64_t ns = to_ns(L, 1);
-  xf_future_t *f;
-  int rc = xf_loop_sleep(rt->loop, ns < 0 ? 0 : ns, &f);
-  if (rc != XF_OK)
-    return raise_code(L, rc,
-                      rc == XF_EWRONGTHREAD ? "another thread runs the loop" : NULL);
-  push_future(L, f, true);
-  return 1;
-}
-
 /* ---- Timers and handles --------------------------------------------- */
 
 typedef struct ud_handle {
@@ -1641,7 +1729,7 @@ static void timer_callback(void *data) {
 static int schedule(lua_State *L, bool later) {
   xfl_rt *rt = check_rt(L);
   int fnidx = later ? 2 : 1;
-  int64_t ns = later ? to_ns(L, 1) : 0;
+  int64_t ns = later ? xfl_to_ns(L, 1) : 0;
   luaL_checktype(L, fnidx, LUA_TFUNCTION);
   ud_handle *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->h = NULL;
@@ -1717,18 +1805,6 @@ int xfl_add_reader(lua_State *L) {
   return 0;
 }
 
-/* remove_reader(fd): true if a reader was removed (its function is
- * released), false if there was none. */
-int xfl_remove_reader(lua_State *L) {
-  xfl_rt *rt = check_rt(L);
-  int rc = xf_loop_remove_reader(rt->loop, check_fd(L, 1));
-  if (rc < 0)
-    return raise_code(L, rc,
-                      rc == XF_EWRONGTHREAD ? "another thread runs the loop" : NULL);
-  lua_pushboolean(L, rc == 1);
-  return 1;
-}
-
 /* ---- Running the loop ----------------------------------------------- */
 
 int xfl_run_until_complete(lua_State *L) {
@@ -1746,7 +1822,7 @@ int xfl_run_until_complete(lua_State *L) {
     return raise_code(L, rc, "the loop stopped before the future was done");
   if (rc == XF_ECLOSED)
     return raise_code(L, rc, NULL);
-  return push_outcome(L, rt, f);
+  return push_outcome(L, rt, 1);
 }
 
 int xfl_run_once(lua_State *L) {
@@ -1784,6 +1860,8 @@ int xfl_report(lua_State *L) {
   return 0;
 }
 
+/* xf:end */
+
 /* ---- Executors ------------------------------------------------------ */
 
 typedef struct lpool {
@@ -1805,13 +1883,63 @@ static void lpool_free(lpool *lp) {
   free(lp);
 }
 
+/* xf:lang-specific: waiting for a pool while the owner loop of the Lua state runs */
+/* ---- Waiting for a pool without blocking the owner loop ------------- */
+
+typedef struct joiner {
+  xf_executor_t *ex;
+  bool cancel;
+  xf_future_t *done; /* its value: what the shutdown returned */
+} joiner;
+
+static void *joiner_main(void *p) {
+  joiner *j = p;
+  xf_value_t *v = NULL;
+  if (xf_value_new_int(xf_executor_shutdown(j->ex, true, j->cancel), &v) == XF_OK)
+    xf_future_set_result(j->done, v);
+  else
+    xf_future_fail(j->done, XF_ENOMEM, NULL, NULL);
+  xf_value_unref(v);
+  return NULL;
+}
+
+/* Shut ex down and wait for its workers. A worker may be calling one of
+ * this state's callbacks, which waits for the owner loop: on the owner
+ * thread with its loop idle, a thread of its own joins the workers while
+ * this one runs the loop, so that the call is answered (or, while the state
+ * closes, gets its default value) and the worker can finish. Elsewhere, or
+ * without the means to do that, it is the core's blocking shutdown. */
+static int shutdown_wait(lua_State *L, xfl_rt *rt, xf_executor_t *ex, bool cancel) {
+  if (!rt || !on_owner(rt) || xf_loop_is_running(rt->loop) ||
+      xf_loop_is_closed(rt->loop) || xf_loop_current() != NULL)
+    return xf_executor_shutdown(ex, true, cancel);
+  joiner j = {ex, cancel, NULL};
+  pthread_t t;
+  if (xf_future_new(&j.done) != XF_OK)
+    return xf_executor_shutdown(ex, true, cancel);
+  if (pthread_create(&t, NULL, joiner_main, &j) != 0) {
+    xf_future_unref(j.done);
+    return xf_executor_shutdown(ex, true, cancel);
+  }
+  if (!wait_future(L, rt, j.done, -1))
+    xf_future_wait(j.done, -1); /* the loop failed: block, as before */
+  pthread_join(t, NULL);
+  xf_value_t *v = NULL;
+  int64_t rc = XF_ENOMEM;
+  if (xf_future_outcome(j.done, &v, NULL) == XF_FINISHED)
+    xf_value_get_int(v, &rc);
+  xf_value_unref(v);
+  xf_future_unref(j.done);
+  return (int) rc;
+}
+
 static int executor_gc(lua_State *L) {
   ud_exec *u = lua_touserdata(L, 1);
   if (!u->ex)
     return 0;
   /* Queued jobs are cancelled; running ones finish, as the pool's init data
    * must outlive its threads. */
-  xf_executor_shutdown(u->ex, true, u->lp != NULL);
+  shutdown_wait(L, get_rt(L), u->ex, u->lp != NULL);
   xf_executor_unref(u->ex);
   lpool_free(u->lp);
   u->ex = NULL;
@@ -1820,6 +1948,8 @@ static int executor_gc(lua_State *L) {
   return 0;
 }
 
+/* xf:end */
+
 static xf_executor_t *check_executor(lua_State *L, int idx) {
   ud_exec *u = luaL_checkudata(L, idx, MT_EXECUTOR);
   if (!u->ex)
@@ -1827,35 +1957,25 @@ static xf_executor_t *check_executor(lua_State *L, int idx) {
   return u->ex;
 }
 
+xf_executor_t *xfl_check_executor(lua_State *L, int idx) {
+  return check_executor(L, idx);
+}
+
 static ud_exec *new_executor_ud(lua_State *L) {
   ud_exec *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->ex = NULL;
   u->lp = NULL;
   luaL_setmetatable(L, MT_EXECUTOR);
+  mark_closing_sentinel(L, get_rt(L));
   return u;
 }
 
-int xfl_thread_pool_new(lua_State *L) {
-  check_rt(L);
-  lua_Integer workers = luaL_optinteger(L, 1, 0);
-  const char *name = luaL_optstring(L, 2, NULL);
-  if (workers < 0 || workers > 100000)
-    return raise_code(L, XF_EINVAL, "max_workers must be between 0 and 100000");
-  ud_exec *u = new_executor_ud(L);
-  xf_thread_pool_options_t opts = XF_THREAD_POOL_OPTIONS_INIT;
-  opts.max_workers = (uint32_t) workers;
-  opts.thread_name_prefix = name;
-  int rc = xf_thread_pool_new(&opts, &u->ex);
-  if (rc != XF_OK)
-    return raise_code(L, rc, NULL);
-  atomic_fetch_add(&live_handles, 1);
-  return 1;
-}
-
 int xfl_executor_shutdown(lua_State *L) {
-  check_rt(L);
+  xfl_rt *rt = check_rt(L);
   xf_executor_t *ex = check_executor(L, 1);
-  int rc = xf_executor_shutdown(ex, lua_toboolean(L, 2), lua_toboolean(L, 3));
+  bool cancel = lua_toboolean(L, 3);
+  int rc = lua_toboolean(L, 2) ? shutdown_wait(L, rt, ex, cancel)
+                               : xf_executor_shutdown(ex, false, cancel);
   if (rc != XF_OK)
     return raise_code(L, rc, NULL);
   return 0;
@@ -1941,6 +2061,7 @@ int xfl_dlsym(lua_State *L) {
   return 1;
 }
 
+/* xf:lang-specific: the Lua-state pool: a Lua state per worker thread */
 /* ---- The Lua-state pool --------------------------------------------- */
 
 static pthread_key_t worker_key;
@@ -2039,10 +2160,12 @@ typedef struct job {
   size_t len;
   char *module, *name;
   xf_value_t *args; /* a list */
+  results *res;     /* a reference */
 } job;
 
 static void job_free(void *data) {
   job *j = data;
+  results_unref(j->res);
   free(j->code);
   free(j->module);
   free(j->name);
@@ -2121,9 +2244,24 @@ static int job_protected(lua_State *W) {
       xf_future_fail(fut, XF_ENOMEM, NULL, NULL);
     return 0;
   }
+  /* One value is the future's value; several, the list of them. */
+  int nres = lua_gettop(W) - fn + 1;
   xf_value_t *v = NULL;
   const char *why = NULL;
-  int vrc = lua_gettop(W) >= fn ? to_value(W, fn, rt, 0, &v, &why) : XF_OK;
+  int vrc = XF_OK;
+  if (nres == 1) {
+    vrc = to_value(W, fn, rt, 0, &v, &why);
+  } else if (nres > 1) {
+    xf_value_t **items = lua_newuserdatauv(W, (size_t) nres * sizeof *items, 0);
+    int i;
+    for (i = 0; i < nres && vrc == XF_OK; i++)
+      vrc = to_value(W, fn + i, rt, 0, &items[i], &why);
+    if (vrc == XF_OK)
+      vrc = xf_value_new_list(items, (size_t) nres, &v);
+    for (int k = 0; k < i; k++)
+      xf_value_unref(items[k]);
+    atomic_store(&j->res->n, nres);
+  }
   if (vrc == XF_OK)
     xf_future_set_result(fut, v);
   else
@@ -2181,36 +2319,42 @@ int xfl_lua_pool_submit(lua_State *L) {
     return raise_code(L, XF_ENOMEM, NULL);
   }
   j->args = args;
+  j->res = malloc(sizeof *j->res);
+  if (j->res) {
+    atomic_init(&j->res->refs, 2);
+    atomic_init(&j->res->n, 1);
+  }
   j->len = len;
   j->code = code ? malloc(len) : NULL;
   j->module = module ? strdup(module) : NULL;
   j->name = name ? strdup(name) : NULL;
-  if ((code && !j->code) || (module && !j->module) || (name && !j->name)) {
+  if (!j->res || (code && !j->code) || (module && !j->module) || (name && !j->name)) {
+    if (j->res)
+      atomic_store(&j->res->refs, 1);
     job_free(j);
     return raise_code(L, XF_ENOMEM, NULL);
   }
   if (code)
     memcpy(j->code, code, len);
+  results *res = j->res;
   xf_future_t *f;
   int rc = xf_executor_submit(u->ex, job_run, j, job_free, &f);
   if (rc != XF_OK) {
     job_free(j);
+    results_unref(res);
     return raise_code(L, rc, NULL);
   }
   push_future(L, f, true);
+  lua_pushlightuserdata(L, res);
+  lua_setiuservalue(L, -2, 2);
   return 1;
 }
+
+/* xf:end */
 
 /* ---- Values, errors, diagnostics ------------------------------------ */
 
-int xfl_roundtrip(lua_State *L) {
-  xfl_rt *rt = check_rt(L);
-  xf_value_t *v = check_value(L, 1, rt);
-  push_value(L, v, rt, 0);
-  xf_value_unref(v);
-  return 1;
-}
-
+/* xf:lang-specific: a Lua value's kind as the binding converts it */
 int xfl_value_kind(lua_State *L) {
   xfl_rt *rt = check_rt(L);
   xf_value_t *v = check_value(L, 1, rt);
@@ -2218,6 +2362,8 @@ int xfl_value_kind(lua_State *L) {
   xf_value_unref(v);
   return 1;
 }
+
+/* xf:end */
 
 static const char *kind_name(int kind) {
   static const char *const names[] = {"void",   "bool",  "int",  "double",
@@ -2256,6 +2402,7 @@ int xfl_core_repr(lua_State *L) {
   return 2;
 }
 
+/* xf:lang-specific: Lua strings as bytes, and Lua error tables */
 /* bytes(s): s as a value of kind bytes (an opaque userdata that crosses as
  * it), for a Lua string that is valid UTF-8, which would cross as a string. */
 int xfl_bytes(lua_State *L) {
@@ -2280,17 +2427,23 @@ int xfl_make_error(lua_State *L) {
   return 1;
 }
 
+/* xf:end */
+
 int xfl_thread_id(lua_State *L) {
   lua_pushinteger(L, (lua_Integer) syscall(SYS_gettid));
   return 1;
 }
 
-int xfl_live(lua_State *L) {
-  lua_pushinteger(L, atomic_load(&live_handles));
-  lua_pushinteger(L, atomic_load(&live_refs));
-  return 2;
+/* The live counters, for the tests' C module (xfl_testlib), which finds
+ * this symbol in the loaded module; no Lua function of this module shows
+ * them. */
+__attribute__((visibility("default"))) void xfl_live_counts(long *handles, long *refs);
+void xfl_live_counts(long *handles, long *refs) {
+  *handles = atomic_load(&live_handles);
+  *refs = atomic_load(&live_refs);
 }
 
+/* xf:lang-specific: the state's runtime, made by luaopen and closed with the state */
 /* ---- The state's runtime -------------------------------------------- */
 
 static int runtime_gc(lua_State *L) {
@@ -2304,14 +2457,37 @@ static int runtime_gc(lua_State *L) {
    * that drops the last reference; both find the runtime no longer alive
    * and only free their own memory, as do callbacks that come late. */
   atomic_store(&rt->alive, false);
-  xf_loop_set_exception_handler(rt->loop, silent_handler, NULL, NULL);
+  xf_loop_set_exception_handler(rt->loop, closed_handler, NULL, NULL);
   xf_loop_close(rt->loop);
   rt_unref(rt);
   return 0;
 }
 
+/* What the Lua layer needs of the C side, as fields of the module table
+ * (at mod): the key a task yields to await, the null pointer and the
+ * metatables, whose __index tables the layer fills with methods. */
+static void set_module_fields(lua_State *L, int mod) {
+  lua_pushlightuserdata(L, &AWAIT_KEY);
+  lua_setfield(L, mod, "await_key");
+  lua_pushlightuserdata(L, NULL); /* xf.null: the null pointer value */
+  lua_setfield(L, mod, "null");
+  lua_createtable(L, 0, 5);
+  const char *names[][2] = {{"future", MT_FUTURE},
+                            {"executor", MT_EXECUTOR},
+                            {"handle", MT_HANDLE},
+                            {"opaque", MT_OPAQUE},
+                            {"error", MT_ERROR}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    luaL_getmetatable(L, names[i][1]);
+    lua_setfield(L, -2, names[i][0]);
+  }
+  lua_setfield(L, mod, "metatables");
+}
+
 void xfl_init(lua_State *L) {
   setup_metatables(L);
+  if (lua_istable(L, -1))
+    set_module_fields(L, lua_gettop(L));
   if (get_rt(L))
     return;        /* loaded again in the same state */
   lua_newtable(L); /* the future cache: weak values */
@@ -2352,47 +2528,18 @@ void xfl_init(lua_State *L) {
   xf_loop_set_exception_handler(rt->loop, exception_handler, rt, NULL);
   *p = rt;
   lua_rawsetp(L, LUA_REGISTRYINDEX, &RT_KEY);
+  mark_closing_sentinel(L, rt);
 }
 
-/* The key a task yields to await, and the metatables, for the Lua layer. */
-int xfl_internals(lua_State *L) {
-  lua_createtable(L, 0, 6);
-  lua_pushlightuserdata(L, &AWAIT_KEY);
-  lua_setfield(L, -2, "await_key");
-  lua_pushlightuserdata(L, NULL); /* xf.null: the null pointer value */
-  lua_setfield(L, -2, "null");
-  const char *names[][2] = {{"future", MT_FUTURE},
-                            {"executor", MT_EXECUTOR},
-                            {"handle", MT_HANDLE},
-                            {"opaque", MT_OPAQUE},
-                            {"error", MT_ERROR}};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    luaL_getmetatable(L, names[i][1]);
-    lua_setfield(L, -2, names[i][0]);
-  }
-  return 1;
-}
+/* xf:end */
 
-/* ---- Chain ---------------------------------------------------------- */
+/* ---- Thread pools -------------------------------------------------- */
 
-/* future_chain(src, dst): xf_future_chain. */
-int xfl_future_chain(lua_State *L) {
-  check_rt(L);
-  xf_future_t *src = check_future(L, 1);
-  xf_future_t *dst = check_future(L, 2);
-  int rc = xf_future_chain(src, dst);
-  if (rc != XF_OK)
-    return raise_code(L, rc, NULL);
-  return 0;
-}
-
-/* ---- Bounded thread pools ------------------------------------------- */
-
-/* thread_pool_bounded(max_workers, name, max_queue, policy): a thread pool
- * whose queue holds at most max_queue waiting jobs (0: unbounded); policy
- * "block" (submit waits for room, running nothing meanwhile) or "reject"
- * (submit raises an error with code EAGAIN). */
-int xfl_thread_pool_bounded(lua_State *L) {
+/* thread_pool_new(max_workers, name, max_queue, policy): a thread pool
+ * whose queue holds at most max_queue waiting jobs (0 or nil: unbounded);
+ * policy "block" (submit waits for room, running nothing meanwhile) or
+ * "reject" (submit raises an error with code EAGAIN). */
+int xfl_thread_pool_new(lua_State *L) {
   check_rt(L);
   lua_Integer workers = luaL_optinteger(L, 1, 0);
   const char *name = luaL_optstring(L, 2, NULL);
@@ -2416,6 +2563,8 @@ int xfl_thread_pool_bounded(lua_State *L) {
   return 1;
 }
 
+/* xf:lang-specific: Lua functions as C function pointers (closures), retired when the
+ * state closes */
 /* ---- Callbacks: Lua functions as C function pointers ---------------- */
 
 #define MT_CLOSURE "xf.closure"
@@ -2425,11 +2574,37 @@ int xfl_thread_pool_bounded(lua_State *L) {
 typedef struct lclosure {
   box *r;
   int ret;
+  xf_closure_t *c; /* borrowed: the closure owns this record */
 } lclosure;
 
 typedef struct ud_closure {
   xf_closure_t *c;
+  xfl_rt *rt; /* a reference */
 } ud_closure;
+
+/* Callbacks retired as their state closed. C code may go on calling them
+ * (a library's thread knows nothing of Lua), so they stay, answering with
+ * their default value, for the life of the process (xf_closure_retire);
+ * the list keeps them reachable. */
+typedef struct parked {
+  xf_closure_t *c;
+  struct parked *next;
+} parked;
+
+static parked *parked_list;
+static pthread_mutex_t parked_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void park_closure(xf_closure_t *c) {
+  xf_closure_retire(c);
+  parked *p = malloc(sizeof *p);
+  if (!p)
+    return; /* kept all the same, only unlisted */
+  pthread_mutex_lock(&parked_mu);
+  p->c = c;
+  p->next = parked_list;
+  parked_list = p;
+  pthread_mutex_unlock(&parked_mu);
+}
 
 static void lclosure_free(void *data) {
   lclosure *k = data;
@@ -2499,6 +2674,11 @@ static int lclosure_handler(void *data, xf_value_t *const *args, size_t nargs,
   xfl_rt *rt = k->r->rt;
   if (!on_owner(rt))
     return atomic_load(&rt->alive) ? XF_EWRONGTHREAD : XF_ECLOSED;
+  if (closing(rt)) {
+    /* A call let through while the state closes: no Lua runs any more. */
+    xf_closure_retire(k->c);
+    return XF_ECLOSED;
+  }
   lua_State *L = rt->cur ? rt->cur : rt->L;
   if (!lua_checkstack(L, 4))
     return XF_ENOMEM;
@@ -2517,8 +2697,15 @@ static int lclosure_handler(void *data, xf_value_t *const *args, size_t nargs,
 static int closure_gc(lua_State *L) {
   ud_closure *u = lua_touserdata(L, 1);
   if (u->c) {
-    xf_closure_unref(u->c);
+    /* Collected while the state lives, or closed: the owner said no C code
+     * calls it any more. Collected as the state closes: nobody could say. */
+    if (closing(u->rt))
+      park_closure(u->c);
+    else
+      xf_closure_unref(u->c);
     u->c = NULL;
+    rt_unref(u->rt);
+    u->rt = NULL;
     atomic_fetch_sub(&live_handles, 1);
   }
   return 0;
@@ -2541,6 +2728,7 @@ int xfl_closure_new(lua_State *L) {
   lua_pop(L, 1);
   ud_closure *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->c = NULL;
+  u->rt = NULL;
   luaL_setmetatable(L, MT_CLOSURE);
   lclosure *k = malloc(sizeof *k);
   if (!k) {
@@ -2555,7 +2743,12 @@ int xfl_closure_new(lua_State *L) {
     lclosure_free(k);
     return raise_code(L, rc, NULL);
   }
+  k->c = u->c;
+  u->rt = rt_ref(rt);
   atomic_fetch_add(&live_handles, 1);
+  int top = lua_gettop(L);
+  mark_closing_sentinel(L, rt);
+  lua_settop(L, top);
   lua_pushlightuserdata(L, xf_closure_code(u->c));
   lua_pushstring(L, xf_signature_text(xf_closure_signature(u->c)));
   lua_pushinteger(L, (lua_Integer) (uintptr_t) xf_closure_code(u->c));
@@ -2567,6 +2760,8 @@ int xfl_closure_free(lua_State *L) {
   luaL_checkudata(L, 1, MT_CLOSURE);
   return closure_gc(L);
 }
+
+/* xf:end */
 
 /* ==== The process pool (xf.process_pool, xfutures_worker.lua) ===========
  *
@@ -2604,6 +2799,7 @@ static int pp_fd = 3;
 #define PP_FD        pp_fd
 #define PP_FRAME_MAX (1u << 30)
 
+/* xf:lang-specific: Lua values as the worker protocol's plain values */
 /* The plain conversion of the Lua value at idx (see the design notes). */
 static int pp_to_value(lua_State *L, int idx, int depth, xf_value_t **out,
                        const char **why) {
@@ -2719,6 +2915,8 @@ static xf_value_t *pp_check_value(lua_State *L, int idx, const char *what) {
   return v;
 }
 
+/* xf:end */
+
 /* Raise the error of a refused submission; a broken pool is a
  * BrokenProcessPool, as the futures of its tasks are. */
 static int pp_raise(lua_State *L, int rc) {
@@ -2735,6 +2933,24 @@ static xf_executor_t *pp_check_pool(lua_State *L, int idx) {
   if (xf_process_pool_stats(ex, &s) != XF_OK)
     luaL_argerror(L, idx, "not a process pool");
   return ex;
+}
+
+/* The worker's argv from the sequence of strings at idx, NULL-terminated;
+ * the strings are kept alive by the table, the array by the stack. */
+static const char **check_argv(lua_State *L, int idx) {
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_Integer argc = (lua_Integer) lua_rawlen(L, idx);
+  if (argc < 1 || argc > 1000)
+    raise_code(L, XF_EINVAL, "the worker's argv must have 1 to 1000 items");
+  const char **argv = lua_newuserdatauv(L, ((size_t) argc + 1) * sizeof *argv, 0);
+  for (lua_Integer i = 0; i < argc; i++) {
+    if (lua_rawgeti(L, idx, i + 1) != LUA_TSTRING)
+      raise_code(L, XF_EINVAL, "the worker's argv must hold strings");
+    argv[i] = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  argv[argc] = NULL;
+  return argv;
 }
 
 /* process_pool_new(argv, workers, max_tasks_per_child, on_worker_death,
@@ -2756,18 +2972,7 @@ int xfl_process_pool_new(lua_State *L) {
     policy = XF_WORKER_DEATH_REPLACE;
   else
     return raise_code(L, XF_EINVAL, "on_worker_death must be \"break\" or \"replace\"");
-  lua_Integer argc = (lua_Integer) lua_rawlen(L, 1);
-  if (argc < 1 || argc > 1000)
-    return raise_code(L, XF_EINVAL, "the worker's argv must have 1 to 1000 items");
-  const char **argv = lua_newuserdatauv(L, ((size_t) argc + 1) * sizeof *argv, 0);
-  for (lua_Integer i = 0; i < argc; i++) {
-    lua_rawgeti(L, 1, i + 1);
-    if (lua_type(L, -1) != LUA_TSTRING)
-      return raise_code(L, XF_EINVAL, "the worker's argv must hold strings");
-    argv[i] = lua_tostring(L, -1); /* kept alive by the table */
-    lua_pop(L, 1);
-  }
-  argv[argc] = NULL;
+  const char **argv = check_argv(L, 1);
   xf_value_t *init = NULL;
   if (!lua_isnoneornil(L, 5))
     init = pp_check_value(L, 5, "the initializer");
@@ -2793,7 +2998,7 @@ int xfl_process_pool_new(lua_State *L) {
 int xfl_process_pool_submit(lua_State *L) {
   check_rt(L);
   xf_executor_t *ex = pp_check_pool(L, 1);
-  int64_t timeout_ns = lua_isnoneornil(L, 3) ? -1 : to_ns(L, 3);
+  int64_t timeout_ns = lua_isnoneornil(L, 3) ? -1 : xfl_to_ns(L, 3);
   xf_value_t *payload = pp_check_value(L, 2, "an argument");
   xf_future_t *f = NULL;
   int rc = xf_process_pool_submit_payload(ex, "lua", payload, timeout_ns, &f);
@@ -2802,25 +3007,6 @@ int xfl_process_pool_submit(lua_State *L) {
     return pp_raise(L, rc);
   push_future(L, f, true);
   return 1;
-}
-
-/* process_pool_terminate(pool, grace_s|nil); process_pool_kill(pool) */
-int xfl_process_pool_terminate(lua_State *L) {
-  check_rt(L);
-  xf_executor_t *ex = pp_check_pool(L, 1);
-  int64_t grace = lua_isnoneornil(L, 2) ? -1 : to_ns(L, 2);
-  int rc = xf_process_pool_terminate(ex, grace);
-  if (rc != XF_OK)
-    return raise_code(L, rc, NULL);
-  return 0;
-}
-
-int xfl_process_pool_kill(lua_State *L) {
-  check_rt(L);
-  int rc = xf_process_pool_kill(pp_check_pool(L, 1));
-  if (rc != XF_OK)
-    return raise_code(L, rc, NULL);
-  return 0;
 }
 
 /* The process pool's own counters, added to the executor's (stats). */
@@ -3003,23 +3189,6 @@ int xfl_wire_send(lua_State *L) {
  */
 #include <xf/mpi.h>
 
-/* mpi_available() */
-int xfl_mpi_available(lua_State *L) {
-  lua_pushboolean(L, xf_mpi_available());
-  return 1;
-}
-
-/* mpi_world(): rank, size (initializing MPI) */
-int xfl_mpi_world(lua_State *L) {
-  int rank = -1, size = 0;
-  int rc = xf_mpi_world(&rank, &size);
-  if (rc != XF_OK)
-    return raise_code(L, rc, NULL);
-  lua_pushinteger(L, rank);
-  lua_pushinteger(L, size);
-  return 2;
-}
-
 static void mpi_options(lua_State *L, int in_flight_idx, int init_idx,
                         xf_mpi_options_t *o, xf_value_t **init) {
   lua_Integer n = luaL_optinteger(L, in_flight_idx, 1);
@@ -3058,18 +3227,7 @@ int xfl_mpi_pool_new(lua_State *L) {
   lua_Integer workers = luaL_optinteger(L, 2, 0);
   if (workers < 0 || workers > 100000)
     return raise_code(L, XF_EINVAL, "workers must be between 0 and 100000");
-  lua_Integer argc = (lua_Integer) lua_rawlen(L, 1);
-  if (argc < 1 || argc > 1000)
-    return raise_code(L, XF_EINVAL, "the worker's argv must have 1 to 1000 items");
-  const char **argv = lua_newuserdatauv(L, ((size_t) argc + 1) * sizeof *argv, 0);
-  for (lua_Integer i = 0; i < argc; i++) {
-    lua_rawgeti(L, 1, i + 1);
-    if (lua_type(L, -1) != LUA_TSTRING)
-      return raise_code(L, XF_EINVAL, "the worker's argv must hold strings");
-    argv[i] = lua_tostring(L, -1); /* kept alive by the table */
-    lua_pop(L, 1);
-  }
-  argv[argc] = NULL;
+  const char **argv = check_argv(L, 1);
   xf_mpi_options_t o = XF_MPI_OPTIONS_INIT;
   xf_value_t *init;
   mpi_options(L, 3, 4, &o, &init);
@@ -3123,13 +3281,5 @@ int xfl_mpi_serve_wait(lua_State *L) {
     return raise_code(L, rc, NULL);
   lua_pushboolean(L, rc == XF_OK);
   return 1;
-}
-
-/* mpi_world_release(root) */
-int xfl_mpi_world_release(lua_State *L) {
-  int rc = xf_mpi_world_release((int) luaL_checkinteger(L, 1));
-  if (rc != XF_OK)
-    return raise_code(L, rc, NULL);
-  return 0;
 }
 /* ==== End of the MPI executor ============================================== */

@@ -11,12 +11,12 @@
 local core = require "xfutures_core"
 
 local xf = {}
-local internals = core.internals()
-local AWAIT = internals.await_key
-local ErrorMT = internals.error
-local Future = internals.future.__index
-local Executor = internals.executor.__index
-local Handle = internals.handle.__index
+local metatables = core.metatables
+local AWAIT = core.await_key
+local ErrorMT = metatables.error
+local Future = metatables.future.__index
+local Executor = metatables.executor.__index
+local Handle = metatables.handle.__index
 
 xf.core = core
 xf._VERSION = core.version()
@@ -56,6 +56,14 @@ local function raise(code, type, message)
   error(core.make_error(code, type, message), 0)
 end
 
+-- The code a core call answered, raised as an error table when negative.
+local function check(rc)
+  if rc < 0 then
+    error(core.make_error(rc), 3)
+  end
+  return rc
+end
+
 -- ---- Futures --------------------------------------------------------------
 
 --- A new pending future, free-standing: any thread may finish it; its
@@ -80,7 +88,7 @@ xf.future_from_handle = core.future_from_handle
 
 --- The null pointer (a light userdata): the value of JavaScript's null and
 -- C's NULL pointer.
-xf.null = internals.null
+xf.null = core.null
 
 --- s as a value of kind bytes (it reads back as a Lua string).
 xf.bytes = core.bytes
@@ -129,24 +137,27 @@ function Future:error(timeout)
   return core.future_error(self)
 end
 
+local state_names = {
+  [core.PENDING] = "pending",
+  [core.RUNNING] = "running",
+  [core.FINISHED] = "finished",
+  [core.CANCELLED] = "cancelled",
+}
+
 --- "pending", "running", "finished" or "cancelled".
-Future.state = core.future_state
-
-function Future:done()
-  local s = core.future_state(self)
-  return s == "finished" or s == "cancelled"
+function Future:state()
+  return state_names[core.future_state(self)]
 end
 
-function Future:cancelled()
-  return core.future_state(self) == "cancelled"
-end
-
-function Future:running()
-  return core.future_state(self) == "running"
-end
+-- The core's calls themselves: no Lua frame on these paths.
+Future.done = core.future_done
+Future.cancelled = core.future_cancelled
+Future.running = core.future_running
 
 --- Cancel (only a pending future, or a task); true if it is now cancelled.
-Future.cancel = core.future_cancel
+function Future:cancel(msg)
+  return core.future_cancel_msg(self, msg) == 0
+end
 
 --- Call fn(future) once the future is done, on this state's thread.
 function Future:on_done(fn)
@@ -183,8 +194,11 @@ function xf.is_awaitable(x)
 end
 
 --- Inside a task, suspend until the future is done and return its value or
--- raise its error. Outside a task, block until done (running the loop). An
--- awaitable that is not a future is awaited through its __await.
+-- raise its error. Outside a task, block until done (running the loop). In
+-- a plain coroutine (or a callback) while the loop runs, blocking would stop
+-- every task: that raises an EDEADLK error instead, naming the fix (run the
+-- function as a task with xf.spawn). An awaitable that is not a future is
+-- awaited through its __await.
 function xf.await(f)
   if not core.is_future(f) then
     local aw = awaiter(f)
@@ -199,12 +213,15 @@ function xf.await(f)
       error("xf.await: a task cannot await itself", 2)
     end
     local status = coroutine.yield(AWAIT, f)
-    if status == core.ECANCELLED and core.future_state(f) ~= "cancelled" then
+    if status == core.ECANCELLED and not core.future_cancelled(f) then
       raise(core.ECANCELLED, "CancelledError", "the task was cancelled")
     end
     return core.future_outcome(f)
   end
-  return f:result()
+  -- Not in a task: block, running the loop, unless this thread is running
+  -- it already (a plain coroutine inside a task): that raises an error.
+  core.future_wait(f, nil, true)
+  return core.future_outcome(f)
 end
 Future.await = xf.await
 
@@ -216,9 +233,9 @@ function xf.sleep(s)
       coroutine.yield()
       return
     end
-    return xf.await(core.sleep_future(s))
+    return xf.await(core.loop_sleep(s))
   end
-  core.sleep_future(s or 0):result()
+  core.loop_sleep(math.max(s or 0, 0)):result()
 end
 
 local function bind(fn, ...)
@@ -251,7 +268,9 @@ Handle.cancel = core.handle_cancel
 xf.add_reader = core.add_reader
 
 --- Stop watching fd; true if a reader was removed.
-xf.remove_reader = core.remove_reader
+function xf.remove_reader(fd)
+  return core.loop_remove_reader(fd) == 1
+end
 
 local function future_list(args, fname)
   local list = {}
@@ -279,32 +298,35 @@ end
 function xf.gather(...)
   local first = ...
   if select("#", ...) == 1 and type(first) == "table" and not core.is_future(first) then
-    return core.gather(future_list(first, "xf.gather"), first.return_exceptions)
+    return core.future_all(future_list(first, "xf.gather"),
+      first.return_exceptions and core.ALL_COLLECT or 0)
   end
-  return core.gather(future_list({ ... }, "xf.gather"), false)
+  return core.future_all(future_list({ ... }, "xf.gather"), 0)
 end
 
 --- A future that follows f, unless timeout seconds pass first: then f is
 -- cancelled and the future fails with a TimeoutError.
-xf.wait_for = core.wait_for
+xf.wait_for = core.future_timeout
 
 --- A future that follows f but whose cancellation does not cancel f.
-xf.shield = core.shield
+xf.shield = core.future_shield
 
 --- Copy src's outcome into dst when src is done (if dst is still pending).
 -- Cancellation flows both ways: cancelling dst cancels src, and a cancelled
 -- src cancels dst.
-xf.chain = core.future_chain
+function xf.chain(src, dst)
+  core.future_chain(src, dst)
+end
 
 --- A future with the outcome of whichever future is done first; with
 -- cancel_rest the others are cancelled.
 function xf.first_completed(list, cancel_rest)
-  return core.first(list, cancel_rest, false)
+  return core.future_first(list, cancel_rest and true or false)
 end
 
 --- A future of the first successful value (an AggregateError if all fail).
 function xf.any(list, cancel_rest)
-  return core.first(list, cancel_rest, true)
+  return core.future_any(list, cancel_rest and true or false)
 end
 
 -- Wait for w, at most until deadline (ns on core.now()), awaiting in a task.
@@ -314,7 +336,7 @@ local function wait_until(w, deadline)
     return false
   end
   if core.current_task() then
-    local ok, err = pcall(xf.await, left and core.wait_for(core.shield(w), left) or w)
+    local ok, err = pcall(xf.await, left and core.future_timeout(core.future_shield(w), left) or w)
     if not ok and xf.is_timeout(err) and not w:done() then
       return false
     end
@@ -350,7 +372,7 @@ function xf.as_completed(list, timeout)
           return f
         end
       end
-      if not wait_until(core.first(pending, false, false), deadline) then
+      if not wait_until(core.future_first(pending, false), deadline) then
         raise(core.ETIMEDOUT, "TimeoutError", "as_completed timed out")
       end
     end
@@ -384,11 +406,8 @@ xf.set_exception_handler = core.set_exception_handler
 -- (queue_policy = "reject"; see xf.is_queue_full).
 function xf.thread_pool(opts)
   opts = opts or {}
-  if opts.max_queue or opts.queue_policy then
-    return core.thread_pool_bounded(opts.max_workers or 0, opts.name, opts.max_queue or 0,
-      opts.queue_policy or "block")
-  end
-  return core.thread_pool_new(opts.max_workers or 0, opts.name)
+  return core.thread_pool_new(opts.max_workers or 0, opts.name, opts.max_queue or 0,
+    opts.queue_policy or "block")
 end
 
 --- Whether e is the error of a submission refused by a full bounded queue.
@@ -473,7 +492,7 @@ end
 Executor.stats = core.executor_stats
 
 -- local pool <close> = xf.thread_pool{} shuts the pool down at scope exit.
-internals.executor.__close = function(self)
+metatables.executor.__close = function(self)
   self:shutdown { wait = true }
 end
 
@@ -610,11 +629,11 @@ end
 -- grace seconds (default 1), SIGKILL; their running tasks fail with
 -- "BrokenProcessPool". kill is terminate without grace.
 function ProcessPool:terminate(grace)
-  core.process_pool_terminate(self._ex, grace)
+  check(core.process_pool_terminate(self._ex, grace))
 end
 
 function ProcessPool:kill()
-  core.process_pool_kill(self._ex)
+  check(core.process_pool_kill(self._ex))
 end
 
 --- Counters: queued, running, completed, cancelled, threads, max_workers,
@@ -725,7 +744,7 @@ function xf.mpi_pool(opts)
     local initargs = opts.initargs or {}
     init = process_payload(opts.initializer, 2, table.unpack(initargs, 1, initargs.n or #initargs))
   end
-  local rank, size = core.mpi_world()
+  local _, rank, size = core.mpi_world()
   local ex
   if size > 1 then
     if rank ~= 0 then
@@ -766,8 +785,5 @@ end
 MPIPool.__close = function(self)
   self:shutdown { wait = true }
 end
-
---- Live userdata holding core references, and C data holding Lua references.
-xf.live = core.live
 
 return xf

@@ -44,7 +44,7 @@ local M = {}
 local HELLO, INIT, READY, TASK, RESULT, ERROR, SHUTDOWN = 0, 1, 2, 3, 4, 5, 6
 local VERSION = 1
 
-local ErrorMT = core.internals().error
+local ErrorMT = core.metatables.error
 
 -- The error table for whatever a task raised, with a traceback.
 local function handler(e)

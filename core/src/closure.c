@@ -46,6 +46,22 @@
  * rule above sends the closure's destruction, and so its free_data, to the
  * owner loop.
  *
+ * Retirement. An owner that goes away while C code may still hold the
+ * function pointer (a binding whose interpreter is closing, with a C
+ * library's thread still calling) retires the closure instead of dropping
+ * it: `retired` is set, and from then on the entry answers every call with
+ * the default value without touching the handler or the owner loop; the
+ * first such call is reported (`reported` makes it once). The handler's
+ * data must still outlive the handler calls already running: `active`
+ * counts them (xf__closure_invoke), and free_data runs when the closure is
+ * retired with none active, or when the last active one leaves, whichever
+ * comes second (`data_gone` makes it once). The order is Dekker's, with
+ * sequentially consistent operations: a caller increments `active` and then
+ * reads `retired`, the retiring thread sets `retired` and then reads
+ * `active`, so at least one of the two sees the other and frees the data.
+ * The closure's memory stays for as long as references remain, so an owner
+ * that cannot know when C code stops calling keeps its reference.
+ *
  * String results. A closure returning char* must hand its caller memory
  * that outlives the call: the calling thread keeps the result value in a
  * thread-specific slot until its next string-returning call or its exit.
@@ -70,6 +86,10 @@ struct xf_closure {
   _Atomic(const void *) home; /* the owner's thread (token), see above */
   ffi_closure *fc;
   void *code;
+  _Atomic uint32_t active; /* handler calls running, see Retirement */
+  _Atomic bool retired;    /* the handler is never called again */
+  _Atomic bool reported;   /* a call after retirement was reported */
+  _Atomic bool data_gone;  /* free_data has run */
 };
 
 /* A call posted to the owner loop. */
@@ -112,6 +132,27 @@ static void xf__closure_report(xf_closure_t *c, const char *what, int code,
     e = xf__error_oom();
   xf_loop_call_exception_handler(c->loop, message, e);
   xf_error_unref(e);
+}
+
+/* Release the handler's data, once. */
+static void xf__closure_data_free(xf_closure_t *c) {
+  if (!atomic_exchange(&c->data_gone, true) && c->free_data)
+    c->free_data(c->data);
+}
+
+/* A call that arrived after retirement: the first one is reported, to the
+ * owner loop while it is open, else on stderr, as the loop's default handler
+ * would (nobody else is left to tell). */
+static void xf__closure_report_retired(xf_closure_t *c) {
+  if (atomic_exchange(&c->reported, true))
+    return;
+  static const char what[] = "called after its owner was released";
+  if (c->loop && !xf_loop_is_closed(c->loop)) {
+    xf__closure_report(c, what, XF_ECLOSED, NULL);
+    return;
+  }
+  fprintf(stderr, "xfutures: closure %s: %s; its callers get the default value\n",
+          c->sig->text, what);
 }
 
 /* ---- Thread-local string results ------------------------------------------ */
@@ -176,7 +217,16 @@ static int xf__closure_invoke(xf_closure_t *c, xf_value_t *const *args, size_t n
   if (c->loop && atomic_load_explicit(&c->home, memory_order_relaxed) != xf__self())
     atomic_store_explicit(&c->home, xf__self(), memory_order_relaxed);
   xf_value_t *r = NULL;
+  atomic_fetch_add(&c->active, 1);
+  if (atomic_load(&c->retired)) {
+    if (atomic_fetch_sub(&c->active, 1) == 1)
+      xf__closure_data_free(c);
+    xf__closure_report_retired(c);
+    return XF_ECLOSED;
+  }
   int rc = c->handler(c->data, args, nargs, xf__ctype_is_void(c->sig->ret) ? NULL : &r);
+  if (atomic_fetch_sub(&c->active, 1) == 1 && atomic_load(&c->retired))
+    xf__closure_data_free(c);
   if (rc >= 0 && r && xf_value_kind(r) == XF_KIND_ERROR) {
     xf_error_t *e = NULL;
     xf_value_get_error(r, &e);
@@ -186,7 +236,12 @@ static int xf__closure_invoke(xf_closure_t *c, xf_value_t *const *args, size_t n
   }
   if (rc < 0) {
     xf_value_unref(r);
-    xf__closure_report(c, "the handler failed", rc, NULL);
+    /* A handler that retired its own closure (its owner is going away)
+     * and refused the call: a call after retirement. */
+    if (atomic_load(&c->retired))
+      xf__closure_report_retired(c);
+    else
+      xf__closure_report(c, "the handler failed", rc, NULL);
     return rc;
   }
   *result = r;
@@ -216,7 +271,9 @@ static void xf__closure_return(xf_closure_t *c, xf_value_t *r, void *ret) {
 /* ---- Calls on the owner's thread ------------------------------------------ */
 
 static void xf__call_inline(xf_closure_t *c, void *ret, void **args) {
-  xf_value_t *vals[XF_SIGNATURE_MAX_ARGS];
+  /* Zeroed: optimising compilers cannot see that only the first nargs are
+   * read, and only once converted. */
+  xf_value_t *vals[XF_SIGNATURE_MAX_ARGS] = {NULL};
   size_t n = c->sig->nargs;
   int rc = xf__args_to_values(c->sig, args, vals);
   if (rc != XF_OK) {
@@ -340,7 +397,7 @@ static void xf__call_posted(xf_closure_t *c, void *ret, void **args) {
    * end. A failing handler has been reported by the loop side already. */
   if (status == XF_OK)
     xf__closure_return(c, r, ret);
-  else if (status == XF_ECLOSED)
+  else if (status == XF_ECLOSED && !atomic_load(&c->retired))
     xf__closure_report(c, "the owner loop closed before the call ran", XF_ECLOSED, NULL);
   xf_value_unref(r);
   xf_closure_unref(c);
@@ -355,6 +412,10 @@ static void xf__closure_entry(ffi_cif *cif, void *ret, void **args, void *user) 
     xf__cslot_t zero;
     memset(&zero, 0, sizeof zero);
     xf__cret_store(c->sig->ret, &zero, ret);
+  }
+  if (atomic_load_explicit(&c->retired, memory_order_acquire)) {
+    xf__closure_report_retired(c);
+    return;
   }
   if (!c->loop || xf_loop_current() == c->loop) {
     /* The handler may drop the last reference of its owner. */
@@ -414,6 +475,10 @@ int xf_closure_new_sig(xf_signature_t *sig, xf_closure_handler_fn handler, void 
   c->loop = xf__loop_ref(owner);
   atomic_init(&c->home, xf__self());
   c->code = code;
+  atomic_init(&c->active, 0);
+  atomic_init(&c->retired, false);
+  atomic_init(&c->reported, false);
+  atomic_init(&c->data_gone, false);
   *out = c;
   return XF_OK;
 }
@@ -436,8 +501,7 @@ int xf_closure_new(const char *signature, xf_closure_handler_fn handler, void *d
 
 static void xf__closure_destroy(xf_closure_t *c) {
   ffi_closure_free(c->fc);
-  if (c->free_data)
-    c->free_data(c->data);
+  xf__closure_data_free(c);
   xf_signature_unref(c->sig);
   xf__loop_unref(c->loop);
   xf__free(c);
@@ -471,6 +535,20 @@ void xf_closure_unref(xf_closure_t *c) {
                                    xf__closure_destroy_posted) == XF_OK)
     return;
   xf__closure_destroy(c);
+}
+
+int xf_closure_retire(xf_closure_t *c) {
+  if (!c)
+    return XF_EINVAL;
+  if (atomic_exchange(&c->retired, true))
+    return XF_OK;
+  if (atomic_load(&c->active) == 0)
+    xf__closure_data_free(c);
+  return XF_OK;
+}
+
+bool xf_closure_retired(const xf_closure_t *c) {
+  return c && atomic_load(&((xf_closure_t *) c)->retired);
 }
 
 void *xf_closure_code(const xf_closure_t *c) {

@@ -825,6 +825,181 @@ START_TEST(test_handler_drops_its_closure) {
 }
 END_TEST
 
+/* ---- Retirement ---------------------------------------------------------- */
+
+/* A handler that holds its caller until released, to retire the closure
+ * while a call is inside it. */
+typedef struct held {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool entered, go;
+  _Atomic int runs;
+  _Atomic int freed;
+} held_t;
+
+static int held_handler(void *data, xf_value_t *const *args, size_t nargs,
+                        xf_value_t **result) {
+  (void) args;
+  (void) nargs;
+  held_t *h = data;
+  atomic_fetch_add(&h->runs, 1);
+  pthread_mutex_lock(&h->mu);
+  h->entered = true;
+  pthread_cond_broadcast(&h->cv);
+  while (!h->go)
+    pthread_cond_wait(&h->cv, &h->mu);
+  pthread_mutex_unlock(&h->mu);
+  return xf_value_new_int(42, result);
+}
+
+static void held_free(void *data) {
+  atomic_fetch_add(&((held_t *) data)->freed, 1);
+}
+
+static void held_init(held_t *h) {
+  memset(h, 0, sizeof *h);
+  pthread_mutex_init(&h->mu, NULL);
+  pthread_cond_init(&h->cv, NULL);
+}
+
+static void held_destroy(held_t *h) {
+  pthread_mutex_destroy(&h->mu);
+  pthread_cond_destroy(&h->cv);
+}
+
+typedef struct many_calls {
+  int32_t (*fn)(int32_t);
+  int calls;
+  int nonzero;
+} many_calls_t;
+
+static void *many_calls_main(void *arg) {
+  many_calls_t *m = arg;
+  for (int i = 0; i < m->calls; i++)
+    if (m->fn(i) != 0)
+      m->nonzero++;
+  return NULL;
+}
+
+/* After retirement every call, from any thread, gets the default value at
+ * once (no loop runs here), the handler never runs, the data is freed at
+ * once, and the calls are reported once. */
+START_TEST(test_retired_answers_the_default) {
+  long before = xft_alloc_live();
+  xf_loop_t *loop = xft_loop();
+  report_t rep;
+  report_init(&rep, loop);
+  held_t h;
+  held_init(&h);
+  xf_closure_t *c;
+  ck_assert_int_eq(xf_closure_new("int32(int32)", held_handler, &h, held_free, loop, &c),
+                   XF_OK);
+  ck_assert(!xf_closure_retired(c));
+  ck_assert_int_eq(xf_closure_retire(c), XF_OK);
+  ck_assert(xf_closure_retired(c));
+  ck_assert_int_eq(atomic_load(&h.freed), 1);
+  ck_assert_int_eq(xf_closure_retire(c), XF_OK);
+  many_calls_t ms[2] = {{(int32_t(*)(int32_t)) xf_closure_code(c), 500, 0},
+                        {(int32_t(*)(int32_t)) xf_closure_code(c), 500, 0}};
+  pthread_t ts[2] = {spawn(many_calls_main, &ms[0]), spawn(many_calls_main, &ms[1])};
+  many_calls_t mine = {ms[0].fn, 10, 0};
+  many_calls_main(&mine);
+  pthread_join(ts[0], NULL);
+  pthread_join(ts[1], NULL);
+  ck_assert_int_eq(ms[0].nonzero + ms[1].nonzero + mine.nonzero, 0);
+  ck_assert_int_eq(atomic_load(&h.runs), 0);
+  ck_assert_int_eq(report_count(&rep), 1);
+  ck_assert_int_eq(rep.last_code, XF_ECLOSED);
+  ck_assert_ptr_nonnull(strstr(rep.last_message, "called after its owner was released"));
+  /* The loop closed: still the default, and no second report. */
+  ck_assert_int_eq(xf_loop_close(loop), XF_OK);
+  ck_assert_int_eq(mine.fn(1), 0);
+  ck_assert_int_eq(report_count(&rep), 1);
+  ck_assert_int_eq(atomic_load(&h.freed), 1);
+  xf_closure_unref(c);
+  xf_loop_unref(loop);
+  held_destroy(&h);
+  ck_assert_int_eq(xft_alloc_live(), before);
+}
+END_TEST
+
+typedef struct held_call {
+  int32_t (*fn)(int32_t);
+  int32_t got;
+} held_call_t;
+
+static void *held_call_main(void *arg) {
+  held_call_t *hc = arg;
+  hc->got = hc->fn(1);
+  return NULL;
+}
+
+/* Retired while a call is inside the handler: that call finishes with the
+ * handler's answer, and the data outlives it; the call that leaves last
+ * frees it. */
+START_TEST(test_retired_with_a_call_inside) {
+  long before = xft_alloc_live();
+  held_t h;
+  held_init(&h);
+  xf_closure_t *c;
+  ck_assert_int_eq(xf_closure_new("int32(int32)", held_handler, &h, held_free, NULL, &c),
+                   XF_OK);
+  held_call_t hc = {(int32_t(*)(int32_t)) xf_closure_code(c), -1};
+  pthread_t t = spawn(held_call_main, &hc);
+  pthread_mutex_lock(&h.mu);
+  while (!h.entered)
+    pthread_cond_wait(&h.cv, &h.mu);
+  pthread_mutex_unlock(&h.mu);
+  ck_assert_int_eq(xf_closure_retire(c), XF_OK);
+  ck_assert_int_eq(atomic_load(&h.freed), 0);
+  /* A call that starts now is answered at once, while the other waits. */
+  ck_assert_int_eq(hc.fn(2), 0);
+  pthread_mutex_lock(&h.mu);
+  h.go = true;
+  pthread_cond_broadcast(&h.cv);
+  pthread_mutex_unlock(&h.mu);
+  pthread_join(t, NULL);
+  ck_assert_int_eq(hc.got, 42);
+  ck_assert_int_eq(atomic_load(&h.runs), 1);
+  ck_assert_int_eq(atomic_load(&h.freed), 1);
+  xf_closure_unref(c);
+  ck_assert_int_eq(atomic_load(&h.freed), 1);
+  held_destroy(&h);
+  ck_assert_int_eq(xft_alloc_live(), before);
+}
+END_TEST
+
+/* A call posted to the owner loop and waiting when the closure is retired
+ * is answered with the default value when the loop runs; the handler never
+ * runs. */
+START_TEST(test_retired_with_a_posted_call) {
+  long before = xft_alloc_live();
+  xf_loop_t *loop = xft_loop();
+  report_t rep;
+  report_init(&rep, loop);
+  held_t h;
+  held_init(&h);
+  h.go = true;
+  xf_closure_t *c;
+  ck_assert_int_eq(xf_closure_new("int32(int32)", held_handler, &h, held_free, loop, &c),
+                   XF_OK);
+  held_call_t hc = {(int32_t(*)(int32_t)) xf_closure_code(c), -1};
+  worker_t w;
+  worker_start(&w, loop, held_call_main, &hc);
+  wait_queued(loop);
+  ck_assert_int_eq(xf_closure_retire(c), XF_OK);
+  worker_finish(&w);
+  ck_assert_int_eq(hc.got, 0);
+  ck_assert_int_eq(atomic_load(&h.runs), 0);
+  ck_assert_int_eq(atomic_load(&h.freed), 1);
+  ck_assert_int_eq(report_count(&rep), 1);
+  xf_closure_unref(c);
+  xf_loop_unref(loop);
+  held_destroy(&h);
+  ck_assert_int_eq(xft_alloc_live(), before);
+}
+END_TEST
+
 /* ---- Done callbacks through closures ------------------------------------- */
 
 typedef struct deliveries {
@@ -1074,6 +1249,8 @@ END_TEST
 /* ---- Bad input and failed allocations ---------------------------------- */
 
 START_TEST(test_bad_input) {
+  ck_assert_int_eq(xf_closure_retire(NULL), XF_EINVAL);
+  ck_assert(!xf_closure_retired(NULL));
   xf_closure_t *c = (xf_closure_t *) 1;
   ck_assert_int_eq(xf_closure_new("void()", NULL, NULL, NULL, NULL, &c), XF_EINVAL);
   ck_assert_ptr_null(c);
@@ -1206,6 +1383,11 @@ static Suite *closure_suite(void) {
   tcase_add_test(tc, test_close_drops_queued_calls);
   tcase_add_test(tc, test_last_unref_elsewhere_frees_on_owner);
   tcase_add_test(tc, test_handler_drops_its_closure);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("retired");
+  tcase_add_test(tc, test_retired_answers_the_default);
+  tcase_add_test(tc, test_retired_with_a_call_inside);
+  tcase_add_test(tc, test_retired_with_a_posted_call);
   suite_add_tcase(s, tc);
   tc = tcase_create("done_closures");
   tcase_set_timeout(tc, 240);

@@ -87,6 +87,29 @@ describe("tasks", function()
     assert.are.equal("carried on", xf.run(t))
   end)
 
+  it("refuse to await in a plain coroutine inside them, naming xf.spawn", function()
+    local f = xf.future() -- nobody finishes it: blocking would be forever
+    local results = xf.run(function()
+      local co = coroutine.create(function() return xf.await(f) end)
+      return { coroutine.resume(co) }
+    end)
+    local ok, e = results[1], results[2]
+    assert.is_false(ok)
+    assert.are.equal("XF_EDEADLK", e.name)
+    assert.matches("xf.spawn", e.message, 1, true)
+    -- Spawned instead, the inner function suspends the task properly.
+    f = xf.future()
+    assert.are.equal(5, xf.run(function()
+      local inner = xf.spawn(function() return xf.await(f) end)
+      xf.call_soon(function() f:set_result(5) end)
+      return xf.await(inner)
+    end))
+    -- A done future is no reason to refuse.
+    assert.are.equal(5, xf.run(function()
+      return select(2, coroutine.resume(coroutine.create(function() return xf.await(f) end)))
+    end))
+  end)
+
   it("yield to each other with xf.sleep(0)", function()
     local log = {}
     local function worker(name)

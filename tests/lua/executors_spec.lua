@@ -100,6 +100,22 @@ describe("the Lua-state pool", function()
     assert.are.equal("\0\255", pool:submit(function(s) return s end, "\0\255"):result())
   end)
 
+  it("brings back every value the function returns", function()
+    local pool <close> = xf.lua_pool { workers = 1 }
+    local function pack(...) return { n = select("#", ...), ... } end
+    assert.are.same({ n = 3, 1, nil, "x" },
+      pack(pool:submit(function() return 1, nil, "x" end):result(5)))
+    assert.are.same({ n = 2, { 1, 2 }, { a = 1 } },
+      pack(pool:submit(function() return { 1, 2 }, { a = 1 } end):result(5)))
+    -- One value, a list, stays one value; none is nil.
+    assert.are.same({ n = 1, { 1, 2 } }, pack(pool:submit(function() return { 1, 2 } end):result(5)))
+    assert.are.same({ n = 1 }, pack(pool:submit(function() end):result(5)))
+    assert.are.same({ n = 2, 7, 8 }, xf.run(function()
+      return pack(xf.await(pool:submit(function(a) return a, a + 1 end, 7)))
+    end))
+    assert.are.same({ n = 2, 9, "m" }, pack(pool:submit("xfl_testmod:two", 9):result(5)))
+  end)
+
   it("runs a module's function by name", function()
     local pool <close> = xf.lua_pool { workers = 1 }
     assert.are.equal(9, pool:submit("xfl_testmod:add", 4, 5):result())

@@ -9,6 +9,10 @@ function M.where()
   return require("xfutures_core").thread_id()
 end
 
+function M.two(a)
+  return a, "m"
+end
+
 function M.fail(message)
   error({ type = "ValueError", message = message })
 end

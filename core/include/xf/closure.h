@@ -205,6 +205,29 @@ XF_API void *xf_closure_code(const xf_closure_t *c);
 XF_API xf_closure_t *xf_closure_ref(xf_closure_t *c);
 XF_API void xf_closure_unref(xf_closure_t *c);
 
+/* Retire a closure whose owner is going away while C code may still hold
+ * its function pointer (an interpreter closing while a C library's thread
+ * calls its callback). From now on the handler is never called again:
+ * every call, from any thread, returns the default value (zero, 0.0, NULL)
+ * at once, without waiting for the owner loop, and the first such call is
+ * reported, once, to the owner loop's exception handler while that loop is
+ * open, else on stderr. Handler calls already running finish; free_data
+ * runs when the last of them has returned (at once, in this call, when none
+ * is running), on the thread that gets there last. Calls posted to the owner
+ * loop and not yet run are answered with the default value when the loop
+ * runs or closes.
+ *
+ * Retiring does not drop a reference. The code stays valid, and keeps
+ * answering with the default value, for as long as references remain: an
+ * owner that cannot know when C code stops calling keeps its reference for
+ * the life of the process (the closure's memory, a few hundred bytes; its
+ * data is freed as above). Retiring twice is a no-op. XF_EINVAL for NULL.
+ * Any thread. */
+XF_API int xf_closure_retire(xf_closure_t *c);
+
+/* Whether c has been retired (false for NULL). Any thread. */
+XF_API bool xf_closure_retired(const xf_closure_t *c);
+
 /* The owner loop (borrowed; NULL if none) and the signature (borrowed). */
 XF_API xf_loop_t *xf_closure_loop(const xf_closure_t *c);
 XF_API xf_signature_t *xf_closure_signature(const xf_closure_t *c);
