@@ -18,9 +18,18 @@
  * cannot starve I/O.
  *
  * The incoming queue (any thread) is the hot path of bindings: a singly
- * linked FIFO under a futex lock, appended to by producers and swapped out
- * whole by the loop once per iteration, so the loop takes a whole batch per
- * wake-up and per-producer order holds. Nothing is ever merged.
+ * linked FIFO (queue.h) under a futex lock, appended to by producers and
+ * swapped out whole by the loop once per iteration, so the loop takes a
+ * whole batch per wake-up and per-producer order holds. Nothing is ever
+ * merged. A post made by the thread that runs the loop (a callback that
+ * finishes a loop future, or calls call_soon_threadsafe) skips it: it goes
+ * straight to the ready list, which is that thread's, with no lock, no
+ * eventfd write and no poll to read it back, and it keeps its place among
+ * what the same callback schedules with call_soon, as in asyncio, where
+ * both are call_soon on the loop's thread. A posted done callback is its
+ * own record (no allocation per post); a call_soon_threadsafe handle comes
+ * from the posting thread's block cache and goes back to it when the loop
+ * is done with it.
  *
  * Waking. `polling` is 1 while the loop sleeps in the poller, is about to,
  * or is not being run at all (a host loop may be sleeping on backend_fd). A
@@ -87,16 +96,16 @@ static void xf__item_drop(xf_loop_t *loop, xf__cb_t *cb) {
   xf_future_t *f = xf__post_future(cb);
   if (cb->free_data)
     cb->free_data(cb->data);
-  xf__free(cb);
+  xf__cache_free(cb);
   xf_future_unref(f);
   xf__loop_unref(loop);
 }
 
-static void xf__list_drop(xf_loop_t *loop, xf__cb_t *cb) {
-  while (cb) {
-    xf__cb_t *next = cb->next;
-    xf__item_drop(loop, cb);
-    cb = next;
+static void xf__list_drop(xf_loop_t *loop, xf__qnode_t *n) {
+  while (n) {
+    xf__qnode_t *next = n->next;
+    xf__item_drop(loop, xf__cb_of(n));
+    n = next;
   }
 }
 
@@ -112,7 +121,7 @@ void xf__item_run(xf_loop_t *loop, xf__cb_t *cb) {
   }
   xf_future_t *f = xf__post_future(cb);
   xf__cb_invoke(f, cb);
-  xf__free(cb);
+  xf__cache_free(cb);
   xf_future_unref(f);
   xf__loop_unref(loop);
 }
@@ -134,7 +143,13 @@ void xf__loop_wake(xf_loop_t *loop) {
  * closed and be freed, so a wake-up to write after that holds a reference
  * to the loop, taken under the lock (see "Lifetime"). */
 static bool xf__incoming_push(xf_loop_t *loop, xf__cb_t *cb) {
-  cb->next = NULL;
+  if (xf__running == loop) {
+    /* Posted by the thread that runs the loop (a callback finished a
+     * future): the ready list is this thread's, and the loop is awake. It
+     * runs in the next iteration, as it would through the queue. */
+    xf__queue_push(&loop->ready, &cb->link);
+    return true;
+  }
   if (xf__forked(loop->fork_gen))
     return false;
   xf__lock(&loop->in_lock);
@@ -142,11 +157,9 @@ static bool xf__incoming_push(xf_loop_t *loop, xf__cb_t *cb) {
     xf__unlock(&loop->in_lock);
     return false;
   }
-  if (loop->in_tail)
-    loop->in_tail->next = cb;
-  else
-    atomic_store_explicit(&loop->in_head, cb, memory_order_seq_cst);
-  loop->in_tail = cb;
+  if (xf__queue_empty(&loop->in))
+    atomic_store_explicit(&loop->in_any, 1, memory_order_seq_cst);
+  xf__queue_push(&loop->in, &cb->link);
   bool wake = xf__loop_wake_claim(loop);
   if (wake)
     xf__loop_ref(loop);
@@ -159,18 +172,15 @@ static bool xf__incoming_push(xf_loop_t *loop, xf__cb_t *cb) {
 }
 
 void xf__incoming_drain(xf_loop_t *loop) {
-  if (!atomic_load_explicit(&loop->in_head, memory_order_acquire))
+  if (!atomic_load_explicit(&loop->in_any, memory_order_acquire))
     return;
   xf__lock(&loop->in_lock);
-  xf__cb_t *head = atomic_load_explicit(&loop->in_head, memory_order_relaxed);
-  xf__cb_t *tail = loop->in_tail;
-  atomic_store_explicit(&loop->in_head, NULL, memory_order_relaxed);
-  loop->in_tail = NULL;
+  xf__queue_t batch = xf__queue_take(&loop->in);
+  atomic_store_explicit(&loop->in_any, 0, memory_order_relaxed);
   xf__unlock(&loop->in_lock);
-  for (xf__cb_t *cb = head; cb; cb = cb->next)
-    if (xf__is_handle(cb))
-      xf__handle_of(cb)->where = XF__H_QUEUED;
-  xf__list_append(&loop->ready, head, tail);
+  /* One splice for the whole batch: its handles were marked queued by
+   * their producers, so nothing here touches the items one by one. */
+  xf__queue_concat(&loop->ready, &batch);
 }
 
 void xf__loop_post_done(xf_loop_t *loop, xf_future_t *f, xf__cb_t *cb) {
@@ -181,7 +191,7 @@ void xf__loop_post_done(xf_loop_t *loop, xf_future_t *f, xf__cb_t *cb) {
   /* Closed: nobody will ever run it. */
   if (cb->free_data)
     cb->free_data(cb->data);
-  xf__free(cb);
+  xf__cache_free(cb);
   xf_future_unref(f);
   xf__loop_report(loop, "a done callback was dropped because its loop is closed",
                   XF_ECLOSED);
@@ -198,6 +208,10 @@ int xf_loop_call_soon_threadsafe(xf_loop_t *loop, xf_callback_fn fn, void *data,
   int rc = xf__handle_new(loop, fn, data, free_data, false, &h);
   if (rc != XF_OK)
     return rc;
+  /* Nobody else sees the handle yet (the caller gets none): its producer
+   * marks it queued for the loop, which then need not walk what it
+   * drains. */
+  h->where = XF__H_QUEUED;
   if (!xf__incoming_push(loop, &h->node)) {
     xf__handle_abandon(h);
     return XF_ECLOSED;
@@ -208,17 +222,13 @@ int xf_loop_call_soon_threadsafe(xf_loop_t *loop, xf_callback_fn fn, void *data,
 void xf__incoming_close(xf_loop_t *loop) {
   xf__lock(&loop->in_lock);
   atomic_store_explicit(&loop->closed, true, memory_order_release);
-  xf__cb_t *incoming = atomic_load_explicit(&loop->in_head, memory_order_relaxed);
-  atomic_store_explicit(&loop->in_head, NULL, memory_order_relaxed);
-  loop->in_tail = NULL;
+  xf__queue_t incoming = xf__queue_take(&loop->in);
+  atomic_store_explicit(&loop->in_any, 0, memory_order_relaxed);
   xf__unlock(&loop->in_lock);
 
   /* Dropping an item frees its data, which may finish futures and so post
    * more callbacks: those meet a closed loop and are reported. */
-  xf__list_drop(loop, incoming);
-  while (loop->ready.head) {
-    xf__cb_t *head = loop->ready.head;
-    loop->ready.head = loop->ready.tail = NULL;
-    xf__list_drop(loop, head);
-  }
+  xf__list_drop(loop, incoming.head);
+  while (!xf__queue_empty(&loop->ready))
+    xf__list_drop(loop, xf__queue_take(&loop->ready).head);
 }

@@ -70,6 +70,10 @@ int xf_set_allocator(xf_malloc_fn malloc_fn, xf_realloc_fn realloc_fn,
   return XF_OK;
 }
 
+bool xf__alloc_is_default(void) {
+  return atomic_load_explicit(&xf__malloc_fn, memory_order_relaxed) == malloc;
+}
+
 void *xf__malloc(size_t size) {
   return atomic_load_explicit(&xf__malloc_fn, memory_order_relaxed)(size ? size : 1);
 }

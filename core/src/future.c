@@ -12,7 +12,15 @@
  *
  * Waiting does not sleep when it need not: a waiter first spins for a few
  * microseconds (most results on a busy pool arrive in that window), and only
- * then sets XF__WAITERS and sleeps on the word. The finisher issues the wake
+ * then sets XF__WAITERS and sleeps on the word. The spin is adaptive
+ * (xf__aspin_begin): it needs one of the process's spin slots (one fewer
+ * than the CPUs), so that spinners never crowd out the threads that do the
+ * work, and its budget is the waiting thread's own, doubled by a spin that
+ * saw the result and halved by one that ended asleep.
+ *
+ * Memory. Futures and callback records come from the per-thread caches of
+ * block_cache.c: a future freed by a worker goes back to the thread that
+ * made it. The finisher issues the wake
  * system call only when that bit was set, so a future nobody sleeps on is
  * finished with no system call at all.
  *
@@ -55,7 +63,7 @@ int xf__future_new(xf_loop_t *loop, xf_future_t **out) {
   if (!out)
     return XF_EINVAL;
   *out = NULL;
-  xf_future_t *f = xf__malloc(sizeof *f);
+  xf_future_t *f = xf__cache_alloc(XF__CACHE_BIG, sizeof *f);
   if (!f)
     return XF_ENOMEM;
   memset(f, 0, sizeof *f);
@@ -86,14 +94,14 @@ bool xf__future_tryref(xf_future_t *f) {
   return false;
 }
 
-static void xf__cb_free_list(xf__cb_t *cb) {
-  while (cb) {
-    xf__cb_t *next = cb->next;
+static void xf__cb_free_list(xf__qnode_t *n) {
+  while (n) {
+    xf__cb_t *cb = xf__cb_of(n);
+    n = n->next;
     if (cb->free_data)
       cb->free_data(cb->data);
     xf__loop_unref(cb->loop);
-    xf__free(cb);
-    cb = next;
+    xf__cache_free(cb);
   }
 }
 
@@ -108,32 +116,31 @@ void xf_future_unref(xf_future_t *f) {
       !atomic_load_explicit(&f->retrieved, memory_order_relaxed))
     xf_loop_call_exception_handler(f->loop, "Future exception was never retrieved",
                                    f->error);
-  xf__cb_free_list(f->cb_head);
+  xf__cb_free_list(f->cbs.head);
   xf_value_unref(f->value);
   xf_error_unref(f->error);
   xf__free(f->cancel_msg);
   xf__loop_unref(f->loop);
-  xf__free(f);
+  xf__cache_free(f);
 }
 
-void xf__future_run_callbacks(xf_future_t *f, xf__cb_t *cb) {
-  while (cb) {
-    xf__cb_t *next = cb->next;
+void xf__future_run_callbacks(xf_future_t *f, xf__qnode_t *n) {
+  while (n) {
+    xf__cb_t *cb = xf__cb_of(n);
+    n = n->next;
     if (cb->loop) {
       xf__loop_post_done(cb->loop, f, cb);
     } else {
       xf__cb_invoke(f, cb);
-      xf__free(cb);
+      xf__cache_free(cb);
     }
-    cb = next;
   }
 }
 
 /* Publish a final state (FINISHED or CANCELLED) and run what follows. Called
  * with the lock held and the outcome already stored; releases the lock. */
 static void xf__complete_locked(xf_future_t *f, uint32_t final_state) {
-  xf__cb_t *cbs = f->cb_head;
-  f->cb_head = f->cb_tail = NULL;
+  xf__qnode_t *cbs = xf__queue_take(&f->cbs).head;
   f->source = NULL;
   uint32_t old = atomic_exchange_explicit(&f->state, final_state, memory_order_acq_rel);
   xf__unlock(&f->lock);
@@ -300,6 +307,58 @@ bool xf__future_wait_deadlocks(const xf_future_t *f) {
   return f->loop && !xf__is_done(xf__state(f)) && xf__loop_is_running_here(f->loop);
 }
 
+static _Atomic uint32_t xf__spinners;
+static _Atomic int xf__spin_slots; /* 0 until the first spin */
+
+bool xf__aspin_begin(xf__aspin_t *s, _Atomic uint32_t *site) {
+  s->spin.until = 0;
+  s->spin.n = 0;
+  s->slot = false;
+  int slots = atomic_load_explicit(&xf__spin_slots, memory_order_relaxed);
+  if (XF__UNLIKELY(!slots)) {
+    slots = xf__cpu_count() > 1 ? xf__cpu_count() - 1 : 1;
+    atomic_store_explicit(&xf__spin_slots, slots, memory_order_relaxed);
+  }
+  /* A slot is often held for a moment only (a spinner that saw its event
+   * gives it up as it leaves): wait a little for one before giving up. */
+  uint32_t n = atomic_load_explicit(&xf__spinners, memory_order_relaxed);
+  for (int grace = 128;;) {
+    if (n < (uint32_t) slots) {
+      if (atomic_compare_exchange_weak_explicit(
+              &xf__spinners, &n, n + 1, memory_order_relaxed, memory_order_relaxed))
+        break;
+      continue;
+    }
+    if (--grace == 0)
+      return false;
+    xf__cpu_relax();
+    n = atomic_load_explicit(&xf__spinners, memory_order_relaxed);
+  }
+  s->slot = true;
+  uint32_t budget = site ? atomic_load_explicit(site, memory_order_relaxed) : 0;
+  s->budget = budget ? budget : XF__SPIN_NS;
+  return true;
+}
+
+void xf__aspin_end(xf__aspin_t *s, _Atomic uint32_t *site, bool seen) {
+  if (!s->slot)
+    return;
+  s->slot = false;
+  atomic_fetch_sub_explicit(&xf__spinners, 1, memory_order_relaxed);
+  if (!site)
+    return;
+  int64_t budget = seen ? s->budget * 2 : s->budget / 2;
+  if (budget > XF__SPIN_NS)
+    budget = XF__SPIN_NS;
+  if (budget < XF__SPIN_MIN_NS)
+    budget = XF__SPIN_MIN_NS;
+  atomic_store_explicit(site, (uint32_t) budget, memory_order_relaxed);
+}
+
+/* A waiter's spin budget is its thread's: what a thread waits for tends to
+ * take as long as what it waited for last time. */
+static _Thread_local _Atomic uint32_t xf__wait_spin_budget;
+
 int xf_future_wait(xf_future_t *f, int64_t timeout_ns) {
   if (!f)
     return XF_EINVAL;
@@ -310,10 +369,15 @@ int xf_future_wait(xf_future_t *f, int64_t timeout_ns) {
   if (xf__future_wait_deadlocks(f))
     return XF_EDEADLK;
   int64_t deadline = xf__deadline(timeout_ns);
-  xf__spin_t spin = {0, 0};
-  while (xf__spin_step(&spin))
-    if (xf__is_done(atomic_load_explicit(&f->state, memory_order_acquire)))
+  xf__aspin_t spin;
+  if (xf__aspin_begin(&spin, &xf__wait_spin_budget)) {
+    bool seen = false;
+    while (!seen && xf__aspin_step(&spin))
+      seen = xf__is_done(atomic_load_explicit(&f->state, memory_order_acquire));
+    xf__aspin_end(&spin, &xf__wait_spin_budget, seen);
+    if (seen)
       return XF_OK;
+  }
   for (;;) {
     uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
     if (xf__is_done(s))
@@ -396,26 +460,22 @@ int xf_future_outcome(xf_future_t *f, xf_value_t **value, xf_error_t **error) {
 
 static int xf__add_callback(xf_future_t *f, xf_done_fn fn, void *data,
                             xf_free_data_fn free_data, xf_loop_t *loop) {
-  xf__cb_t *cb = xf__malloc(sizeof *cb);
+  xf__cb_t *cb = xf__cache_alloc(XF__CACHE_SMALL, sizeof *cb);
   if (!cb)
     return XF_ENOMEM;
-  cb->next = NULL;
+  cb->link.next = NULL;
   cb->fn = fn;
   cb->data = data;
   cb->free_data = free_data;
   cb->loop = loop ? xf__loop_ref(loop) : NULL;
   xf__lock(&f->lock);
   if (!xf__is_done(atomic_load_explicit(&f->state, memory_order_relaxed))) {
-    if (f->cb_tail)
-      f->cb_tail->next = cb;
-    else
-      f->cb_head = cb;
-    f->cb_tail = cb;
+    xf__queue_push(&f->cbs, &cb->link);
     xf__unlock(&f->lock);
     return XF_OK;
   }
   xf__unlock(&f->lock);
-  xf__future_run_callbacks(f, cb);
+  xf__future_run_callbacks(f, &cb->link);
   return XF_OK;
 }
 
@@ -493,26 +553,25 @@ int xf_future_remove_done_callback(xf_future_t *f, xf_done_fn fn, void *data) {
 int xf__future_remove_done_if(xf_future_t *f, xf_done_fn fn,
                               bool (*match)(const void *data, const void *arg),
                               const void *arg) {
-  xf__cb_t *removed = NULL, **tail = &removed;
+  xf__queue_t removed, kept;
+  xf__queue_init(&removed);
+  xf__queue_init(&kept);
   int count = 0;
   xf__lock(&f->lock);
-  xf__cb_t **link = &f->cb_head, *prev = NULL;
-  while (*link) {
-    xf__cb_t *cb = *link;
+  /* Split the list in two, each in order. */
+  xf__qnode_t *n;
+  while ((n = xf__queue_pop(&f->cbs))) {
+    xf__cb_t *cb = xf__cb_of(n);
     if (cb->fn == fn && (match ? match(cb->data, arg) : cb->data == arg)) {
-      *link = cb->next;
-      cb->next = NULL;
-      *tail = cb;
-      tail = &cb->next;
+      xf__queue_push(&removed, n);
       count++;
     } else {
-      prev = cb;
-      link = &cb->next;
+      xf__queue_push(&kept, n);
     }
   }
-  f->cb_tail = prev;
+  f->cbs = kept;
   xf__unlock(&f->lock);
   /* Freed outside the lock: a free function may touch this future. */
-  xf__cb_free_list(removed);
+  xf__cb_free_list(removed.head);
   return count;
 }

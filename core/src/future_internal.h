@@ -21,11 +21,17 @@
  *    is a closure, whose trampoline enters that runtime on its owner
  *    thread.
  * Nothing in the reactor (loop.c, timer.c, async.c, io.c) reaches up into
- * executors: the asyncio layer (loop_future.c) sits above both. */
+ * executors: the asyncio layer (loop_future.c) sits above both.
+ *
+ * Along the way, the queues are queue.h's intrusive FIFO (a future's
+ * callbacks, the loop's incoming and ready lists), except the pool's inbox,
+ * a lock-free FIFO of its own; and the memory of futures, callback records
+ * and handles is recycled to the thread that allocated it (block_cache.c). */
 #ifndef XF_FUTURE_INTERNAL_H
 #define XF_FUTURE_INTERNAL_H
 
 #include "internal.h"
+#include "queue.h"
 
 /* The low two bits of the state word hold xf_future_state_t; this bit says
  * that some thread sleeps on the word and the finisher must wake it. */
@@ -36,7 +42,7 @@
 #define XF__BOUND 1u /* chained to another future that will finish it */
 
 typedef struct xf__cb {
-  struct xf__cb *next;
+  xf__qnode_t link; /* in its future's list, then in a loop's queues */
   xf_done_fn fn;
   void *data;
   xf_free_data_fn free_data;
@@ -51,8 +57,8 @@ struct xf_future {
   xf_value_t *value; /* owned; set once before the state becomes FINISHED */
   xf_error_t *error; /* owned; likewise */
   char *cancel_msg;  /* owned; set once before the state becomes CANCELLED */
-  xf__cb_t *cb_head, *cb_tail;
-  xf_loop_t *loop; /* a reference, for loop-bound futures */
+  xf__queue_t cbs;   /* the done callbacks (xf__cb_t), under the lock */
+  xf_loop_t *loop;   /* a reference, for loop-bound futures */
   /* Under the lock: the future this one is bound to by chain, weakly (no
    * reference: the source holds this future, not the other way round). The
    * chain clears it before the source is freed. A cancel of this future
@@ -71,11 +77,66 @@ struct xf_future {
   void *hook_data;
 
   /* The task this future stands for, when an executor made it. */
-  struct xf_future *task_next; /* an executor's intrusive queue link */
+  /* An executor's intrusive queue link: the thread pool queues through
+   * task_link (queue.h), the frame executors (task_frame.h) through
+   * task_next; a future is in one executor's queue at most. */
+  union {
+    struct xf_future *task_next;
+    xf__qnode_t task_link;
+  };
   xf_task_fn task_fn;
   void *task_data;
   xf_free_data_fn task_free;
 };
+
+/* Small blocks recycled to the thread that allocated them (block_cache.c):
+ * the memory of futures (XF__CACHE_BIG), done-callback records
+ * (XF__CACHE_SMALL) and loop handles (XF__CACHE_BIG). A block of class cls
+ * holds up to 48 (small) or 128 (big) bytes; a larger size, and every size
+ * while an allocation hook other than the C library's is installed, goes
+ * through the hook. NULL when memory runs out. Free with xf__cache_free
+ * only, from any thread. */
+#define XF__CACHE_SMALL   0
+#define XF__CACHE_BIG     1
+#define XF__CACHE_CLASSES 2
+XF__HIDDEN void *xf__cache_alloc(int cls, size_t size);
+XF__HIDDEN void xf__cache_free(void *p);
+
+/* Adaptive spinning (future.c), for the waits that expect an event soon: a
+ * waiter on a future and the pool's idle worker. A spin takes one of a
+ * process-wide number of slots, as many as there are CPUs less one (at
+ * least one): more spinners than that would take the cores from the
+ * threads that produce the event they wait for. Its budget is the site's
+ * own and adapts: a spin that saw its event doubles it (up to
+ * XF__SPIN_NS), one that ended in a sleep halves it (down to
+ * XF__SPIN_MIN_NS, so that a later success can grow it back). */
+#define XF__SPIN_MIN_NS 1000
+
+typedef struct xf__aspin {
+  xf__spin_t spin;
+  int64_t budget; /* this spin's budget, from the site's */
+  bool slot;      /* holds a spin slot */
+} xf__aspin_t;
+
+/* Start a spin with the site's budget (an atomic word the site keeps,
+ * 0 for the default; a NULL site always spins XF__SPIN_NS and learns
+ * nothing); false if no slot is free, and then no spin. */
+XF__HIDDEN bool xf__aspin_begin(xf__aspin_t *s, _Atomic uint32_t *site);
+/* One step: false once the budget is spent. */
+static inline bool xf__aspin_step(xf__aspin_t *s) {
+  xf__cpu_relax();
+  if ((++s->spin.n & 63) != 0)
+    return true;
+  int64_t now = xf_now();
+  if (!s->spin.until)
+    s->spin.until = now + s->budget;
+  return now < s->spin.until;
+}
+/* End the spin, telling whether it saw its event, and free the slot. */
+XF__HIDDEN void xf__aspin_end(xf__aspin_t *s, _Atomic uint32_t *site, bool seen);
+
+/* Whether the allocation hook is the C library's own (common.c). */
+XF__HIDDEN bool xf__alloc_is_default(void);
 
 /* A new pending future bound to loop (which gets a reference), or
  * free-standing with loop NULL. */
@@ -140,9 +201,14 @@ XF__HIDDEN int xf__future_remove_done_if(xf_future_t *f, xf_done_fn fn,
 /* Cancel f now, bypassing its cancel hook. Same codes as xf_future_cancel. */
 XF__HIDDEN int xf__future_cancel_final(xf_future_t *f, const char *msg);
 
-/* Call every done-callback record in list order: run inline ones, post loop
- * ones. Frees the records. */
-XF__HIDDEN void xf__future_run_callbacks(xf_future_t *f, xf__cb_t *list);
+/* Call every done-callback record of a chain of links (xf__cb_t.link,
+ * ending with NULL) in order: run inline ones, post loop ones. Frees the
+ * records. */
+XF__HIDDEN void xf__future_run_callbacks(xf_future_t *f, xf__qnode_t *list);
+
+static inline xf__cb_t *xf__cb_of(xf__qnode_t *n) {
+  return XF__CONTAINER_OF(n, xf__cb_t, link);
+}
 
 /* Run one callback record now, in this thread, then free its data. */
 static inline void xf__cb_invoke(xf_future_t *f, xf__cb_t *cb) {

@@ -193,7 +193,9 @@ int xf_loop_new(xf_loop_t **out) {
   atomic_init(&loop->handles, 1);
   xf__lock_init(&loop->in_lock);
   xf__lock_init(&loop->lock);
-  atomic_init(&loop->in_head, NULL);
+  xf__queue_init(&loop->in);
+  xf__queue_init(&loop->ready);
+  atomic_init(&loop->in_any, 0);
   atomic_init(&loop->polling, 1);
   atomic_init(&loop->wake_sent, 0);
   atomic_init(&loop->closing, false);
@@ -280,7 +282,7 @@ int xf_loop_stop(xf_loop_t *loop) {
  * since): RUN_ONCE does not count such an iteration. */
 static bool xf__loop_iterate(xf_loop_t *loop, int mode) {
   int64_t timeout = 0;
-  if (mode != XF_RUN_NOWAIT && !loop->ready.head &&
+  if (mode != XF_RUN_NOWAIT && xf__queue_empty(&loop->ready) &&
       !atomic_load_explicit(&loop->stopping, memory_order_relaxed))
     timeout = xf__timers_timeout(loop, xf_now());
   int n = 0;
@@ -288,7 +290,7 @@ static bool xf__loop_iterate(xf_loop_t *loop, int mode) {
   if (timeout != 0) {
     /* About to sleep: announce it, then look for work once more. */
     atomic_store_explicit(&loop->polling, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&loop->in_head, memory_order_seq_cst) ||
+    if (atomic_load_explicit(&loop->in_any, memory_order_seq_cst) ||
         atomic_load_explicit(&loop->stopping, memory_order_seq_cst))
       timeout = 0;
     n = xf__backend_poll(&loop->backend, timeout, loop->events, XF__LOOP_EVENTS, &wakes);
@@ -312,13 +314,12 @@ static bool xf__loop_iterate(xf_loop_t *loop, int mode) {
   xf__incoming_drain(loop);
   xf__timers_run_due(loop, xf_now());
   /* Run what is ready now; what these callbacks schedule waits. */
-  xf__cb_t *cb = loop->ready.head;
-  loop->ready.head = loop->ready.tail = NULL;
-  bool idle = n == 0 && !cb;
-  while (cb) {
-    xf__cb_t *next = cb->next;
-    xf__item_run(loop, cb);
-    cb = next;
+  xf__qnode_t *item = xf__queue_take(&loop->ready).head;
+  bool idle = n == 0 && !item;
+  while (item) {
+    xf__qnode_t *next = item->next;
+    xf__item_run(loop, xf__cb_of(item));
+    item = next;
   }
   return !(idle && wakes && !atomic_load_explicit(&loop->stopping, memory_order_acquire));
 }
@@ -364,7 +365,8 @@ int xf_loop_run(xf_loop_t *loop, int mode) {
    * drain, or left by the last callbacks, makes that fd readable now. */
   atomic_store_explicit(&loop->polling, 1, memory_order_seq_cst);
   xf__timers_arm(loop);
-  if (loop->ready.head || atomic_load_explicit(&loop->in_head, memory_order_seq_cst))
+  if (!xf__queue_empty(&loop->ready) ||
+      atomic_load_explicit(&loop->in_any, memory_order_seq_cst))
     xf__loop_wake(loop);
   atomic_store_explicit(&loop->owner, NULL, memory_order_seq_cst);
   if (atomic_load_explicit(&loop->close_on_exit, memory_order_seq_cst))
@@ -451,7 +453,8 @@ int64_t xf_loop_backend_timeout(xf_loop_t *loop) {
   int rc = xf__loop_check_thread(loop);
   if (rc != XF_OK)
     return rc;
-  if (loop->ready.head || atomic_load_explicit(&loop->in_head, memory_order_acquire) ||
+  if (!xf__queue_empty(&loop->ready) ||
+      atomic_load_explicit(&loop->in_any, memory_order_acquire) ||
       atomic_load_explicit(&loop->stopping, memory_order_acquire))
     return 0;
   return xf__timers_timeout(loop, xf_now());

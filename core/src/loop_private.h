@@ -22,7 +22,8 @@
 /* fd events dispatched per poll. */
 #define XF__LOOP_EVENTS 128
 
-/* Where a handle is; written by the loop thread only. */
+/* Where a handle is; written by the loop thread, or by the thread that
+ * makes a handle before any other can see it. */
 enum { XF__H_NEW, XF__H_HEAP, XF__H_QUEUED, XF__H_RUNNING, XF__H_DONE };
 
 struct xf_handle {
@@ -40,10 +41,6 @@ struct xf_handle {
   xf__heap_node_t heap;
 };
 
-typedef struct xf__list {
-  xf__cb_t *head, *tail;
-} xf__list_t;
-
 typedef struct xf__watcher {
   xf_io_fn fn;
   void *data;
@@ -59,10 +56,11 @@ struct xf_loop {
   _Atomic uint32_t refs;
   _Atomic uint32_t handles;
 
-  /* The incoming queue: any thread, under in_lock. */
+  /* The incoming queue: any thread, under in_lock. in_any is 1 while it is
+   * not empty, for the loop to look without the lock. */
   xf__lock_t in_lock;
-  _Atomic(xf__cb_t *) in_head;
-  xf__cb_t *in_tail;
+  xf__queue_t in;
+  _Atomic uint32_t in_any;
   _Atomic uint32_t polling;
   _Atomic uint32_t wake_sent;
   _Atomic bool closing; /* xf_loop_close has begun */
@@ -74,7 +72,7 @@ struct xf_loop {
   _Atomic(const void *) home;  /* the thread that last ran or made it */
 
   /* Loop thread. */
-  xf__list_t ready;
+  xf__queue_t ready; /* of xf__cb_t links */
   xf__heap_t timers;
   uint64_t timer_seq;
   xf__io_t *ios;
@@ -111,27 +109,6 @@ static inline const void *xf__self(void) {
 static inline bool xf__loop_closed(const xf_loop_t *loop) {
   return atomic_load_explicit(&loop->closed, memory_order_acquire) ||
          xf__forked(loop->fork_gen);
-}
-
-/* ---- Lists (loop thread) ---------------------------------------------- */
-
-static inline void xf__list_push(xf__list_t *l, xf__cb_t *cb) {
-  cb->next = NULL;
-  if (l->tail)
-    l->tail->next = cb;
-  else
-    l->head = cb;
-  l->tail = cb;
-}
-
-static inline void xf__list_append(xf__list_t *l, xf__cb_t *head, xf__cb_t *tail) {
-  if (!head)
-    return;
-  if (l->tail)
-    l->tail->next = head;
-  else
-    l->head = head;
-  l->tail = tail;
 }
 
 /* ---- Handles (timer.c) ------------------------------------------------ */

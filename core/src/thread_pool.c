@@ -2,26 +2,36 @@
  *
  * Design notes
  * ------------
- * A submission is one compare-and-swap: the future (which carries its task,
- * see future_internal.h) is pushed onto `inbox`, a lock-free stack. Workers
- * share a FIFO run queue under the pool lock; a worker that finds it empty
- * takes the whole inbox at once, reverses it into submission order and
- * appends it. So submitters never take the lock once the threads are
+ * A submission is one exchange and one store: the future (which carries its
+ * task, see future_internal.h) is appended to `inbox`, an intrusive FIFO of
+ * many producers (xf__pool_pop_locked describes it). The submitter writes
+ * only the link of the future it appended before, a cache line its own core
+ * wrote last; the workers, which take tasks under the pool lock in
+ * submission order, only read links, so no future is written by a worker
+ * before it runs it. Submitters never take the lock once the threads are
  * started, and workers take it once per task among themselves only. Tasks
  * run, futures finish and callbacks fire outside the lock.
  *
- * `queued` counts accepted tasks not yet taken by a worker (inbox and run
- * queue). A submitter reserves its slot there before it pushes, which gives
- * bounded queues their bound and shutdown its guarantee: a submitter
- * re-checks `shutdown` after reserving (and backs out if set), and workers
- * leave only when shut down with `queued` at zero, so an accepted task is
- * never stranded in the inbox.
+ * A worker takes one task per lock, not a batch: a task it kept aside while
+ * it runs another may be the one that task waits for (tasks submitted
+ * together that block on each other), and nothing would run it. For the
+ * same reason `queued` drops as each task is taken, not once per batch: it
+ * is what tells a submitter that a sleeper must be woken (below).
+ *
+ * `queued` counts accepted tasks not yet taken by a worker. A submitter reserves its slot
+ * there before it pushes, which gives bounded queues their bound and shutdown its
+ * guarantee: a submitter re-checks `shutdown` after reserving (and backs out if set), and
+ * workers leave only when shut down with `queued` at zero, so an accepted task is never
+ * stranded in the inbox.
  *
  * Sleeping and waking is what costs on this kind of machine (a futex round
  * trip is tens of microseconds), so the pool avoids it on its hot paths:
  * - one idle worker at a time spins on `queued` for a while before it
  *   sleeps (more would take the cores from the threads that submit and
- *   run);
+ *   run), and only when a process-wide spin slot is free
+ *   (xf__aspin_begin in future_internal.h): on a machine of two cores a
+ *   spinning worker, a spinning waiter and the worker that runs the task
+ *   would be three threads on two cores;
  * - a sleeper is woken only when the workers that will look at the queue
  *   do not cover it: those awake and not busy (`alive - sleepers - busy`:
  *   the spinner, and workers between tasks or about to sleep) must number
@@ -85,13 +95,13 @@ typedef struct xf__pool_slot {
 
 typedef struct xf__pool {
   /* Written by submitters, read by workers. */
-  _Atomic(xf_future_t *) inbox; /* newest first */
-  _Atomic size_t queued;        /* accepted, not yet taken by a worker */
+  _Atomic(xf__qnode_t *) in_tail; /* the inbox's last node (task_link) */
+  _Atomic size_t queued;          /* accepted, not yet taken by a worker */
 
   /* Written by workers, read by submitters. */
   XF__PAD(pad1);
   _Atomic uint32_t sleepers;
-  _Atomic uint32_t spinning; /* 1 while an idle worker spins for work */
+  _Atomic uint32_t spinning;    /* 1 while an idle worker spins for work */
   _Atomic uint32_t wake_seq;
   _Atomic uint32_t idle; /* tokens: tasks finished, not yet matched by a submit */
   _Atomic uint32_t space_seq;
@@ -101,7 +111,8 @@ typedef struct xf__pool {
   XF__PAD(pad2);
   xf__lock_t lock;
   _Atomic uint32_t busy;    /* workers that took a task and have not finished it */
-  xf_future_t *head, *tail; /* the run queue; under lock */
+  xf__qnode_t *in_head;     /* the inbox's first node; under lock */
+  xf__qnode_t stub;         /* the inbox's own node, see xf__pool_pop_locked */
   _Atomic uint64_t dropped; /* cancelled while queued (shutdown) */
 
   /* Read-mostly. */
@@ -123,7 +134,8 @@ typedef struct xf__pool {
   _Atomic uint32_t alive;
   pthread_t *threads;
   bool *joined;           /* under join_lock */
-  xf__pool_slot_t *slots; /* one per possible worker */
+  xf__pool_slot_t *slots; /* one per possible worker, a cache line each */
+  void *slots_mem;        /* the allocation slots are aligned within */
 } xf__pool_t;
 
 static _Thread_local xf__pool_t *xf__current_pool;
@@ -134,55 +146,67 @@ static void xf__pool_release(xf__pool_t *p) {
   pthread_mutex_destroy(&p->join_lock);
   xf__free(p->threads);
   xf__free(p->joined);
-  xf__free(p->slots);
+  xf__free(p->slots_mem);
   xf__free(p);
 }
 
-/* Move the inbox, in submission order, to the end of the run queue. Lock
- * held. */
-static void xf__pool_drain_inbox_locked(xf__pool_t *p) {
-  xf_future_t *in = atomic_exchange_explicit(&p->inbox, NULL, memory_order_acquire);
-  if (!in)
-    return;
-  xf_future_t *first = NULL, *last = in;
-  while (in) {
-    xf_future_t *next = in->task_next;
-    in->task_next = first;
-    first = in;
-    in = next;
-  }
-  if (p->tail)
-    p->tail->task_next = first;
-  else
-    p->head = first;
-  p->tail = last;
+static inline xf_future_t *xf__task_of(xf__qnode_t *n) {
+  return XF__CONTAINER_OF(n, xf_future_t, task_link);
 }
 
-/* Take the next task; NULL when there is none. Lock held. */
+/* The links of the inbox are written by a submitter and read by a worker
+ * at the same time: atomic accesses to plain pointers. */
+static inline xf__qnode_t *xf__link_load(xf__qnode_t *n) {
+  return __atomic_load_n(&n->next, __ATOMIC_ACQUIRE);
+}
+
+/* Append a node to the inbox: any thread, no lock. */
+static void xf__pool_inbox_push(xf__pool_t *p, xf__qnode_t *n) {
+  n->next = NULL;
+  xf__qnode_t *prev = atomic_exchange_explicit(&p->in_tail, n, memory_order_acq_rel);
+  __atomic_store_n(&prev->next, n, __ATOMIC_RELEASE);
+}
+
+/* Take the first task of the inbox; NULL when there is none, or when the
+ * next one is still being linked in (its submitter swapped in_tail and has
+ * not yet written the link: it counts in queued, and the caller tries
+ * again). Lock held.
+ *
+ * The inbox is an intrusive queue of many producers and one consumer at a
+ * time (D. Vyukov's): the consumer only reads the submitters' links, and
+ * the stub node stands in for an empty queue, so that a submitter always
+ * has a last node to link from. A node is taken only once its link is
+ * written, after which no submitter writes into it. */
 static xf_future_t *xf__pool_pop_locked(xf__pool_t *p) {
-  if (!p->head)
-    xf__pool_drain_inbox_locked(p);
-  xf_future_t *f = p->head;
-  if (f) {
-    p->head = f->task_next;
-    if (!p->head)
-      p->tail = NULL;
-    f->task_next = NULL;
-    atomic_fetch_sub_explicit(&p->queued, 1, memory_order_relaxed);
+  xf__qnode_t *head = p->in_head, *next = xf__link_load(head);
+  if (head == &p->stub) {
+    if (!next)
+      return NULL;
+    p->in_head = head = next;
+    next = xf__link_load(next);
   }
-  return f;
+  if (!next) {
+    /* head is the last node, or a submitter is linking one after it. */
+    if (head != atomic_load_explicit(&p->in_tail, memory_order_acquire))
+      return NULL;
+    xf__pool_inbox_push(p, &p->stub);
+    if (!(next = xf__link_load(head)))
+      return NULL;
+  }
+  p->in_head = next;
+  atomic_fetch_sub_explicit(&p->queued, 1, memory_order_relaxed);
+  return xf__task_of(head);
 }
 
-/* Detach every task that has arrived. Lock held. */
-static xf_future_t *xf__pool_take_all_locked(xf__pool_t *p) {
-  xf__pool_drain_inbox_locked(p);
-  xf_future_t *list = p->head;
-  size_t n = 0;
-  for (xf_future_t *f = list; f; f = f->task_next)
-    n++;
-  p->head = p->tail = NULL;
-  atomic_fetch_sub_explicit(&p->queued, n, memory_order_relaxed);
-  return list;
+/* Detach every task that has arrived, as a chain of task_link. Lock
+ * held. */
+static xf__qnode_t *xf__pool_take_all_locked(xf__pool_t *p) {
+  xf__queue_t all;
+  xf__queue_init(&all);
+  xf_future_t *f;
+  while ((f = xf__pool_pop_locked(p)))
+    xf__queue_push(&all, &f->task_link);
+  return all.head;
 }
 
 static void xf__pool_wake_workers(xf__pool_t *p, int count) {
@@ -197,15 +221,16 @@ static void xf__pool_wake_submitters(xf__pool_t *p) {
   }
 }
 
-/* Drop a list of never-run tasks, failing each with code. */
-static void xf__pool_drop_list(xf__pool_t *p, xf_future_t *list, int code) {
+/* Drop a chain of never-run tasks, failing each with code. */
+static void xf__pool_drop_list(xf__pool_t *p, xf__qnode_t *list, int code) {
   while (list) {
-    xf_future_t *next = list->task_next;
-    list->task_next = NULL;
-    xf_executor_drop_task(list, code);
+    xf__qnode_t *next = list->next;
+    xf_future_t *f = xf__task_of(list);
+    list->next = NULL;
+    xf_executor_drop_task(f, code);
     if (code == XF_ECANCELLED)
       atomic_fetch_add_explicit(&p->dropped, 1, memory_order_relaxed);
-    xf_future_unref(list);
+    xf_future_unref(f);
     list = next;
   }
   xf__pool_wake_submitters(p);
@@ -223,13 +248,14 @@ static void xf__pool_run(xf__pool_slot_t *slot, xf_future_t *f) {
   xf__bump(&slot->started);
   int rc = xf_executor_run_task(f);
   xf_future_unref(f);
-  xf__bump(rc == XF_OK ? &slot->finished : &slot->skipped);
   atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release);
   /* One idle token per finished task, as Python's idle semaphore: a later
    * submission takes it instead of starting a thread. A full pool needs
-   * none. */
+   * none. The token comes before the count that stats reads, so that a
+   * task counted as finished has given its worker back. */
   if (atomic_load_explicit(&p->nthreads, memory_order_relaxed) < p->max_workers)
-    atomic_fetch_add_explicit(&p->idle, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->idle, 1, memory_order_release);
+  xf__bump(rc == XF_OK ? &slot->finished : &slot->skipped);
 }
 
 /* Whether a sleeping worker should be woken for the tasks now queued: when
@@ -283,10 +309,16 @@ static xf_future_t *xf__pool_next(xf__pool_t *p) {
     if (atomic_compare_exchange_strong_explicit(
             &p->spinning, &expected, 1, memory_order_seq_cst, memory_order_relaxed)) {
       bool seen = false;
-      xf__spin_t spin = {0, 0};
-      while (!seen && xf__spin_step(&spin))
-        seen = atomic_load_explicit(&p->queued, memory_order_relaxed) ||
-               atomic_load_explicit(&p->shutdown, memory_order_relaxed);
+      xf__aspin_t spin;
+      /* The full budget, not an adaptive one: a spin that missed its task
+       * because the submitter was preempted says nothing about the next
+       * one, and a worker asleep costs the submitter a wake-up. */
+      if (xf__aspin_begin(&spin, NULL)) {
+        while (!seen && xf__aspin_step(&spin))
+          seen = atomic_load_explicit(&p->queued, memory_order_relaxed) ||
+                 atomic_load_explicit(&p->shutdown, memory_order_relaxed);
+        xf__aspin_end(&spin, NULL, seen);
+      }
       atomic_store_explicit(&p->spinning, 0, memory_order_seq_cst);
       if (seen)
         continue;
@@ -319,7 +351,7 @@ static void *xf__pool_worker(void *arg) {
     xf__pool_wake_workers(p, INT32_MAX);
     while (atomic_load_explicit(&p->queued, memory_order_seq_cst)) {
       xf__lock(&p->lock);
-      xf_future_t *list = xf__pool_take_all_locked(p);
+      xf__qnode_t *list = xf__pool_take_all_locked(p);
       xf__unlock(&p->lock);
       xf__pool_drop_list(p, list, XF_EBROKEN);
       xf__cpu_relax();
@@ -425,11 +457,7 @@ static int xf__pool_submit(void *impl, xf_future_t *f) {
                                                                   : XF_ESHUTDOWN;
     return rc;
   }
-  xf_future_t *head = atomic_load_explicit(&p->inbox, memory_order_relaxed);
-  do
-    f->task_next = head;
-  while (!atomic_compare_exchange_weak_explicit(&p->inbox, &head, f, memory_order_release,
-                                                memory_order_relaxed));
+  xf__pool_inbox_push(p, &f->task_link);
   if (xf__pool_should_wake(p))
     xf__pool_wake_workers(p, 1);
   return XF_OK;
@@ -440,7 +468,7 @@ static int xf__pool_shutdown(void *impl, bool wait, bool cancel_futures) {
   /* Inherited: nothing of it runs in this process, nothing to wait for. */
   if (xf__forked(p->fork_gen))
     return XF_EBROKEN;
-  xf_future_t *dropped = NULL;
+  xf__qnode_t *dropped = NULL;
   atomic_store_explicit(&p->shutdown, true, memory_order_seq_cst);
   xf__lock(&p->lock);
   if (cancel_futures)
@@ -496,18 +524,14 @@ static int xf__pool_stats(void *impl, xf_executor_stats_t *out) {
 static void xf__pool_abandon(xf__pool_t *p) {
   if (xf__current_pool == p || atomic_load_explicit(&p->lock.word, memory_order_relaxed))
     return;
-  xf_future_t *lists[2] = {atomic_load_explicit(&p->inbox, memory_order_relaxed),
-                           p->head};
-  for (int i = 0; i < 2; i++) {
-    for (xf_future_t *f = lists[i], *next; f; f = next) {
-      next = f->task_next;
-      f->task_next = NULL;
-      xf_future_unref(f);
-    }
+  for (xf__qnode_t *n = p->in_head, *next; n; n = next) {
+    next = n->next;
+    if (n != &p->stub)
+      xf_future_unref(xf__task_of(n));
   }
   xf__free(p->threads);
   xf__free(p->joined);
-  xf__free(p->slots);
+  xf__free(p->slots_mem);
   xf__free(p);
 }
 
@@ -567,14 +591,21 @@ int xf_thread_pool_new(const xf_thread_pool_options_t *opts, xf_executor_t **out
     return XF_ENOMEM;
   p->threads = xf__calloc(o.max_workers, sizeof *p->threads);
   p->joined = xf__calloc(o.max_workers, sizeof *p->joined);
-  p->slots = xf__calloc(o.max_workers, sizeof *p->slots);
+  /* The slots start on a cache line of their own and end where the next
+   * line starts: each is written by its worker for every task, and an
+   * object that the allocator put on the same line (the executor handle,
+   * whose count the submitter changes for every submission) would bounce
+   * between the cores with it. */
+  p->slots_mem = xf__calloc(o.max_workers + 1, sizeof *p->slots);
+  if (p->slots_mem)
+    p->slots = (xf__pool_slot_t *) (((uintptr_t) p->slots_mem + 63) & ~(uintptr_t) 63);
   int rc = XF_ENOMEM;
   if (p->threads && p->joined && p->slots)
     rc = xf_executor_new(&xf__pool_ops, p, out);
   if (rc != XF_OK) {
     xf__free(p->threads);
     xf__free(p->joined);
-    xf__free(p->slots);
+    xf__free(p->slots_mem);
     xf__free(p);
     return rc;
   }
@@ -583,6 +614,9 @@ int xf_thread_pool_new(const xf_thread_pool_options_t *opts, xf_executor_t **out
   for (uint32_t i = 0; i < o.max_workers; i++)
     p->slots[i].pool = p;
   xf__lock_init(&p->lock);
+  p->stub.next = NULL;
+  p->in_head = &p->stub;
+  atomic_init(&p->in_tail, &p->stub);
   pthread_mutex_init(&p->join_lock, NULL);
   p->max_workers = o.max_workers;
   p->max_queue = o.max_queue;

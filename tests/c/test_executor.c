@@ -164,9 +164,10 @@ START_TEST(test_lazy_named_threads) {
   xf_value_unref(v);
   xf_future_unref(f);
   /* A worker that has gone idle is reused rather than joined by another:
-   * submissions spaced out in time keep one thread. */
+   * submissions made once the last task is counted finished keep one
+   * thread. */
   for (int i = 0; i < 10; i++) {
-    xft_sleep_ns(5 * MS);
+    wait_completed(ex, (uint64_t) i + 1);
     ck_assert_int_eq(xf_executor_submit(ex, noop_task, NULL, NULL, &f), XF_OK);
     ck_assert_int_eq(xf_future_wait(f, -1), XF_OK);
     xf_future_unref(f);

@@ -316,6 +316,91 @@ START_TEST(test_call_soon_fifo) {
 }
 END_TEST
 
+/* On the loop's own thread, call_soon_threadsafe is call_soon (asyncio's
+ * is call_soon plus a wake-up): what a callback schedules runs in the order
+ * it was scheduled, whichever of the two it used. */
+typedef struct mixed {
+  xf_loop_t *loop;
+  record_t *r;
+  bool threadsafe_first_ran; /* entry 0 had run when the callback returned */
+} mixed_t;
+
+static void schedule_mixed(void *data) {
+  mixed_t *m = data;
+  ck_assert_int_eq(
+      xf_loop_call_soon_threadsafe(m->loop, entry_run, entry(m->r, 0), entry_free),
+      XF_OK);
+  ck_assert_int_eq(
+      xf_loop_call_soon(m->loop, entry_run, entry(m->r, 1), entry_free, NULL), XF_OK);
+  ck_assert_int_eq(
+      xf_loop_call_soon_threadsafe(m->loop, entry_run, entry(m->r, 2), entry_free),
+      XF_OK);
+  m->threadsafe_first_ran = m->r->n > 0;
+}
+
+START_TEST(test_threadsafe_on_loop_thread_keeps_order) {
+  xf_loop_t *loop = xft_loop();
+  record_t r = {0};
+  mixed_t m = {loop, &r, false};
+  ck_assert_int_eq(xf_loop_call_soon(loop, schedule_mixed, &m, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert(!m.threadsafe_first_ran); /* never synchronously */
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(r.n, 3);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(r.items[i], i);
+  ck_assert_int_eq(r.freed, 3);
+  xft_loop_free(loop);
+}
+END_TEST
+
+/* A loop future finished by a callback on the loop's thread posts its done
+ * callbacks there: they run in a later iteration, in the order of what the
+ * callback scheduled around the completion (asyncio's set_result schedules
+ * them with call_soon). */
+typedef struct finisher {
+  xf_loop_t *loop;
+  record_t *r;
+  xf_future_t *f;
+  int seen_after_set; /* entries run when set_result returned */
+} finisher_t;
+
+static void record_done(xf_future_t *f, void *data) {
+  (void) f;
+  entry_run(data);
+}
+
+static void finish_on_loop(void *data) {
+  finisher_t *fin = data;
+  ck_assert_int_eq(
+      xf_loop_call_soon(fin->loop, entry_run, entry(fin->r, 0), entry_free, NULL), XF_OK);
+  ck_assert_int_eq(xf_future_set_result(fin->f, NULL), XF_OK);
+  fin->seen_after_set = fin->r->n;
+  ck_assert_int_eq(
+      xf_loop_call_soon(fin->loop, entry_run, entry(fin->r, 2), entry_free, NULL), XF_OK);
+}
+
+START_TEST(test_done_callback_posted_on_loop_thread) {
+  xf_loop_t *loop = xft_loop();
+  record_t r = {0};
+  finisher_t fin = {loop, &r, NULL, -1};
+  ck_assert_int_eq(xf_loop_create_future(loop, &fin.f), XF_OK);
+  ck_assert_int_eq(
+      xf_future_add_done_callback(fin.f, record_done, entry(&r, 1), entry_free, NULL),
+      XF_OK);
+  ck_assert_int_eq(xf_loop_call_soon(loop, finish_on_loop, &fin, NULL, NULL), XF_OK);
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(fin.seen_after_set, 0); /* not inside set_result */
+  ck_assert_int_eq(xf_loop_run(loop, XF_RUN_NOWAIT), XF_OK);
+  ck_assert_int_eq(r.n, 3);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(r.items[i], i);
+  ck_assert_int_eq(r.freed, 3);
+  xf_future_unref(fin.f);
+  xft_loop_free(loop);
+}
+END_TEST
+
 START_TEST(test_cancel_soon) {
   xf_loop_t *loop = xft_loop();
   record_t r = {0};
@@ -1589,6 +1674,8 @@ static Suite *loop_suite(void) {
   tc = tcase_create("call_soon");
   tcase_add_test(tc, test_call_soon_fifo);
   tcase_add_test(tc, test_cancel_soon);
+  tcase_add_test(tc, test_threadsafe_on_loop_thread_keeps_order);
+  tcase_add_test(tc, test_done_callback_posted_on_loop_thread);
   suite_add_tcase(s, tc);
   tc = tcase_create("timers");
   tcase_set_timeout(tc, 120);
