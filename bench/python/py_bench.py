@@ -6,7 +6,9 @@ median. Prints one JSON line per measurement in the format of bench/bench.h
 (everything else on stderr). Run by bench/run.py with /usr/bin/python3 and
 PYTHONPATH set to the binding's build directory; --quick (or
 XF_BENCH_QUICK=1) shrinks every size. XF_BENCH_LIB names the directory of
-xfbench_work.so (built by bench/CMakeLists.txt).
+xfbench_work.so (built by bench/CMakeLists.txt). XF_BENCH_PARTS, a comma
+separated list of workload names (py_loop_future,py_serial_roundtrip, ...),
+runs only those, so that two builds can be measured in interleaved runs.
 
   py_executor_submit  submit N tiny tasks, then result() each; 2 workers.
                       Anchor: concurrent.futures.ThreadPoolExecutor.
@@ -56,6 +58,7 @@ except ImportError:  # pragma: no cover - python3-uvloop is in install-deps.sh
 QUICK = "--quick" in sys.argv[1:] or os.environ.get("XF_BENCH_QUICK", "0") not in ("", "0")
 REPS = 3 if QUICK else 5
 ONLY = os.environ.get("XF_BENCH_ONLY", "")
+PARTS = [p for p in os.environ.get("XF_BENCH_PARTS", "").split(",") if p]
 PROGRAM = "py_bench"
 
 
@@ -337,8 +340,19 @@ def bench_crossing():
 
 def main():
     t0 = time.time()
-    for part in (bench_crossing, bench_executor, bench_serial_roundtrip, bench_loop_future,
-                 bench_call_soon_chain, bench_submit_native):
+    parts = {"crossing_python": bench_crossing, "py_executor_submit": bench_executor,
+             "py_executor_map": bench_executor, "py_serial_roundtrip": bench_serial_roundtrip,
+             "py_loop_future": bench_loop_future, "py_call_soon_chain": bench_call_soon_chain,
+             "py_submit_native": bench_submit_native}
+    unknown = [p for p in PARTS if p not in parts]
+    if unknown:
+        sys.exit("py_bench: unknown XF_BENCH_PARTS %s (one of %s)" % (
+            ", ".join(unknown), ", ".join(parts)))
+    run = []
+    for name, part in parts.items():
+        if (not PARTS or name in PARTS) and part not in run:
+            run.append(part)
+    for part in run:
         part()
     print("py_bench: %.1f s" % (time.time() - t0), file=sys.stderr)
 

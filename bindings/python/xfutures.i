@@ -1,25 +1,31 @@
 /* The Python binding's SWIG interface: the raw module xfutures._xfutures.
  *
  * The shared declarations (bindings/common/xfutures.i for the constants,
- * bindings/common/api.i for the handles and the core calls wrapped as they
- * are) get from this file what Python needs and nothing else:
+ * bindings/common/api.i for the handles and every core call the package
+ * makes) get from this file what Python needs and nothing else:
  *
- * - its typemaps (handle out-parameters as results, sequences of futures,
- *   seconds as nanoseconds) and its call macros (a negative code raises,
- *   the GIL is released around calls that wait);
- * - the value policy (README, "The value policy"): Python's plain data as
- *   the core's kinds, everything else as an XF_KIND_OBJECT value with the
- *   "python" hooks, and back; a future keeps the object it was set with, so
- *   that it comes back as itself;
- * - the hot objects as C types: CFuture under xfutures.Future and
- *   CLoopFuture under xfutures.asyncio.Future (no Python frame per call);
- * - Python callables run by the core as tasks, done callbacks, thread pool
- *   initializers, loop exception handlers and closures, each taking the GIL
- *   itself;
- * - blocking calls (result, wait, as_completed) that release the GIL and
- *   wait in slices of 50 ms, checking for signals in between so that Ctrl-C
- *   interrupts them;
- * - at its end, the process pool's and the MPI executor's sections.
+ * - its typemaps: handle out-parameters as results; sequences of futures
+ *   and of values; seconds as nanoseconds; a Python callable as a done
+ *   callback, a task, a reader, an exception handler or a closure's
+ *   handler; a signature string as a parsed signature; values and errors
+ *   in and out; and its call macros (a negative code raises what the
+ *   package raises for it, the GIL is released around calls that wait);
+ * - what is truly Python's own, in sections marked xf:lang-specific
+ *   (scripts/binding-stats.py counts them apart):
+ *   - the GIL, interpreter finalization and signal checks (blocking waits
+ *     in slices of 50 ms, so that Ctrl-C interrupts them; the worker
+ *     threads' Python thread states);
+ *   - the value policy (README, "The value policy"): Python's plain data as
+ *     the core's kinds, everything else as an XF_KIND_OBJECT value with the
+ *     "python" hooks, and back; exceptions as errors and back; the wire
+ *     codec of the Python worker;
+ *   - the trampolines that run Python callables for the core, each taking
+ *     the GIL itself;
+ *   - the hot objects as C types: CFuture under xfutures.Future and
+ *     CLoopFuture under xfutures.asyncio.Future (no Python frame per call),
+ *     which implement concurrent.futures' and asyncio's protocols;
+ * - a few hand-written calls whose arguments no typemap expresses (the
+ *   pools' option structs, core_repr).
  *
  * The hand-written package (xfutures/__init__.py, xfutures/asyncio.py) turns
  * the codes and tuples returned here into the stdlib's exceptions.
@@ -39,6 +45,7 @@
 #include <structmember.h>
 #include <string.h>
 
+/* xf:lang-specific: the GIL, interpreter finalization and signal checks */
 #define XFPY_SLICE_NS 50000000LL /* how long a blocking call waits between checks */
 
 static int xfpy_finalizing(void) {
@@ -48,7 +55,9 @@ static int xfpy_finalizing(void) {
   return _Py_IsFinalizing();
 #endif
 }
+/* xf:end */
 
+/* xf:lang-specific: Python's values (README, "The value policy") */
 /* ---- Python objects as values ------------------------------------------ */
 
 static void xfpy_retain(void *object, void *hook_data) {
@@ -228,6 +237,7 @@ static PyObject *xfpy_from_value(xf_value_t *v) {
     xf_value_unref(v);
   return capsule;
 }
+/* xf:end */
 
 /* Raise the Python exception the package's factory makes of a core error
  * code, named type (NULL: none). */
@@ -255,6 +265,16 @@ static PyObject *xfpy_raise_code(int rc) {
   return xfpy_raise_typed(rc, rc == XF_EBROKEN ? NULL : xf_error_default_type(rc));
 }
 
+/* Raise what the package's _check raises for a code of the shared API
+ * (api.i's XF_CHECKED): the code under its own name, except a wrong type
+ * and a value out of range, which are TypeError and OverflowError as their
+ * default type names say. */
+static PyObject *xfpy_raise_call(int rc) {
+  bool typed = rc == XF_ETYPE || rc == XF_ERANGE;
+  return xfpy_raise_typed(rc, typed ? xf_error_default_type(rc) : xf_err_name(rc));
+}
+
+/* xf:lang-specific: Python's values (README, "The value policy") */
 /* ---- Python values as the core's kinds (README, "The value policy") ----- */
 
 /* xfpy_plain_value's answers besides XF_OK and negative codes. */
@@ -424,7 +444,9 @@ static PyObject *xfpy_fetch_exception(void) {
   }
   return value;
 }
+/* xf:end */
 
+/* xf:lang-specific: Python callables run by the core, each taking the GIL */
 /* Finish a future with the outcome of a Python call: r, or the exception
  * being raised when r is NULL. GIL held. Returns the core's code. */
 static int xfpy_finish(xf_future_t *f, PyObject *r) {
@@ -462,18 +484,48 @@ struct xfpy_future {
   PyObject *cbs;   /* the done callbacks' data tuples, or NULL */
   char user;       /* made by Future(): nobody but its user notifies a cancel */
   char notified;   /* set_running_or_notify_cancel saw it cancelled */
+  char lazy;       /* a loop future whose core future is not made yet */
 };
 static int xfpy_hold(PyObject *holder, PyObject *value, PyObject **saved);
 static void xfpy_unhold(PyObject *holder, PyObject *saved);
 static PyObject *xfpy_held(PyObject *holder);
 
-/* A task: data is a tuple (fn, args, kwargs, holder). Runs on a worker
- * thread. */
+/* A task's data: the tuple (fn, args, kwargs, holder) until the task has
+ * run. The task drops the tuple itself, under the GIL it holds anyway, so
+ * that what the core does after the task (free the data) needs no GIL. */
+typedef struct xfpy_task_data {
+  PyObject *t;
+} xfpy_task_data;
+
+static void xfpy_task_data_free(void *data) {
+  xfpy_task_data *d = (xfpy_task_data *) data;
+  if (d->t)
+    xfpy_release(d->t, NULL); /* the task never ran */
+  free(d);
+}
+
+/* Data for xfpy_task holding a new reference to the tuple t, or NULL with
+ * MemoryError. */
+static xfpy_task_data *xfpy_task_data_new(PyObject *t) {
+  xfpy_task_data *d = (xfpy_task_data *) malloc(sizeof *d);
+  if (!d)
+    return (xfpy_task_data *) PyErr_NoMemory();
+  d->t = Py_NewRef(t);
+  return d;
+}
+
+/* A task (data: xfpy_task_data). Runs on a worker thread. The outcome is
+ * made and held under the GIL; the future is finished once the GIL is
+ * released, so that the thread it wakes (a caller in result()) finds the
+ * GIL free rather than sleep on it while this one finishes. A future done
+ * already (its user set it) is finished as before, under the GIL, so that
+ * its held object can be put back when the core refuses this outcome. */
 static int xfpy_task(void *data, xf_future_t *f) {
   if (xfpy_finalizing())
     return XF_ESHUTDOWN;
   PyGILState_STATE g = PyGILState_Ensure();
-  PyObject *t = (PyObject *) data;
+  xfpy_task_data *d = (xfpy_task_data *) data;
+  PyObject *t = d->t;
   PyObject *kwargs = PyTuple_GET_ITEM(t, 2);
   PyObject *holder = PyTuple_GET_SIZE(t) > 3 ? PyTuple_GET_ITEM(t, 3) : NULL;
   PyObject *r = PyObject_Call(PyTuple_GET_ITEM(t, 0), PyTuple_GET_ITEM(t, 1),
@@ -481,16 +533,40 @@ static int xfpy_task(void *data, xf_future_t *f) {
   PyObject *saved = NULL;
   if (r && xfpy_hold(holder, r, &saved) < 0)
     Py_CLEAR(r); /* out of memory: the future fails with MemoryError */
-  int rc = xfpy_finish(f, r);
-  if (r && rc != XF_OK)
-    xfpy_unhold(holder, saved);
-  else
-    Py_XDECREF(saved);
+  int rc;
+  if (xf_future_done(f)) {
+    rc = xfpy_finish(f, r);
+    if (r && rc != XF_OK)
+      xfpy_unhold(holder, saved);
+    else
+      Py_XDECREF(saved);
+    Py_XDECREF(r);
+    d->t = NULL;
+    Py_DECREF(t);
+    PyGILState_Release(g);
+    return rc == XF_ESTATE ? XF_OK : rc;
+  }
+  /* Only a concurrent set_result of its user can finish the future now, and
+   * that one holds its own object: the one saved here is not needed back. */
+  xf_value_t *v = NULL;
+  xf_error_t *err = NULL;
+  if (r) {
+    rc = xfpy_result_value(r, &v);
+  } else {
+    PyObject *exc = xfpy_fetch_exception();
+    rc = xfpy_error_from_exception(exc, &err);
+    Py_DECREF(exc);
+  }
+  Py_XDECREF(saved);
   Py_XDECREF(r);
+  d->t = NULL;
+  Py_DECREF(t);
+  PyErr_Clear();
   PyGILState_Release(g);
+  if (rc == XF_OK)
+    rc = err ? xf_future_set_error(f, err) : xf_future_set_result(f, v);
   return rc == XF_ESTATE ? XF_OK : rc;
 }
-
 /* A done callback: data is a tuple (fn, future, context, on_error). It calls
  * fn(future), inside context when that is not None, and hands an exception
  * to on_error(exc, fn, future). */
@@ -587,6 +663,103 @@ static void xfpy_loop_exception(xf_loop_t *loop, const char *message, xf_error_t
   PyGILState_Release(g);
 }
 
+/* A reader: data is a tuple (fn, on_error). It calls fn(fd) and hands an
+ * exception to on_error(exc, fn). */
+static void xfpy_reader(int fd, void *data) {
+  if (xfpy_finalizing())
+    return;
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *t = (PyObject *) data;
+  PyObject *fn = PyTuple_GET_ITEM(t, 0);
+  PyObject *r = PyObject_CallFunction(fn, "i", fd);
+  if (!r) {
+    PyObject *exc = xfpy_fetch_exception();
+    PyObject *lr = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(t, 1), exc, fn, NULL);
+    if (!lr)
+      PyErr_WriteUnraisable(fn);
+    Py_XDECREF(lr);
+    Py_DECREF(exc);
+  }
+  Py_XDECREF(r);
+  PyGILState_Release(g);
+}
+
+/* What a closure made by closure_new_sig holds: the Python callable, the
+ * owner loop (borrowed: the closure keeps its memory alive) and the return
+ * type. */
+typedef struct xfpy_closure_data {
+  PyObject *fn;
+  xf_loop_t *loop;
+  int ret;
+} xfpy_closure_data;
+
+static void xfpy_closure_data_free(void *data) {
+  xfpy_closure_data *d = (xfpy_closure_data *) data;
+  xfpy_release(d->fn, NULL);
+  free(d);
+}
+
+/* The handler: calls fn(*args) with the GIL taken, on the owner loop's
+ * thread (or inline in the calling thread when there is no owner loop). An
+ * exception goes to the owner loop's exception handler as the very same
+ * exception object; with no owner loop it is printed as unraisable. */
+static int xfpy_closure_handler(void *data, xf_value_t *const *args, size_t nargs,
+                                xf_value_t **result) {
+  xfpy_closure_data *d = (xfpy_closure_data *) data;
+  if (xfpy_finalizing())
+    return XF_ESHUTDOWN;
+  PyGILState_STATE g = PyGILState_Ensure();
+  int rc = XF_OK;
+  PyObject *argv = PyTuple_New((Py_ssize_t) nargs);
+  for (size_t i = 0; argv && i < nargs; i++) {
+    PyObject *a = xfpy_from_value(args[i]);
+    if (!a) {
+      Py_CLEAR(argv);
+      break;
+    }
+    PyTuple_SET_ITEM(argv, (Py_ssize_t) i, a);
+  }
+  PyObject *r = argv ? PyObject_Call(d->fn, argv, NULL) : NULL;
+  Py_XDECREF(argv);
+  if (r && result) {
+    xf_value_t *v = NULL;
+    if (d->ret == XF_C_POINTER && PyLong_Check(r)) {
+      void *p = PyLong_AsVoidPtr(r);
+      rc = PyErr_Occurred() ? XF_ERANGE : xf_value_new_pointer(p, NULL, &v);
+    } else {
+      rc = xfpy_kind_value(r, &v);
+    }
+    if (rc == XF_OK)
+      *result = v;
+    else if (!PyErr_Occurred())
+      xfpy_raise_code(rc);
+    Py_CLEAR(r);
+  }
+  if (!r && PyErr_Occurred()) {
+    PyObject *exc = xfpy_fetch_exception();
+    xf_error_t *err = NULL;
+    if (d->loop && xfpy_error_from_exception(exc, &err) == XF_OK) {
+      if (result) {
+        /* Handed over as the failure: the core reports it. */
+        rc = xf_value_new_error(err, result);
+      } else {
+        xf_loop_call_exception_handler(d->loop, "exception in a callback", err);
+        rc = XF_OK;
+      }
+      xf_error_unref(err);
+    } else {
+      PyErr_SetObject((PyObject *) Py_TYPE(exc), exc);
+      PyErr_WriteUnraisable(d->fn);
+      rc = XF_EFAILED;
+    }
+    Py_DECREF(exc);
+  }
+  Py_XDECREF(r);
+  PyGILState_Release(g);
+  return rc;
+}
+/* xf:end */
+
 /* A timeout in seconds (None: forever) as nanoseconds. */
 static int xfpy_timeout_ns(PyObject *timeout, int64_t *out) {
   if (timeout == Py_None) {
@@ -604,6 +777,7 @@ static int xfpy_timeout_ns(PyObject *timeout, int64_t *out) {
   return 0;
 }
 
+/* xf:lang-specific: blocking waits in slices, GIL released, signals checked */
 /* Wait until f is done or the timeout passes, in slices with the GIL
  * released. 0 done, 1 timed out, 2 the wait would deadlock (XF_EDEADLK),
  * -1 a signal handler raised. */
@@ -631,7 +805,9 @@ static int xfpy_wait_one(xf_future_t *f, int64_t timeout_ns) {
       return -1;
   }
 }
+/* xf:end */
 
+/* xf:lang-specific: reading a Python future's outcome, for the C types below */
 /* The outcome of f, waiting up to ns (negative: forever) with the GIL
  * released: 0 and *out the value (the object held, when there is one),
  * XF_EFAILED and *out the exception, XF_ECANCELLED and *out the cancel
@@ -688,6 +864,7 @@ static int xfpy_read(xf_future_t *f, int64_t ns, int want_error, PyObject *holde
   xf_error_unref(err);
   return !*out ? -1 : want_error ? 0 : XF_EFAILED;
 }
+/* xf:end */
 
 /* A list of future handles from a Python sequence of raw futures. */
 static swig_type_info *xfpy_future_type(void);
@@ -722,7 +899,73 @@ static xf_future_t **xfpy_future_array(PyObject *seq, Py_ssize_t *n) {
 static PyObject *xfpy_new_future_object(xf_future_t *f);
 static PyObject *xfpy_future_wrap(PyTypeObject *cls, xf_future_t *f, PyObject *cell);
 static PyTypeObject xfpy_cfuture_type;
+/* A signature string, parsed into *out: 0, or -1 with ValueError
+ * (TypeError when it is no str). */
+static int xfpy_signature_arg(PyObject *o, xf_signature_t **out) {
+  char errbuf[160];
+  const char *text = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+  if (!text) {
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_TypeError, "a signature must be a str");
+    return -1;
+  }
+  int rc = xf_signature_parse(text, errbuf, sizeof errbuf, out);
+  if (rc == XF_ENOMEM)
+    PyErr_NoMemory();
+  else if (rc != XF_OK)
+    PyErr_Format(PyExc_ValueError, "bad signature \"%s\": %s", text, errbuf);
+  return rc == XF_OK ? 0 : -1;
+}
 
+/* A native call's arguments from a sequence: as many as the signature has
+ * parameters (else TypeError), each by the value policy, except that an int
+ * for a pointer parameter is that address. NULL with an exception set. */
+static xf_value_t **xfpy_native_args(PyObject *seq, const xf_signature_t *sig,
+                                     Py_ssize_t *n) {
+  PyObject *fast = PySequence_Fast(seq, "args must be a sequence");
+  if (!fast)
+    return NULL;
+  *n = PySequence_Fast_GET_SIZE(fast);
+  if (*n != xf_signature_arity(sig)) {
+    PyErr_Format(PyExc_TypeError, "the signature \"%s\" takes %d arguments, not %zd",
+                 xf_signature_text(sig), xf_signature_arity(sig), *n);
+    Py_DECREF(fast);
+    return NULL;
+  }
+  xf_value_t **vals = (xf_value_t **) calloc((size_t) *n + 1, sizeof(*vals));
+  int rc = vals ? XF_OK : XF_ENOMEM;
+  for (Py_ssize_t i = 0; rc == XF_OK && i < *n; i++) {
+    PyObject *a = PySequence_Fast_GET_ITEM(fast, i);
+    if (xf_signature_arg_type(sig, (size_t) i) == XF_C_POINTER && PyLong_Check(a)) {
+      void *p = PyLong_AsVoidPtr(a);
+      rc = PyErr_Occurred() ? XF_ERANGE : xf_value_new_pointer(p, NULL, &vals[i]);
+    } else {
+      rc = xfpy_kind_value(a, &vals[i]);
+    }
+  }
+  Py_DECREF(fast);
+  if (rc == XF_OK)
+    return vals;
+  for (Py_ssize_t i = 0; vals && i < *n; i++)
+    xf_value_unref(vals[i]);
+  free(vals);
+  if (!PyErr_Occurred())
+    PyErr_NoMemory();
+  return NULL;
+}
+
+/* A new executor's handle, or the exception for rc. */
+static PyObject *xfpy_new_executor(int rc, xf_executor_t *ex) {
+  if (rc != XF_OK)
+    return PyErr_Occurred() ? NULL : xfpy_raise_code(rc);
+  return SWIG_Python_NewPointerObj(NULL, ex, SWIGTYPE_p_xf_executor, SWIG_POINTER_OWN);
+}
+
+static PyObject *xfpy_new_future_object(xf_future_t *f) {
+  return SWIG_Python_NewPointerObj(NULL, f, SWIGTYPE_p_xf_future, SWIG_POINTER_OWN);
+}
+
+/* xf:lang-specific: the iterator of as_completed, which waits in slices */
 /* The iterator behind as_completed. */
 typedef struct xf_py_as_completed {
   xf_as_completed_t *it;
@@ -730,24 +973,36 @@ typedef struct xf_py_as_completed {
   size_t n;
   int64_t deadline;
 } xf_py_as_completed_t;
+/* xf:end */
 %}
 
 /* ---- The shared declarations (bindings/common/api.i) --------------------
  *
- * What Python adds to them: its typemaps, the three call macros, and the
- * GIL released where dropping an executor or a loop waits for threads that
+ * What Python adds to them: its typemaps, the call macros, and the GIL
+ * released where dropping an executor or a loop waits for threads that
  * need it. */
 
+/* Handles made by a call: the out-parameter is the result, a handle Python
+ * owns. A call that is not checked and made none answers its code instead
+ * (the process pool's submit: the package raises the stdlib's exception). */
 %typemap(in, numinputs = 0) xf_future_t **out (xf_future_t *tmp = NULL) "$1 = &tmp;";
 %typemap(argout) xf_future_t **out {
   Py_DECREF($result);
-  $result = xfpy_new_future_object(tmp$argnum);
+  $result = tmp$argnum ? xfpy_new_future_object(tmp$argnum) : PyLong_FromLong(result);
 }
 %typemap(in, numinputs = 0) xf_loop_t **out (xf_loop_t *tmp = NULL) "$1 = &tmp;";
 %typemap(argout) xf_loop_t **out {
   Py_DECREF($result);
-  $result = SWIG_Python_NewPointerObj(NULL, tmp$argnum, SWIGTYPE_p_xf_loop, SWIG_POINTER_OWN);
+  $result =
+      SWIG_Python_NewPointerObj(NULL, tmp$argnum, SWIGTYPE_p_xf_loop, SWIG_POINTER_OWN);
 }
+%typemap(in, numinputs = 0) xf_closure_t **out (xf_closure_t *tmp = NULL) "$1 = &tmp;";
+%typemap(argout) xf_closure_t **out {
+  Py_DECREF($result);
+  $result = SWIG_Python_NewPointerObj(NULL, tmp$argnum, SWIGTYPE_p_xf_closure,
+                                      SWIG_POINTER_OWN);
+}
+
 /* A sequence of raw future handles. */
 %typemap(in) (xf_future_t *const *fs, size_t n) (Py_ssize_t count = 0) {
   $1 = xfpy_future_array($input, &count);
@@ -756,56 +1011,231 @@ typedef struct xf_py_as_completed {
   $2 = (size_t) count;
 }
 %typemap(freearg) (xf_future_t *const *fs, size_t n) "free((void *) $1);";
+
 /* Seconds (None: forever) as nanoseconds. */
-%typemap(in) int64_t timeout_ns, int64_t ns {
+%typemap(in) int64_t timeout_ns, int64_t ns, int64_t grace_ns {
   if (xfpy_timeout_ns($input, &$1) < 0)
     SWIG_fail;
 }
 
-/* A failed call of the shared API raises what the package's _check raises
- * for that code. */
+/* A Python callable as a core callback: the trampoline is the function and
+ * the Python object (checked by CHECK) its data, a new reference that the
+ * core takes over when the call succeeds and releases under the GIL. When
+ * the call fails the core has not taken it, and it is dropped here. */
+%define XFPY_CALLABLE(FN_TYPE, FN_NAME, TRAMPOLINE, CHECK, WHAT)
+%typemap(in) (FN_TYPE FN_NAME, void *data, xf_free_data_fn free_data)
+    (PyObject *held = NULL) {
+  if (!(CHECK)) {
+    PyErr_SetString(PyExc_TypeError, WHAT);
+    SWIG_fail;
+  }
+  held = Py_NewRef($input);
+  $1 = TRAMPOLINE;
+  $2 = held;
+  $3 = xfpy_decref_data;
+}
+%typemap(argout) (FN_TYPE FN_NAME, void *data, xf_free_data_fn free_data)
+    "if (result == XF_OK) held$argnum = NULL;";
+%typemap(freearg) (FN_TYPE FN_NAME, void *data, xf_free_data_fn free_data)
+    "Py_XDECREF(held$argnum);";
+%enddef
+/* The data tuples the trampolines read (see each one). */
+XFPY_CALLABLE(xf_done_fn, fn, xfpy_done,
+              PyTuple_Check($input) && PyTuple_GET_SIZE($input) == 4,
+              "a done callback is a tuple (fn, future, context, on_error)")
+/* A task: the tuple (fn, args tuple, kwargs, holder) in xfpy_task's data. */
+%typemap(in) (xf_task_fn fn, void *data, xf_free_data_fn free_data)
+    (xfpy_task_data *d = NULL) {
+  if (!PyTuple_Check($input) || PyTuple_GET_SIZE($input) != 4 ||
+      !PyTuple_Check(PyTuple_GET_ITEM($input, 1))) {
+    PyErr_SetString(PyExc_TypeError,
+                    "a task is a tuple (fn, args tuple, kwargs, holder)");
+    SWIG_fail;
+  }
+  if (!(d = xfpy_task_data_new($input)))
+    SWIG_fail;
+  $1 = xfpy_task;
+  $2 = d;
+  $3 = xfpy_task_data_free;
+}
+%typemap(argout) (xf_task_fn fn, void *data, xf_free_data_fn free_data)
+    "if (result == XF_OK) d$argnum = NULL;";
+%typemap(freearg) (xf_task_fn fn, void *data, xf_free_data_fn free_data)
+    "if (d$argnum) xfpy_task_data_free(d$argnum);";
+XFPY_CALLABLE(xf_io_fn, fn, xfpy_reader,
+              PyTuple_Check($input) && PyTuple_GET_SIZE($input) == 2,
+              "a reader is a tuple (fn, on_error)")
+XFPY_CALLABLE(xf_exception_handler_fn, fn, xfpy_loop_exception, PyCallable_Check($input),
+              "an exception handler must be callable")
+/* A registration to remove: the same data tuple (borrowed). */
+%typemap(in) (xf_done_fn fn, void *data) {
+  $1 = xfpy_done;
+  $2 = $input;
+}
+
+/* A closure's handler: the callable, with the signature's return type and
+ * the owner loop that the handler needs as well. They are the first and
+ * fifth arguments of xf_closure_new_sig (argN is SWIG's name for the Nth
+ * argument of the wrapped call), read once all are converted. */
+%typemap(in) (xf_closure_handler_fn handler, void *data, xf_free_data_fn free_data)
+    (xfpy_closure_data *d = NULL) {
+  if (!PyCallable_Check($input)) {
+    PyErr_SetString(PyExc_TypeError, "callback: fn must be callable");
+    SWIG_fail;
+  }
+  if (!(d = (xfpy_closure_data *) calloc(1, sizeof *d))) {
+    PyErr_NoMemory();
+    SWIG_fail;
+  }
+  d->fn = Py_NewRef($input);
+  $1 = xfpy_closure_handler;
+  $2 = d;
+  $3 = xfpy_closure_data_free;
+}
+%typemap(check) (xf_closure_handler_fn handler, void *data, xf_free_data_fn free_data) {
+  d$argnum->ret = xf_signature_return_type(arg1);
+  d$argnum->loop = arg5;
+}
+%typemap(argout) (xf_closure_handler_fn handler, void *data, xf_free_data_fn free_data)
+    "if (result == XF_OK) d$argnum = NULL;";
+%typemap(freearg) (xf_closure_handler_fn handler, void *data, xf_free_data_fn free_data)
+    "if (d$argnum) xfpy_closure_data_free(d$argnum);";
+
+/* A signature string, parsed; a bad one is ValueError. */
+%typemap(in) xf_signature_t *sig {
+  if (xfpy_signature_arg($input, &$1) < 0)
+    SWIG_fail;
+}
+%typemap(freearg) xf_signature_t *sig "xf_signature_unref($1);";
+
+/* A C function's address (an int) in; a code pointer out as an int. */
+%typemap(in) void *fn {
+  $1 = PyLong_AsVoidPtr($input);
+  if (!$1) {
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_ValueError, "NULL function pointer");
+    SWIG_fail;
+  }
+}
+%typemap(out) void *xf_closure_code "$result = PyLong_FromVoidPtr($1);";
+
+/* A native call's arguments from a sequence, by the value policy; an int
+ * given for a pointer argument of the signature (the third argument of
+ * xf_executor_submit_native_sig, converted before) is that address. */
+%typemap(in) (xf_value_t *const *args, size_t nargs) (Py_ssize_t count = 0) {
+  $1 = xfpy_native_args($input, arg3, &count);
+  if (!$1)
+    SWIG_fail;
+  $2 = (size_t) count;
+}
+%typemap(freearg) (xf_value_t *const *args, size_t nargs) {
+  for (size_t i = 0; $1 && i < $2; i++)
+    xf_value_unref($1[i]);
+  free((void *) $1);
+}
+
+/* A frame item of the worker protocol (the caller keeps its reference). */
+%typemap(in) xf_value_t *payload {
+  if (xfpy_wire_value($input, &$1) != XF_OK)
+    SWIG_fail;
+}
+%typemap(freearg) xf_value_t *payload "xf_value_unref($1);";
+
+/* An outcome's value and error, appended to the state as Python objects
+ * (the error as its exception; None for none). */
+%typemap(in, numinputs = 0) xf_value_t **value (xf_value_t *tmp = NULL) "$1 = &tmp;";
+%typemap(argout) xf_value_t **value {
+  PyObject *o = tmp$argnum ? xfpy_from_value(tmp$argnum) : Py_NewRef(Py_None);
+  if (!o)
+    SWIG_fail;
+  $result = SWIG_Python_AppendOutput($result, o);
+}
+%typemap(freearg) xf_value_t **value "xf_value_unref(tmp$argnum);";
+%typemap(in, numinputs = 0) xf_error_t **error (xf_error_t *tmp = NULL) "$1 = &tmp;";
+%typemap(argout) xf_error_t **error {
+  PyObject *o = tmp$argnum ? xfpy_exception_from_error(tmp$argnum) : Py_NewRef(Py_None);
+  if (!o)
+    SWIG_fail;
+  $result = SWIG_Python_AppendOutput($result, o);
+}
+%typemap(freearg) xf_error_t **error "xf_error_unref(tmp$argnum);";
+
+/* Counters as a tuple (queued, running, completed, cancelled, threads,
+ * max_workers). */
+%typemap(in, numinputs = 0) xf_executor_stats_t *out
+    (xf_executor_stats_t tmp = XF_EXECUTOR_STATS_INIT) "$1 = &tmp;";
+%typemap(argout) xf_executor_stats_t *out {
+  Py_DECREF($result);
+  $result = Py_BuildValue("(KKKKII)", (unsigned long long) tmp$argnum.queued,
+                          (unsigned long long) tmp$argnum.running,
+                          (unsigned long long) tmp$argnum.completed,
+                          (unsigned long long) tmp$argnum.cancelled,
+                          (unsigned) tmp$argnum.threads,
+                          (unsigned) tmp$argnum.max_workers);
+}
+
+/* Extra int results, appended to the code: (0, rank, size), (0, fd). */
+%typemap(in, numinputs = 0) int *rank (int tmp = -1), int *size (int tmp = 0),
+    int *fd (int tmp = -1) "$1 = &tmp;";
+%typemap(argout) int *rank, int *size, int *fd
+    "$result = SWIG_Python_AppendOutput($result, PyLong_FromLong(tmp$argnum));";
+
+/* The call macros of api.i: a negative code raises what the package's
+ * _check raises for it; a call that waits releases the GIL (not while the
+ * interpreter finalizes: nothing runs Python then). */
+%define XFPY_RAISE_NEGATIVE
+  if (result < 0) {
+    xfpy_raise_call(result);
+    SWIG_fail;
+  }
+%enddef
+%define XFPY_RELEASING(action)
+  if (xfpy_finalizing()) {
+    action
+  } else {
+    Py_BEGIN_ALLOW_THREADS action
+    Py_END_ALLOW_THREADS
+  }
+%enddef
 %define XF_CHECKED(fn)
 %exception fn {
   $action
-  if (result < 0) {
-    xfpy_raise_typed(result, xf_err_name(result));
-    SWIG_fail;
-  }
+  XFPY_RAISE_NEGATIVE
 }
 %enddef
 %define XF_BLOCKING(fn)
 %exception fn {
-  Py_BEGIN_ALLOW_THREADS $action
-  Py_END_ALLOW_THREADS
+  XFPY_RELEASING($action)
+}
+%enddef
+%define XF_BLOCKING_CHECKED(fn)
+%exception fn {
+  XFPY_RELEASING($action)
+  XFPY_RAISE_NEGATIVE
 }
 %enddef
 
 /* Dropping an executor or a loop may wait for worker threads that need the
- * GIL (not while the interpreter finalizes: nothing runs Python then). */
+ * GIL. A run of the loop that does not wait keeps the GIL for the Python
+ * callbacks it runs (asyncio's bridge makes one per turn). */
 %exception xf_executor::~xf_executor {
-  if (xfpy_finalizing()) {
-    $action
-  } else {
-    Py_BEGIN_ALLOW_THREADS $action
-    Py_END_ALLOW_THREADS
-  }
+  XFPY_RELEASING($action)
 }
 %exception xf_loop::~xf_loop {
-  Py_BEGIN_ALLOW_THREADS $action
-  Py_END_ALLOW_THREADS
+  XFPY_RELEASING($action)
 }
-/* The process pool's package calls the shutdown by this name. */
-%rename(py_executor_shutdown) xf_executor_shutdown;
-
-%{
-static PyObject *xfpy_new_future_object(xf_future_t *f) {
-  return SWIG_Python_NewPointerObj(NULL, f, SWIGTYPE_p_xf_future, SWIG_POINTER_OWN);
+%exception xf_loop_run {
+  if (arg2 == XF_RUN_NOWAIT) {
+    $action
+  } else {
+    XFPY_RELEASING($action)
+  }
 }
-%}
 
 %include "../common/api.i"
 %exception;
 
+/* xf:lang-specific: the iterator of as_completed, which waits in slices */
 /* The iterator behind as_completed, Python's own. */
 typedef struct xf_py_as_completed xf_py_as_completed_t;
 %nodefaultctor xf_py_as_completed;
@@ -819,6 +1249,7 @@ struct xf_py_as_completed {};
     free($self);
   }
 }
+/* xf:end */
 
 %{
 static swig_type_info *xfpy_future_type(void) {
@@ -827,22 +1258,14 @@ static swig_type_info *xfpy_future_type(void) {
 %}
 
 %inline %{
+/* xf:lang-specific: Python's values: the factory of exceptions */
 /* Install the factory of exceptions for errors that carry none. */
 PyObject *py_set_error_factory(PyObject *factory) {
   Py_XINCREF(factory);
   Py_XSETREF(xfpy_error_factory, factory);
   Py_RETURN_NONE;
 }
-
-/* The address of a handle, for identity and hashing. */
-PyObject *py_future_id(xf_future_t *f) {
-  return PyLong_FromVoidPtr(f);
-}
-
-/* Another handle on the same future (a new reference). */
-PyObject *py_future_ref(xf_future_t *f) {
-  return f ? xfpy_new_future_object(xf_future_ref(f)) : xfpy_raise_code(XF_EINVAL);
-}
+/* xf:end */
 
 /* Adopt a future made elsewhere (C, another language's binding) from its
  * address: a new handle holding a new reference. The address must be that of
@@ -859,66 +1282,6 @@ PyObject *py_future_from_handle(PyObject *address) {
     return NULL;
   }
   return xfpy_new_future_object(xf_future_ref((xf_future_t *) p));
-}
-
-/* Finish a future with a Python object, held by holder for the reads
- * through the same Python future; returns the core's code. */
-static int xfpy_set_result(xf_future_t *f, PyObject *value, PyObject *holder) {
-  xf_value_t *v = NULL;
-  PyObject *saved = NULL;
-  if (xfpy_hold(holder, value, &saved) < 0)
-    return XF_ENOMEM;
-  int rc = xfpy_result_value(value, &v);
-  rc = rc == XF_OK ? xf_future_set_result(f, v) : rc;
-  if (rc != XF_OK)
-    xfpy_unhold(holder, saved);
-  else
-    Py_XDECREF(saved);
-  return rc;
-}
-
-/* Finish a future with a Python exception; returns the core's code. */
-int py_future_set_exception(xf_future_t *f, PyObject *exc) {
-  xf_error_t *err = NULL;
-  int rc = xfpy_error_from_exception(exc, &err);
-  return rc == XF_OK ? xf_future_set_error(f, err) : rc;
-}
-
-/* The outcome of a future as (code, object), waiting up to timeout seconds
- * (None: forever) with the GIL released:
- *   (0, value)             finished with a value
- *   (EFAILED, exception)   finished with an error
- *   (ECANCELLED, message)  cancelled (message None when none was given)
- *   (ETIMEDOUT, None)      not done in time
- * with want_error, (0, exception or None) replaces the first two. */
-PyObject *py_future_outcome(xf_future_t *f, PyObject *timeout, int want_error,
-                            PyObject *holder) {
-  int64_t ns;
-  if (xfpy_timeout_ns(timeout, &ns) < 0)
-    return NULL;
-  PyObject *o = NULL;
-  int rc = xfpy_read(f, ns, want_error, holder, &o);
-  return rc == -1 ? NULL : Py_BuildValue("(iN)", rc, o);
-}
-
-/* Add a done callback; data is the tuple (fn, future, context, on_error)
- * that xfpy_done reads, and stays the key for removing it. loop None runs
- * it inline (concurrent.futures), a loop runs it there (asyncio). */
-int py_future_add_done_callback(xf_future_t *f, PyObject *data, xf_loop_t *loop) {
-  if (!PyTuple_Check(data) || PyTuple_GET_SIZE(data) != 4) {
-    PyErr_SetString(PyExc_TypeError, "callback data must be a 4-tuple");
-    return XF_EINVAL;
-  }
-  Py_INCREF(data);
-  int rc = xf_future_add_done_callback(f, xfpy_done, data, xfpy_decref_data, loop);
-  if (rc != XF_OK)
-    Py_DECREF(data);
-  return rc;
-}
-
-/* Remove the registrations made with this data tuple; returns how many. */
-int py_future_remove_done_callback(xf_future_t *f, PyObject *data) {
-  return xf_future_remove_done_callback(f, xfpy_done, data);
 }
 
 /* What the core holds for a done future: (kind, text), the kind's name
@@ -957,6 +1320,7 @@ PyObject *py_core_repr(xf_future_t *f) {
   return r;
 }
 
+/* xf:lang-specific: blocking waits in slices, GIL released, signals checked */
 /* ---- Combinators -------------------------------------------------------- */
 
 /* concurrent.futures.wait: a list of done flags, waiting with the GIL
@@ -1079,6 +1443,7 @@ PyObject *py_as_completed_next(xf_py_as_completed_t *ac) {
       return NULL;
   }
 }
+/* xf:end */
 
 /* ---- Executors ---------------------------------------------------------- */
 
@@ -1095,335 +1460,11 @@ PyObject *py_thread_pool_new(unsigned max_workers, const char *prefix, PyObject 
   o.queue_policy = queue_policy;
   xf_executor_t *ex = NULL;
   int rc = xf_thread_pool_new(&o, &ex);
-  if (rc != XF_OK)
-    return xfpy_raise_code(rc);
-  return SWIG_Python_NewPointerObj(NULL, ex, SWIGTYPE_p_xf_executor, SWIG_POINTER_OWN);
-}
-
-/* Submit fn(*args, **kwargs); returns a future of class cls (a CFuture
- * subclass) whose identity cell the task fills. The GIL is released while
- * submitting only when may_block: a bounded queue may make the caller wait,
- * and otherwise taking the GIL back would cost a hand-over per task. */
-PyObject *py_executor_submit(xf_executor_t *ex, PyObject *fn, PyObject *args,
-                             PyObject *kwargs, PyObject *cls, bool may_block) {
-  if (!PyTuple_Check(args) || !PyType_Check(cls) ||
-      !PyType_IsSubtype((PyTypeObject *) cls, &xfpy_cfuture_type)) {
-    PyErr_SetString(PyExc_TypeError, "py_executor_submit: args tuple, CFuture class");
-    return NULL;
-  }
-  /* The future is made first: the task holds it, to keep its result. */
-  PyObject *fut = xfpy_future_wrap((PyTypeObject *) cls, NULL, NULL);
-  PyObject *data = fut ? PyTuple_Pack(4, fn, args, kwargs, fut) : NULL;
-  if (!data) {
-    Py_XDECREF(fut);
-    return NULL;
-  }
-  /* Only the core refers to the task's data until it runs, so the cycle
-   * collector could never free it: it need not look at it. */
-  PyObject_GC_UnTrack(data);
-  xf_future_t *f = NULL;
-  int rc;
-  if (may_block) {
-    Py_BEGIN_ALLOW_THREADS rc =
-        xf_executor_submit(ex, xfpy_task, data, xfpy_decref_data, &f);
-    Py_END_ALLOW_THREADS
-  } else {
-    rc = xf_executor_submit(ex, xfpy_task, data, xfpy_decref_data, &f);
-  }
-  if (rc != XF_OK) {
-    Py_DECREF(data);
-    Py_DECREF(fut);
-    return xfpy_raise_code(rc);
-  }
-  ((xfpy_future *) fut)->h = f;
-  return fut;
-}
-
-/* Run a native function on an executor (DESIGN, "Threads, trampolines and
- * libffi"); fn is its address. Pointer arguments may be given as ints. */
-PyObject *py_executor_submit_native(xf_executor_t *ex, PyObject *fn_addr,
-                                    const char *signature, PyObject *args) {
-  void *fn = PyLong_AsVoidPtr(fn_addr);
-  if (!fn) {
-    if (!PyErr_Occurred())
-      PyErr_SetString(PyExc_ValueError, "NULL function pointer");
-    return NULL;
-  }
-  char errbuf[160];
-  xf_signature_t *sig = NULL;
-  int rc = xf_signature_parse(signature, errbuf, sizeof errbuf, &sig);
-  if (rc != XF_OK) {
-    PyErr_SetString(rc == XF_ENOMEM ? PyExc_MemoryError : PyExc_ValueError,
-                    rc == XF_ENOMEM ? "out of memory" : errbuf);
-    return NULL;
-  }
-  PyObject *fast = PySequence_Fast(args, "args must be a sequence");
-  if (!fast) {
-    xf_signature_unref(sig);
-    return NULL;
-  }
-  Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-  xf_value_t **vals = (xf_value_t **) calloc((size_t) n + 1, sizeof(*vals));
-  rc = vals ? XF_OK : XF_ENOMEM;
-  for (Py_ssize_t i = 0; rc == XF_OK && i < n; i++) {
-    PyObject *a = PySequence_Fast_GET_ITEM(fast, i);
-    if (xf_signature_arg_type(sig, (size_t) i) == XF_C_POINTER && PyLong_Check(a)) {
-      void *p = PyLong_AsVoidPtr(a);
-      rc = PyErr_Occurred() ? XF_ERANGE : xf_value_new_pointer(p, NULL, &vals[i]);
-    } else {
-      rc = xfpy_kind_value(a, &vals[i]);
-    }
-  }
-  xf_future_t *f = NULL;
-  if (rc == XF_OK) {
-    Py_BEGIN_ALLOW_THREADS rc =
-        xf_executor_submit_native_sig(ex, fn, sig, vals, (size_t) n, &f);
-    Py_END_ALLOW_THREADS
-  }
-  for (Py_ssize_t i = 0; vals && i < n; i++)
-    xf_value_unref(vals[i]);
-  free(vals);
-  Py_DECREF(fast);
-  xf_signature_unref(sig);
-  if (rc != XF_OK) {
-    if (PyErr_Occurred())
-      return NULL;
-    if (rc == XF_EINVAL || rc == XF_ETYPE || rc == XF_ERANGE) {
-      PyErr_Format(rc == XF_ERANGE ? PyExc_OverflowError : PyExc_TypeError,
-                   "arguments do not match the signature \"%s\": %s", signature,
-                   xf_strerror(rc));
-      return NULL;
-    }
-    return xfpy_raise_code(rc);
-  }
-  return xfpy_new_future_object(f);
-}
-
-/* (queued, running, completed, cancelled, threads, max_workers) */
-PyObject *py_executor_stats(xf_executor_t *ex) {
-  xf_executor_stats_t s = XF_EXECUTOR_STATS_INIT;
-  int rc = xf_executor_stats(ex, &s);
-  if (rc != XF_OK)
-    return xfpy_raise_code(rc);
-  return Py_BuildValue("(KKKKII)", (unsigned long long) s.queued,
-                       (unsigned long long) s.running, (unsigned long long) s.completed,
-                       (unsigned long long) s.cancelled, (unsigned) s.threads,
-                       (unsigned) s.max_workers);
-}
-
-/* ---- The loop ----------------------------------------------------------- */
-
-/* Run the loop in this thread (mode RUN_*), with the GIL released while it
- * waits; Python callbacks take it back. */
-int py_loop_run(xf_loop_t *loop, int mode) {
-  int rc;
-  if (mode == XF_RUN_NOWAIT)
-    return xf_loop_run(loop, mode);
-  Py_BEGIN_ALLOW_THREADS rc = xf_loop_run(loop, mode);
-  Py_END_ALLOW_THREADS return rc;
-}
-
-/* handler(message, exception or None) receives what the loop cannot hand to
- * anyone (futures whose exception was never retrieved, dropped callbacks). */
-int py_loop_set_exception_handler(xf_loop_t *loop, PyObject *handler) {
-  Py_INCREF(handler);
-  int rc =
-      xf_loop_set_exception_handler(loop, xfpy_loop_exception, handler, xfpy_decref_data);
-  if (rc != XF_OK)
-    Py_DECREF(handler);
-  return rc;
-}
-
-/* run_in_executor: fn(*args) on ex, followed by a future of the loop. */
-PyObject *py_loop_run_in_executor(xf_loop_t *loop, xf_executor_t *ex, PyObject *fn,
-                                  PyObject *args, PyObject *cell) {
-  if (!PyTuple_Check(args)) {
-    PyErr_SetString(PyExc_TypeError, "args must be a tuple");
-    return NULL;
-  }
-  PyObject *data = PyTuple_Pack(4, fn, args, Py_None, cell);
-  if (!data)
-    return NULL;
-  xf_future_t *f = NULL;
-  int rc;
-  Py_BEGIN_ALLOW_THREADS rc =
-      xf_loop_run_in_executor(loop, ex, xfpy_task, data, xfpy_decref_data, &f);
-  Py_END_ALLOW_THREADS if (rc != XF_OK) {
-    Py_DECREF(data);
-    return xfpy_raise_code(rc);
-  }
-  return xfpy_new_future_object(f);
+  return xfpy_new_executor(rc, ex);
 }
 %}
 
-/* ---- File descriptors ------------------------------------------------------ */
-
-%{
-/* A reader: data is a tuple (fn, on_error). It calls fn(fd) and hands an
- * exception to on_error(exc, fn). */
-static void xfpy_reader(int fd, void *data) {
-  if (xfpy_finalizing())
-    return;
-  PyGILState_STATE g = PyGILState_Ensure();
-  PyObject *t = (PyObject *) data;
-  PyObject *fn = PyTuple_GET_ITEM(t, 0);
-  PyObject *r = PyObject_CallFunction(fn, "i", fd);
-  if (!r) {
-    PyObject *exc = xfpy_fetch_exception();
-    PyObject *lr = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(t, 1), exc, fn, NULL);
-    if (!lr)
-      PyErr_WriteUnraisable(fn);
-    Py_XDECREF(lr);
-    Py_DECREF(exc);
-  }
-  Py_XDECREF(r);
-  PyGILState_Release(g);
-}
-%}
-
-%inline %{
-/* xf_loop_add_reader: fn(fd) on the loop each time fd is readable, until
- * py_loop_remove_reader(fd); an exception of fn goes to on_error(exc, fn). */
-int py_loop_add_reader(xf_loop_t *loop, int fd, PyObject *fn, PyObject *on_error) {
-  PyObject *data = PyTuple_Pack(2, fn, on_error);
-  if (!data)
-    return XF_ENOMEM;
-  int rc = xf_loop_add_reader(loop, fd, xfpy_reader, data, xfpy_decref_data);
-  if (rc != XF_OK)
-    Py_DECREF(data);
-  return rc;
-}
-%}
-
-/* ---- Callbacks: Python functions as C function pointers ----------------- */
-
-
-%{
-/* What a closure made by py_closure_new holds: the Python callable, the
- * owner loop (borrowed: the closure keeps its memory alive) and the return
- * type. */
-typedef struct xfpy_closure_data {
-  PyObject *fn;
-  xf_loop_t *loop;
-  int ret;
-} xfpy_closure_data;
-
-static void xfpy_closure_data_free(void *data) {
-  xfpy_closure_data *d = (xfpy_closure_data *) data;
-  xfpy_release(d->fn, NULL);
-  free(d);
-}
-
-/* The handler: calls fn(*args) with the GIL taken, on the owner loop's
- * thread (or inline in the calling thread when there is no owner loop). An
- * exception goes to the owner loop's exception handler as the very same
- * exception object; with no owner loop it is printed as unraisable. */
-static int xfpy_closure_handler(void *data, xf_value_t *const *args, size_t nargs,
-                                xf_value_t **result) {
-  xfpy_closure_data *d = (xfpy_closure_data *) data;
-  if (xfpy_finalizing())
-    return XF_ESHUTDOWN;
-  PyGILState_STATE g = PyGILState_Ensure();
-  int rc = XF_OK;
-  PyObject *argv = PyTuple_New((Py_ssize_t) nargs);
-  for (size_t i = 0; argv && i < nargs; i++) {
-    PyObject *a = xfpy_from_value(args[i]);
-    if (!a) {
-      Py_CLEAR(argv);
-      break;
-    }
-    PyTuple_SET_ITEM(argv, (Py_ssize_t) i, a);
-  }
-  PyObject *r = argv ? PyObject_Call(d->fn, argv, NULL) : NULL;
-  Py_XDECREF(argv);
-  if (r && result) {
-    xf_value_t *v = NULL;
-    if (d->ret == XF_C_POINTER && PyLong_Check(r)) {
-      void *p = PyLong_AsVoidPtr(r);
-      rc = PyErr_Occurred() ? XF_ERANGE : xf_value_new_pointer(p, NULL, &v);
-    } else {
-      rc = xfpy_kind_value(r, &v);
-    }
-    if (rc == XF_OK)
-      *result = v;
-    else if (!PyErr_Occurred())
-      xfpy_raise_code(rc);
-    Py_CLEAR(r);
-  }
-  if (!r && PyErr_Occurred()) {
-    PyObject *exc = xfpy_fetch_exception();
-    xf_error_t *err = NULL;
-    if (d->loop && xfpy_error_from_exception(exc, &err) == XF_OK) {
-      if (result) {
-        /* Handed over as the failure: the core reports it. */
-        rc = xf_value_new_error(err, result);
-      } else {
-        xf_loop_call_exception_handler(d->loop, "exception in a callback", err);
-        rc = XF_OK;
-      }
-      xf_error_unref(err);
-    } else {
-      PyErr_SetObject((PyObject *) Py_TYPE(exc), exc);
-      PyErr_WriteUnraisable(d->fn);
-      rc = XF_EFAILED;
-    }
-    Py_DECREF(exc);
-  }
-  Py_XDECREF(r);
-  PyGILState_Release(g);
-  return rc;
-}
-%}
-
-%inline %{
-/* A closure calling fn with the given signature; owner is the loop whose
- * thread runs the calls (None: the calling thread). */
-PyObject *py_closure_new(const char *signature, PyObject *fn, xf_loop_t *owner) {
-  if (!PyCallable_Check(fn)) {
-    PyErr_SetString(PyExc_TypeError, "callback: fn must be callable");
-    return NULL;
-  }
-  char errbuf[160];
-  xf_signature_t *sig = NULL;
-  int rc = xf_signature_parse(signature, errbuf, sizeof errbuf, &sig);
-  if (rc != XF_OK) {
-    if (rc == XF_ENOMEM)
-      return PyErr_NoMemory();
-    PyErr_Format(PyExc_ValueError, "callback: bad signature: %s", errbuf);
-    return NULL;
-  }
-  xfpy_closure_data *d = (xfpy_closure_data *) calloc(1, sizeof *d);
-  if (!d) {
-    xf_signature_unref(sig);
-    return PyErr_NoMemory();
-  }
-  Py_INCREF(fn);
-  d->fn = fn;
-  d->loop = owner;
-  d->ret = xf_signature_return_type(sig);
-  xf_closure_t *c = NULL;
-  rc =
-      xf_closure_new_sig(sig, xfpy_closure_handler, d, xfpy_closure_data_free, owner, &c);
-  xf_signature_unref(sig);
-  if (rc != XF_OK) {
-    Py_DECREF(fn);
-    free(d);
-    return xfpy_raise_code(rc);
-  }
-  return SWIG_Python_NewPointerObj(NULL, c, SWIGTYPE_p_xf_closure, SWIG_POINTER_OWN);
-}
-
-/* The C function pointer of a closure, as an int address. */
-PyObject *py_closure_address(xf_closure_t *c) {
-  return PyLong_FromVoidPtr(xf_closure_code(c));
-}
-
-/* The canonical signature text of a closure. */
-const char *py_closure_signature(xf_closure_t *c) {
-  return xf_signature_text(xf_closure_signature(c));
-}
-%}
-
+/* xf:lang-specific: the C future types (concurrent.futures', asyncio's protocols) */
 /* ---- The hot objects as C types ------------------------------------------
  *
  * xfutures.Future is a Python subclass of CFuture and of
@@ -1440,6 +1481,39 @@ const char *py_closure_signature(xf_closure_t *c) {
 %{
 
 static PyTypeObject xfpy_cfuture_type;
+
+/* Finish a future with a Python object, held by holder for the reads
+ * through the same Python future; returns the core's code. */
+static int xfpy_set_result(xf_future_t *f, PyObject *value, PyObject *holder) {
+  xf_value_t *v = NULL;
+  PyObject *saved = NULL;
+  if (xfpy_hold(holder, value, &saved) < 0)
+    return XF_ENOMEM;
+  int rc = xfpy_result_value(value, &v);
+  rc = rc == XF_OK ? xf_future_set_result(f, v) : rc;
+  if (rc != XF_OK)
+    xfpy_unhold(holder, saved);
+  else
+    Py_XDECREF(saved);
+  return rc;
+}
+
+/* Finish a future with a Python exception; returns the core's code. */
+static int xfpy_set_exception(xf_future_t *f, PyObject *exc) {
+  xf_error_t *err = NULL;
+  int rc = xfpy_error_from_exception(exc, &err);
+  return rc == XF_OK ? xf_future_set_error(f, err) : rc;
+}
+
+/* Add a done callback whose data is the tuple (fn, future, context,
+ * on_error) that xfpy_done reads; loop NULL runs it inline. */
+static int xfpy_add_done(xf_future_t *f, PyObject *data, xf_loop_t *loop) {
+  Py_INCREF(data);
+  int rc = xf_future_add_done_callback(f, xfpy_done, data, xfpy_decref_data, loop);
+  if (rc != XF_OK)
+    Py_DECREF(data);
+  return rc;
+}
 
 /* The stdlib's exceptions, installed by the package (py_set_exceptions). */
 static PyObject *xfpy_exc_cancelled, *xfpy_exc_timeout, *xfpy_exc_invalid;
@@ -1478,10 +1552,13 @@ static PyObject *xfpy_held(PyObject *holder) {
   return NULL;
 }
 
+/* Raise type(arg), or type() when arg is NULL or None; takes over the
+ * reference to arg (the callers make their message for it). */
 static PyObject *xfpy_raise(PyObject *type, PyObject *arg) {
   PyObject *exc = arg && arg != Py_None
                       ? PyObject_CallOneArg(type ? type : PyExc_RuntimeError, arg)
                       : PyObject_CallNoArgs(type ? type : PyExc_RuntimeError);
+  Py_XDECREF(arg);
   if (exc) {
     PyErr_SetObject((PyObject *) Py_TYPE(exc), exc);
     Py_DECREF(exc);
@@ -1489,7 +1566,12 @@ static PyObject *xfpy_raise(PyObject *type, PyObject *arg) {
   return NULL;
 }
 
+static xf_future_t *xfpy_loop_materialize(xfpy_future *self);
+
+/* The core future; a loop future made lazily gets it now (see CLoopFuture). */
 static xf_future_t *xfpy_handle(xfpy_future *self) {
+  if (!self->h && self->lazy)
+    return xfpy_loop_materialize(self);
   if (!self->h)
     xfpy_raise(xfpy_exc_invalid, PyUnicode_FromFormat("%s.__init__() was not called",
                                                       Py_TYPE(self)->tp_name));
@@ -1608,9 +1690,7 @@ static PyObject *xfpy_future_result(xfpy_future *self, PyObject *const *args,
     Py_DECREF(o);
     return NULL;
   case XF_ECANCELLED:
-    xfpy_raise(xfpy_exc_cancelled, o);
-    Py_DECREF(o);
-    return NULL;
+    return xfpy_raise(xfpy_exc_cancelled, o);
   case XF_ETIMEDOUT:
     Py_DECREF(o);
     return xfpy_raise(xfpy_exc_timeout, NULL);
@@ -1630,9 +1710,7 @@ static PyObject *xfpy_future_exception(xfpy_future *self, PyObject *const *args,
   case 0:
     return o;
   case XF_ECANCELLED:
-    xfpy_raise(xfpy_exc_cancelled, o);
-    Py_DECREF(o);
-    return NULL;
+    return xfpy_raise(xfpy_exc_cancelled, o);
   case XF_ETIMEDOUT:
     Py_DECREF(o);
     return xfpy_raise(xfpy_exc_timeout, NULL);
@@ -1692,7 +1770,7 @@ static PyObject *xfpy_future_set_exception(xfpy_future *self, PyObject *exc) {
   PyObject *e = f ? xfpy_exception_arg((PyObject *) self, f, exc) : NULL;
   if (!e)
     return NULL;
-  int rc = py_future_set_exception(f, e);
+  int rc = xfpy_set_exception(f, e);
   Py_DECREF(e);
   if (rc == XF_ESTATE)
     return xfpy_invalid_state((PyObject *) self, f);
@@ -1819,6 +1897,51 @@ static PyTypeObject xfpy_cfuture_type = {
 %}
 
 %inline %{
+/* Submit fn(*args, **kwargs); returns a future of class cls (a CFuture
+ * subclass) whose identity cell the task fills. The GIL is released while
+ * submitting only when may_block: a bounded queue may make the caller wait,
+ * and otherwise taking the GIL back would cost a hand-over per task. */
+PyObject *py_executor_submit(xf_executor_t *ex, PyObject *fn, PyObject *args,
+                             PyObject *kwargs, PyObject *cls, bool may_block) {
+  if (!PyTuple_Check(args) || !PyType_Check(cls) ||
+      !PyType_IsSubtype((PyTypeObject *) cls, &xfpy_cfuture_type)) {
+    PyErr_SetString(PyExc_TypeError, "py_executor_submit: args tuple, CFuture class");
+    return NULL;
+  }
+  /* The future is made first: the task holds it, to keep its result. */
+  PyObject *fut = xfpy_future_wrap((PyTypeObject *) cls, NULL, NULL);
+  PyObject *data = fut ? PyTuple_Pack(4, fn, args, kwargs, fut) : NULL;
+  if (!data) {
+    Py_XDECREF(fut);
+    return NULL;
+  }
+  /* Only the core refers to the task's data until it runs, so the cycle
+   * collector could never free it: it need not look at it. */
+  PyObject_GC_UnTrack(data);
+  xfpy_task_data *d = xfpy_task_data_new(data);
+  Py_DECREF(data);
+  if (!d) {
+    Py_DECREF(fut);
+    return NULL;
+  }
+  xf_future_t *f = NULL;
+  int rc;
+  if (may_block) {
+    Py_BEGIN_ALLOW_THREADS rc =
+        xf_executor_submit(ex, xfpy_task, d, xfpy_task_data_free, &f);
+    Py_END_ALLOW_THREADS
+  } else {
+    rc = xf_executor_submit(ex, xfpy_task, d, xfpy_task_data_free, &f);
+  }
+  if (rc != XF_OK) {
+    xfpy_task_data_free(d);
+    Py_DECREF(fut);
+    return xfpy_raise_code(rc);
+  }
+  ((xfpy_future *) fut)->h = f;
+  return fut;
+}
+
 /* Install the stdlib's exceptions the C types raise. */
 PyObject *py_set_exceptions(PyObject *cancelled, PyObject *timeout, PyObject *invalid) {
   Py_XSETREF(xfpy_exc_cancelled, Py_NewRef(cancelled));
@@ -1834,7 +1957,17 @@ PyObject *py_set_exceptions(PyObject *cancelled, PyObject *timeout, PyObject *in
  * result() and exception() never wait, callbacks run on the loop in their
  * context, `await` yields the future itself to the Task (the
  * _asyncio_future_blocking protocol), and an operation that queues work on
- * the C loop asks the bridge to run it soon (kick). */
+ * the C loop asks the bridge to run it soon (kick).
+ *
+ * A CLoopFuture made by Future() is lazy: it has no core future until
+ * something needs one (a done callback, which is how a Task waits; cancel;
+ * the raw handle _h, which the combinators and core_repr take). Until then
+ * its outcome is the object's own (the value held for identity, or the
+ * exception in exc), and set_result, result and await touch no core future
+ * and need no run of the C loop: nobody can be waiting on it. Making the
+ * core future copies that outcome into it. Only the thread holding the GIL
+ * changes the lazy state, so a set_result from another thread is ordered
+ * with the loop's thread by the GIL. */
 %{
 typedef struct xfpy_loop_future {
   xfpy_future base;
@@ -1842,8 +1975,12 @@ typedef struct xfpy_loop_future {
   PyObject *bridge;    /* its _Bridge */
   PyObject *source_tb; /* _source_traceback (the loop in debug mode), or NULL */
   xf_loop_t *xloop;    /* the bridge's C loop (the bridge keeps it alive) */
+  PyObject *exc;       /* the exception set while lazy, or NULL */
   char blocking;       /* _asyncio_future_blocking */
   char log_tb;         /* _log_traceback: an exception set here nobody read yet */
+  char finished;       /* set_result or set_exception ran while lazy */
+  PyObject *dict;      /* attributes set on the future, as asyncio's allows */
+  PyObject *weakrefs;  /* weak references to it, as asyncio's allows */
 } xfpy_loop_future;
 
 static PyTypeObject xfpy_loop_future_type;
@@ -1852,6 +1989,9 @@ static PyTypeObject xfpy_loop_future_type;
  * _callback_error(exc, fn, fut) and asyncio.get_event_loop. */
 static PyObject *xfpy_bridge_fn, *xfpy_callback_error_fn, *xfpy_get_event_loop_fn;
 static PyObject *xfpy_extract_stack_fn;
+/* asyncio.base_events.BaseEventLoop.get_debug, and the repr of a future
+ * (asyncio's _future_repr), installed by the package. */
+static PyObject *xfpy_base_get_debug, *xfpy_future_repr_fn;
 static PyObject *xfpy_aio_cancelled, *xfpy_aio_invalid;
 
 /* The bridge of the last loop seen, and a weak reference to that loop: most
@@ -1895,6 +2035,22 @@ static xf_loop_t *xfpy_xloop(xfpy_loop_future *self) {
 
 /* Names looked up per future, interned once. */
 static PyObject *xfpy_str_kicked, *xfpy_str_kick, *xfpy_str_get_debug, *xfpy_str_loop;
+static PyObject *xfpy_str_debug;
+
+/* loop.get_debug(), as asyncio's Future asks it for each future. The
+ * stdlib's loops answer their _debug attribute, which is read directly,
+ * without the Python frame of the call. */
+static int xfpy_loop_debug(PyObject *loop) {
+  PyObject *debug;
+  if (xfpy_base_get_debug &&
+      _PyType_Lookup(Py_TYPE(loop), xfpy_str_get_debug) == xfpy_base_get_debug)
+    debug = PyObject_GetAttr(loop, xfpy_str_debug);
+  else
+    debug = PyObject_CallMethodNoArgs(loop, xfpy_str_get_debug);
+  int on = debug ? PyObject_IsTrue(debug) : -1;
+  Py_XDECREF(debug);
+  return on;
+}
 
 /* Run the C loop soon: the bridge's kick(), skipped when one is pending. */
 static int xfpy_kick(xfpy_loop_future *self) {
@@ -1917,9 +2073,7 @@ static int xfpy_loop_future_bind(xfpy_loop_future *self, PyObject *loop) {
   Py_XSETREF(self->bridge, b);
   self->xloop = xloop;
   /* As asyncio: in debug mode a future remembers where it was made. */
-  PyObject *debug = PyObject_CallMethodNoArgs(loop, xfpy_str_get_debug);
-  int on = debug ? PyObject_IsTrue(debug) : -1;
-  Py_XDECREF(debug);
+  int on = xfpy_loop_debug(loop);
   if (on > 0 && xfpy_extract_stack_fn) {
     PyObject *frame = (PyObject *) PyEval_GetFrame();
     Py_XSETREF(self->source_tb,
@@ -1950,22 +2104,47 @@ static int xfpy_loop_future_init(xfpy_loop_future *self, PyObject *args,
   Py_XDECREF(own);
   if (rc < 0)
     return -1;
-  xf_future_t *f = NULL;
-  rc = xf_loop_create_future(xfpy_xloop(self), &f);
-  if (rc != XF_OK) {
-    xfpy_raise_code(rc);
-    return -1;
-  }
+  /* The core future is made when something needs it (see above). */
   xf_future_unref(self->base.h);
-  self->base.h = f;
+  self->base.h = NULL;
+  self->base.lazy = 1;
   Py_CLEAR(self->base.value);
   Py_CLEAR(self->base.cell);
+  Py_CLEAR(self->exc);
   self->blocking = 0;
+  self->finished = 0;
   return 0;
+}
+
+/* The core future of a lazy loop future, made with the outcome the future
+ * holds so far; NULL with an exception set. */
+static xf_future_t *xfpy_loop_materialize(xfpy_future *base) {
+  xfpy_loop_future *self = (xfpy_loop_future *) base;
+  xf_future_t *f = NULL;
+  int rc = xf_loop_create_future(self->xloop, &f);
+  if (rc == XF_OK && self->finished && self->exc) {
+    rc = xfpy_set_exception(f, self->exc);
+  } else if (rc == XF_OK && self->finished) {
+    xf_value_t *v = NULL;
+    rc = xfpy_result_value(base->value, &v);
+    rc = rc == XF_OK ? xf_future_set_result(f, v) : rc;
+  }
+  if (rc != XF_OK) {
+    xf_future_unref(f);
+    return PyErr_Occurred() ? NULL : (xfpy_raise_code(rc), NULL);
+  }
+  /* An exception nobody retrieved is still reported by this object's
+   * finalizer, which reads it from the core as before. */
+  base->h = f;
+  base->lazy = 0;
+  Py_CLEAR(self->exc);
+  return f;
 }
 
 static int xfpy_loop_future_traverse(xfpy_loop_future *self, visitproc visit, void *arg) {
   Py_VISIT(self->source_tb);
+  Py_VISIT(self->exc);
+  Py_VISIT(self->dict);
   Py_VISIT(self->loop);
   Py_VISIT(self->bridge);
   return xfpy_future_traverse(&self->base, visit, arg);
@@ -1973,6 +2152,8 @@ static int xfpy_loop_future_traverse(xfpy_loop_future *self, visitproc visit, vo
 
 static int xfpy_loop_future_clear(xfpy_loop_future *self) {
   Py_CLEAR(self->source_tb);
+  Py_CLEAR(self->exc);
+  Py_CLEAR(self->dict);
   Py_CLEAR(self->loop);
   Py_CLEAR(self->bridge);
   return xfpy_future_clear(&self->base);
@@ -1982,14 +2163,18 @@ static int xfpy_loop_future_clear(xfpy_loop_future *self) {
  * exception handler, with the future in the context, as asyncio's __del__
  * does; reading it marks it retrieved in the core, which then stays silent. */
 static void xfpy_loop_future_finalize(xfpy_loop_future *self) {
-  if (!self->log_tb || !self->base.h || !self->loop)
+  if (!self->log_tb || !(self->base.h || self->exc) || !self->loop)
     return;
   self->log_tb = 0;
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
   PyObject *exc = NULL;
   PyObject *ctx = NULL;
-  if (xfpy_read(self->base.h, 0, 1, NULL, &exc) == 0 && exc != Py_None) {
+  if (self->exc)
+    exc = Py_NewRef(self->exc);
+  else if (xfpy_read(self->base.h, 0, 1, NULL, &exc) != 0)
+    Py_CLEAR(exc);
+  if (exc && exc != Py_None) {
     PyObject *msg = PyUnicode_FromFormat("%s exception was never retrieved",
                                          _PyType_Name(Py_TYPE(self)));
     ctx = msg ? Py_BuildValue("{sNsOsO}", "message", msg, "exception", exc, "future",
@@ -2014,6 +2199,8 @@ static void xfpy_loop_future_dealloc(xfpy_loop_future *self) {
   if (PyObject_CallFinalizerFromDealloc((PyObject *) self) < 0)
     return; /* resurrected */
   PyObject_GC_UnTrack(self);
+  if (self->weakrefs)
+    PyObject_ClearWeakRefs((PyObject *) self);
   xfpy_loop_future_clear(self);
   xf_future_unref(self->base.h);
   self->base.h = NULL;
@@ -2027,13 +2214,39 @@ static PyObject *xfpy_loop_cancelled_error(xf_future_t *f) {
     Py_XDECREF(msg);
     return PyErr_Occurred() ? NULL : xfpy_raise_code(XF_ESTATE);
   }
-  xfpy_raise(xfpy_aio_cancelled, msg);
-  Py_DECREF(msg);
-  return NULL;
+  return xfpy_raise(xfpy_aio_cancelled, msg);
+}
+
+/* Whether the future is still lazy: no core future yet, so it is pending or
+ * was finished by set_result or set_exception, and no callback is waiting. */
+static int xfpy_loop_lazy(xfpy_loop_future *self) {
+  return !self->base.h && self->base.lazy;
+}
+
+static PyObject *xfpy_loop_future_done(xfpy_loop_future *self, PyObject *unused) {
+  if (xfpy_loop_lazy(self))
+    return PyBool_FromLong(self->finished);
+  return xfpy_future_done(&self->base, unused);
+}
+
+static PyObject *xfpy_loop_future_cancelled(xfpy_loop_future *self, PyObject *unused) {
+  if (xfpy_loop_lazy(self))
+    Py_RETURN_FALSE;
+  return xfpy_future_cancelled(&self->base, unused);
 }
 
 static PyObject *xfpy_loop_future_result(xfpy_loop_future *self, PyObject *unused) {
   (void) unused;
+  if (xfpy_loop_lazy(self)) {
+    if (!self->finished)
+      return xfpy_raise(xfpy_aio_invalid, PyUnicode_FromString("Result is not set."));
+    self->log_tb = 0;
+    if (self->exc) {
+      PyErr_SetObject((PyObject *) Py_TYPE(self->exc), self->exc);
+      return NULL;
+    }
+    return Py_NewRef(self->base.value);
+  }
   xf_future_t *f = xfpy_handle(&self->base);
   if (!f)
     return NULL;
@@ -2056,6 +2269,12 @@ static PyObject *xfpy_loop_future_result(xfpy_loop_future *self, PyObject *unuse
 
 static PyObject *xfpy_loop_future_exception(xfpy_loop_future *self, PyObject *unused) {
   (void) unused;
+  if (xfpy_loop_lazy(self)) {
+    if (!self->finished)
+      return xfpy_raise(xfpy_aio_invalid, PyUnicode_FromString("Exception is not set."));
+    self->log_tb = 0;
+    return Py_NewRef(self->exc ? self->exc : Py_None);
+  }
   xf_future_t *f = xfpy_handle(&self->base);
   if (!f)
     return NULL;
@@ -2075,6 +2294,14 @@ static PyObject *xfpy_loop_invalid_state(xfpy_loop_future *self, xf_future_t *f)
 }
 
 static PyObject *xfpy_loop_future_set_result(xfpy_loop_future *self, PyObject *value) {
+  if (xfpy_loop_lazy(self)) {
+    /* Nobody waits on the core yet: the object is the whole outcome. */
+    if (self->finished)
+      return xfpy_loop_invalid_state(self, NULL);
+    Py_XSETREF(self->base.value, Py_NewRef(value));
+    self->finished = 1;
+    Py_RETURN_NONE;
+  }
   xf_future_t *f = xfpy_handle(&self->base);
   if (!f)
     return NULL;
@@ -2089,10 +2316,11 @@ static PyObject *xfpy_loop_future_set_result(xfpy_loop_future *self, PyObject *v
 }
 
 static PyObject *xfpy_loop_future_set_exception(xfpy_loop_future *self, PyObject *exc) {
-  xf_future_t *f = xfpy_handle(&self->base);
-  if (!f)
+  int lazy = xfpy_loop_lazy(self);
+  xf_future_t *f = lazy ? NULL : xfpy_handle(&self->base);
+  if (!lazy && !f)
     return NULL;
-  if (xf_future_done(f))
+  if (lazy ? self->finished : xf_future_done(f))
     return xfpy_loop_invalid_state(self, f);
   PyObject *e = xfpy_exception_arg((PyObject *) self, f, exc);
   if (!e)
@@ -2103,7 +2331,13 @@ static PyObject *xfpy_loop_future_set_exception(xfpy_loop_future *self, PyObject
                                      "and cannot be raised into a Future");
     return NULL;
   }
-  int rc = py_future_set_exception(f, e);
+  if (lazy) {
+    Py_XSETREF(self->exc, e);
+    self->finished = 1;
+    self->log_tb = 1;
+    Py_RETURN_NONE;
+  }
+  int rc = xfpy_set_exception(f, e);
   Py_DECREF(e);
   if (rc == XF_ESTATE)
     return xfpy_loop_invalid_state(self, f);
@@ -2133,7 +2367,7 @@ static PyObject *xfpy_loop_future_add_done_callback(xfpy_loop_future *self,
     Py_DECREF(data);
     return NULL;
   }
-  int rc = py_future_add_done_callback(f, data, xfpy_xloop(self));
+  int rc = xfpy_add_done(f, data, xfpy_xloop(self));
   if (rc == XF_OK)
     rc = PyList_Append(self->base.cbs, data) < 0 ? XF_ENOMEM : XF_OK;
   Py_DECREF(data);
@@ -2216,10 +2450,14 @@ static PyObject *xfpy_loop_future_await(xfpy_loop_future *self) {
 }
 
 static PyObject *xfpy_loop_future_next(xfpy_loop_future *fut) {
-  xf_future_t *f = xfpy_handle(&fut->base);
-  if (!f)
-    return NULL;
-  if (!xf_future_done(f)) {
+  int done = fut->finished;
+  if (!xfpy_loop_lazy(fut)) {
+    xf_future_t *f = xfpy_handle(&fut->base);
+    if (!f)
+      return NULL;
+    done = xf_future_done(f);
+  }
+  if (!done) {
     if (fut->blocking) {
       PyErr_SetString(PyExc_RuntimeError, "await wasn't used with future");
       return NULL;
@@ -2237,6 +2475,10 @@ static PyObject *xfpy_loop_future_next(xfpy_loop_future *fut) {
 }
 
 static PyMethodDef xfpy_loop_future_methods[] = {
+    {"done", (PyCFunction) xfpy_loop_future_done, METH_NOARGS,
+     "True if finished or cancelled."},
+    {"cancelled", (PyCFunction) xfpy_loop_future_cancelled, METH_NOARGS,
+     "True if cancelled."},
     {"result", (PyCFunction) xfpy_loop_future_result, METH_NOARGS,
      "The value (asyncio)."},
     {"exception", (PyCFunction) xfpy_loop_future_exception, METH_NOARGS,
@@ -2267,16 +2509,28 @@ static PyGetSetDef xfpy_loop_future_getset[] = {
     {"_source_traceback", (getter) xfpy_loop_future_get_source_tb, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
+/* asyncio's repr of a future, from the package (see py_loop_future_define). */
+static PyObject *xfpy_loop_future_repr(PyObject *self) {
+  if (!xfpy_future_repr_fn)
+    return PyUnicode_FromFormat("<%s object at %p>", Py_TYPE(self)->tp_name, self);
+  return PyObject_CallOneArg(xfpy_future_repr_fn, self);
+}
+
 static PyAsyncMethods xfpy_loop_future_async = {.am_await =
                                                     (unaryfunc) xfpy_loop_future_await};
 
 static PyTypeObject xfpy_loop_future_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "xfutures._xfutures.CLoopFuture",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "xfutures.asyncio.Future",
     .tp_basicsize = sizeof(xfpy_loop_future),
     .tp_dealloc = (destructor) xfpy_loop_future_dealloc,
+    .tp_repr = (reprfunc) xfpy_loop_future_repr,
+    .tp_dictoffset = offsetof(xfpy_loop_future, dict),
+    .tp_weaklistoffset = offsetof(xfpy_loop_future, weakrefs),
     .tp_as_async = &xfpy_loop_future_async,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "The C part of xfutures.asyncio.Future: a future of an embedded C loop.",
+    .tp_doc = "asyncio.Future over a future of the C loop embedded in an asyncio "
+              "loop.\n\n"
+              "It behaves as asyncio.Future, and may be finished from any thread.",
     .tp_traverse = (traverseproc) xfpy_loop_future_traverse,
     .tp_clear = (inquiry) xfpy_loop_future_clear,
     .tp_iter = (getiterfunc) xfpy_loop_future_await,
@@ -2294,8 +2548,10 @@ static PyTypeObject xfpy_loop_future_type = {
   xfpy_str_kicked = PyUnicode_InternFromString("_kicked");
   xfpy_str_kick = PyUnicode_InternFromString("kick");
   xfpy_str_get_debug = PyUnicode_InternFromString("get_debug");
+  xfpy_str_debug = PyUnicode_InternFromString("_debug");
   xfpy_str_loop = PyUnicode_InternFromString("loop");
   if (!xfpy_str_kicked || !xfpy_str_kick || !xfpy_str_get_debug || !xfpy_str_loop ||
+      !xfpy_str_debug ||
       PyType_Ready(&xfpy_loop_future_type) < 0 ||
       PyModule_AddObjectRef(m, "CLoopFuture", (PyObject *) &xfpy_loop_future_type) < 0)
     return NULL;
@@ -2307,7 +2563,9 @@ static PyTypeObject xfpy_loop_future_type = {
  * InvalidStateError. */
 PyObject *py_set_loop_glue(PyObject *bridge, PyObject *callback_error,
                            PyObject *get_event_loop, PyObject *extract_stack,
-                           PyObject *cancelled, PyObject *invalid) {
+                           PyObject *cancelled, PyObject *invalid,
+                           PyObject *base_get_debug) {
+  Py_XSETREF(xfpy_base_get_debug, Py_NewRef(base_get_debug));
   Py_XSETREF(xfpy_extract_stack_fn, Py_NewRef(extract_stack));
   Py_XSETREF(xfpy_bridge_fn, Py_NewRef(bridge));
   Py_XSETREF(xfpy_callback_error_fn, Py_NewRef(callback_error));
@@ -2316,7 +2574,25 @@ PyObject *py_set_loop_glue(PyObject *bridge, PyObject *callback_error,
   Py_XSETREF(xfpy_aio_invalid, Py_NewRef(invalid));
   Py_RETURN_NONE;
 }
+
+/* Define a member of xfutures.asyncio.Future written in Python (what
+ * asyncio's helpers read: _state, _callbacks, cancel, ...): the class is
+ * the C type itself, so that making a future makes no instance of a Python
+ * class. __repr__ becomes its repr. */
+PyObject *py_loop_future_define(PyObject *name, PyObject *value) {
+  PyTypeObject *t = &xfpy_loop_future_type;
+  if (!PyUnicode_Check(name) || PyDict_SetItem(t->tp_dict, name, value) < 0) {
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_TypeError, "py_loop_future_define: a str name");
+    return NULL;
+  }
+  if (_PyUnicode_EqualToASCIIString(name, "__repr__"))
+    Py_XSETREF(xfpy_future_repr_fn, Py_NewRef(value));
+  PyType_Modified(t);
+  Py_RETURN_NONE;
+}
 %}
+/* xf:end */
 
 /* ==== The process pool (xfutures/process.py, xfutures/worker.py) ==========
  *
@@ -2330,14 +2606,15 @@ PyObject *py_set_loop_glue(PyObject *bridge, PyObject *callback_error,
  *   package's Opaque(runtime, data) and an error as its WireError(code, type,
  *   message, traceback, payload), so that the worker never parses CBOR
  *   itself;
- * - the pool's functions (new, submit_payload, terminate, kill, stats), with
- *   the GIL released where they wait;
+ * - the pool's constructor and stats, which no typemap expresses (its
+ *   submit_payload, terminate and kill are declared in api.i);
  * - opaque "python" payloads coming back in a future's value or in an
  *   error's payload, handed to the package's loader (pickle.loads), so that
  *   a pickled result or exception comes back to Python as itself.
  */
 
 %{
+/* xf:lang-specific: Python's values: the wire codec of the Python worker */
 static PyObject *xfpy_wire_opaque_type = NULL; /* Opaque(runtime, data) */
 static PyObject *xfpy_wire_error_type = NULL;  /* WireError(code, type, message, traceback, payload) */
 static PyObject *xfpy_opaque_loader = NULL;    /* loader(data, traceback or None) */
@@ -2534,9 +2811,7 @@ static PyObject *xfpy_wire_object(xf_value_t *v) {
   return NULL;
 }
 
-static PyObject *xfpy_pool_code(int rc) {
-  return PyLong_FromLong(rc);
-}
+/* xf:end */
 %}
 
 int xf_error_code_of_type(const char *type);
@@ -2544,6 +2819,7 @@ int xf_error_code_of_type(const char *type);
 %constant int WORKER_DEATH_REPLACE = XF_WORKER_DEATH_REPLACE;
 
 %inline %{
+/* xf:lang-specific: Python's values: the wire codec of the Python worker */
 /* Install the package's Opaque and WireError classes and its loader of
  * pickled payloads, loader(data, traceback or None). */
 PyObject *py_wire_set_types(PyObject *opaque_type, PyObject *error_type, PyObject *loader) {
@@ -2599,24 +2875,26 @@ PyObject *py_wire_decode(PyObject *data) {
   xf_value_unref(v);
   return o;
 }
+/* xf:end */
 
-/* A process pool running argv (a list of str, argv[0] the program), whose
- * workers first run the "python" initializer init (pickled bytes, or
- * None). max_tasks_per_child 0: unlimited. on_worker_death: an
- * XF_WORKER_DEATH_* policy. */
-PyObject *py_process_pool_new(unsigned max_workers, PyObject *argv,
-                              unsigned max_tasks_per_child, PyObject *init,
-                              int on_worker_death) {
+%}
+
+%{
+/* A sequence of str as a NULL-terminated argv of *n strings, valid while
+ * *keep (a new reference the caller drops, with free() of the array)
+ * lives. NULL with an exception set. */
+static const char **xfpy_argv(PyObject *argv, PyObject **keep, Py_ssize_t *n) {
   PyObject *fast = PySequence_Fast(argv, "argv must be a sequence of str");
   if (!fast)
     return NULL;
-  Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-  const char **av = (const char **) calloc((size_t) n + 1, sizeof(*av));
+  *n = PySequence_Fast_GET_SIZE(fast);
+  const char **av = (const char **) calloc((size_t) *n + 1, sizeof(*av));
   if (!av) {
     Py_DECREF(fast);
-    return PyErr_NoMemory();
+    PyErr_NoMemory();
+    return NULL;
   }
-  for (Py_ssize_t i = 0; i < n; i++) {
+  for (Py_ssize_t i = 0; i < *n; i++) {
     PyObject *a = PySequence_Fast_GET_ITEM(fast, i);
     av[i] = PyUnicode_Check(a) ? PyUnicode_AsUTF8(a) : NULL;
     if (!av[i]) {
@@ -2627,19 +2905,44 @@ PyObject *py_process_pool_new(unsigned max_workers, PyObject *argv,
       return NULL;
     }
   }
-  xf_value_t *payload = NULL;
-  int rc = XF_OK;
-  if (init != Py_None) {
-    if (!PyBytes_Check(init)) {
-      free(av);
-      Py_DECREF(fast);
-      PyErr_SetString(PyExc_TypeError, "init must be bytes or None");
-      return NULL;
-    }
-    rc = xf_value_new_opaque("python", PyBytes_AS_STRING(init),
-                             (size_t) PyBytes_GET_SIZE(init), &payload);
+  *keep = fast;
+  return av;
+}
+
+/* The "python" initializer of a pool's workers (pickled bytes, or None:
+ * *out NULL) as an opaque payload. XF_OK, or a code with an exception set. */
+static int xfpy_init_payload(PyObject *init, xf_value_t **out) {
+  *out = NULL;
+  if (init == Py_None)
+    return XF_OK;
+  if (!PyBytes_Check(init)) {
+    PyErr_SetString(PyExc_TypeError, "init must be bytes or None");
+    return XF_ETYPE;
   }
+  int rc = xf_value_new_opaque("python", PyBytes_AS_STRING(init),
+                               (size_t) PyBytes_GET_SIZE(init), out);
+  if (rc != XF_OK)
+    xfpy_raise_code(rc);
+  return rc;
+}
+%}
+
+%inline %{
+/* A process pool running argv (a list of str, argv[0] the program), whose
+ * workers first run the "python" initializer init (pickled bytes, or
+ * None). max_tasks_per_child 0: unlimited. on_worker_death: an
+ * XF_WORKER_DEATH_* policy. */
+PyObject *py_process_pool_new(unsigned max_workers, PyObject *argv,
+                              unsigned max_tasks_per_child, PyObject *init,
+                              int on_worker_death) {
+  PyObject *keep = NULL;
+  Py_ssize_t n = 0;
+  xf_value_t *payload = NULL;
   xf_executor_t *ex = NULL;
+  const char **av = xfpy_argv(argv, &keep, &n);
+  if (!av)
+    return NULL;
+  int rc = xfpy_init_payload(init, &payload);
   if (rc == XF_OK) {
     xf_process_pool_options_t o = XF_PROCESS_POOL_OPTIONS_INIT;
     o.max_workers = max_workers;
@@ -2653,51 +2956,8 @@ PyObject *py_process_pool_new(unsigned max_workers, PyObject *argv,
   }
   xf_value_unref(payload);
   free(av);
-  Py_DECREF(fast);
-  if (rc != XF_OK)
-    return xfpy_raise_code(rc);
-  return SWIG_Python_NewPointerObj(NULL, ex, SWIGTYPE_p_xf_executor, SWIG_POINTER_OWN);
-}
-
-/* Submit a "python" task, data the pickled (fn, args, kwargs), with a
- * timeout in seconds (negative: none): the raw future, or the code when the
- * pool refuses it (ESHUTDOWN, EBROKEN), for the package to raise the
- * stdlib's exception. */
-PyObject *py_process_pool_submit(xf_executor_t *ex, PyObject *data, double timeout) {
-  if (!PyBytes_Check(data)) {
-    PyErr_SetString(PyExc_TypeError, "data must be bytes");
-    return NULL;
-  }
-  xf_value_t *payload = NULL;
-  int rc = xf_value_new_opaque("python", PyBytes_AS_STRING(data),
-                               (size_t) PyBytes_GET_SIZE(data), &payload);
-  xf_future_t *f = NULL;
-  if (rc == XF_OK) {
-    int64_t ns = timeout < 0 ? -1 : (int64_t) (timeout * 1e9);
-    Py_BEGIN_ALLOW_THREADS rc = xf_process_pool_submit_payload(ex, "python", payload, ns, &f);
-    Py_END_ALLOW_THREADS
-  }
-  xf_value_unref(payload);
-  if (rc == XF_ESHUTDOWN || rc == XF_EBROKEN)
-    return xfpy_pool_code(rc);
-  if (rc != XF_OK)
-    return xfpy_raise_code(rc);
-  return xfpy_new_future_object(f);
-}
-
-/* terminate_workers (grace in seconds, negative: the core's default) and
- * kill_workers; both wait for the workers with the GIL released. */
-int py_process_pool_terminate(xf_executor_t *ex, double grace) {
-  int rc;
-  int64_t ns = grace < 0 ? -1 : (int64_t) (grace * 1e9);
-  Py_BEGIN_ALLOW_THREADS rc = xf_process_pool_terminate(ex, ns);
-  Py_END_ALLOW_THREADS return rc;
-}
-
-int py_process_pool_kill(xf_executor_t *ex) {
-  int rc;
-  Py_BEGIN_ALLOW_THREADS rc = xf_process_pool_kill(ex);
-  Py_END_ALLOW_THREADS return rc;
+  Py_DECREF(keep);
+  return xfpy_new_executor(rc, ex);
 }
 
 /* (workers, max_workers, spawned, deaths, retired, timeouts, broken) */
@@ -2738,137 +2998,71 @@ PyObject *py_process_pool_stats(xf_executor_t *ex) {
 /* ==== The MPI executor (xfutures/mpi.py) ====================================
  *
  * MPIPoolExecutor runs on the core's MPI executor (xf/mpi.h), whose tasks
- * are the process pool's: it submits with py_process_pool_submit and reads
- * stats with py_executor_stats. This block adds only the constructors and
- * the serving side of a rank (the Python worker loop of xfutures.worker
- * runs on the socket the core relays), with the GIL released where they
- * wait on MPI.
+ * are the process pool's: it submits with process_pool_submit_payload and
+ * reads stats with executor_stats. The serving side of a rank (the Python
+ * worker loop of xfutures.worker runs on the socket the core relays) is
+ * declared in api.i. This block adds only the constructors, whose options
+ * no typemap expresses, with the GIL released while they wait on MPI.
  */
 %{
 #include <xf/mpi.h>
 
 /* The options of an executor whose ranks first run the "python"
- * initializer init (pickled bytes, or None). */
+ * initializer init (pickled bytes, or None), into *payload. XF_OK, or a
+ * code with an exception set. */
 static int xfpy_mpi_options(xf_mpi_options_t *o, unsigned max_in_flight, PyObject *init,
                             xf_value_t **payload) {
-  *payload = NULL;
   o->max_in_flight = max_in_flight;
-  if (init == Py_None)
-    return XF_OK;
-  if (!PyBytes_Check(init)) {
-    PyErr_SetString(PyExc_TypeError, "init must be bytes or None");
-    return XF_ETYPE;
+  int rc = xfpy_init_payload(init, payload);
+  if (*payload) {
+    o->init_language = "python";
+    o->init_payload = *payload;
   }
-  int rc = xf_value_new_opaque("python", PyBytes_AS_STRING(init),
-                               (size_t) PyBytes_GET_SIZE(init), payload);
-  if (rc != XF_OK) {
-    xfpy_raise_code(rc);
-    return rc;
-  }
-  o->init_language = "python";
-  o->init_payload = *payload;
-  return XF_OK;
+  return rc;
 }
 %}
 
 %inline %{
-/* Whether the library has MPI (no MPI call). */
-bool py_mpi_available(void) {
-  return xf_mpi_available();
-}
-
-/* (rank, size) of MPI_COMM_WORLD, initializing MPI if nobody has. */
-PyObject *py_mpi_world(void) {
-  int rank = -1, size = 0, rc;
-  Py_BEGIN_ALLOW_THREADS rc = xf_mpi_world(&rank, &size);
-  Py_END_ALLOW_THREADS if (rc != XF_OK) return xfpy_raise_code(rc);
-  return Py_BuildValue("(ii)", rank, size);
-}
-
 /* SPMD over MPI_COMM_WORLD, on the root rank (the other ranks serve with
- * py_mpi_serve_open): collective with their py_mpi_serve_open. */
+ * mpi_serve_open): collective with their mpi_serve_open. */
 PyObject *py_mpi_executor_new(int root, unsigned max_in_flight, PyObject *init) {
   xf_mpi_options_t o = XF_MPI_OPTIONS_INIT;
   xf_value_t *payload = NULL;
+  xf_executor_t *ex = NULL;
   if (xfpy_mpi_options(&o, max_in_flight, init, &payload) != XF_OK)
     return NULL;
-  xf_executor_t *ex = NULL;
   int rc;
   Py_BEGIN_ALLOW_THREADS rc = xf_mpi_world_executor_new(root, &o, &ex);
   Py_END_ALLOW_THREADS xf_value_unref(payload);
-  if (rc != XF_OK)
-    return xfpy_raise_code(rc);
-  if (!ex) {
+  if (rc == XF_OK && !ex) {
     PyErr_SetString(PyExc_RuntimeError, "this rank is not the root: it served C tasks");
     return NULL;
   }
-  return SWIG_Python_NewPointerObj(NULL, ex, SWIGTYPE_p_xf_executor, SWIG_POINTER_OWN);
+  return xfpy_new_executor(rc, ex);
 }
 
 /* Spawn mode: max_workers processes running argv (a list of str). */
 PyObject *py_mpi_pool_new(unsigned max_workers, PyObject *argv, unsigned max_in_flight,
                           PyObject *init) {
-  PyObject *fast = PySequence_Fast(argv, "argv must be a sequence of str");
-  if (!fast)
-    return NULL;
-  Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-  const char **av = (const char **) calloc((size_t) n + 1, sizeof(*av));
-  if (!av) {
-    Py_DECREF(fast);
-    return PyErr_NoMemory();
-  }
-  for (Py_ssize_t i = 0; i < n; i++) {
-    PyObject *a = PySequence_Fast_GET_ITEM(fast, i);
-    av[i] = PyUnicode_Check(a) ? PyUnicode_AsUTF8(a) : NULL;
-    if (!av[i]) {
-      if (!PyErr_Occurred())
-        PyErr_SetString(PyExc_TypeError, "argv must be a sequence of str");
-      free(av);
-      Py_DECREF(fast);
-      return NULL;
-    }
-  }
+  PyObject *keep = NULL;
+  Py_ssize_t n = 0;
   xf_mpi_options_t o = XF_MPI_OPTIONS_INIT;
   xf_value_t *payload = NULL;
-  if (xfpy_mpi_options(&o, max_in_flight, init, &payload) != XF_OK) {
-    free(av);
-    Py_DECREF(fast);
-    return NULL;
-  }
-  o.max_workers = max_workers;
-  o.worker_argv = n > 0 ? av : NULL;
   xf_executor_t *ex = NULL;
-  int rc;
-  Py_BEGIN_ALLOW_THREADS rc = xf_mpi_pool_new(&o, &ex);
-  Py_END_ALLOW_THREADS xf_value_unref(payload);
+  const char **av = xfpy_argv(argv, &keep, &n);
+  if (!av)
+    return NULL;
+  int rc = xfpy_mpi_options(&o, max_in_flight, init, &payload);
+  if (rc == XF_OK) {
+    o.max_workers = max_workers;
+    o.worker_argv = n > 0 ? av : NULL;
+    Py_BEGIN_ALLOW_THREADS rc = xf_mpi_pool_new(&o, &ex);
+    Py_END_ALLOW_THREADS
+  }
+  xf_value_unref(payload);
   free(av);
-  Py_DECREF(fast);
-  if (rc != XF_OK)
-    return xfpy_raise_code(rc);
-  return SWIG_Python_NewPointerObj(NULL, ex, SWIGTYPE_p_xf_executor, SWIG_POINTER_OWN);
-}
-
-/* The socket a serving rank's worker loop runs on (root < 0: the parent
- * that spawned this process); then py_mpi_serve_wait once it is closed. */
-PyObject *py_mpi_serve_open(int root) {
-  int fd = -1, rc;
-  Py_BEGIN_ALLOW_THREADS rc = xf_mpi_serve_open(root, &fd);
-  Py_END_ALLOW_THREADS if (rc != XF_OK) return xfpy_raise_code(rc);
-  return PyLong_FromLong(fd);
-}
-
-int py_mpi_serve_wait(void) {
-  int rc;
-  Py_BEGIN_ALLOW_THREADS rc = xf_mpi_serve_wait();
-  Py_END_ALLOW_THREADS return rc;
-}
-
-/* On the root: no executor comes any more (the other ranks' serve loops
- * end). */
-int py_mpi_world_release(int root) {
-  int rc;
-  Py_BEGIN_ALLOW_THREADS rc = xf_mpi_world_release(root);
-  Py_END_ALLOW_THREADS return rc;
+  Py_DECREF(keep);
+  return xfpy_new_executor(rc, ex);
 }
 %}
 /* ==== End of the MPI executor ============================================== */

@@ -239,7 +239,7 @@ def test_blocking_wait_on_the_running_loops_own_future_raises_deadlock():
     async def main():
         aloop = asyncio.get_running_loop()
         lf = xa.Future()
-        view = xfutures.Future.from_handle(xfutures._raw.py_future_id(lf._h))
+        view = xfutures.Future.from_handle(int(lf._h))
         seen = aloop.create_future()
 
         def on_done(_):

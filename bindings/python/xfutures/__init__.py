@@ -195,17 +195,16 @@ class Future(_raw.CFuture, _cf.Future):
         """The address of the C future (an int), to pass to C or to another
         language's binding (Lua: ``xf.future_from_handle``). It is valid while
         this Future, or another reference, keeps the C future alive."""
-        return _raw.py_future_id(self._h)
+        return int(self._h)
 
     def __repr__(self):
         state = _raw.future_state(self._h)
         name = _STATE_NAMES.get(state, "?")
         if state == _raw.FINISHED:
-            rc, v = _raw.py_future_outcome(self._h, 0, 1, None)
-            if v is not None:
+            _, v, exc = _raw.future_outcome(self._h)
+            if exc is not None:
                 return "<%s at %#x state=%s raised %s>" % (
-                    self.__class__.__name__, id(self), name, v.__class__.__name__)
-            rc, v = _raw.py_future_outcome(self._h, 0, 0, self)
+                    self.__class__.__name__, id(self), name, exc.__class__.__name__)
             return "<%s at %#x state=%s returned %s>" % (
                 self.__class__.__name__, id(self), name, v.__class__.__name__)
         return "<%s at %#x state=%s>" % (self.__class__.__name__, id(self), name)
@@ -215,8 +214,8 @@ class Future(_raw.CFuture, _cf.Future):
         for the thread it runs on)."""
         bridge = _running_bridge()
         data = (fn, self, None, _log_callback_error)
-        _check(_raw.py_future_add_done_callback(
-            self._h, data, bridge.xloop if bridge is not None else None))
+        _raw.future_add_done_callback(self._h, data,
+                                      bridge.xloop if bridge is not None else None)
         if self._cbs is None:
             self._cbs = []
         self._cbs.append(data)
@@ -229,7 +228,7 @@ class Future(_raw.CFuture, _cf.Future):
         keep = []
         for data in self._cbs:
             if data[0] == fn:
-                removed += max(0, _raw.py_future_remove_done_callback(self._h, data))
+                removed += max(0, _raw.future_remove_done_callback(self._h, data))
             else:
                 keep.append(data)
         self._cbs = keep
@@ -300,13 +299,13 @@ class _Waiters:
                 waiter.add_result(f)
         data = (tell, fut, None, _log_callback_error)
         self._data[id(waiter)] = data
-        _check(_raw.py_future_add_done_callback(fut._h, data, None))
+        _raw.future_add_done_callback(fut._h, data, None)
 
     def remove(self, waiter):
         data = self._data.pop(id(waiter), None)
         fut = self._fut()
         if data is not None and fut is not None:
-            _raw.py_future_remove_done_callback(fut._h, data)
+            _raw.future_remove_done_callback(fut._h, data)
 
 
 def core_repr(fut):
@@ -331,7 +330,7 @@ def _handles(fs):
 
 def _wrap_like(fs):
     """A map from handle address to the Python futures given."""
-    return {_raw.py_future_id(f._h): f for f in fs}
+    return {int(f._h): f for f in fs}
 
 
 def wait(fs, timeout=None, return_when=ALL_COMPLETED):
@@ -371,7 +370,7 @@ def as_completed(fs, timeout=None):
                 raise TimeoutError("%d (of %d) futures unfinished" % (
                     total - yielded, total))
             yielded += 1
-            yield by_id.pop(_raw.py_future_id(h))
+            yield by_id.pop(int(h))
     finally:
         it = None
 
@@ -426,7 +425,7 @@ def _join_pools_at_exit():
         pool.shutdown(wait=True)
     while _orphans:
         h, _init = _orphans.pop()
-        _raw.py_executor_shutdown(h, True, False)
+        _raw.executor_shutdown(h, True, False)
 
 
 if hasattr(_threading, "_register_atexit"):
@@ -515,7 +514,7 @@ class ThreadPoolExecutor(_cft.ThreadPoolExecutor):
             address = ctypes.cast(fn, ctypes.c_void_p).value
         if not address:
             raise ValueError("NULL function pointer")
-        fut = Future._wrap(_raw.py_executor_submit_native(
+        fut = Future._wrap(_raw.executor_submit_native_sig(
             self._h, address, signature, list(args)))
         if isinstance(fn, Callback):
             # The closure stays alive until the call is over.
@@ -524,7 +523,7 @@ class ThreadPoolExecutor(_cft.ThreadPoolExecutor):
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         self._shutdown = True
-        rc = _raw.py_executor_shutdown(self._h, bool(wait), bool(cancel_futures))
+        rc = _raw.executor_shutdown(self._h, bool(wait), bool(cancel_futures))
         if wait:
             self._joined = True
         # A pool inherited across os.fork() has no threads in the child: there
@@ -542,13 +541,13 @@ class ThreadPoolExecutor(_cft.ThreadPoolExecutor):
         if h is None or _shutting_down or self.__dict__.get("_joined"):
             return
         if not self._shutdown:
-            _raw.py_executor_shutdown(h, False, False)
+            _raw.executor_shutdown(h, False, False)
         _orphans.append((h, self.__dict__.get("_init")))
 
     def stats(self):
         """A snapshot of the pool's counters, as a dict."""
         keys = ("queued", "running", "completed", "cancelled", "threads", "max_workers")
-        return dict(zip(keys, _raw.py_executor_stats(self._h)))
+        return dict(zip(keys, _raw.executor_stats(self._h)))
 
 
 _default_pool = None
@@ -586,11 +585,11 @@ class Callback:
         if loop is not None:
             from . import asyncio as _xa
             xloop = _xa._bridge(loop).xloop
-        self._h = _raw.py_closure_new(signature, fn, xloop)
+        self._h = _raw.closure_new_sig(signature, fn, xloop)
         self._loop = loop
         self.fn = fn
-        self.signature = _raw.py_closure_signature(self._h)
-        self.address = _raw.py_closure_address(self._h)
+        self.signature = _raw.signature_text(_raw.closure_signature(self._h))
+        self.address = _raw.closure_code(self._h)
 
     @property
     def pointer(self):

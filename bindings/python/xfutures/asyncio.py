@@ -35,7 +35,7 @@ class _Bridge:
     def __init__(self, aloop):
         self._aref = _weakref.ref(aloop)
         self.xloop = _raw.loop_new()
-        _check(_raw.py_loop_set_exception_handler(self.xloop, self._exception))
+        _raw.loop_set_exception_handler(self.xloop, self._exception)
         self.fd = _raw.loop_backend_fd(self.xloop)
         _check(self.fd)
         self._timer = None
@@ -61,7 +61,7 @@ class _Bridge:
         # Kicks made while the C loop runs are covered by the passes below.
         self._kicked = True
         xloop = self.xloop
-        run, timeout, nowait = _raw.py_loop_run, _raw.loop_backend_timeout, _raw.RUN_NOWAIT
+        run, timeout, nowait = _raw.loop_run, _raw.loop_backend_timeout, _raw.RUN_NOWAIT
         for _ in range(self._PASSES):
             run(xloop, nowait)
             if timeout(xloop) != 0:
@@ -125,26 +125,19 @@ def _callback_error(exc, fn, fut):
     })
 
 
-class Future(_raw.CLoopFuture):
-    """asyncio.Future over a future of the C loop embedded in an asyncio loop.
-
-    It behaves as asyncio.Future: callbacks run on the loop in the order
-    added, result()/exception() raise asyncio's InvalidStateError and
-    CancelledError (with the cancel message), repr is asyncio's, and an
-    exception nobody retrieved is reported to the loop's exception handler.
-    Unlike asyncio.Future, it may be finished from any thread.
-
-    The methods called per future (creation, set_result, result, done,
-    add_done_callback, await) are the C type CLoopFuture's; what asyncio's
-    helpers read (_state, _callbacks, repr) is here.
-    """
+class _FutureMembers:
+    """What xfutures.asyncio.Future (the C type) has in Python: the members
+    asyncio's helpers read (_state, _callbacks, repr, ...), called once per
+    future at most. They are defined on the C type below."""
 
     # asyncio's repr helpers read these.
     @property
     def _state(self):
-        s = _raw.future_state(self._h)
-        return _CANCELLED if s == _raw.CANCELLED else (
-            _FINISHED if s == _raw.FINISHED else _PENDING)
+        # Read without the raw handle, which would make a lazy future's core
+        # future.
+        if self.cancelled():
+            return _CANCELLED
+        return _FINISHED if self.done() else _PENDING
 
     @property
     def _callbacks(self):
@@ -156,27 +149,32 @@ class Future(_raw.CLoopFuture):
     def _result(self):
         if _raw.future_state(self._h) != _raw.FINISHED:
             return None
-        rc, v = _raw.py_future_outcome(self._h, 0, 0, self)
-        return v if rc == 0 else None
+        if _raw.future_outcome(self._h)[2] is not None:
+            return None
+        return self.result()
 
     @property
     def _exception(self):
         if _raw.future_state(self._h) != _raw.FINISHED:
             return None
-        return _raw.py_future_outcome(self._h, 0, 1, None)[1]
+        return _raw.future_outcome(self._h)[2]
 
     def __repr__(self):
         return _base_futures._future_repr(self)
 
     def _make_cancelled_error(self):
-        rc, msg = _raw.py_future_outcome(self._h, 0, 0, None)
+        msg = self._cancel_message
         return _aio.CancelledError() if msg is None else _aio.CancelledError(msg)
 
     @property
     def _cancel_message(self):
         if not self.cancelled():
             return None
-        return _raw.py_future_outcome(self._h, 0, 0, None)[1]
+        # The core's error of a cancelled future carries the message; without
+        # one it has the code's default text.
+        exc = _raw.future_outcome(self._h)[2]
+        msg = exc.args[0] if exc is not None and exc.args else None
+        return None if not msg or msg == _raw.strerror(_raw.ECANCELLED) else msg
 
     def cancel(self, msg=None):
         # As asyncio's: cancelling, even too late, silences the report of an
@@ -196,7 +194,7 @@ class Future(_raw.CLoopFuture):
         keep = []
         for data in self._cbs or ():
             if data[0] == fn:
-                removed += max(0, _raw.py_future_remove_done_callback(self._h, data))
+                removed += max(0, _raw.future_remove_done_callback(self._h, data))
             else:
                 keep.append(data)
         self._cbs = keep
@@ -205,9 +203,22 @@ class Future(_raw.CLoopFuture):
     __class_getitem__ = classmethod(_types.GenericAlias)
 
 
+# xfutures.asyncio.Future is the C type CLoopFuture itself, not a Python
+# subclass of it: making a future then costs what asyncio's C Future costs.
+# It behaves as asyncio.Future: callbacks run on the loop in the order
+# added, result()/exception() raise asyncio's InvalidStateError and
+# CancelledError (with the cancel message), repr is asyncio's, and an
+# exception nobody retrieved is reported to the loop's exception handler.
+# Unlike asyncio.Future, it may be finished from any thread.
+for _name, _member in list(vars(_FutureMembers).items()):
+    if _name not in ("__module__", "__qualname__", "__doc__", "__dict__", "__weakref__"):
+        _raw.py_loop_future_define(_name, _member)
+del _name, _member
+Future = _raw.CLoopFuture
+
 _raw.py_set_loop_glue(_bridge, _callback_error, _aio.get_event_loop,
                       _format_helpers.extract_stack, _aio.CancelledError,
-                      _aio.InvalidStateError)
+                      _aio.InvalidStateError, _aio.BaseEventLoop.get_debug)
 
 
 def _running():
@@ -244,7 +255,7 @@ def run_in_executor(executor, func, *args):
     if not isinstance(executor, _Pool):
         return aloop.run_in_executor(executor, func, *args)
     cell = []
-    return Future._wrap(_raw.py_loop_run_in_executor(b.xloop, executor._h, func, args, cell),
+    return Future._wrap(_raw.loop_run_in_executor(b.xloop, executor._h, (func, args, None, cell)),
                         aloop, cell)
 
 
@@ -305,8 +316,7 @@ def add_reader(fd, callback, *args):
         aloop.call_exception_handler({"message": "Exception in a reader callback %r"
                                       % (callback,), "exception": exc})
 
-    _check(_raw.py_loop_add_reader(b.xloop, _fileno(fd), lambda _fd: callback(*args),
-                                   on_error))
+    _raw.loop_add_reader(b.xloop, _fileno(fd), (lambda _fd: callback(*args), on_error))
 
 
 def remove_reader(fd):

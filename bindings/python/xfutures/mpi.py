@@ -47,12 +47,12 @@ _spmd_root = None
 
 def available():
     """Whether this build of xfutures has MPI."""
-    return bool(_raw.py_mpi_available())
+    return bool(_raw.mpi_available())
 
 
 def world():
     """(rank, size) of MPI_COMM_WORLD; initializes MPI if nobody has."""
-    return tuple(_raw.py_mpi_world())
+    return tuple(_raw.mpi_world()[1:])
 
 
 def serve(root=0):
@@ -61,7 +61,7 @@ def serve(root=0):
     that rank releases the others (at the end of its program). root < 0:
     serve the parent that spawned this process, once. Returns 0."""
     while True:
-        fd = _raw.py_mpi_serve_open(root)
+        fd = _raw.mpi_serve_open(root)[1]
         # The worker loop reads its socket at worker.FD (3 in a process
         # pool's worker); here the core's relay is at the other end.
         _worker.FD = fd
@@ -70,7 +70,7 @@ def serve(root=0):
         finally:
             # Also when the loop raised (a task's SystemExit): the relay
             # ends, and tells the root if the loop ended before SHUTDOWN.
-            rc = _raw.py_mpi_serve_wait()
+            rc = _raw.mpi_serve_wait()
         if rc == _raw.ESHUTDOWN:
             return 0
         _pkg._check(rc)
@@ -143,7 +143,7 @@ class MPIPoolExecutor(_process.ProcessPoolExecutor):
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         self._shutdown = True
-        rc = _raw.py_executor_shutdown(self._h, bool(wait), bool(cancel_futures))
+        rc = _raw.executor_shutdown(self._h, bool(wait), bool(cancel_futures))
         if rc != _raw.EBROKEN:
             _pkg._check(rc)
 
@@ -159,7 +159,7 @@ class MPIPoolExecutor(_process.ProcessPoolExecutor):
         """A snapshot of the executor's counters, as a dict (threads: the
         ranks that serve)."""
         keys = ("queued", "running", "completed", "cancelled", "threads", "max_workers")
-        return dict(zip(keys, _raw.py_executor_stats(self._h)))
+        return dict(zip(keys, _raw.executor_stats(self._h)))
 
 
 def _main(argv):
@@ -192,7 +192,7 @@ def _main(argv):
         for pool in list(_pkg._pools):
             if isinstance(pool, MPIPoolExecutor):
                 pool.shutdown(wait=True)
-        _pkg._check(_raw.py_mpi_world_release(0))
+        _pkg._check(_raw.mpi_world_release(0))
     return 0
 
 

@@ -26,12 +26,8 @@ __all__ = ["ProcessPoolExecutor", "BrokenProcessPool"]
 
 BrokenProcessPool = _cfp.BrokenProcessPool
 
-try:
-    import cloudpickle as _cloudpickle
-    _dumps = _cloudpickle.dumps
-except ImportError:  # pragma: no cover - Debian ships python3-cloudpickle
-    def _dumps(obj):
-        return _pickle.dumps(obj, _pickle.HIGHEST_PROTOCOL)
+# pickle where it does, cloudpickle where it must (worker.py says why).
+_dumps = _worker._dumps
 
 # Results and exceptions pickled by a worker come back as themselves.
 _raw.py_wire_set_types(_worker.Opaque, _worker.WireError, _worker._load)
@@ -146,7 +142,7 @@ class ProcessPoolExecutor(_cf.Executor):
         A task that cannot be pickled gets a future failed with the pickling
         error. Raises BrokenProcessPool on a broken pool and RuntimeError
         after shutdown."""
-        return self._submit(-1.0, fn, args, kwargs)
+        return self._submit(None, fn, args, kwargs)
 
     def submit_with_timeout(self, timeout, fn, /, *args, **kwargs):
         """As submit, with a limit of timeout seconds on the task's run in its
@@ -175,7 +171,8 @@ class ProcessPoolExecutor(_cf.Executor):
             fut = _pkg.Future()
             fut.set_exception(exc)
             return fut
-        h = _raw.py_process_pool_submit(self._h, data, timeout)
+        h = _raw.process_pool_submit_payload(self._h, "python", _worker.Opaque("python", data),
+                                            timeout)
         if h == _raw.EBROKEN:
             raise BrokenProcessPool(
                 "A process in the process pool was terminated abruptly or its "
@@ -215,7 +212,7 @@ class ProcessPoolExecutor(_cf.Executor):
             self.terminate_workers()
             return
         self._shutdown = True
-        rc = _raw.py_executor_shutdown(self._h, bool(wait), bool(cancel_futures))
+        rc = _raw.executor_shutdown(self._h, bool(wait), bool(cancel_futures))
         if rc != _raw.EBROKEN:
             _pkg._check(rc)
 
@@ -226,12 +223,12 @@ class ProcessPoolExecutor(_cf.Executor):
         every worker gets SIGTERM and, a second later, SIGKILL; the tasks they
         ran fail with BrokenProcessPool. Returns once the workers are gone."""
         self._shutdown = True
-        _pkg._check(_raw.py_process_pool_terminate(self._h, -1.0))
+        _pkg._check(_raw.process_pool_terminate(self._h, None))
 
     def kill_workers(self):
         """As terminate_workers, with SIGKILL at once."""
         self._shutdown = True
-        _pkg._check(_raw.py_process_pool_kill(self._h))
+        _pkg._check(_raw.process_pool_kill(self._h))
 
     def stats(self):
         """A snapshot of the pool's counters, as a dict: the executor's
@@ -240,7 +237,7 @@ class ProcessPoolExecutor(_cf.Executor):
         timeouts, broken), and "workers": one dict per live worker process,
         with its pid, the tasks it finished and those it runs now."""
         keys = ("queued", "running", "completed", "cancelled", "threads", "max_workers")
-        out = dict(zip(keys, _raw.py_executor_stats(self._h)))
+        out = dict(zip(keys, _raw.executor_stats(self._h)))
         w = _raw.py_process_pool_stats(self._h)
         out.update(spawned=w[2], deaths=w[3], retired=w[4], timeouts=w[5], broken=w[6])
         out["workers"] = [dict(pid=pid, tasks_done=done, running=running)
