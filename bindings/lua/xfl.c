@@ -216,6 +216,13 @@ static void push_error(lua_State *L, xf_error_t *e, xfl_rt *rt) {
   xf_value_t *payload = xf_error_payload(e);
   if (payload) {
     push_value(L, payload, rt, 0);
+    /* An error group's list of errors is also its field "errors", the
+     * name a Lua caller of xf.group reads (the error table may have crossed
+     * a task's future on its way). */
+    if (xf_error_group_len(e) >= 0) {
+      lua_pushvalue(L, -1);
+      lua_setfield(L, -3, "errors");
+    }
     lua_setfield(L, -2, "value");
   }
 }
@@ -3283,3 +3290,349 @@ int xfl_mpi_serve_wait(lua_State *L) {
   return 1;
 }
 /* ==== End of the MPI executor ============================================== */
+
+/* ==== Cancellation, scopes and groups ======================================
+ *
+ * The core's tokens, scopes and groups (cancel.h, scope.h, group.h) as Lua
+ * userdata of four metatables, each holding one core reference that its
+ * __gc drops. The rules are the core's; this block only translates: a Lua
+ * function becomes a task whose steps resume its coroutine (task_step, as
+ * for xf.spawn), spawned into a scope or a group; a Lua function given to
+ * a token runs on the state's loop when the token is cancelled; a reason
+ * crosses as an error table. The plain queries (is a token cancelled, has
+ * a scope expired, a group's join future) are declared in
+ * bindings/common/api.i and reach these handles through the typemaps of
+ * xfutures.i. */
+
+#define MT_SOURCE "xf.cancel_source"
+#define MT_TOKEN  "xf.cancel_token"
+#define MT_SCOPE  "xf.scope"
+#define MT_GROUP  "xf.group"
+
+typedef struct ud_sc {
+  void *p; /* the core handle; NULL once released */
+} ud_sc;
+
+static int source_gc(lua_State *L) {
+  ud_sc *u = lua_touserdata(L, 1);
+  xf_cancel_source_unref(u->p);
+  u->p = NULL;
+  return 0;
+}
+
+static int token_gc(lua_State *L) {
+  ud_sc *u = lua_touserdata(L, 1);
+  xf_cancel_token_unref(u->p);
+  u->p = NULL;
+  return 0;
+}
+
+static int scope_gc(lua_State *L) {
+  ud_sc *u = lua_touserdata(L, 1);
+  xf_scope_unref(u->p);
+  u->p = NULL;
+  return 0;
+}
+
+static int group_gc(lua_State *L) {
+  ud_sc *u = lua_touserdata(L, 1);
+  xf_group_unref(u->p);
+  u->p = NULL;
+  return 0;
+}
+
+static void sc_setup_metatables(lua_State *L) {
+  new_metatable(L, MT_SOURCE, source_gc, NULL);
+  new_metatable(L, MT_TOKEN, token_gc, NULL);
+  new_metatable(L, MT_SCOPE, scope_gc, NULL);
+  new_metatable(L, MT_GROUP, group_gc, NULL);
+}
+
+/* Push a new userdata of metatable mt taking over the reference p. */
+static void push_sc(lua_State *L, const char *mt, void *p) {
+  ud_sc *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->p = p;
+  sc_setup_metatables(L);
+  luaL_setmetatable(L, mt);
+}
+
+static void *check_sc(lua_State *L, int idx, const char *mt) {
+  ud_sc *u = luaL_checkudata(L, idx, mt);
+  if (!u->p)
+    luaL_argerror(L, idx, "released handle");
+  return u->p;
+}
+
+/* A token argument: a token, or a source standing for its token. */
+xf_cancel_token_t *xfl_check_token(lua_State *L, int idx) {
+  ud_sc *u = luaL_testudata(L, idx, MT_SOURCE);
+  if (u && u->p)
+    return xf_cancel_source_token(u->p);
+  return check_sc(L, idx, MT_TOKEN);
+}
+
+xf_scope_t *xfl_check_scope(lua_State *L, int idx) {
+  return check_sc(L, idx, MT_SCOPE);
+}
+
+xf_group_t *xfl_check_group(lua_State *L, int idx) {
+  return check_sc(L, idx, MT_GROUP);
+}
+
+/* The metatables, for the Lua layer to add methods to their __index. */
+int xfl_sc_metatables(lua_State *L) {
+  sc_setup_metatables(L);
+  lua_createtable(L, 0, 4);
+  const char *names[][2] = {{"cancel_source", MT_SOURCE},
+                            {"cancel_token", MT_TOKEN},
+                            {"scope", MT_SCOPE},
+                            {"group", MT_GROUP}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    luaL_getmetatable(L, names[i][1]);
+    lua_setfield(L, -2, names[i][0]);
+  }
+  return 1;
+}
+
+/* A reason at idx: nil (NULL, the core's CancelledError), a string (a
+ * CancelledError with that message) or an error table. Raises without
+ * memory. */
+static xf_error_t *check_reason(lua_State *L, int idx, xfl_rt *rt) {
+  xf_error_t *e = NULL;
+  if (lua_isnoneornil(L, idx))
+    return NULL;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    if (xf_error_new(XF_ECANCELLED, "CancelledError", lua_tostring(L, idx), &e) != XF_OK)
+      raise_code(L, XF_ENOMEM, NULL);
+    return e;
+  }
+  e = error_from_lua(L, idx, rt, NULL);
+  if (!e)
+    raise_code(L, XF_ENOMEM, NULL);
+  return e;
+}
+
+/* cancel_source_new(parent...): a source linked to the parents (tokens or
+ * sources). */
+int xfl_cancel_source_new(lua_State *L) {
+  int n = lua_gettop(L);
+  xf_cancel_token_t **parents =
+      lua_newuserdatauv(L, (size_t) (n ? n : 1) * sizeof *parents, 0);
+  for (int i = 0; i < n; i++)
+    parents[i] = xfl_check_token(L, i + 1);
+  xf_cancel_source_t *src = NULL;
+  int rc = xf_cancel_source_new_linked(parents, (size_t) n, &src);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  push_sc(L, MT_SOURCE, src);
+  return 1;
+}
+
+/* cancel_source_token(src): its token, as an object of its own. */
+int xfl_cancel_source_token(lua_State *L) {
+  xf_cancel_source_t *src = check_sc(L, 1, MT_SOURCE);
+  push_sc(L, MT_TOKEN, xf_cancel_token_ref(xf_cancel_source_token(src)));
+  return 1;
+}
+
+/* cancel_source_cancel(src, reason): true if this call cancelled it. */
+int xfl_cancel_source_cancel(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_cancel_source_t *src = check_sc(L, 1, MT_SOURCE);
+  int rc = xf_cancel_source_cancel(src, check_reason(L, 2, rt));
+  if (rc != XF_OK && rc != XF_ESTATE)
+    return raise_code(L, rc, NULL);
+  lua_pushboolean(L, rc == XF_OK);
+  return 1;
+}
+
+/* token_reason(tok): the reason as an error table, or nil. */
+int xfl_token_reason(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_error_t *e = NULL;
+  int rc = xf_cancel_token_reason(xfl_check_token(L, 1), &e);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  if (!e) {
+    lua_pushnil(L);
+    return 1;
+  }
+  push_error(L, e, rt);
+  xf_error_unref(e);
+  return 1;
+}
+
+static void push_reason_arg(lua_State *L, void *arg, xfl_rt *rt) {
+  push_error(L, arg, rt);
+}
+
+static void on_cancel_callback(xf_cancel_token_t *t, xf_error_t *reason, void *data) {
+  (void) t;
+  box *r = data;
+  call_ctx c = {
+      r->rt, r->ref, push_reason_arg, reason, "exception in an on_cancel callback",
+      false};
+  call_lua(&c);
+}
+
+/* token_on_cancel(tok, fn): fn(reason) on the state's loop once the token is
+ * cancelled (posted, also when it is cancelled already). */
+int xfl_token_on_cancel(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_cancel_token_t *t = xfl_check_token(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  box *r = box_check_new(L, 2, rt, 1);
+  int rc =
+      xf_cancel_token_add_callback(t, on_cancel_callback, r, box_free_data, rt->loop);
+  if (rc != XF_OK) {
+    box_unref(r);
+    return raise_code(L, rc, NULL);
+  }
+  return 0;
+}
+
+/* token_current_cancelled(): whether the token of the running task is
+ * cancelled, in any state and thread: what a lua_pool job polls. */
+int xfl_token_current_cancelled(lua_State *L) {
+  lua_pushboolean(L, xf_cancel_token_cancelled(xf_cancel_token_current()));
+  return 1;
+}
+
+/* lua_pool_with_token(pool, tok): a lua_pool object whose submissions run on
+ * pool with the token (xf_executor_with_token). Its lpool record is an
+ * empty one of its own: it only marks the object as a lua_pool, since the
+ * workers and their initial data stay the pool's. */
+int xfl_lua_pool_with_token(lua_State *L) {
+  check_rt(L);
+  ud_exec *p = luaL_checkudata(L, 1, MT_EXECUTOR);
+  if (!p->ex || !p->lp)
+    return luaL_argerror(L, 1, "not a lua_pool");
+  xf_cancel_token_t *t = xfl_check_token(L, 2);
+  ud_exec *u = new_executor_ud(L);
+  lpool *lp = calloc(1, sizeof *lp);
+  if (!lp)
+    return raise_code(L, XF_ENOMEM, NULL);
+  int rc = xf_executor_with_token(p->ex, t, &u->ex);
+  if (rc != XF_OK) {
+    free(lp);
+    return raise_code(L, rc, NULL);
+  }
+  u->lp = lp;
+  atomic_fetch_add(&live_handles, 1);
+  return 1;
+}
+
+/* A task of the function at first and its arguments above it, made by
+ * make(where, step, data, free_data, &f); its future is pushed, and the
+ * task is known to xf.await as xfl_spawn's are. */
+typedef int (*task_maker)(void *where, xf_loop_t *loop, xf_step_fn step, void *data,
+                          xf_free_data_fn free_data, xf_future_t **out);
+
+static int spawn_into(lua_State *L, int first, task_maker make, void *where) {
+  xfl_rt *rt = check_rt(L);
+  luaL_checktype(L, first, LUA_TFUNCTION);
+  int n = lua_gettop(L) - first + 1;
+  lua_State *co = lua_newthread(L);
+  lua_rotate(L, first, 1);
+  lua_xmove(L, co, n);
+  task *t = malloc(sizeof *t);
+  if (!t)
+    return raise_code(L, XF_ENOMEM, NULL);
+  t->co = box_new(L, first, rt, 1);
+  if (!t->co) {
+    free(t);
+    return raise_code(L, XF_ENOMEM, NULL);
+  }
+  lua_pop(L, 1);
+  t->rt = rt_ref(rt);
+  t->started = false;
+  xf_future_t *f;
+  int rc = make(where, rt->loop, task_step, t, task_free, &f);
+  if (rc != XF_OK) {
+    task_free(t);
+    return raise_code(L, rc, NULL);
+  }
+  push_future(L, f, true);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &TASKS_KEY);
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  lua_pushvalue(L, -3);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  return 1;
+}
+
+static int make_in_scope(void *where, xf_loop_t *loop, xf_step_fn step, void *data,
+                         xf_free_data_fn free_data, xf_future_t **out) {
+  (void) loop;
+  return xf_scope_spawn(where, step, data, free_data, out);
+}
+
+static int make_in_group(void *where, xf_loop_t *loop, xf_step_fn step, void *data,
+                         xf_free_data_fn free_data, xf_future_t **out) {
+  return xf_group_spawn(where, loop, step, data, free_data, out);
+}
+
+/* scope_new(seconds|nil, shield): a scope of the state's loop inside the
+ * current one (none with shield). */
+int xfl_scope_new(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  int64_t ns = xfl_to_ns(L, 1);
+  xf_scope_t *s = NULL;
+  int rc = xf_scope_new(rt->loop, ns, lua_toboolean(L, 2) ? XF_SCOPE_SHIELD : 0u, &s);
+  if (rc != XF_OK)
+    return xfl_raise_code(L, rc);
+  push_sc(L, MT_SCOPE, s);
+  return 1;
+}
+
+/* scope_spawn(scope, fn, ...): fn(...) as a task in the scope. */
+int xfl_scope_spawn(lua_State *L) {
+  return spawn_into(L, 2, make_in_scope, xfl_check_scope(L, 1));
+}
+
+/* scope_cancel(scope, reason): true if this call cancelled it. */
+int xfl_scope_cancel(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_scope_t *s = xfl_check_scope(L, 1);
+  int rc = xf_scope_cancel(s, check_reason(L, 2, rt));
+  if (rc != XF_OK && rc != XF_ESTATE)
+    return raise_code(L, rc, NULL);
+  lua_pushboolean(L, rc == XF_OK);
+  return 1;
+}
+
+/* group_new(): a group of the state's loop, inside the current scope. */
+int xfl_group_new(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_group_t *g = NULL;
+  int rc = xf_group_new(rt->loop, NULL, &g);
+  if (rc != XF_OK)
+    return raise_code(L, rc, NULL);
+  push_sc(L, MT_GROUP, g);
+  return 1;
+}
+
+/* group_spawn(g, fn, ...): fn(...) as a task of the group. */
+int xfl_group_spawn(lua_State *L) {
+  return spawn_into(L, 2, make_in_group, xfl_check_group(L, 1));
+}
+
+/* group_token(g): the group's token, as an object of its own. */
+int xfl_group_token(lua_State *L) {
+  xf_group_t *g = xfl_check_group(L, 1);
+  push_sc(L, MT_TOKEN, xf_cancel_token_ref(xf_group_token(g)));
+  return 1;
+}
+
+/* group_cancel(g, reason): true if this call cancelled it. */
+int xfl_group_cancel(lua_State *L) {
+  xfl_rt *rt = check_rt(L);
+  xf_group_t *g = xfl_check_group(L, 1);
+  int rc = xf_group_cancel(g, check_reason(L, 2, rt));
+  if (rc != XF_OK && rc != XF_ESTATE)
+    return raise_code(L, rc, NULL);
+  lua_pushboolean(L, rc == XF_OK);
+  return 1;
+}
+/* ==== End of cancellation, scopes and groups =============================== */

@@ -110,4 +110,25 @@ int xfl_bytes(lua_State *L);
 int xfl_make_error(lua_State *L);
 int xfl_thread_id(lua_State *L);
 
+/* Cancellation, scopes and groups: the typemaps' handle arguments (a
+ * source stands for its token), and the glue. */
+xf_cancel_token_t *xfl_check_token(lua_State *L, int idx);
+xf_scope_t *xfl_check_scope(lua_State *L, int idx);
+xf_group_t *xfl_check_group(lua_State *L, int idx);
+int xfl_sc_metatables(lua_State *L);
+int xfl_cancel_source_new(lua_State *L);
+int xfl_cancel_source_token(lua_State *L);
+int xfl_cancel_source_cancel(lua_State *L);
+int xfl_token_reason(lua_State *L);
+int xfl_token_on_cancel(lua_State *L);
+int xfl_token_current_cancelled(lua_State *L);
+int xfl_lua_pool_with_token(lua_State *L);
+int xfl_scope_new(lua_State *L);
+int xfl_scope_spawn(lua_State *L);
+int xfl_scope_cancel(lua_State *L);
+int xfl_group_new(lua_State *L);
+int xfl_group_spawn(lua_State *L);
+int xfl_group_token(lua_State *L);
+int xfl_group_cancel(lua_State *L);
+
 #endif /* XFL_H */

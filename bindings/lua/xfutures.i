@@ -54,6 +54,18 @@
   SWIG_arg++;
 }
 
+/* Cancellation tokens, scopes and groups are this binding's userdata (a
+ * source stands for its token). */
+%typemap(in) xf_cancel_token_t *, const xf_cancel_token_t * {
+  $1 = xfl_check_token(L, $input);
+}
+%typemap(in) xf_scope_t *, const xf_scope_t * {
+  $1 = xfl_check_scope(L, $input);
+}
+%typemap(in) xf_group_t *, const xf_group_t * {
+  $1 = xfl_check_group(L, $input);
+}
+
 /* A negative code is an error table raised; Lua has no lock to release
  * around a wait. */
 %define XF_CHECKED(fn)
@@ -161,6 +173,23 @@ int xfl_mpi_serve_wait(lua_State *L);
 %native(mpi_submit) int xfl_mpi_submit(lua_State *L);
 %native(mpi_serve_open) int xfl_mpi_serve_open(lua_State *L);
 %native(mpi_serve_wait) int xfl_mpi_serve_wait(lua_State *L);
+
+/* Cancellation, scopes and groups (xfl.c, their block at the end). */
+%native(sc_metatables) int xfl_sc_metatables(lua_State *L);
+%native(cancel_source_new) int xfl_cancel_source_new(lua_State *L);
+%native(cancel_source_token) int xfl_cancel_source_token(lua_State *L);
+%native(cancel_source_cancel) int xfl_cancel_source_cancel(lua_State *L);
+%native(token_reason) int xfl_token_reason(lua_State *L);
+%native(token_on_cancel) int xfl_token_on_cancel(lua_State *L);
+%native(token_current_cancelled) int xfl_token_current_cancelled(lua_State *L);
+%native(lua_pool_with_token) int xfl_lua_pool_with_token(lua_State *L);
+%native(scope_new) int xfl_scope_new(lua_State *L);
+%native(scope_spawn) int xfl_scope_spawn(lua_State *L);
+%native(scope_cancel) int xfl_scope_cancel(lua_State *L);
+%native(group_new) int xfl_group_new(lua_State *L);
+%native(group_spawn) int xfl_group_spawn(lua_State *L);
+%native(group_token) int xfl_group_token(lua_State *L);
+%native(group_cancel) int xfl_group_cancel(lua_State *L);
 
 %init %{
   xfl_init(L);

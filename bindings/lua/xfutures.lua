@@ -786,4 +786,210 @@ MPIPool.__close = function(self)
   self:shutdown { wait = true }
 end
 
+-- ---- Structured concurrency: tokens, scopes and groups -------------------
+-- The core's cancellation tokens, cancel scopes and task groups (xf/cancel.h,
+-- xf/scope.h, xf/group.h); the rules are theirs, this layer names them.
+
+local sc = core.sc_metatables()
+local Source, Token, Group = {}, {}, {}
+-- A source's token is one object for as long as the source lives.
+local source_tokens = setmetatable({}, { __mode = "k" })
+sc.cancel_source.__index = function(self, k)
+  if k == "token" then
+    local t = source_tokens[self]
+    if not t then
+      t = core.cancel_source_token(self)
+      source_tokens[self] = t
+    end
+    return t
+  end
+  return Source[k]
+end
+sc.cancel_token.__index = Token
+sc.group.__index = Group
+
+--- A new cancellation source: src:cancel(reason) cancels src.token.
+-- xf.cancel_source(parent1, parent2, ...) links it: its token is cancelled,
+-- with the parent's reason, as soon as any parent (a token or a source) is.
+xf.cancel_source = core.cancel_source_new
+
+--- Cancel the token with reason: nil (a CancelledError), a message, or an
+-- error table. True if this call cancelled it (the first reason stays).
+-- Callbacks given to on_cancel run on this state's loop.
+Source.cancel = core.cancel_source_cancel
+
+--- Whether the source's token is cancelled.
+Source.cancelled = core.cancel_token_cancelled
+
+--- Whether the token is cancelled.
+Token.cancelled = core.cancel_token_cancelled
+
+--- The reason of a cancelled token (an error table), or nil.
+Token.reason = core.token_reason
+
+--- Call fn(reason) on this state's loop once the token is cancelled (soon,
+-- if it is already).
+function Token:on_cancel(fn)
+  core.token_on_cancel(self, fn)
+  return self
+end
+
+--- Whether x is a cancellation token.
+function xf.is_token(x)
+  return getmetatable(x) == sc.cancel_token
+end
+
+--- In a lua_pool job submitted with a token (pool:with_token, g:submit):
+-- whether that token is cancelled. A job polls it and stops, by raising
+-- a CancelledError, say. Any state may call it: the worker's module is
+-- xfutures_core (require "xfutures_core".token_current_cancelled()).
+xf.current_token_cancelled = core.token_current_cancelled
+
+--- On a lua_pool: the same pool, whose submissions carry token: a queued
+-- job is cancelled with it, and a running one sees it through
+-- xf.current_token_cancelled.
+function Executor:with_token(token)
+  return core.lua_pool_with_token(self, token)
+end
+
+-- Await f until it is done, also when the awaiting task is cancelled
+-- meanwhile: work that must not be left running (a shielded scope, a
+-- group's children) is waited for, and the cancellation is raised after.
+-- on_cancel(err) is called at each cancellation of the awaiting task. A
+-- cancelled task cancels the future it awaits: it awaits a shield of f,
+-- made anew after each cancellation.
+local function await_done(f, on_cancel)
+  local interrupted
+  while true do
+    local ok, r = pcall(xf.await, core.future_shield(f))
+    if core.future_done(f) then
+      if interrupted then
+        error(interrupted, 0)
+      end
+      if not ok then
+        error(r, 0)
+      end
+      return r
+    end
+    interrupted = r
+    if on_cancel then
+      on_cancel(r)
+    end
+  end
+end
+
+local function run_scope(s, shielded, fn, ...)
+  local ok, r = pcall(function(...)
+    local t = core.scope_spawn(s, fn, ...)
+    local w = core.scope_wrap(s, t)
+    if shielded then
+      return await_done(w)
+    end
+    return xf.await(w)
+  end, ...)
+  core.scope_exit(s, 0)
+  if not ok then
+    error(r, 0)
+  end
+  return r
+end
+
+--- Run fn(...) as a task in a cancel scope whose deadline is seconds from
+-- now, and return its value (asyncio.timeout, Trio's move_on_after). What
+-- fn makes and awaits on this loop inherits the scope; nested scopes link
+-- to it. Reaching the deadline cancels the work, and raises a TimeoutError
+-- here; a cancellation from elsewhere (an outer scope's deadline among
+-- them) passes through as a CancelledError, for its own owner.
+function xf.timeout(seconds, fn, ...)
+  if type(fn) ~= "function" then
+    error("xf.timeout: expected a number of seconds and a function", 2)
+  end
+  return run_scope(core.scope_new(seconds, false), false, fn, ...)
+end
+
+--- Run fn(...) as a task in a shielded scope: the cancellation of outer
+-- scopes and of the caller does not reach it (Trio's shield=True). The
+-- caller waits for it, then raises its own cancellation if it had one.
+function xf.shield_scope(fn, ...)
+  if type(fn) ~= "function" then
+    error("xf.shield_scope: expected a function", 2)
+  end
+  return run_scope(core.scope_new(nil, true), true, fn, ...)
+end
+
+--- Fail the future f with a TimeoutError if it is not done in seconds
+-- (Java's orTimeout); no loop is needed: the core's timer thread does it.
+-- Returns f.
+function xf.or_timeout(f, seconds)
+  core.future_or_timeout(f, seconds)
+  return f
+end
+
+-- A group's lua_pool views (pool:with_token of the group's token), shut
+-- down when the group is over.
+local group_pools = setmetatable({}, { __mode = "k" })
+
+--- Run fn(...) as a task of the group; returns its future.
+Group.spawn = core.group_spawn
+
+--- Run fn(...) on the lua_pool pool as a child of the group, with the
+-- group's token; returns its future.
+function Group:submit(pool, fn, ...)
+  local views = group_pools[self]
+  if not views then
+    views = {}
+    group_pools[self] = views
+  end
+  local ex = views[pool]
+  if not ex then
+    ex = core.lua_pool_with_token(pool, core.group_token(self))
+    views[pool] = ex
+  end
+  local f = ex:submit(fn, ...)
+  local ok, e = pcall(core.group_add, self, f)
+  if not ok then
+    f:cancel()
+    error(e, 2)
+  end
+  return f
+end
+
+--- Cancel every child (reason as for a source's cancel).
+Group.cancel = core.group_cancel
+
+--- The group's token, cancelled with the group.
+Group.token = core.group_token
+
+--- A task group (asyncio.TaskGroup, Trio's nursery): body(g, ...) adds
+-- children with g:spawn(fn, ...) and g:submit(pool, fn, ...). The first
+-- child that fails cancels the others; xf.group returns once every child is
+-- done (body's value), and raises, when any failed, an error table of type
+-- "ExceptionGroup" whose errors field holds every failed child's error in
+-- the order the children were added (cancelled children are not failures).
+-- An error of body itself cancels the children and is raised after them.
+function xf.group(body, ...)
+  if type(body) ~= "function" then
+    error("xf.group: expected a function", 2)
+  end
+  local g = core.group_new()
+  local ok, r = pcall(body, g, ...)
+  if not ok then
+    core.group_cancel(g, xf.is_error(r) and r or nil)
+  end
+  local join = core.group_join(g)
+  local jok, jerr = pcall(await_done, join, function()
+    core.group_cancel(g)
+  end)
+  for _, ex in pairs(group_pools[g] or {}) do
+    ex:shutdown { wait = false }
+  end
+  if not ok then
+    error(r, 0)
+  end
+  if not jok then
+    error(jerr, 0)
+  end
+  return r
+end
+
 return xf
