@@ -7,9 +7,14 @@
 // on stderr). Run by bench/run.py with node and NODE_PATH set to the
 // binding's build directory; --quick (or XF_BENCH_QUICK=1) shrinks sizes.
 //
-//   node_await       create a future, finish it, await it: new xf.Future()
+//   node_await       await of a future that is already done, against await
+//                    of a resolved Promise (the same one each time).
+//   node_create_await  create a future, finish it, await it: new xf.Future()
 //                    + setResult + await, against a native Promise
-//                    (Promise.resolve(i) + await).
+//                    (Promise.resolve(i) + await); 100,000 in the full run.
+//   node_submit_all  10,000 pool.submitNative(labs) on 2 native workers and
+//                    one Promise.all of them, against 10,000 promises each
+//                    resolved from a setImmediate callback.
 //   node_delivery    completions made on worker threads and delivered to
 //                    JavaScript: pool.submitNative(labs) on 2 native
 //                    workers, each future's result read by a then callback
@@ -56,8 +61,26 @@ async function measure(fn, n) {
 }
 
 async function benchAwait() {
-  // 200,000: each xfutures await costs a loop round trip (tens of us).
-  const n = size(200000, 10000);
+  const n = size(1000000, 20000);
+  const f = new xf.Future();
+  f.setResult(1);
+  const p = Promise.resolve(1);
+  const awaitAll = (x) => async (k) => {
+    let total = 0;
+    for (let i = 0; i < k; i++) total += await x;
+    if (total !== k) throw new Error('await: wrong total');
+  };
+  const cases = [
+    ['xfutures', awaitAll(f), 'await of a done xf.Future'],
+    ['native Promise', awaitAll(p), 'await of a resolved Promise'],
+  ];
+  for (const [impl, fn, note] of cases) {
+    if (selected(impl)) emit('node_await', impl, 'ns/await', await measure(fn, n), n, { note });
+  }
+}
+
+async function benchCreateAwait() {
+  const n = size(100000, 10000);
   const cases = [
     ['xfutures', async (k) => {
       let total = 0;
@@ -75,8 +98,43 @@ async function benchAwait() {
     }, 'Promise.resolve(i) + await'],
   ];
   for (const [impl, fn, note] of cases) {
-    if (selected(impl)) emit('node_await', impl, 'ns/await', await measure(fn, n), n, { note });
+    if (selected(impl)) {
+      emit('node_create_await', impl, 'ns/future', await measure(fn, n), n, { note });
+    }
   }
+}
+
+async function benchSubmitAll() {
+  const n = 10000;
+  const reps = size(20, 3);
+  const pool = new xf.ThreadPool({ maxWorkers: 2 });
+  const labs = xf.symbol('labs');
+  const cases = [
+    ['xfutures', async () => {
+      const fs = [];
+      for (let i = 0; i < n; i++) fs.push(pool.submitNative(labs, 'int64(int64)', -1));
+      const got = await Promise.all(fs);
+      if (got.length !== n || got[n - 1] !== 1) throw new Error('submit_all: wrong result');
+    }, `${n} submitNative(labs) on 2 workers + Promise.all`],
+    ['setImmediate promises', async () => {
+      const ps = [];
+      for (let i = 0; i < n; i++) ps.push(new Promise((r) => setImmediate(() => r(Math.abs(-1)))));
+      const got = await Promise.all(ps);
+      if (got.length !== n || got[n - 1] !== 1) throw new Error('submit_all: wrong result');
+    }, `${n} promises resolved from setImmediate + Promise.all`],
+  ];
+  for (const [impl, fn, note] of cases) {
+    if (!selected(impl)) continue;
+    await fn();
+    const vals = [];
+    for (let r = 0; r < reps; r++) {
+      const t0 = now();
+      await fn();
+      vals.push((now() - t0) / n);
+    }
+    emit('node_submit_all', impl, 'ns/job', vals, n, { note });
+  }
+  await pool.shutdown();
 }
 
 async function benchDelivery() {
@@ -158,6 +216,8 @@ async function benchCrossing() {
   const t0 = now();
   await benchCrossing();
   await benchAwait();
+  await benchCreateAwait();
+  await benchSubmitAll();
   await benchDelivery();
   process.stderr.write(`node_bench: ${((now() - t0) / 1e9).toFixed(1)} s\n`);
 })().catch((e) => {

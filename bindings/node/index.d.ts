@@ -9,6 +9,23 @@ export type FutureLike<T> = Future<T> | PromiseLike<T> | T;
 export type FutureState = 'pending' | 'running' | 'finished' | 'cancelled';
 
 /**
+ * What of an AbortSignal the module uses (a structural type, so that these
+ * declarations need neither the DOM library nor @types/node).
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason: any;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/** Options of the calls that can be aborted, as Node's own APIs take them. */
+export interface AbortOptions {
+  /** Aborting it fails the operation's future with an AbortError (its cause: signal.reason). */
+  signal?: AbortSignalLike;
+}
+
+/**
  * A future of the xfutures core. A thenable that follows Promises/A+, so
  * `await fut` works; its callbacks run on the main thread whichever thread
  * finishes it.
@@ -18,14 +35,26 @@ export class Future<T = unknown> implements PromiseLike<T> {
   constructor();
   /** A future that follows a Promise, a thenable or a value. */
   static fromPromise<T>(p: FutureLike<T>): Future<Awaited<T>>;
+  /** A pending future and settling functions that are no-ops once it is done. */
+  static withResolvers<T = unknown>(): {
+    future: Future<T>;
+    resolve: (value: T) => boolean;
+    reject: (error: unknown) => boolean;
+  };
   readonly state: FutureState;
   readonly done: boolean;
   readonly cancelled: boolean;
   readonly running: boolean;
   /** Cancel while pending; true if the future is (now) cancelled. */
   cancel(msg?: string): boolean;
+  /** Finish with value; throws InvalidStateError once the future is done. */
   setResult(value: T): this;
+  /** Fail with error; throws InvalidStateError once the future is done. */
   setError(error: unknown): this;
+  /** As setResult, but a no-op once done; true if this call finished the future. */
+  resolve(value: T): boolean;
+  /** As setError, but a no-op once done; true if this call failed the future. */
+  reject(error: unknown): boolean;
   /** The value of a done future, or its error thrown; DeadlockError while pending. */
   result(): T;
   /** The error of a done future (CancelledError when cancelled), or null. */
@@ -88,6 +117,9 @@ export class ThreadPool {
    */
   submitNative<T = unknown>(fn: NativePointer | Callback | bigint, signature: string,
     ...args: NativeArg[]): Future<T>;
+  /** With a last argument { signal }: aborting it fails the future and drops a job not started. */
+  submitNative<T = unknown>(fn: NativePointer | Callback | bigint, signature: string,
+    ...args: [...NativeArg[], AbortOptions]): Future<T>;
   shutdown(options?: ShutdownOptions): Future<void>;
   /** Done once every job waiting for room (queuePolicy 'block') was accepted. */
   accepted(): Future<void>;
@@ -152,6 +184,9 @@ export class ProcessPool {
    * is awaited. A worker's death fails the future with BrokenProcessPool.
    */
   submit<T = any>(modulePath: string | { readonly href: string }, exportName: string, ...args: ProcessValue[]): Future<T>;
+  /** With a last argument { signal }: aborting it fails the future and drops a task not started. */
+  submit<T = any>(modulePath: string | { readonly href: string }, exportName: string,
+    ...args: [...ProcessValue[], AbortOptions]): Future<T>;
   /** As submit; a task still running after timeoutMs fails with TimeoutError and its worker is replaced. */
   submitWithTimeout<T = any>(timeoutMs: number, modulePath: string | { readonly href: string }, exportName: string,
     ...args: ProcessValue[]): Future<T>;
@@ -163,6 +198,49 @@ export class ProcessPool {
   kill(): void;
   stats(): ProcessPoolStats;
   /** Shut down and release the pool; done once its workers and descriptors are gone. */
+  close(): Future<void>;
+  free(): Future<void>;
+}
+
+// ---- MPI pool ----------------------------------------------------------------
+
+export interface MPIPoolOptions {
+  /**
+   * SPMD (mpirun -n N): at most N - 1, and every serving rank serves (0 or
+   * absent: all). Spawn (a job of one rank): the workers to spawn (0 or
+   * absent: the number of CPUs).
+   */
+  maxWorkers?: number;
+  /** Tasks sent to one rank before its answers come (default 1). */
+  maxInFlight?: number;
+  /** [modulePath, exportName, ...args]: run on every serving rank first; one that throws breaks the pool. */
+  initializer?: [string | { readonly href: string }, string, ...ProcessValue[]];
+  /** Options for the workers' node. */
+  execArgv?: string[];
+}
+
+/**
+ * A pool over the ranks of an MPI job, with the ProcessPool's tasks. Under
+ * `mpirun -n N node script.js` every rank runs the script: on rank 0 this is
+ * the pool of ranks 1..N-1; on the others the constructor serves rank 0's
+ * pools and the rank leaves when rank 0 exits, so the rest of the script
+ * runs on rank 0 only. In a job of one rank it spawns its workers
+ * (MPI_Comm_spawn). No crash isolation: a rank that dies ends the job.
+ */
+export class MPIPool {
+  constructor(options?: MPIPoolOptions);
+  /** Whether this build of xfutures has MPI. */
+  static available(): boolean;
+  /** [rank, size] of MPI_COMM_WORLD. */
+  static world(): [number, number];
+  /** Run exportName of modulePath on a serving rank, as ProcessPool.submit. */
+  submit<T = any>(modulePath: string | { readonly href: string }, exportName: string, ...args: ProcessValue[]): Future<T>;
+  submit<T = any>(modulePath: string | { readonly href: string }, exportName: string,
+    ...args: [...ProcessValue[], AbortOptions]): Future<T>;
+  /** With wait (default), done once every task has finished and the ranks were told. */
+  shutdown(options?: ShutdownOptions): Future<void>;
+  /** threads: the serving ranks. */
+  stats(): ExecutorStats;
   close(): Future<void>;
   free(): Future<void>;
 }
@@ -190,16 +268,20 @@ export function all<T>(fs: Iterable<FutureLike<T>>, options: { collect: true }):
 export function any<T>(fs: Iterable<FutureLike<T>>, options?: { cancelRest?: boolean }): Future<T>;
 export function first<T>(fs: Iterable<FutureLike<T>>, options?: { cancelRest?: boolean }): Future<T>;
 export function race<T>(fs: Iterable<FutureLike<T>>): Future<T>;
-export function asCompleted<T>(fs: Iterable<Future<T>>, options?: { timeout?: number }):
-  AsyncIterableIterator<Future<T>>;
-export function asCompleted(fs: Iterable<unknown>, options?: { timeout?: number }):
-  AsyncIterableIterator<Future<unknown>>;
-export function withTimeout<T>(fut: FutureLike<T>, ms: number): Future<T>;
+/**
+ * A future that is done, as asCompleted gives it: every member of Future but
+ * then, so that `for await` (which awaits a thenable) gives the future
+ * itself, as it does at run time, and not its value.
+ */
+export type DoneFuture<T> = Omit<Future<T>, 'then'>;
+export function asCompleted<T>(fs: Iterable<FutureLike<T>>, options?: { timeout?: number }):
+  AsyncIterableIterator<DoneFuture<T>>;
+export function withTimeout<T>(fut: FutureLike<T>, ms: number, options?: AbortOptions): Future<T>;
 export function shield<T>(fut: FutureLike<T>): Future<T>;
 /** Copy src's outcome into dst when src is done; cancellation flows both ways. */
 export function chain<T>(src: FutureLike<T>, dst: Future<T>): void;
-export function sleep(ms: number): Future<void>;
-export function sleep<T>(ms: number, value: T): Future<T>;
+export function sleep(ms: number, options?: AbortOptions): Future<void>;
+export function sleep<T>(ms: number, value: T, options?: AbortOptions): Future<T>;
 
 /**
  * fn(fd) on the main thread each time fd is readable (or has an error or
@@ -234,6 +316,11 @@ export class BrokenProcessPool extends BrokenExecutor {}
 export class DeadlockError extends Error {}
 /** A ThreadPool with queuePolicy 'reject' refused a job: its queue was full. */
 export class QueueFull extends Error {}
+/** An operation given { signal } was aborted; cause is the signal's reason. */
+export class AbortError extends Error {
+  constructor(message?: string, options?: { cause?: unknown });
+  readonly code: 'ABORT_ERR';
+}
 
 export const version: string;
 /** The raw SWIG module. */

@@ -65,9 +65,19 @@ class BrokenExecutor extends Error {}
 class DeadlockError extends Error {}
 /** A ThreadPool with queuePolicy 'reject' refused a job: its queue was full. */
 class QueueFull extends Error {}
+/**
+ * An operation given { signal } was aborted: code 'ABORT_ERR' and the
+ * signal's reason as its cause, as Node's own timers/promises reject.
+ */
+class AbortError extends Error {
+  constructor(message = 'The operation was aborted', options = undefined) {
+    super(message, options);
+    this.code = 'ABORT_ERR';
+  }
+}
 const errorClasses = {
   CancelledError, TimeoutError, InvalidStateError, BrokenExecutor, DeadlockError, QueueFull,
-  TypeError, RangeError,
+  AbortError, TypeError, RangeError,
 };
 for (const [name, cls] of Object.entries(errorClasses)) {
   if (!Object.prototype.hasOwnProperty.call(cls.prototype, 'name') || cls.prototype.name !== name) {
@@ -75,14 +85,78 @@ for (const [name, cls] of Object.entries(errorClasses)) {
   }
 }
 
+// The type name the core gives an error it makes itself, by code (the table
+// of core/include/xf/common.h), for the codes whose name is not one of ours.
+// Such an error (that name for that code, and no traceback of another
+// runtime) becomes what a Node user expects: a TypeError or RangeError with
+// Node's code for a bad argument, else an Error that keeps the core's code.
+// An error raised by another runtime (a Python ValueError in a task) keeps
+// its own name.
+const CORE_TYPES = {
+  XF_EINVAL: 'ValueError', XF_ENOMEM: 'MemoryError', XF_EFAILED: 'RuntimeError',
+  XF_ESHUTDOWN: 'RuntimeError', XF_EWRONGTHREAD: 'RuntimeError', XF_ETYPE: 'TypeError',
+  XF_ECLOSED: 'RuntimeError', XF_EBUSY: 'RuntimeError', XF_ERANGE: 'OverflowError',
+  XF_ESYS: 'OSError',
+};
+const NODE_ERRORS = {
+  XF_EINVAL: [TypeError, 'ERR_INVALID_ARG_VALUE'],
+  XF_ETYPE: [TypeError, 'ERR_INVALID_ARG_TYPE'],
+  XF_ERANGE: [RangeError, 'ERR_OUT_OF_RANGE'],
+};
+
+// Errors made here from the core's: their own stack shows only this module
+// (they are made when the outcome is read), so a future puts the stack of
+// the call that made it in its place (Future#_fix).
+const coreErrors = new WeakSet();
+
 function makeError(type, message, traceback, code, errno) {
-  const Cls = Object.prototype.hasOwnProperty.call(errorClasses, type) ? errorClasses[type] : Error;
-  const e = new Cls(message);
-  if (e.name !== type) e.name = type;
-  if (traceback !== undefined) e.traceback = traceback;
-  e.code = code;
+  let e;
+  if (traceback === undefined && CORE_TYPES[code] === type) {
+    const [Cls, nodeCode] = NODE_ERRORS[code] || [Error, code];
+    e = new Cls(message);
+    e.code = nodeCode;
+  } else {
+    const Cls = Object.prototype.hasOwnProperty.call(errorClasses, type) ? errorClasses[type] : Error;
+    e = new Cls(message);
+    if (e.name !== type) e.name = type;
+    if (traceback !== undefined) e.traceback = traceback;
+    e.code = code;
+  }
   e.errno = errno;
+  Error.captureStackTrace(e, makeError);
+  coreErrors.add(e);
   return e;
+}
+
+// The stack of the caller of fn, for the errors of the future it makes.
+function callSite(fn) {
+  const site = {};
+  Error.captureStackTrace(site, fn);
+  return site;
+}
+
+function abortError(signal) {
+  return new AbortError(undefined, { cause: signal.reason });
+}
+
+// options.signal, checked: undefined or an AbortSignal.
+function signalOf(options, what) {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object') throw new TypeError(`${what}: options must be an object`);
+  const { signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`${what}: options.signal must be an AbortSignal`);
+  }
+  return signal;
+}
+
+// A trailing argument that is options rather than data: a plain object whose
+// signal is an AbortSignal (no native parameter takes a plain object, and an
+// AbortSignal cannot cross to a worker, so it is never a task's argument).
+function isSignalOptions(v) {
+  if (v === null || typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v);
+  return (proto === Object.prototype || proto === null) && v.signal instanceof AbortSignal;
 }
 
 // ---- Done callbacks: one dispatcher for every registration -------------------
@@ -120,9 +194,39 @@ const closureRegistry = new FinalizationRegistry((h) => native.closure_unref(h))
 
 const STATES = ['pending', 'running', 'finished', 'cancelled'];
 const WRAP = Symbol('xfutures.wrap');
+const noop = () => {};
+
+// The internal registration that reports a failure nobody observes.
+function reportUnobserved(fut) {
+  fut._failedUnobserved();
+}
+
+// Native futures made in this turn, to be tracked if still unobserved.
+let untracked = [];
+function trackUnobserved() {
+  const list = untracked;
+  untracked = [];
+  for (const f of list) {
+    if (!f._observed && f._h !== null) f._onDone(reportUnobserved, false);
+  }
+}
 
 // ---- Future -----------------------------------------------------------------
 
+/*
+ * Unhandled rejections. A future that fails while nobody observes it is
+ * reported as a Promise's rejection is: at that point it gets a rejected
+ * Promise with no handler (its toPromise()), so Node emits
+ * 'unhandledRejection' (and, under --unhandled-rejections=strict, the
+ * process fails), and 'rejectionHandled' when it is observed later. Its
+ * user observes a future by then/catch/finally/await/toPromise, result(),
+ * exception(), onDone, or by giving it to a combinator, withTimeout,
+ * shield, chain or asCompleted. A JavaScript future fails in setError; a
+ * future that native code finishes (a pool's job, a combinator's, a
+ * timeout's) has a registration that does not keep the process alive and
+ * looks when it is done. A cancellation is never reported: whoever
+ * cancelled knows.
+ */
 class Future {
   /**
    * new Future(): a pending future for JavaScript to finish. Futures that
@@ -139,6 +243,9 @@ class Future {
     }
     this._regs = null;
     this._promise = null;
+    this._observed = false;
+    this._site = null; // the stack of the call that made it, for its errors
+    this._inputs = null; // any's inputs, for its AggregateError
     futureRegistry.register(this, this._h, this);
   }
 
@@ -146,13 +253,20 @@ class Future {
     return new Future(WRAP, handle, keepAlive);
   }
 
+  /**
+   * { future, resolve, reject }: a pending future and its settling
+   * functions, which may be called detached, as Promise.withResolvers gives.
+   */
+  static withResolvers() {
+    const future = new Future();
+    return { future, resolve: (v) => future.resolve(v), reject: (e) => future.reject(e) };
+  }
+
   /** A future that follows a Promise (or any thenable, or a plain value). */
   static fromPromise(p) {
     if (p instanceof Future) return p;
     const f = new Future();
-    Promise.resolve(p).then(
-      (v) => { if (!f.done) f.setResult(v); },
-      (e) => { if (!f.done) f.setError(e); });
+    Promise.resolve(p).then((v) => { f.resolve(v); }, (e) => { f.reject(e); });
     return f;
   }
 
@@ -167,22 +281,60 @@ class Future {
   get running() { return native.future_running(this._handle); }
 
   /** Cancel while pending; true if the future is (now) cancelled. */
-  cancel(msg) { return native.js_future_cancel(this._handle, msg === undefined || msg === null ? '' : String(msg)); }
+  cancel(msg) {
+    const h = this._handle;
+    if (this._site === null) this._site = callSite(this.cancel);
+    return native.js_future_cancel(h, msg === undefined || msg === null ? '' : String(msg));
+  }
 
+  /** Finish with value; InvalidStateError once the future is done. */
   setResult(value) { native.js_future_set_result(this._handle, value); return this; }
-  setError(error) { native.js_future_set_error(this._handle, error); return this; }
+
+  /** Fail with error; InvalidStateError once the future is done. */
+  setError(error) {
+    native.js_future_set_error(this._handle, error);
+    this._failedUnobserved();
+    return this;
+  }
+
+  /**
+   * As setResult, but a no-op on a future that is done (as a Promise's
+   * resolve function is); true if this call finished it.
+   */
+  resolve(value) {
+    if (this.done) return false;
+    this.setResult(value);
+    return true;
+  }
+
+  /** As setError, but a no-op on a future that is done; true if this call failed it. */
+  reject(error) {
+    if (this.done) return false;
+    this.setError(error);
+    return true;
+  }
 
   /**
    * The value of a done future, or its error thrown. A pending future throws
    * a DeadlockError: blocking JavaScript's only thread would freeze the
    * process, so await the future instead.
    */
-  result() { return native.js_future_result(this._handle); }
+  result() {
+    const h = this._handle;
+    this._observe();
+    try {
+      return this._read(h);
+    } catch (e) {
+      throw this._fix(e);
+    }
+  }
 
   /** The error of a done future (CancelledError when cancelled), or null. */
   exception() {
-    const e = native.js_future_exception(this._handle);
-    return e === undefined ? null : e;
+    const h = this._handle;
+    this._observe();
+    const e = native.js_future_exception(h);
+    return e === undefined ? null : this._fix(e);
   }
 
   /**
@@ -192,9 +344,62 @@ class Future {
   onDone(fn) {
     if (typeof fn !== 'function') throw new TypeError('onDone expects a function');
     const id = native.js_future_add_done(this._handle, this._keepAlive);
+    this._observe();
     registrations.set(id, [fn, this]);
     (this._regs || (this._regs = new Map())).set(id, fn);
     return this;
+  }
+
+  // onDone for this module's own use: it neither observes the future nor
+  // shows in offDone. keep: whether it keeps the process alive.
+  _onDone(fn, keep = this._keepAlive) {
+    registrations.set(native.js_future_add_done(this._handle, keep), [fn, this]);
+    return this;
+  }
+
+  // Report a failure if nobody observes this future when it fails. Most
+  // futures are observed in the turn that made them (awaited, given to a
+  // combinator), so the registration is made only for those still
+  // unobserved once the turn is over: one setImmediate per batch.
+  _track() {
+    if (untracked.length === 0) setImmediate(trackUnobserved);
+    untracked.push(this);
+    return this;
+  }
+
+  _observe() {
+    if (this._observed) return;
+    this._observed = true;
+    // A rejection reported already is handled now ('rejectionHandled').
+    if (this._promise !== null) this._promise.catch(noop);
+  }
+
+  _failedUnobserved() {
+    if (this._observed || this._promise !== null || this._h === null) return;
+    if (native.future_cancelled(this._h)) return;
+    const e = native.js_future_exception(this._h);
+    if (e !== undefined) this._promise = Promise.reject(this._fix(e));
+  }
+
+  // An error read from the core, made whole: any's AggregateError with its
+  // inputs' errors, and the stack of the call that made the future.
+  _fix(e) {
+    if (e === null || typeof e !== 'object' || !coreErrors.has(e)) return e;
+    if (this._inputs !== null && e.name === 'AggregateError') {
+      const agg = new AggregateError(this._inputs.map((f) => (f._h === null
+        ? makeError('CancelledError', 'the future was freed', undefined, 'XF_ECANCELLED', -5)
+        : f.exception())), e.message);
+      agg.code = e.code;
+      agg.errno = e.errno;
+      coreErrors.add(agg);
+      e = agg;
+    }
+    if (this._site !== null) {
+      const frames = this._site.stack;
+      const at = frames.indexOf('\n');
+      e.stack = `${e.name}: ${e.message}${at < 0 ? '' : frames.slice(at)}`;
+    }
+    return e;
   }
 
   /** Remove every registration of fn not run yet; returns how many. */
@@ -216,23 +421,35 @@ class Future {
    * Promises/A+ requires), without a trip through the core's loop.
    */
   toPromise() {
+    this._observe();
     if (!this._promise) {
-      this._promise = new Promise((resolve, reject) => {
-        const settle = () => {
-          const e = native.js_future_exception(this._h);
-          if (e !== undefined) reject(e);
-          else resolve(this._doneValue());
-        };
-        if (this.done) settle();
-        else this.onDone(settle);
-      });
+      const h = this._handle;
+      // An error is made inside a reaction of the promise its awaiter waits
+      // for, so that V8 gives its stack the awaiting async functions ("at
+      // async f"), as for Node's own promises.
+      const read = () => {
+        try {
+          return this._read(h);
+        } catch (e) {
+          throw this._fix(e);
+        }
+      };
+      if (!native.future_done(h)) {
+        this._promise = new Promise((resolve) => { this._onDone(() => resolve()); }).then(read);
+      } else {
+        try {
+          this._promise = Promise.resolve(this._read(h));
+        } catch (e) {
+          this._promise = Promise.resolve().then(read);
+        }
+      }
     }
     return this._promise;
   }
 
-  /** The value of a future done with one (a subclass may read it otherwise). */
-  _doneValue() {
-    return native.js_future_result(this._h);
+  /** The value of a done future (a subclass may read it otherwise). */
+  _read(h) {
+    return native.js_future_result(h);
   }
 
   // Promises/A+: the reactions are the Promise's, so they are asynchronous,
@@ -252,6 +469,38 @@ class Future {
   close() { this.free(); }
 
   get [Symbol.toStringTag]() { return 'Future'; }
+}
+
+// A native future made by the call fn: tracked for unhandled failures, and
+// with fn's call site as the stack of its errors (when fn is given: a
+// thread pool's jobs go without, since the capture would cost more than the
+// submission; an await of one still shows the awaiting functions).
+function made(handle, keepAlive, fn, Cls = Future) {
+  const f = new Cls(WRAP, handle, keepAlive);
+  if (fn !== null) f._site = callSite(fn);
+  return f._track();
+}
+
+// A future that follows inner until signal aborts: then it fails with an
+// AbortError and inner is cancelled (and onAbort called).
+function abortable(inner, signal, onAbort = noop) {
+  if (signal === undefined) return inner;
+  const out = new inner.constructor();
+  out._keepAlive = inner._keepAlive;
+  out._site = inner._site;
+  const abort = () => {
+    if (!out.done) out.setError(abortError(signal));
+    inner.cancel();
+    onAbort();
+  };
+  if (signal.aborted) {
+    abort();
+    return out;
+  }
+  signal.addEventListener('abort', abort, { once: true });
+  chain(inner, out);
+  inner._onDone(() => signal.removeEventListener('abort', abort), false);
+  return out;
 }
 
 // A job's future that its user freed can no longer be waited for (its job
@@ -274,36 +523,60 @@ function futures(list, what) {
 
 // ---- Combinators ------------------------------------------------------------
 
-function combined(kind, fs, flag) {
+// The core's combinator kind over fs, made by the call fn. The inputs are
+// observed (the result carries their outcome) unless mine: this module's
+// own waits, which leave the inputs to their users.
+function combined(kind, fs, flag, fn, mine = false) {
   const handles = fs.map((f) => f._handle);
   const keep = fs.some((f) => f._keepAlive);
-  return Future._wrap(native.js_combine(kind, handles, flag), keep);
+  const out = Future._wrap(native.js_combine(kind, handles, flag), keep);
+  if (mine) {
+    out._observed = true;
+    return out;
+  }
+  for (const f of fs) f._observe();
+  out._site = callSite(fn);
+  return out._track();
 }
 
 /** A future of the array of values (fail fast; collect: errors in place). */
 function all(fs, { collect = false } = {}) {
-  return combined(0, futures(fs, 'all'), !!collect);
+  return combined(0, futures(fs, 'all'), !!collect, all);
 }
 
-/** The first value to succeed; AggregateError-named error if all fail. */
+/** The first value to succeed; an AggregateError (its .errors: every input's) if all fail. */
 function any(fs, { cancelRest = true } = {}) {
-  return combined(1, futures(fs, 'any'), !!cancelRest);
+  const list = futures(fs, 'any');
+  const out = combined(1, list, !!cancelRest, any);
+  out._inputs = list;
+  return out;
 }
 
 /** The outcome of whichever is done first; the others are cancelled. */
 function first(fs, { cancelRest = true } = {}) {
-  return combined(2, futures(fs, 'first'), !!cancelRest);
+  return combined(2, futures(fs, 'first'), !!cancelRest, first);
 }
 
 /** Promise.race for futures: first() that leaves the others running. */
 function race(fs) {
-  return first(fs, { cancelRest: false });
+  return combined(2, futures(fs, 'race'), false, race);
 }
 
-/** Follows fut unless ms pass first: then fut is cancelled and the result fails with TimeoutError. */
-function withTimeout(fut, ms) {
+/**
+ * Follows fut unless ms pass first: then fut is cancelled and the result
+ * fails with TimeoutError. options.signal: aborting it fails the result with
+ * an AbortError and cancels fut.
+ */
+function withTimeout(fut, ms, options) {
+  const signal = signalOf(options, 'withTimeout');
   const f = toFuture(fut);
-  return Future._wrap(native.js_timeout(f._handle, Number(ms)), true);
+  f._observe();
+  if (signal !== undefined && signal.aborted) {
+    f.cancel();
+    return new Future().setError(abortError(signal));
+  }
+  const out = made(native.js_timeout(f._handle, Number(ms)), true, withTimeout);
+  return abortable(out, signal, () => f.cancel());
 }
 
 /**
@@ -315,23 +588,44 @@ function chain(src, dst) {
   const s = toFuture(src);
   if (!(dst instanceof Future)) throw new TypeError('chain: dst must be a Future');
   native.js_future_chain(s._handle, dst._handle);
+  s._observe();
+  dst._track();
   if (s._keepAlive) dst._keepAlive = true;
 }
 
 /** A future whose cancellation does not cancel fut. */
 function shield(fut) {
   const f = toFuture(fut);
-  return Future._wrap(native.js_shield(f._handle), f._keepAlive);
+  f._observe();
+  return made(native.js_shield(f._handle), f._keepAlive, shield);
 }
 
-/** A future that gets `value` (default undefined) after ms milliseconds. */
-function sleep(ms, value) {
-  const f = Future._wrap(native.js_sleep(Number(ms)), true);
-  if (value === undefined) return f;
-  const out = new Future();
-  out._keepAlive = true;
-  f.onDone(() => { if (!out.done) out.setResult(value); });
-  return out;
+/**
+ * A future that gets `value` (default undefined) after ms milliseconds, as
+ * Node's timers/promises setTimeout(ms, value, { signal }). options.signal:
+ * aborting it fails the future with an AbortError (whose cause is the
+ * signal's reason) and stops the timer. sleep(ms, { signal }) is
+ * sleep(ms, undefined, { signal }): a second argument that is a plain
+ * object whose signal is an AbortSignal is taken as the options.
+ */
+function sleep(ms, value, options) {
+  if (options === undefined && arguments.length === 2 && isSignalOptions(value)) {
+    options = value;
+    value = undefined;
+  }
+  const signal = signalOf(options, 'sleep');
+  if (signal !== undefined && signal.aborted) return new Future().setError(abortError(signal));
+  let f = Future._wrap(native.js_sleep(Number(ms)), true);
+  f._site = callSite(sleep);
+  if (value !== undefined) {
+    const timer = f;
+    f = new Future();
+    f._keepAlive = true;
+    f._site = timer._site;
+    timer._onDone(() => { if (timer.cancelled) f.cancel(); else f.resolve(value); });
+    f._onDone(() => { if (f.cancelled) timer.cancel(); }, false);
+  }
+  return abortable(f, signal);
 }
 
 /**
@@ -350,7 +644,7 @@ function asCompleted(fs, { timeout } = {}) {
   const wake = () => { if (waiter) { const w = waiter; waiter = null; w(); } };
   for (const f of list) f.onDone(() => { ready.push(f); wake(); });
   const timer = timeout === undefined || timeout === null || timeout < 0 ? null : sleep(timeout);
-  if (timer) timer.onDone(wake);
+  if (timer) timer._onDone(wake);
   const finish = () => {
     left = 0;
     if (timer && !timer.done) timer.cancel();
@@ -411,6 +705,8 @@ class ThreadPool {
       ? native.js_thread_pool_bounded(maxWorkers, String(threadNamePrefix), maxQueue)
       : native.js_thread_pool_new(maxWorkers, String(threadNamePrefix));
     this._submitted = new Set();
+    this._prune = 1024;
+    this._inflight = 0; // jobs of a bounded 'block' pool not done yet
     this._maxQueue = maxQueue;
     this._policy = queuePolicy;
     this._waiting = []; // jobs waiting for room: { fn, signature, args, out }
@@ -431,32 +727,48 @@ class ThreadPool {
   /**
    * Run the C function fn (xf.symbol(name), a Callback, or a BigInt address)
    * of the given signature, e.g. 'int32(int32, double)', on a worker thread.
+   * A last argument { signal } (a plain object whose signal is an
+   * AbortSignal) is the options: aborting the signal fails the future with
+   * an AbortError and drops the job if it has not started.
    */
   submitNative(fn, signature, ...args) {
     if (typeof signature !== 'string') throw new TypeError('submitNative: signature must be a string');
     const h = this._handle;
-    if (this._waiting.length > 0) return this._defer(fn, signature, args);
-    try {
-      return this._submitNow(h, fn, signature, args);
-    } catch (e) {
-      if (!e || e.code !== 'XF_EAGAIN') throw e;
-      if (this._policy === 'reject') {
-        throw makeError('QueueFull', "submitNative: the thread pool's queue is full", undefined,
-          'XF_EAGAIN', -11);
+    const signal = args.length > 0 && isSignalOptions(args[args.length - 1]) ? args.pop().signal : undefined;
+    if (signal !== undefined && signal.aborted) return new Future().setError(abortError(signal));
+    let f;
+    if (this._waiting.length > 0) {
+      f = this._defer(fn, signature, args);
+    } else {
+      try {
+        f = this._submitNow(h, fn, signature, args);
+      } catch (e) {
+        if (!e || e.code !== 'XF_EAGAIN') throw e;
+        if (this._policy === 'reject') {
+          throw makeError('QueueFull', "submitNative: the thread pool's queue is full", undefined,
+            'XF_EAGAIN', -11);
+        }
+        f = this._defer(fn, signature, args);
       }
-      return this._defer(fn, signature, args);
     }
+    return abortable(f, signal);
   }
 
   _submitNow(h, fn, signature, args) {
-    const f = Future._wrap(native.js_submit_native(h, pointerOf(fn), signature, args), true);
-    if (this._submitted.size >= 1024) {
+    const f = made(native.js_submit_native(h, pointerOf(fn), signature, args), true, null);
+    // The futures shutdown waits for: the done ones are dropped each time the
+    // set has doubled since, so that a submission costs O(1) amortized.
+    if (this._submitted.size >= this._prune) {
       for (const s of this._submitted) if (doneOrFreed(s)) this._submitted.delete(s);
+      this._prune = Math.max(1024, 2 * this._submitted.size);
     }
     this._submitted.add(f);
-    if (fn instanceof Callback) f.onDone(() => fn); // the closure outlives the call
+    if (fn instanceof Callback) f._onDone(() => fn); // the closure outlives the call
     // A job of a bounded pool that is done makes room for a waiting one.
-    if (this._maxQueue > 0 && this._policy === 'block') f.onDone(() => this._pump());
+    if (this._maxQueue > 0 && this._policy === 'block') {
+      this._inflight++;
+      f._onDone(() => { this._inflight--; this._pump(); });
+    }
     return f;
   }
 
@@ -498,10 +810,9 @@ class ThreadPool {
   // With nothing of ours in flight to signal room (all done already, or
   // jobs submitted by other threads), look again shortly.
   _armRetry() {
-    if (this._retry) return;
-    for (const s of this._submitted) if (!doneOrFreed(s)) return;
+    if (this._retry || this._inflight > 0) return;
     this._retry = sleep(1);
-    this._retry.onDone(() => { this._retry = null; this._pump(); });
+    this._retry._onDone(() => { this._retry = null; this._pump(); });
   }
 
   /**
@@ -550,7 +861,7 @@ class ThreadPool {
     }
     const out = new Future();
     out._keepAlive = true;
-    all(pending, { collect: true }).onDone(() => out.setResult(undefined));
+    combined(0, pending, true, null, true)._onDone(() => out.setResult(undefined));
     return out;
   }
 
@@ -561,7 +872,7 @@ class ThreadPool {
     if (this._h === null) return;
     const h = this._h;
     poolRegistry.unregister(this);
-    this.shutdown({ wait: true }).onDone(() => native.executor_unref(h));
+    this.shutdown({ wait: true })._onDone(() => native.executor_unref(h));
     this._h = null;
   }
 
@@ -570,8 +881,9 @@ class ThreadPool {
 
 // ---- Process pool (process.js) ---------------------------------------------
 
-const { ProcessPool, BrokenProcessPool } = require('./process.js')({
-  native, Future, WRAP, makeError, errorClasses, BrokenExecutor, all, chain, poolRegistry,
+const { ProcessPool, BrokenProcessPool, MPIPool } = require('./process.js')({
+  native, Future, WRAP, makeError, errorClasses, BrokenExecutor, chain, poolRegistry, made, combined,
+  abortable, abortError, isSignalOptions,
 });
 
 // ---- Callbacks: JavaScript functions as C function pointers ------------------
@@ -654,6 +966,7 @@ module.exports = {
   Future,
   ThreadPool,
   ProcessPool,
+  MPIPool,
   Callback,
   callback,
   symbol,
@@ -672,6 +985,7 @@ module.exports = {
   BrokenProcessPool,
   DeadlockError,
   QueueFull,
+  AbortError,
   chain,
   addReader,
   removeReader,

@@ -29,6 +29,14 @@
  * fails its own task with the TypeError that says so; a thrown value
  * crosses as an error with its name, message and stack.
  *
+ * MPI. `node worker.js --mpi` is the worker program of an MPIPool in spawn
+ * mode (started by MPI_Comm_spawn): it asks the core for the descriptor of
+ * the relay to its parent (xf_mpi_serve_open), speaks the same protocol on
+ * it, and when the loop is over waits for the relay to finish
+ * (xf_mpi_serve_wait) and leaves with status 0 (a non-zero one would make
+ * mpirun end the job). A serving rank of an SPMD job runs this program as
+ * a process pool does, with the relay as its descriptor 3 (process.js).
+ *
  * Signals. Node resets the signal dispositions it inherits, so SIGINT is
  * ignored here with a listener (Ctrl-C is for the parent, which decides);
  * the listener's handle does not keep the process alive. The worker asks
@@ -117,8 +125,15 @@ async function call(payload) {
 function main() {
   if (!native.js_worker_setup()) process.exit(1); // the pool is gone already
   process.on('SIGINT', () => {});
+  const mpi = process.argv.includes('--mpi');
+  const fd = mpi ? native.js_mpi_serve_open(-1) : FD;
+  const exit = (status) => {
+    if (!mpi) process.exit(status);
+    native.js_mpi_serve_wait();
+    process.exit(0);
+  };
 
-  const sock = new net.Socket({ fd: FD, readable: true, writable: true, allowHalfOpen: true });
+  const sock = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
   let buffered = Buffer.alloc(0);
   let state = 'init';
   let chain = Promise.resolve();
@@ -127,7 +142,7 @@ function main() {
   const leave = (status) => {
     if (leaving) return;
     leaving = true;
-    sock.end(() => process.exit(status));
+    sock.end(() => exit(status));
   };
 
   const onFrame = (msg) => {
@@ -200,7 +215,7 @@ function main() {
   });
   // The end of the socket is SHUTDOWN; the tasks under way finish first.
   sock.on('end', () => { chain = chain.then(() => leave(0)); });
-  sock.on('error', () => process.exit(1));
+  sock.on('error', () => exit(1));
 
   sock.write(frame([HELLO, VERSION, process.pid, ['node'], 'xfutures/worker.js']));
 }

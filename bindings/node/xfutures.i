@@ -9,12 +9,27 @@
  *
  * Design notes
  * ------------
- * The owner loop. One xf_loop_t per process, made by js_init on the main
- * thread and never run by any other thread: a uv_poll_t watches its backend
+ * One state per environment. Node runs one environment per thread: the
+ * main thread's and each Worker's, each with its own isolate and libuv loop.
+ * Each that loads the module gets its own State (js_init), found through a
+ * thread_local pointer: its owner loop (an xf_loop_t run by that thread
+ * only), the JavaScript layer's functions, its object hooks (whose owner is
+ * its loop) and its counters. A uv_poll_t watches the owner loop's backend
  * fd and a uv_timer_t its backend timeout, and both callbacks run it once
  * with XF_RUN_NOWAIT. Every JavaScript done callback is registered on a
  * future with this loop, so the core posts the completion to it whatever
- * thread finishes the future, and the main thread delivers it.
+ * thread finishes the future, and the environment's thread delivers it.
+ *
+ * Teardown. Node's cleanup hook of the environment (at a Worker's end, and
+ * at exit) closes the owner loop, lets go of every V8 handle the module
+ * keeps, then closes the uv handles; Node waits for that. What the core
+ * still holds (futures on pool threads, values in other environments'
+ * futures) keeps the State's memory through its reference count, never its
+ * V8 handles, so it can be dropped anywhere afterwards.
+ *
+ * SWIG's runtime keeps one template for the pointer objects of handles, a
+ * process-wide V8 handle; the build makes it thread_local (CMakeLists.txt),
+ * one per isolate, as everything else here is.
  *
  * Batches. A done callback does not call into V8: it appends the
  * registration's id to `fired`. After the loop run, the ids go to the
@@ -28,13 +43,11 @@
  * referenced exactly while it is not zero, so Node exits when nothing
  * JavaScript waits for is pending in native code.
  *
- * V8 handles are touched on the main thread only. A JavaScript object held
- * by a value (Obj below) may lose its last reference on a worker: the
- * object hooks name the owner loop, so the core posts the release there
- * (and the main thread runs it inside run_batch). The loop is never closed,
- * so a release never runs anywhere else but when the core had no memory to
- * post it; the V8 handle then leaks, as it must not be touched off the main
- * thread.
+ * V8 handles are touched on their environment's thread only. A JavaScript
+ * object held by a value (Obj below) may lose its last reference on a
+ * worker: the object hooks name the owner loop, so the core posts the
+ * release there (and run_batch runs it). Once teardown has closed the loop
+ * the core releases on the dropping thread, when the handle is already gone.
  */
 %module xfutures_native
 
@@ -53,12 +66,25 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace xfjs {
 
+/* xf:lang-specific: the state of each Node environment */
+struct Obj;
+struct Reg;
+
+/* One per Node environment (the main thread's, each Worker's): see the
+ * design notes. Reference counted, because what the core holds may outlive
+ * the environment: each JavaScript value held by a core value (Obj) and each
+ * registration holds a reference, so the hooks and counters they point to
+ * stay valid wherever the core drops them. The V8 handles and the loop are
+ * the environment's and go with it, in teardown. */
 struct State {
+  std::atomic<long> refs{1};
   v8::Isolate *iso = nullptr;
   v8::Global<v8::Context> ctx;
   v8::Global<v8::Function> dispatch;   /* dispatch(ids) */
@@ -67,21 +93,51 @@ struct State {
   xf_loop_t *loop = nullptr;
   uv_poll_t poll;
   uv_timer_t timer;
-  std::thread::id main;
+  int open_handles = 0;
+  std::thread::id thread;
   std::atomic<long> observed{0};
   bool refd = true;
   bool running = false;
+  bool closing = false; /* teardown has begun: the uv handles are going */
+  bool batching = false; /* inside run_batch */
   std::vector<double> fired;
-  double next_id = 1;
+  std::vector<Reg *> retired; /* see done_free */
+  xf_object_hooks_t hooks;
+  /* The JavaScript values the core holds, so that teardown can let go of
+   * their V8 handles while the isolate still lives; `dead` once it has. */
+  std::mutex mu;
+  std::unordered_set<Obj *> objs;
+  std::unordered_map<void *, Obj *> callbacks; /* closure code -> its function */
+  std::unordered_map<std::string, xf_signature_t *> sigs; /* parsed, by text */
+  std::unordered_set<xf_executor_t *> pools; /* thread pools index.js holds */
+  bool dead = false;
+  node::AsyncCleanupHookHandle hook;
+  void (*hook_done)(void *) = nullptr;
+  void *hook_arg = nullptr;
 };
-/* Never destroyed: V8 handles must not be reset after the isolate is gone,
- * which is when static destructors would run. */
-static State &S = *new State();
 
-static bool on_main() {
-  return S.iso && std::this_thread::get_id() == S.main;
+/* The calling thread's state: Node runs one environment per thread (the
+ * main thread or a Worker's), so the thread names the state. Set by
+ * js_init, cleared by teardown. */
+static thread_local State *cur = nullptr;
+
+static State *state_ref(State *s) {
+  s->refs.fetch_add(1);
+  return s;
 }
 
+static void state_unref(State *s) {
+  if (s->refs.fetch_sub(1) == 1)
+    delete s;
+}
+
+/* On the thread of the environment, while it lives. */
+static bool at_home(State *s) {
+  /* The thread first: `dead` is written on that thread only. */
+  return s && std::this_thread::get_id() == s->thread && !s->dead;
+}
+
+/* xf:end */
 static v8::Local<v8::String> str(v8::Isolate *iso, const char *s, int len = -1) {
   return v8::String::NewFromUtf8(iso, s ? s : "", v8::NewStringType::kNormal, len)
       .ToLocalChecked();
@@ -96,10 +152,10 @@ static v8::Local<v8::Value> make_error(v8::Isolate *iso, const char *type, const
                                   tb ? v8::Local<v8::Value>(str(iso, tb))
                                      : v8::Local<v8::Value>(v8::Undefined(iso)),
                                   str(iso, xf_err_name(code)), v8::Integer::New(iso, code)};
-  if (S.make_error.IsEmpty())
+  if (cur->make_error.IsEmpty())
     return v8::Exception::Error(str(iso, msg));
   v8::Local<v8::Value> e;
-  if (!S.make_error.Get(iso)->Call(ctx, v8::Undefined(iso), 5, argv).ToLocal(&e))
+  if (!cur->make_error.Get(iso)->Call(ctx, v8::Undefined(iso), 5, argv).ToLocal(&e))
     return v8::Exception::Error(str(iso, msg));
   return e;
 }
@@ -131,43 +187,71 @@ static void throw_type(const char *msg) {
 
 /* ---- JavaScript values held by xf_value_t objects ----------------------- */
 
+/* A JavaScript value (an object's, or a closure's function) that C holds.
+ * It keeps its environment's state, whose hooks the core calls. */
 struct Obj {
   std::atomic<int> refs{0};
+  State *s;
   v8::Global<v8::Value> v;
+  bool orphan = false; /* released before teardown, off its thread */
+  void *code = nullptr;            /* a closure's: its key in State::callbacks */
+  xf_closure_t *closure = nullptr; /* and the closure (borrowed) */
 };
+
+static Obj *obj_new(State *s, v8::Local<v8::Value> v) {
+  Obj *h = new Obj();
+  h->s = state_ref(s);
+  h->v.Reset(s->iso, v);
+  std::lock_guard<std::mutex> lock(s->mu);
+  s->objs.insert(h);
+  return h;
+}
+
+/* The last reference to h is gone. On its thread, while the environment
+ * lives, the V8 handle goes with it. The core sends the release there while
+ * the owner loop is open, so elsewhere it only comes once teardown has
+ * closed the loop: after teardown (`dead`) the handle is empty and h simply
+ * goes; before it, h is left for teardown to free. */
+static void obj_drop(Obj *h) {
+  State *s = h->s;
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (!s->dead && std::this_thread::get_id() != s->thread) {
+      h->orphan = true;
+      return;
+    }
+    s->objs.erase(h);
+  }
+  delete h;
+  state_unref(s);
+}
 
 static void obj_retain(void *o, void *) {
   static_cast<Obj *>(o)->refs.fetch_add(1);
 }
 
-/* On the main thread: the core releases there (see the design notes). */
 static void obj_release(void *o, void *) {
   Obj *h = static_cast<Obj *>(o);
-  if (h->refs.fetch_sub(1) == 1 && on_main())
-    delete h;
+  if (h->refs.fetch_sub(1) == 1)
+    obj_drop(h);
 }
 
-/* The owner is set by js_init, before any object value is made. */
-static xf_object_hooks_t node_hooks = {sizeof(xf_object_hooks_t), "node", obj_retain,
-                                       obj_release, NULL, NULL};
-
 static int hold(v8::Isolate *iso, v8::Local<v8::Value> v, xf_value_t **out) {
-  Obj *h = new Obj();
-  h->v.Reset(iso, v);
-  int rc = xf_value_new_object(h, &node_hooks, out);
+  Obj *h = obj_new(cur, v);
+  int rc = xf_value_new_object(h, &cur->hooks, out);
   if (rc != XF_OK)
-    delete h;
+    obj_drop(h);
   return rc;
 }
 
 /* The JavaScript value an object value holds, or empty for another
- * runtime's object. */
+ * runtime's object (another environment's included). */
 static bool held(xf_value_t *v, v8::Local<v8::Value> *out) {
   void *o = NULL;
   const xf_object_hooks_t *hooks = NULL;
-  if (!v || xf_value_get_object(v, &o, &hooks) != XF_OK || hooks != &node_hooks)
+  if (!v || xf_value_get_object(v, &o, &hooks) != XF_OK || hooks != &cur->hooks)
     return false;
-  *out = static_cast<Obj *>(o)->v.Get(S.iso);
+  *out = static_cast<Obj *>(o)->v.Get(cur->iso);
   return true;
 }
 
@@ -307,6 +391,16 @@ static void ident_record(v8::Isolate *iso, v8::Local<v8::Object> o, xf_value_t *
   }
   id->v = xf_value_ref(*out);
   idents[id->v] = id;
+}
+
+/* Teardown: the objects stay with the isolate, the values they made go. */
+static void idents_clear() {
+  for (auto &entry : idents) {
+    entry.second->obj.Reset();
+    xf_value_unref(entry.second->v);
+    delete entry.second;
+  }
+  idents.clear();
 }
 
 /* The object that made v, if it lives. */
@@ -649,7 +743,14 @@ static void throw_error(xf_error_t *e) {
  * it, which names the call (context) and the place in the text. */
 static xf_signature_t *check_signature(const char *context, const char *text) {
   xf_signature_t *sig = NULL;
+  /* A program uses few signatures, many times each: they are parsed once
+   * per environment (up to a bound, past which they are parsed each time). */
+  auto it = text ? cur->sigs.find(text) : cur->sigs.end();
+  if (it != cur->sigs.end())
+    return xf_signature_ref(it->second);
   int rc = xf_signature_parse(text, NULL, 0, &sig);
+  if (rc == XF_OK && cur->sigs.size() < 256)
+    cur->sigs.emplace(text, xf_signature_ref(sig));
   if (rc != XF_OK) {
     xf_error_t *e = NULL;
     xf_signature_error_new(context, text, rc, &e);
@@ -676,141 +777,270 @@ static bool read_outcome(xf_future_t *f, xf_value_t **v, xf_error_t **e, const c
   return true;
 }
 
+/* xf:lang-specific: the owner loop in libuv, its delivery and the environment's teardown */
 /* ---- The owner loop in libuv -------------------------------------------- */
 
 /* Referenced while a registration that keeps the process alive is pending,
  * and while the loop has work ready (completions JavaScript just posted, a
  * callback due now), so that what is already under way is delivered. */
 static void update_refs(bool ready = false) {
-  bool want = ready || S.observed.load() > 0;
-  if (want == S.refd)
+  State *s = cur;
+  if (!s || s->closing)
     return;
-  S.refd = want;
+  bool want = ready || s->observed.load() > 0;
+  if (want == s->refd)
+    return;
+  s->refd = want;
   if (want) {
-    uv_ref(reinterpret_cast<uv_handle_t *>(&S.poll));
-    uv_ref(reinterpret_cast<uv_handle_t *>(&S.timer));
+    uv_ref(reinterpret_cast<uv_handle_t *>(&s->poll));
+    uv_ref(reinterpret_cast<uv_handle_t *>(&s->timer));
   } else {
-    uv_unref(reinterpret_cast<uv_handle_t *>(&S.poll));
-    uv_unref(reinterpret_cast<uv_handle_t *>(&S.timer));
+    uv_unref(reinterpret_cast<uv_handle_t *>(&s->poll));
+    uv_unref(reinterpret_cast<uv_handle_t *>(&s->timer));
   }
 }
 
-static void run_batch();
+static void run_batch(State *s);
+static void reg_delete(Reg *r);
 
-static void on_timer(uv_timer_t *) {
-  run_batch();
+static void on_timer(uv_timer_t *t) {
+  run_batch(static_cast<State *>(t->data));
 }
 
-static void on_poll(uv_poll_t *, int, int) {
-  run_batch();
+static void on_poll(uv_poll_t *p, int, int) {
+  run_batch(static_cast<State *>(p->data));
 }
 
 /* After anything that may have given the loop work: wake it in time. */
 static void rearm() {
-  if (!S.loop || S.running)
+  State *s = cur;
+  if (!s || s->closing || s->running)
     return;
-  int64_t t = xf_loop_backend_timeout(S.loop);
+  int64_t t = xf_loop_backend_timeout(s->loop);
   if (t < 0)
-    uv_timer_stop(&S.timer);
+    uv_timer_stop(&s->timer);
   else
-    uv_timer_start(&S.timer, on_timer, (uint64_t) ((t + 999999) / 1000000), 0);
+    uv_timer_start(&s->timer, on_timer, (uint64_t) ((t + 999999) / 1000000), 0);
   update_refs(t == 0);
 }
 
-static void run_batch() {
-  if (S.running || !S.loop)
+static void run_batch(State *s) {
+  if (s->running || s->closing)
     return;
-  v8::Isolate *iso = S.iso;
+  v8::Isolate *iso = s->iso;
   v8::HandleScope hs(iso);
-  v8::Local<v8::Context> ctx = S.ctx.Get(iso);
+  v8::Local<v8::Context> ctx = s->ctx.Get(iso);
   v8::Context::Scope cs(ctx);
+  s->batching = true;
   {
     /* Closing the scope runs the microtasks and process.nextTick queue, as
      * after any callback Node makes. */
     node::CallbackScope cbs(iso, v8::Object::New(iso), {0, 0});
-    S.running = true;
-    xf_loop_run(S.loop, XF_RUN_NOWAIT);
-    S.running = false;
-    if (!S.fired.empty()) {
+    s->running = true;
+    xf_loop_run(s->loop, XF_RUN_NOWAIT);
+    s->running = false;
+    if (!s->fired.empty()) {
+      /* One array made at once from its elements (no property stores). */
       std::vector<double> ids;
-      ids.swap(S.fired);
-      v8::Local<v8::Array> a = v8::Array::New(iso, (int) ids.size());
+      ids.swap(s->fired);
+      std::vector<v8::Local<v8::Value>> items(ids.size());
       for (size_t i = 0; i < ids.size(); i++)
-        a->Set(ctx, (uint32_t) i, v8::Number::New(iso, ids[i])).FromMaybe(false);
-      v8::Local<v8::Value> argv[1] = {a};
-      if (S.dispatch.Get(iso)->Call(ctx, v8::Undefined(iso), 1, argv).IsEmpty())
+        items[i] = v8::Number::New(iso, ids[i]);
+      v8::Local<v8::Value> argv[1] = {v8::Array::New(iso, items.data(), items.size())};
+      if (s->dispatch.Get(iso)->Call(ctx, v8::Undefined(iso), 1, argv).IsEmpty())
         ; /* the exception propagates as Node's uncaught exception */
     }
   }
+  s->batching = false;
+  for (Reg *r : s->retired)
+    reg_delete(r);
+  s->retired.clear();
   rearm();
 }
 
+/* A done callback registered by JavaScript. Its address is the id the
+ * dispatcher receives (a double holds a pointer exactly). The core frees it
+ * on any thread (dropped with its future, or with a closed loop), so it
+ * names its state. */
+struct Reg {
+  State *s;
+  bool keep; /* counted in s->observed */
+};
+
 static void done_cb(xf_future_t *, void *data) {
-  /* The owner loop runs only on the main thread, inside run_batch. */
-  S.fired.push_back((double) (uintptr_t) data);
+  /* The owner loop runs only on its environment's thread, in run_batch. */
+  Reg *r = static_cast<Reg *>(data);
+  r->s->fired.push_back((double) (uintptr_t) r);
 }
 
-static void done_free_keep(void *) {
-  S.observed.fetch_sub(1);
+static void reg_delete(Reg *r) {
+  state_unref(r->s);
+  delete r;
+}
+
+/* A registration that ran inside run_batch stays allocated until its id
+ * has been dispatched: a registration made meanwhile (by a JavaScript
+ * closure the loop runs, or by the dispatch itself) must not get its
+ * address, hence its id. */
+static void done_free(void *data) {
+  Reg *r = static_cast<Reg *>(data);
+  if (r->keep)
+    r->s->observed.fetch_sub(1);
+  if (std::this_thread::get_id() == r->s->thread && r->s->batching) {
+    r->s->retired.push_back(r);
+    return;
+  }
+  reg_delete(r);
 }
 
 /* What the loop cannot hand to anyone goes to JavaScript: an exception
  * thrown by a JavaScript closure becomes an uncaught exception, as it would
- * in any Node callback; anything else a warning. Off the main thread (or
- * before init) it is printed. */
-static void exception_handler(xf_loop_t *, const char *message, xf_error_t *err, void *) {
-  if (!on_main() || S.report.IsEmpty()) {
+ * in any Node callback; anything else a warning. Off the environment's
+ * thread it is printed. */
+static void exception_handler(xf_loop_t *, const char *message, xf_error_t *err, void *data) {
+  State *s = static_cast<State *>(data);
+  if (!at_home(s) || s->closing) {
     fprintf(stderr, "xfutures: %s%s%s\n", message, err ? ": " : "",
             err ? xf_error_message(err) : "");
     return;
   }
-  v8::Isolate *iso = S.iso;
+  v8::Isolate *iso = s->iso;
   v8::HandleScope hs(iso);
-  v8::Local<v8::Context> ctx = S.ctx.Get(iso);
+  v8::Local<v8::Context> ctx = s->ctx.Get(iso);
   v8::Context::Scope cs(ctx);
   v8::Local<v8::Value> js;
   bool fatal = err && held(xf_error_payload(err), &js);
   if (!fatal)
     js = err ? error_to_js(iso, err) : v8::Local<v8::Value>(v8::Undefined(iso));
   v8::Local<v8::Value> argv[3] = {js, v8::Boolean::New(iso, fatal), str(iso, message)};
-  if (S.report.Get(iso)->Call(ctx, v8::Undefined(iso), 3, argv).IsEmpty())
+  if (s->report.Get(iso)->Call(ctx, v8::Undefined(iso), 3, argv).IsEmpty())
     return;
 }
 
-/* ---- Closures ----------------------------------------------------------- */
+/* Work dropped because its environment ended is no one's concern. */
+static void quiet_handler(xf_loop_t *, const char *, xf_error_t *, void *) {}
 
-struct JsFn {
-  v8::Global<v8::Function> fn;
-};
+/* ---- Teardown --------------------------------------------------------------
+ *
+ * Node's cleanup hook of the environment, on its thread, with the isolate
+ * still alive. Closing the owner loop drops what waits on it (posted
+ * completions, timers, readers, closure calls, whose callers are released
+ * with the default value) and frees their data here. From then on the core
+ * releases JavaScript values on whatever thread drops them, so their V8
+ * handles are let go now, and the Obj records follow their last reference.
+ * Node waits for `done` until the uv handles are closed. */
 
-/* The core frees a closure's data on its owner loop's thread, the main
- * thread (the loop is never closed), so anywhere else there is nothing
- * safe to do with the V8 handle but leave it. */
-static void jsfn_free(void *data) {
-  if (on_main())
-    delete static_cast<JsFn *>(data);
+static void handle_closed(uv_handle_t *h) {
+  State *s = static_cast<State *>(h->data);
+  if (--s->open_handles > 0)
+    return;
+  void (*done)(void *) = s->hook_done;
+  void *arg = s->hook_arg;
+  s->hook.reset();
+  state_unref(s);
+  done(arg);
 }
 
-static int closure_handler(void *data, xf_value_t *const *args, size_t nargs,
-                           xf_value_t **result) {
-  if (!on_main())
-    return XF_EWRONGTHREAD;
-  v8::Isolate *iso = S.iso;
-  v8::HandleScope hs(iso);
-  v8::Local<v8::Context> ctx = S.ctx.Get(iso);
-  v8::Context::Scope cs(ctx);
+static void idents_clear();
+
+static void teardown(void *data, void (*done)(void *), void *arg) {
+  State *s = static_cast<State *>(data);
+  s->closing = true;
+  s->hook_done = done;
+  s->hook_arg = arg;
+  xf_loop_set_exception_handler(s->loop, quiet_handler, NULL, NULL);
+  xf_loop_close(s->loop);
+  idents_clear();
+  std::vector<Obj *> orphans;
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->dead = true;
+    for (Obj *h : s->objs) {
+      h->v.Reset();
+      if (h->orphan)
+        orphans.push_back(h);
+    }
+    for (Obj *h : orphans)
+      s->objs.erase(h);
+  }
+  for (Obj *h : orphans) {
+    delete h;
+    state_unref(s);
+  }
+  /* The thread pools the environment still holds can never be dropped by
+   * it now: they stop taking work, their queued jobs are cancelled and their
+   * threads end after the job they run. Their memory stays, since waiting
+   * for a running job here could hold the Worker's end indefinitely. */
+  for (xf_executor_t *ex : s->pools)
+    xf_executor_shutdown(ex, false, true);
+  s->pools.clear();
+  for (auto &entry : s->sigs)
+    xf_signature_unref(entry.second);
+  s->sigs.clear();
+  s->ctx.Reset();
+  s->dispatch.Reset();
+  s->make_error.Reset();
+  s->report.Reset();
+  xf_loop_unref(s->loop);
+  cur = nullptr;
+  s->open_handles = 2;
+  uv_close(reinterpret_cast<uv_handle_t *>(&s->poll), handle_closed);
+  uv_close(reinterpret_cast<uv_handle_t *>(&s->timer), handle_closed);
+}
+
+/* xf:end */
+/* ---- Closures ----------------------------------------------------------- */
+
+/* A closure's data is the Obj of its function: the core frees it on the
+ * owner loop's thread while the loop is open, and anywhere once it is
+ * closed, which obj_drop handles. */
+static void jsfn_free(void *data) {
+  Obj *h = static_cast<Obj *>(data);
+  if (h->code) {
+    std::lock_guard<std::mutex> lock(h->s->mu);
+    h->s->callbacks.erase(h->code);
+  }
+  obj_release(h, NULL);
+}
+
+/* Call the function h holds with args; true with *ret, or false with the
+ * exception in *exc. */
+static bool call_js(Obj *h, xf_value_t *const *args, size_t nargs, v8::Local<v8::Value> *ret,
+                    v8::Local<v8::Value> *exc) {
+  State *s = h->s;
+  v8::Isolate *iso = s->iso;
+  v8::Local<v8::Context> ctx = s->ctx.Get(iso);
   std::vector<v8::Local<v8::Value>> argv(nargs);
   for (size_t i = 0; i < nargs; i++)
     argv[i] = to_js(iso, args[i]);
   v8::TryCatch tc(iso);
-  v8::Local<v8::Value> ret;
-  bool ok = static_cast<JsFn *>(data)
-                ->fn.Get(iso)
-                ->Call(ctx, v8::Undefined(iso), (int) nargs, argv.data())
-                .ToLocal(&ret);
+  if (h->v.Get(iso)
+          .As<v8::Function>()
+          ->Call(ctx, v8::Undefined(iso), (int) nargs, argv.data())
+          .ToLocal(ret))
+    return true;
+  *exc = tc.HasCaught() ? tc.Exception() : v8::Local<v8::Value>(v8::Undefined(iso));
+  tc.Reset();
+  return false;
+}
+
+static int closure_handler(void *data, xf_value_t *const *args, size_t nargs,
+                           xf_value_t **result) {
+  State *s = static_cast<Obj *>(data)->s;
+  if (!at_home(s) || s->closing)
+    return XF_EWRONGTHREAD;
+  v8::Isolate *iso = s->iso;
+  v8::HandleScope hs(iso);
+  v8::Context::Scope cs(s->ctx.Get(iso));
+  v8::Local<v8::Value> ret, exc;
+  bool ok = call_js(static_cast<Obj *>(data), args, nargs, &ret, &exc);
   xf_value_t *v = NULL;
-  if (ok && result)
+  if (ok && result) {
+    v8::TryCatch tc(iso);
     ok = to_native_value(iso, ret, &v);
+    if (!ok && tc.HasCaught())
+      exc = tc.Exception();
+  }
   if (ok) {
     if (result)
       *result = v;
@@ -820,21 +1050,126 @@ static int closure_handler(void *data, xf_value_t *const *args, size_t nargs,
    * the JavaScript value itself: as an error result for a call that returns
    * one, directly for a void call. */
   xf_error_t *err = NULL;
-  if (tc.HasCaught() && !tc.Exception().IsEmpty()) {
-    v8::Local<v8::Value> exc = tc.Exception();
-    tc.Reset();
-    if (error_from_js(iso, exc, &err)) {
-      if (result) {
-        int rc = xf_value_new_error(err, result);
-        xf_error_unref(err);
-        return rc == XF_OK ? XF_OK : rc;
-      }
-      xf_loop_call_exception_handler(S.loop, "a JavaScript callback threw", err);
-      xf_error_unref(err);
-      return XF_OK;
-    }
+  if (exc.IsEmpty() || !error_from_js(iso, exc, &err))
+    return XF_EFAILED;
+  if (result) {
+    int rc = xf_value_new_error(err, result);
+    xf_error_unref(err);
+    return rc;
   }
-  return XF_EFAILED;
+  xf_loop_call_exception_handler(s->loop, "a JavaScript callback threw", err);
+  xf_error_unref(err);
+  return XF_OK;
+}
+
+/* ---- Callbacks run as pool jobs ------------------------------------------
+ *
+ * submitNative(callback, ...) with the callback's own signature: the pool
+ * thread calls a closure made for this one job, whose handler knows the
+ * job's future. What the function throws fails that future (before the pool
+ * thread has its answer, so before the job's own outcome could reach it),
+ * and the thread gets the default value, with nothing left to report. A
+ * void callback is called through a pointer-returning closure, so that the
+ * pool thread waits for it as for any other: the job is done when the
+ * function has run. */
+struct Job {
+  Obj *fn;           /* a reference (refs) */
+  xf_future_t *out;  /* a reference: the future JavaScript gets */
+  bool is_void;
+  int ret; /* the return type */
+};
+
+static int job_handler(void *data, xf_value_t *const *args, size_t nargs,
+                       xf_value_t **result) {
+  Job *j = static_cast<Job *>(data);
+  State *s = j->fn->s;
+  if (!at_home(s) || s->closing)
+    return XF_EWRONGTHREAD;
+  v8::Isolate *iso = s->iso;
+  v8::HandleScope hs(iso);
+  v8::Context::Scope cs(s->ctx.Get(iso));
+  v8::Local<v8::Value> ret, exc;
+  bool ok = call_js(j->fn, args, nargs, &ret, &exc);
+  if (ok && !j->is_void) {
+    v8::TryCatch tc(iso);
+    ok = to_native_value(iso, ret, result);
+    if (!ok && tc.HasCaught())
+      exc = tc.Exception();
+  }
+  if (ok)
+    return XF_OK;
+  xf_error_t *err = NULL;
+  if (exc.IsEmpty() || !error_from_js(iso, exc, &err))
+    return XF_EFAILED;
+  xf_future_set_error(j->out, err); /* takes over err */
+  /* The pool thread's default value: 0 (NULL for a pointer), or void for a
+   * string, which C receives as NULL. */
+  if (j->ret != XF_C_VOID && j->ret != XF_C_STRING)
+    xf_value_new_int(0, result);
+  return XF_OK;
+}
+
+static void job_free(void *data) {
+  Job *j = static_cast<Job *>(data);
+  obj_release(j->fn, NULL);
+  xf_future_unref(j->out);
+  delete j;
+}
+
+static void job_closure_done(xf_future_t *, void *) {}
+
+static void job_closure_free(void *data) {
+  xf_closure_unref(static_cast<xf_closure_t *>(data));
+}
+
+/* The job for fn, the function of a closure of this environment called with
+ * its own signature sig; *out is the job's future. false when fn is not
+ * such a closure (*out NULL) or on an error (thrown, *out NULL). */
+static bool submit_job(xf_executor_t *ex, Obj *fn, xf_signature_t *sig,
+                       const std::vector<xf_value_t *> &vals, xf_future_t **out) {
+  *out = NULL;
+  bool is_void = xf_signature_return_type(sig) == XF_C_VOID;
+  xf_signature_t *callsig = xf_signature_ref(sig);
+  int rc = XF_OK;
+  if (is_void) {
+    std::string text = std::string("pointer") + (xf_signature_text(sig) + 4);
+    xf_signature_unref(callsig);
+    callsig = NULL;
+    rc = xf_signature_parse(text.c_str(), NULL, 0, &callsig);
+  }
+  xf_future_t *f = NULL, *g = NULL;
+  xf_closure_t *k = NULL;
+  Job *j = NULL;
+  if (rc == XF_OK)
+    rc = xf_future_new(&f);
+  if (rc == XF_OK) {
+    fn->refs.fetch_add(1);
+    j = new Job{fn, xf_future_ref(f), is_void, xf_signature_return_type(sig)};
+    rc = xf_closure_new_sig(callsig, job_handler, j, job_free, fn->s->loop, &k);
+    if (rc != XF_OK)
+      job_free(j);
+  }
+  if (rc == XF_OK)
+    rc = xf_executor_submit_native_sig(ex, xf_closure_code(k), callsig, vals.data(),
+                                       vals.size(), &g);
+  /* The closure lives until the job's future is done: its code may be
+   * called until then. */
+  if (rc == XF_OK &&
+      xf_future_add_done_callback(g, job_closure_done, k, job_closure_free, NULL) == XF_OK)
+    k = NULL;
+  if (rc == XF_OK)
+    rc = xf_future_chain(g, f);
+  xf_closure_unref(k);
+  xf_future_unref(g);
+  xf_signature_unref(callsig);
+  if (rc != XF_OK) {
+    xf_future_unref(f);
+    std::string msg = std::string("submitNative(") + xf_signature_text(sig) + ")";
+    throw_code(rc, msg.c_str());
+    return false;
+  }
+  *out = f;
+  return true;
 }
 
 /* A closed (freed) handle arrives as NULL: say so instead of crashing. */
@@ -863,28 +1198,123 @@ static bool future_list(v8::Local<v8::Value> v, std::vector<xf_future_t *> *out)
 } // namespace xfjs
 
 using namespace xfjs;
+
+/* xf:lang-specific: the addon's context-aware entry point */
+/* The addon's entry point for each environment. SWIG's own registration
+ * (a static constructor, left out by not defining BUILDING_NODE_EXTENSION)
+ * runs once per process, so a second thread loading the addon at the same
+ * time would find no module; Node looks this well-known symbol up on every
+ * load instead, which is what makes the addon context-aware. SWIG's type
+ * table is process-wide and made by the first initialisation: a lock keeps
+ * two threads from making it at once. */
+void xfutures_native_initialize(v8::Local<v8::Object> exports, v8::Local<v8::Value> module,
+                                v8::Local<v8::Context> context, void *priv);
+NODE_MODULE_INIT() {
+  static std::mutex init_lock;
+  std::lock_guard<std::mutex> lock(init_lock);
+  xfutures_native_initialize(exports, module, context, nullptr);
+}
+/* xf:end */
 %}
 
 /* JavaScript values pass through as they are. */
 %typemap(in) v8::Local<v8::Value> "$1 = $input;"
 %typemap(out) v8::Local<v8::Value> "$result = $1;"
 
-/* Handles travel as SWIG pointer objects; index.js owns the references and
- * drops them (explicitly or from a FinalizationRegistry). */
-struct xf_future;
-struct xf_executor;
-struct xf_closure;
-typedef struct xf_future xf_future_t;
-typedef struct xf_executor xf_executor_t;
-typedef struct xf_closure xf_closure_t;
+/* ---- The shared declaration ---------------------------------------------
+ *
+ * bindings/common/api.i declares the core's calls once; Node gives it its
+ * typemaps and one %exception (XF_CHECKED). Handles travel as SWIG pointer
+ * objects whose references index.js owns and drops (explicitly, or from a
+ * FinalizationRegistry), so the shared handle classes, whose destructors
+ * would drop them a second time, are left out, as is whatever would let
+ * JavaScript run, close or rewire its environment's owner loop: that loop is
+ * this file's (the `loop` parameter is always it). Calls whose arguments
+ * are callables or values have no Node typemap yet; the hand-written js_*
+ * functions below make them. The names index.js uses are kept. */
+%ignore xf_future;
+%ignore xf_executor;
+%ignore xf_loop;
+%ignore xf_closure;
+%ignore xf_loop_new;
+%ignore xf_loop_close;
+%ignore xf_loop_stop;
+%ignore xf_loop_run;
+%ignore xf_loop_create_future;
+%ignore xf_loop_set_exception_handler;
+%ignore xf_loop_run_in_executor;
+%ignore xf_loop_add_reader;
+%ignore xf_loop_remove_reader;
+%ignore xf_future_add_done_callback;
+%ignore xf_future_remove_done_callback;
+%ignore xf_future_outcome;
+%ignore xf_executor_submit_native_sig;
+%ignore xf_executor_stats;
+%ignore xf_executor_shutdown;
+%ignore xf_closure_new_sig;
+%ignore xf_closure_code;
+%ignore xf_closure_signature;
+%ignore xf_signature_text;
+%ignore xf_future_timeout;
+%ignore xf_loop_sleep;
+%ignore xf_process_pool_submit_payload;
+%ignore xf_process_pool_terminate;
+%ignore xf_process_pool_kill;
+%ignore xf_mpi_available;
+%ignore xf_mpi_world;
+%ignore xf_mpi_serve_open;
+%ignore xf_mpi_serve_wait;
+%ignore xf_mpi_world_release;
+%rename(js_future_new) xf_future_new;
+%rename(js_shield) xf_future_shield;
+%rename(js_future_chain) xf_future_chain;
 
+/* A negative code is the core's error, named after the call; afterwards the
+ * owner loop may have work (a chain, a shield), so it is armed again. */
+%define XF_CHECKED(fn)
+%exception fn %{
+  $action
+  rearm();
+  if (result < 0) {
+    throw_code(result, "$symname");
+    SWIG_fail;
+  }
+%}
+%enddef
+/* JavaScript's thread has no lock to let go of around a wait. */
+%define XF_BLOCKING(fn)
+%enddef
+%define XF_BLOCKING_CHECKED(fn)
+XF_CHECKED(fn)
+%enddef
+
+%typemap(in, numinputs = 0) xf_loop_t *loop, const xf_loop_t *loop "$1 = cur->loop;"
+/* A new future: the result, a handle index.js owns. */
+%typemap(in, numinputs = 0) xf_future_t **out (xf_future_t *made = NULL) "$1 = &made;"
+%typemap(argout) xf_future_t **out "$result = SWIG_NewPointerObj(made$argnum, SWIGTYPE_p_xf_future, 0);"
+/* An array of futures. */
+%typemap(in) (xf_future_t *const *fs, size_t n) (std::vector<xf_future_t *> list) {
+  if (!future_list($input, &list))
+    SWIG_fail;
+  $1 = list.data();
+  $2 = list.size();
+}
+
+%include "../common/api.i"
+
+/* Dropping the references index.js owns. */
 void xf_future_unref(xf_future_t *f);
-void xf_executor_unref(xf_executor_t *ex);
+%rename(executor_unref) xf_js_executor_unref;
+%inline %{
+/* xf_executor_unref for index.js: the pool is no longer the environment's
+ * to shut down at its end. */
+void xf_js_executor_unref(xf_executor_t *ex) {
+  if (cur)
+    cur->pools.erase(ex);
+  xf_executor_unref(ex);
+}
+%}
 void xf_closure_unref(xf_closure_t *c);
-int xf_future_state(const xf_future_t *f);
-bool xf_future_done(const xf_future_t *f);
-bool xf_future_cancelled(const xf_future_t *f);
-bool xf_future_running(const xf_future_t *f);
 
 %{
 namespace xfjs {
@@ -911,13 +1341,16 @@ static bool future_list(v8::Local<v8::Value> v, std::vector<xf_future_t *> *out)
 } // namespace xfjs
 %}
 
+/* xf:lang-specific: the environment's state, made on its thread */
 %inline %{
-/* Set up the owner loop on the main thread and remember the JavaScript
- * layer's dispatcher, error factory and reporter. Called once by index.js. */
+/* Set up the environment's state on its thread (the main thread or a
+ * Worker's): the owner loop in its libuv loop, the JavaScript layer's
+ * dispatcher, error factory and reporter, and the cleanup hook that tears it
+ * down. Called once per environment by index.js. */
 void xf_js_init(v8::Local<v8::Value> dispatch, v8::Local<v8::Value> make_error,
                 v8::Local<v8::Value> report) {
   v8::Isolate *iso = v8::Isolate::GetCurrent();
-  if (S.loop) {
+  if (cur) {
     throw_code(XF_ESTATE, "js_init");
     return;
   }
@@ -925,63 +1358,64 @@ void xf_js_init(v8::Local<v8::Value> dispatch, v8::Local<v8::Value> make_error,
     throw_type("js_init expects three functions");
     return;
   }
-  int rc = xf_loop_new(&S.loop);
+  xf_loop_t *loop = NULL;
+  int rc = xf_loop_new(&loop);
   if (rc != XF_OK) {
     throw_code(rc, "cannot make the owner loop");
     return;
   }
-  S.iso = iso;
-  S.main = std::this_thread::get_id();
-  S.ctx.Reset(iso, iso->GetCurrentContext());
-  S.dispatch.Reset(iso, dispatch.As<v8::Function>());
-  S.make_error.Reset(iso, make_error.As<v8::Function>());
-  S.report.Reset(iso, report.As<v8::Function>());
-  node_hooks.owner = S.loop;
-  xf_loop_set_exception_handler(S.loop, exception_handler, NULL, NULL);
+  State *s = new State();
+  s->loop = loop;
+  s->iso = iso;
+  s->thread = std::this_thread::get_id();
+  s->ctx.Reset(iso, iso->GetCurrentContext());
+  s->dispatch.Reset(iso, dispatch.As<v8::Function>());
+  s->make_error.Reset(iso, make_error.As<v8::Function>());
+  s->report.Reset(iso, report.As<v8::Function>());
+  s->hooks = {sizeof(xf_object_hooks_t), "node", obj_retain, obj_release, NULL, loop};
+  xf_loop_set_exception_handler(loop, exception_handler, s, NULL);
   uv_loop_t *uvl = node::GetCurrentEventLoop(iso);
-  uv_poll_init(uvl, &S.poll, xf_loop_backend_fd(S.loop));
-  uv_poll_start(&S.poll, UV_READABLE, on_poll);
-  uv_timer_init(uvl, &S.timer);
+  uv_poll_init(uvl, &s->poll, xf_loop_backend_fd(loop));
+  s->poll.data = s;
+  uv_poll_start(&s->poll, UV_READABLE, on_poll);
+  uv_timer_init(uvl, &s->timer);
+  s->timer.data = s;
+  s->hook = node::AddEnvironmentCleanupHook(iso, teardown, s);
+  cur = s;
   update_refs();
 }
 
 /* The number of registrations that keep the process alive. */
 double xf_js_observed(void) {
-  return (double) S.observed.load();
+  return (double) cur->observed.load();
 }
 
+%}
+/* xf:end */
+
+%inline %{
 /* The calling thread's kernel id (the main thread's equals process.pid). */
 double xf_js_thread_id(void) {
   return (double) syscall(SYS_gettid);
 }
 
-xf_future_t *xf_js_future_new(void) {
-  xf_future_t *f = NULL;
-  int rc = xf_future_new(&f);
-  if (rc != XF_OK)
-    throw_code(rc, "new Future");
-  return f;
-}
 
 /* Register a done callback that lands in the dispatcher with the returned
  * id. keep_alive: the process stays alive until it ran or was removed. */
 double xf_js_future_add_done(xf_future_t *f, bool keep_alive) {
   if (!xf__js_check(f, "onDone"))
     return 0;
-  double id = S.next_id++;
-  void *data = (void *) (uintptr_t) id;
+  Reg *r = new Reg{state_ref(cur), keep_alive};
   if (keep_alive)
-    S.observed.fetch_add(1);
-  int rc = xf_future_add_done_callback(f, done_cb, data, keep_alive ? done_free_keep : NULL,
-                                       S.loop);
+    cur->observed.fetch_add(1);
+  int rc = xf_future_add_done_callback(f, done_cb, r, done_free, cur->loop);
   if (rc != XF_OK) {
-    if (keep_alive)
-      S.observed.fetch_sub(1);
+    done_free(r);
     throw_code(rc, "onDone");
     return 0;
   }
   rearm();
-  return id;
+  return (double) (uintptr_t) r;
 }
 
 int xf_js_future_remove_done(xf_future_t *f, double id) {
@@ -1109,6 +1543,8 @@ xf_executor_t *xf_js_thread_pool_new(int max_workers, const char *prefix) {
   int rc = xf_thread_pool_new(&opts, &ex);
   if (rc != XF_OK)
     throw_code(rc, "ThreadPool");
+  else
+    cur->pools.insert(ex);
   return ex;
 }
 
@@ -1170,7 +1606,18 @@ xf_future_t *xf_js_submit_native(xf_executor_t *ex, v8::Local<v8::Value> fn,
       vals.push_back(v);
   }
   xf_future_t *f = NULL;
+  Obj *job_fn = NULL;
   if (ok) {
+    std::lock_guard<std::mutex> lock(cur->mu);
+    auto it = cur->callbacks.find(p);
+    if (it != cur->callbacks.end() &&
+        std::strcmp(xf_signature_text(sig),
+                    xf_signature_text(xf_closure_signature(it->second->closure))) == 0)
+      job_fn = it->second;
+  }
+  if (ok && job_fn) {
+    submit_job(ex, job_fn, sig, vals, &f);
+  } else if (ok) {
     int rc = xf_executor_submit_native_sig(ex, p, sig, vals.data(), vals.size(), &f);
     if (rc != XF_OK) {
       std::string msg = std::string("submitNative(") + xf_signature_text(sig) + ")";
@@ -1209,7 +1656,6 @@ v8::Local<v8::Value> xf_js_pointer_address(v8::Local<v8::Value> p) {
 /* ---- Closures ------------------------------------------------------------ */
 
 xf_closure_t *xf_js_closure_new(const char *signature, v8::Local<v8::Value> fn) {
-  v8::Isolate *iso = v8::Isolate::GetCurrent();
   if (!fn->IsFunction()) {
     throw_type("callback: fn must be a function");
     return NULL;
@@ -1217,15 +1663,20 @@ xf_closure_t *xf_js_closure_new(const char *signature, v8::Local<v8::Value> fn) 
   xf_signature_t *sig = check_signature("callback", signature);
   if (!sig)
     return NULL;
-  JsFn *j = new JsFn();
-  j->fn.Reset(iso, fn.As<v8::Function>());
+  Obj *j = obj_new(cur, fn);
+  j->refs.store(1);
   xf_closure_t *c = NULL;
-  int rc = xf_closure_new_sig(sig, closure_handler, j, jsfn_free, S.loop, &c);
+  int rc = xf_closure_new_sig(sig, closure_handler, j, jsfn_free, cur->loop, &c);
   xf_signature_unref(sig);
   if (rc != XF_OK) {
-    delete j;
+    obj_drop(j);
     throw_code(rc, "callback");
+    return NULL;
   }
+  j->code = xf_closure_code(c);
+  j->closure = c;
+  std::lock_guard<std::mutex> lock(cur->mu);
+  cur->callbacks[j->code] = j;
   return c;
 }
 
@@ -1271,22 +1722,13 @@ xf_future_t *xf_js_timeout(xf_future_t *f, double ms) {
   }
   int64_t ns = ms < 0 || std::isinf(ms) ? -1 : (int64_t) (ms * 1e6);
   xf_future_t *out = NULL;
-  int rc = xf_future_timeout(S.loop, f, ns, &out);
+  int rc = xf_future_timeout(cur->loop, f, ns, &out);
   rearm();
   if (rc != XF_OK)
     throw_code(rc, "withTimeout");
   return out;
 }
 
-xf_future_t *xf_js_shield(xf_future_t *f) {
-  if (!xf__js_check(f, "shield"))
-    return NULL;
-  xf_future_t *out = NULL;
-  int rc = xf_future_shield(f, &out);
-  if (rc != XF_OK)
-    throw_code(rc, "shield");
-  return out;
-}
 
 xf_future_t *xf_js_sleep(double ms) {
   if (std::isnan(ms) || ms < 0) {
@@ -1294,7 +1736,7 @@ xf_future_t *xf_js_sleep(double ms) {
     return NULL;
   }
   xf_future_t *out = NULL;
-  int rc = xf_loop_sleep(S.loop, (int64_t) (ms * 1e6), &out);
+  int rc = xf_loop_sleep(cur->loop, (int64_t) (ms * 1e6), &out);
   rearm();
   if (rc != XF_OK)
     throw_code(rc, "sleep");
@@ -1305,14 +1747,6 @@ xf_future_t *xf_js_sleep(double ms) {
 /* ---- Chain and bounded pools ---------------------------------------------- */
 
 %inline %{
-/* xf_future_chain(src, dst). */
-void xf_js_future_chain(xf_future_t *src, xf_future_t *dst) {
-  if (!xf__js_check(src, "chain") || !xf__js_check(dst, "chain"))
-    return;
-  int rc = xf_future_chain(src, dst);
-  if (rc != XF_OK)
-    throw_code(rc, "chain");
-}
 
 /* A thread pool with a bounded queue. It always rejects when full (submit
  * fails with XF_EAGAIN): the main thread never blocks, and index.js makes a
@@ -1336,6 +1770,8 @@ xf_executor_t *xf_js_thread_pool_bounded(int max_workers, const char *prefix,
   int rc = xf_thread_pool_new(&opts, &ex);
   if (rc != XF_OK)
     throw_code(rc, "ThreadPool");
+  else
+    cur->pools.insert(ex);
   return ex;
 }
 %}
@@ -1345,8 +1781,8 @@ xf_executor_t *xf_js_thread_pool_bounded(int max_workers, const char *prefix,
 %{
 namespace xfjs {
 /* A JavaScript reader of an fd. The core frees it (reader_free) when it is
- * removed or replaced, on the main thread, which is the only one that runs
- * the owner loop. While it exists it keeps the process alive, as a watched
+ * removed or replaced, or when teardown closes the loop, always on the
+ * environment's thread, the only one that runs its owner loop. While it exists it keeps the process alive, as a watched
  * handle of Node's does. */
 struct JsReader {
   v8::Global<v8::Function> fn;
@@ -1354,7 +1790,7 @@ struct JsReader {
 
 static void reader_free(void *data) {
   delete static_cast<JsReader *>(data);
-  S.observed.fetch_sub(1);
+  cur->observed.fetch_sub(1);
   update_refs();
 }
 
@@ -1362,9 +1798,9 @@ static void reader_free(void *data) {
  * An exception goes to the exception handler as the JavaScript value itself,
  * which makes it an uncaught exception, as in any Node callback. */
 static void reader_cb(int fd, void *data) {
-  v8::Isolate *iso = S.iso;
+  v8::Isolate *iso = cur->iso;
   v8::HandleScope hs(iso);
-  v8::Local<v8::Context> ctx = S.ctx.Get(iso);
+  v8::Local<v8::Context> ctx = cur->ctx.Get(iso);
   v8::Local<v8::Function> fn = static_cast<JsReader *>(data)->fn.Get(iso);
   v8::Local<v8::Value> argv[1] = {v8::Integer::New(iso, fd)};
   v8::TryCatch tc(iso);
@@ -1374,7 +1810,7 @@ static void reader_cb(int fd, void *data) {
   tc.Reset();
   xf_error_t *err = NULL;
   if (error_from_js(iso, exc, &err)) {
-    xf_loop_call_exception_handler(S.loop, "a JavaScript reader threw", err);
+    xf_loop_call_exception_handler(cur->loop, "a JavaScript reader threw", err);
     xf_error_unref(err);
   }
 }
@@ -1391,11 +1827,11 @@ void xf_js_add_reader(int fd, v8::Local<v8::Value> fn) {
   }
   JsReader *r = new JsReader();
   r->fn.Reset(v8::Isolate::GetCurrent(), fn.As<v8::Function>());
-  S.observed.fetch_add(1);
-  int rc = xf_loop_add_reader(S.loop, fd, reader_cb, r, reader_free);
+  cur->observed.fetch_add(1);
+  int rc = xf_loop_add_reader(cur->loop, fd, reader_cb, r, reader_free);
   if (rc != XF_OK) {
     delete r;
-    S.observed.fetch_sub(1);
+    cur->observed.fetch_sub(1);
     throw_code(rc, "addReader");
     return;
   }
@@ -1405,7 +1841,7 @@ void xf_js_add_reader(int fd, v8::Local<v8::Value> fn) {
 
 /* xf_loop_remove_reader: true if a reader was removed. */
 bool xf_js_remove_reader(int fd) {
-  int rc = xf_loop_remove_reader(S.loop, fd);
+  int rc = xf_loop_remove_reader(cur->loop, fd);
   rearm();
   if (rc < 0) {
     throw_code(rc, "removeReader");
@@ -1990,3 +2426,135 @@ v8::Local<v8::Value> xf_js_process_pool_stats(xf_executor_t *ex) {
 }
 %}
 /* ==== End of the process pool ============================================= */
+
+/* ==== The MPI executor (xf.MPIPool, process.js) ============================
+ *
+ * The core's MPI executor (xf/mpi.h) runs the process pool's "node" tasks
+ * on the ranks of an MPI job; submit, the futures' values, shutdown and
+ * stats are the process pool's functions above. What is MPI's own is here:
+ * the world, the two ways of making the executor, and the serving side for
+ * the worker program (worker.js). The calls that wait on MPI (making the
+ * executor, serving) are made only where JavaScript has nothing else to do
+ * meanwhile: a serving rank, or the collective start of a job. */
+%{
+#include <xf/mpi.h>
+
+namespace xfjs {
+
+/* The options shared by both modes: max_in_flight and the "node"
+ * initializer (undefined, or [module, name, [args...]]); *payload is the
+ * caller's to drop. False with an exception pending. */
+static bool mpi_options(v8::Isolate *iso, double max_in_flight, v8::Local<v8::Value> init,
+                        xf_mpi_options_t *o, xf_value_t **payload) {
+  *payload = NULL;
+  if (!(max_in_flight >= 1) || max_in_flight > 1e6) {
+    throw_code(XF_EINVAL, "MPIPool: maxInFlight must be an integer of 1 or more");
+    return false;
+  }
+  o->max_in_flight = (uint32_t) max_in_flight;
+  if (!init->IsUndefined() && !wire_from_js(iso, init, payload, 0))
+    return false;
+  o->init_language = *payload ? "node" : NULL;
+  o->init_payload = *payload;
+  return true;
+}
+
+} // namespace xfjs
+%}
+
+%inline %{
+/* Whether the library was built with MPI (no MPI call). */
+bool xf_js_mpi_available(void) {
+  return xf_mpi_available();
+}
+
+/* [rank, size] of MPI_COMM_WORLD, initializing MPI if nobody has. */
+v8::Local<v8::Value> xf_js_mpi_world(void) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  int rank = 0, size = 0;
+  int rc = xf_mpi_world(&rank, &size);
+  if (rc != XF_OK) {
+    throw_code(rc, "MPIPool");
+    return v8::Undefined(iso);
+  }
+  v8::Local<v8::Array> a = v8::Array::New(iso, 2);
+  a->Set(iso->GetCurrentContext(), 0, v8::Integer::New(iso, rank)).FromMaybe(false);
+  a->Set(iso->GetCurrentContext(), 1, v8::Integer::New(iso, size)).FromMaybe(false);
+  return a;
+}
+
+/* SPMD over MPI_COMM_WORLD on the root rank: collective with the other
+ * ranks' js_mpi_serve_open. */
+xf_executor_t *xf_js_mpi_executor_new(int root, double max_in_flight, v8::Local<v8::Value> init) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  xf_mpi_options_t o = XF_MPI_OPTIONS_INIT;
+  xf_value_t *payload = NULL;
+  if (!mpi_options(iso, max_in_flight, init, &o, &payload))
+    return NULL;
+  xf_executor_t *ex = NULL;
+  int rc = xf_mpi_world_executor_new(root, &o, &ex);
+  xf_value_unref(payload);
+  if (rc != XF_OK)
+    throw_code(rc, "MPIPool");
+  return ex;
+}
+
+/* Spawn mode: max_workers processes running argv (argv[0] the program). */
+xf_executor_t *xf_js_mpi_pool_new(int max_workers, v8::Local<v8::Value> argv,
+                                  double max_in_flight, v8::Local<v8::Value> init) {
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  if (max_workers < 0) {
+    throw_code(XF_EINVAL, "MPIPool: maxWorkers must be 0 or more");
+    return NULL;
+  }
+  std::vector<std::string> store;
+  if (!wire_argv(iso, argv, &store))
+    return NULL;
+  std::vector<const char *> av;
+  for (const std::string &s : store)
+    av.push_back(s.c_str());
+  av.push_back(NULL);
+  xf_mpi_options_t o = XF_MPI_OPTIONS_INIT;
+  xf_value_t *payload = NULL;
+  if (!mpi_options(iso, max_in_flight, init, &o, &payload))
+    return NULL;
+  o.max_workers = (uint32_t) max_workers;
+  o.worker_path = av[0];
+  o.worker_argv = av.data();
+  xf_executor_t *ex = NULL;
+  int rc = xf_mpi_pool_new(&o, &ex);
+  xf_value_unref(payload);
+  if (rc != XF_OK)
+    throw_code(rc, "MPIPool");
+  return ex;
+}
+
+/* The serving side: the descriptor on which the worker loop speaks (root
+ * >= 0: SPMD, that rank's executors; -1: the parent that spawned us). */
+int xf_js_mpi_serve_open(int root) {
+  int fd = -1;
+  int rc = xf_mpi_serve_open(root, &fd);
+  if (rc != XF_OK) {
+    throw_code(rc, "MPIPool: serve");
+    return -1;
+  }
+  return fd;
+}
+
+/* Once the worker loop is done: XF_OK, or XF_ESHUTDOWN when the root
+ * released the ranks rather than start an executor; other codes throw. */
+int xf_js_mpi_serve_wait(void) {
+  int rc = xf_mpi_serve_wait();
+  if (rc != XF_OK && rc != XF_ESHUTDOWN)
+    throw_code(rc, "MPIPool: serve");
+  return rc;
+}
+
+/* On the root: no executor comes any more; the serving ranks return. */
+void xf_js_mpi_world_release(int root) {
+  int rc = xf_mpi_world_release(root);
+  if (rc != XF_OK)
+    throw_code(rc, "MPIPool: release");
+}
+%}
+/* ==== End of the MPI executor ============================================== */

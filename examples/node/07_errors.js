@@ -37,6 +37,9 @@ async function main() {
   await xf.sleep(10);
 
   const futures = [1, 2, 3, 4].map((n) => xf.Future.fromPromise(work(n)));
+  // They are awaited one by one below: one that fails before its turn would
+  // otherwise be an unhandled rejection, as a Promise's is.
+  for (const f of futures) f.catch(() => {});
   for (const [i, f] of futures.entries()) {
     try {
       console.log(`Task ${i + 1} result: ${await f}`);

@@ -45,6 +45,9 @@ async function processWithResource(resource, resultFuture, fail) {
 
 async function futureWithContextManager(name, fail = false) {
   const resultFuture = new xf.Future();
+  // Its outcome is read only after the release: say now that it will be,
+  // or a failure would be an unhandled rejection, as a Promise's is.
+  resultFuture.catch(() => {});
   const resource = new AsyncResource(name);
   try {
     await resource.acquire();

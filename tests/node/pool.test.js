@@ -77,9 +77,9 @@ test('xf.callback: C worker threads call a JS function that runs on the main thr
 test('bad input is a clear error, never a crash', () => {
   const pool = new xf.ThreadPool({ maxWorkers: 1 });
   assert.throws(() => pool.submitNative(usleep, 'int(uint33)', 1), /bad signature/);
-  assert.throws(() => pool.submitNative(usleep, 'int(uint32)'), { code: 'XF_EINVAL' });
-  assert.throws(() => pool.submitNative(usleep, 'int(uint32)', 'x'), { code: 'XF_ETYPE' });
-  assert.throws(() => pool.submitNative(usleep, 'int(uint8)', 300), { code: 'XF_ERANGE' });
+  assert.throws(() => pool.submitNative(usleep, 'int(uint32)'), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', errno: -1 });
+  assert.throws(() => pool.submitNative(usleep, 'int(uint32)', 'x'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', errno: -10 });
+  assert.throws(() => pool.submitNative(usleep, 'int(uint8)', 300), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', errno: -14 });
   assert.throws(() => pool.submitNative(42, 'int(uint32)', 1), TypeError);
   assert.throws(() => pool.submitNative(usleep, 5, 1), TypeError);
   assert.throws(() => xf.callback('int(int)', 'not a function'), TypeError);
@@ -93,13 +93,13 @@ test('bad input is a clear error, never a crash', () => {
 test('a bad signature names the call and the place', () => {
   const pool = new xf.ThreadPool({ maxWorkers: 1 });
   assert.throws(() => xf.callback('int33(int)', () => 1), {
-    name: 'ValueError',
-    code: 'XF_EINVAL',
+    name: 'TypeError',
+    code: 'ERR_INVALID_ARG_VALUE',
     message: 'callback: bad signature: expected a type at offset 0: "int33"',
   });
   assert.throws(() => pool.submitNative(usleep, 'int(uint33)', 1), {
-    name: 'ValueError',
-    code: 'XF_EINVAL',
+    name: 'TypeError',
+    code: 'ERR_INVALID_ARG_VALUE',
     message: 'submitNative: bad signature: expected a type at offset 4: "uint33"',
   });
   pool.close();

@@ -42,3 +42,41 @@ async function main(): Promise<void> {
   new xf.ThreadPool({ queuePolicy: 'drop' });
 }
 main();
+
+// What the README and the doc comments show, as a user writes it.
+declare const AbortController: { new(): { signal: xf.AbortSignalLike; abort(reason?: unknown): void } };
+
+async function documented(): Promise<void> {
+  const pool = new xf.ThreadPool();
+  const fs = [1, 2, 3].map((n) => pool.submitNative<number>(xf.symbol('abs'), 'int(int)', -n));
+  // for await gives each Future itself (done), not its value.
+  for await (const f of xf.asCompleted(fs)) {
+    const v: number = f.result();
+    const done: boolean = f.done;
+    console.log(v, done);
+  }
+  for await (const f of xf.asCompleted([xf.sleep(1, 'a'), Promise.resolve('b')], { timeout: 1000 })) {
+    const s: string = f.result();
+    console.log(s);
+  }
+  const ac = new AbortController();
+  const slept: void = await xf.sleep(10, { signal: ac.signal });
+  const v: string = await xf.sleep(10, 'v', { signal: ac.signal });
+  const t: number = await xf.withTimeout(fs[0], 100, { signal: ac.signal });
+  const n: number = await pool.submitNative<number>(xf.symbol('abs'), 'int(int)', -1, { signal: ac.signal });
+  const e: xf.AbortError = new xf.AbortError('stop', { cause: 'why' });
+  const { future, resolve, reject } = xf.Future.withResolvers<number>();
+  const settled: boolean = resolve(1) || reject(new Error('no'));
+  const again: boolean = future.resolve(2);
+  console.log(slept, v, t, n, e.code, settled, again);
+  if (xf.MPIPool.available()) {
+    const mp = new xf.MPIPool({ maxInFlight: 2, initializer: ['./init.js', 'setup', 1] });
+    const sq: number = await mp.submit<number>('./tasks.js', 'square', 3, { signal: ac.signal });
+    const [rank, size]: [number, number] = xf.MPIPool.world();
+    console.log(sq, rank, size, mp.stats().threads);
+    await mp.close();
+  }
+  const agg = await xf.any(fs).catch((x: unknown) => x);
+  if (agg instanceof AggregateError) console.log(agg.errors.length);
+}
+documented();
