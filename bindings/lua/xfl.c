@@ -83,7 +83,7 @@ static atomic_long live_handles;
 static atomic_long live_refs;
 
 /* Registry keys (their addresses). */
-static char RT_KEY, CACHE_KEY, TASKS_KEY, SENTINEL_KEY;
+static char RT_KEY, CACHE_KEY, SENTINEL_KEY;
 /* The first value a task's coroutine yields to await a future. */
 static char AWAIT_KEY;
 
@@ -95,6 +95,11 @@ typedef struct xfl_rt {
   atomic_bool closing; /* lua_close has begun: no more Lua runs from C */
   lua_State *L;        /* the state's main thread */
   lua_State *cur;      /* the Lua thread running the loop now, if any */
+  /* The coroutine of the task whose step runs now, and its future (steps
+   * never nest): how await knows it is inside a task. Not a weak table
+   * keyed by coroutine, which can lose the entry of a running task. */
+  lua_State *task_co;
+  xf_future_t *task_self;
   pthread_t owner;
   xf_loop_t *loop;
   int handler_ref;         /* the Lua exception handler, or LUA_NOREF */
@@ -1627,7 +1632,13 @@ static int task_step(xf_future_t *self, void *data, xf_future_t *awaited, int st
     nargs = 1;
   }
   int nres = 0;
+  lua_State *prev_co = rt->task_co;
+  xf_future_t *prev_self = rt->task_self;
+  rt->task_co = co;
+  rt->task_self = self;
   int rc = lua_resume(co, from, nargs, &nres);
+  rt->task_co = prev_co;
+  rt->task_self = prev_self;
   if (rc == LUA_YIELD) {
     int ret = XF_TASK_YIELD;
     if (nres == 2 && lua_touserdata(co, -2) == &AWAIT_KEY) {
@@ -1694,20 +1705,15 @@ int xfl_spawn(lua_State *L) {
     return raise_code(L, rc, NULL);
   }
   push_future(L, f, true);
-  /* tasks[co] = future, so that await knows it is inside a task. */
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &TASKS_KEY);
-  lua_pushthread(co);
-  lua_xmove(co, L, 1);
-  lua_pushvalue(L, -3);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
   return 1;
 }
 
 int xfl_current_task(lua_State *L) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &TASKS_KEY);
-  lua_pushthread(L);
-  lua_rawget(L, -2);
+  xfl_rt *rt = check_rt(L);
+  if (rt->task_co == L && rt->task_self)
+    push_future(L, rt->task_self, false);
+  else
+    lua_pushnil(L);
   return 1;
 }
 
@@ -2503,12 +2509,6 @@ void xfl_init(lua_State *L) {
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &CACHE_KEY);
-  lua_newtable(L); /* the running tasks: weak keys (coroutines) */
-  lua_createtable(L, 0, 1);
-  lua_pushstring(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &TASKS_KEY);
 
   xfl_rt **p = lua_newuserdatauv(L, sizeof *p, 0);
   *p = NULL;
@@ -3553,12 +3553,6 @@ static int spawn_into(lua_State *L, int first, task_maker make, void *where) {
     return raise_code(L, rc, NULL);
   }
   push_future(L, f, true);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &TASKS_KEY);
-  lua_pushthread(co);
-  lua_xmove(co, L, 1);
-  lua_pushvalue(L, -3);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
   return 1;
 }
 
