@@ -51,7 +51,10 @@
  * library's thread still calling) retires the closure instead of dropping
  * it: `retired` is set, and from then on the entry answers every call with
  * the default value without touching the handler or the owner loop; the
- * first such call is reported (`reported` makes it once). The handler's
+ * first such call is reported (`reported` makes it once, and the calls
+ * that lose the race wait until the report is made, so that no call after
+ * retirement returns before it: a process that exits right after such a
+ * call still shows it). The handler's
  * data must still outlive the handler calls already running: `active`
  * counts them (xf__closure_invoke), and free_data runs when the closure is
  * retired with none active, or when the last active one leaves, whichever
@@ -67,6 +70,7 @@
  * thread-specific slot until its next string-returning call or its exit.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 
 #include "closure_internal.h"
@@ -88,7 +92,7 @@ struct xf_closure {
   void *code;
   _Atomic uint32_t active; /* handler calls running, see Retirement */
   _Atomic bool retired;    /* the handler is never called again */
-  _Atomic bool reported;   /* a call after retirement was reported */
+  _Atomic int reported;    /* a call after retirement: 1 reporting, 2 done */
   _Atomic bool data_gone;  /* free_data has run */
 };
 
@@ -143,16 +147,25 @@ static void xf__closure_data_free(xf_closure_t *c) {
 /* A call that arrived after retirement: the first one is reported, to the
  * owner loop while it is open, else on stderr, as the loop's default handler
  * would (nobody else is left to tell). */
+static _Thread_local const xf_closure_t *xf__reporting; /* this thread reports it */
+
 static void xf__closure_report_retired(xf_closure_t *c) {
-  if (atomic_exchange(&c->reported, true))
-    return;
-  static const char what[] = "called after its owner was released";
-  if (c->loop && !xf_loop_is_closed(c->loop)) {
-    xf__closure_report(c, what, XF_ECLOSED, NULL);
+  int none = 0;
+  if (!atomic_compare_exchange_strong(&c->reported, &none, 1)) {
+    /* (A handler that calls the closure again does not wait for itself.) */
+    while (xf__reporting != c && atomic_load(&c->reported) == 1)
+      sched_yield();
     return;
   }
-  fprintf(stderr, "xfutures: closure %s: %s; its callers get the default value\n",
-          c->sig->text, what);
+  xf__reporting = c;
+  static const char what[] = "called after its owner was released";
+  if (c->loop && !xf_loop_is_closed(c->loop))
+    xf__closure_report(c, what, XF_ECLOSED, NULL);
+  else
+    fprintf(stderr, "xfutures: closure %s: %s; its callers get the default value\n",
+            c->sig->text, what);
+  xf__reporting = NULL;
+  atomic_store(&c->reported, 2);
 }
 
 /* ---- Thread-local string results ------------------------------------------ */
@@ -477,7 +490,7 @@ int xf_closure_new_sig(xf_signature_t *sig, xf_closure_handler_fn handler, void 
   c->code = code;
   atomic_init(&c->active, 0);
   atomic_init(&c->retired, false);
-  atomic_init(&c->reported, false);
+  atomic_init(&c->reported, 0);
   atomic_init(&c->data_gone, false);
   *out = c;
   return XF_OK;

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -923,6 +924,85 @@ START_TEST(test_retired_answers_the_default) {
 }
 END_TEST
 
+/* A call after retirement returns only once the report of the first one
+ * has been made, so a process that exits right after such a call still
+ * shows the report. The loop's handler holds the first report until the
+ * second call has started. */
+typedef struct slow_report {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool inside, go, done;
+  int count;
+} slow_report_t;
+
+static void slow_handler(xf_loop_t *loop, const char *message, xf_error_t *err,
+                         void *data) {
+  (void) loop, (void) message, (void) err;
+  slow_report_t *r = data;
+  pthread_mutex_lock(&r->mu);
+  r->count++;
+  r->inside = true;
+  pthread_cond_broadcast(&r->cv);
+  while (!r->go)
+    pthread_cond_wait(&r->cv, &r->mu);
+  r->done = true;
+  pthread_mutex_unlock(&r->mu);
+}
+
+typedef struct late_call {
+  int32_t (*fn)(int32_t);
+  slow_report_t *r;
+  bool saw_done;
+} late_call_t;
+
+static void *late_call_main(void *arg) {
+  late_call_t *lc = arg;
+  ck_assert_int_eq(lc->fn(1), 0);
+  pthread_mutex_lock(&lc->r->mu);
+  lc->saw_done = lc->r->done;
+  pthread_mutex_unlock(&lc->r->mu);
+  return NULL;
+}
+
+START_TEST(test_retired_report_before_return) {
+  xf_loop_t *loop = xft_loop();
+  slow_report_t r = {
+      PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, false, 0};
+  xf_loop_set_exception_handler(loop, slow_handler, &r, NULL);
+  held_t h;
+  held_init(&h);
+  xf_closure_t *c;
+  ck_assert_int_eq(xf_closure_new("int32(int32)", held_handler, &h, held_free, loop, &c),
+                   XF_OK);
+  ck_assert_int_eq(xf_closure_retire(c), XF_OK);
+  int32_t (*fn)(int32_t) = (int32_t(*)(int32_t)) xf_closure_code(c);
+  late_call_t first = {fn, &r, false}, second = {fn, &r, false};
+  pthread_t t1 = spawn(late_call_main, &first);
+  pthread_mutex_lock(&r.mu);
+  while (!r.inside)
+    pthread_cond_wait(&r.cv, &r.mu);
+  pthread_mutex_unlock(&r.mu);
+  pthread_t t2 = spawn(late_call_main, &second);
+  /* The second call has returned (the old behaviour) or waits; either way
+   * the report is let go only now. */
+  for (int i = 0; i < 1000; i++)
+    sched_yield();
+  pthread_mutex_lock(&r.mu);
+  r.go = true;
+  pthread_cond_broadcast(&r.cv);
+  pthread_mutex_unlock(&r.mu);
+  pthread_join(t1, NULL);
+  pthread_join(t2, NULL);
+  ck_assert(first.saw_done);
+  ck_assert(second.saw_done);
+  ck_assert_int_eq(r.count, 1);
+  xf_closure_unref(c);
+  xf_loop_set_exception_handler(loop, NULL, NULL, NULL);
+  xft_loop_free(loop);
+  held_destroy(&h);
+}
+END_TEST
+
 typedef struct held_call {
   int32_t (*fn)(int32_t);
   int32_t got;
@@ -1386,6 +1466,7 @@ static Suite *closure_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("retired");
   tcase_add_test(tc, test_retired_answers_the_default);
+  tcase_add_test(tc, test_retired_report_before_return);
   tcase_add_test(tc, test_retired_with_a_call_inside);
   tcase_add_test(tc, test_retired_with_a_posted_call);
   suite_add_tcase(s, tc);
