@@ -736,8 +736,8 @@ static bool xf__ms_progress(xf__ms_t *ms, bool *done) {
       xf__ms_stop(ms);
       break;
     }
-    ssize_t k = recv(ms->sock, ms->rbuf.p + ms->rbuf.len, ms->rbuf.cap - ms->rbuf.len,
-                     MSG_DONTWAIT);
+    size_t room = ms->rbuf.cap - ms->rbuf.len;
+    ssize_t k = recv(ms->sock, ms->rbuf.p + ms->rbuf.len, room, MSG_DONTWAIT);
     if (k < 0 && errno == EINTR)
       continue;
     if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -748,6 +748,10 @@ static bool xf__ms_progress(xf__ms_t *ms, bool *done) {
     }
     progressed = true;
     ms->rbuf.len += (size_t) k;
+    /* A short read took all that was queued: the next turn of the loop
+     * asks again, and an extra recv now would only say EAGAIN. */
+    if ((size_t) k < room)
+      break;
   }
   size_t pos = 0;
   while (ms->rbuf.len - pos >= 4) {

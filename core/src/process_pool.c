@@ -13,9 +13,27 @@
  * the timers. It finishes every future; inline done callbacks therefore run
  * on it.
  *
- * Lock rule: the pool lock guards the queue, the flags and the counters,
- * and is never held while a future is finished, a frame is sent or a
- * process is spawned.
+ * Lock rule: the pool lock guards the queue, the flags, the counters and
+ * the lent worker (below), and is never held while a future is finished or
+ * a process is spawned, nor while a frame is sent, except the one send of
+ * the direct path below.
+ *
+ * The direct path. A round trip through the manager costs two wake-ups of
+ * it (the submission, the answer); on a loaded machine each one waits for
+ * the scheduler. So when the manager goes back to its loop with the queue
+ * empty and a worker idle (READY, nothing in flight or left to send), it
+ * lends that worker to the next submitter: under the pool lock, a
+ * submission that finds a lent worker and no queue (and has no timeout,
+ * and the pool no kill_on_cancel, which need the manager's timers and
+ * binding) marks its future running, records it as the lent worker's task
+ * and sends its frame itself, with no wake-up of the manager; the send is
+ * of a small frame into an idle worker's empty socket, so it does not
+ * block, and being under the lock it cannot meet the manager closing that
+ * socket. Every manager callback that may look at a worker's tasks or
+ * close its descriptors (the submission eventfd, a socket, a pidfd) first
+ * takes the worker back (xf__pp_reclaim), entering a recorded task into
+ * its in-flight table as if the manager had sent it, and lends again when
+ * it is done (xf__pp_lend). The answer then comes as any other.
  *
  * Workers. Each is spawned with posix_spawn (a vfork-style clone: safe in a
  * threaded parent, and no user code runs between fork and exec), with its
@@ -43,6 +61,21 @@
  * tasks wait than the starting workers will take, a worker is spawned in a
  * free slot. A task's timeout is a loop timer from the moment it is sent.
  *
+ * Cancelling a running task (kill_on_cancel). A future cannot be cancelled
+ * from outside while it runs, except through the future it is bound to
+ * (future_internal.h: a cancel of a running, bound future goes to its
+ * source). So the manager binds each task's future, before it marks it
+ * running, to a fresh plain future of its own, the slot's src. A user's
+ * cancel then cancels src in the user's thread, whose inline callback
+ * only sets cancel_scan and wakes the manager (it holds a reference to the
+ * pool, so it may run after the manager left). The manager finds the
+ * slots whose src is cancelled and kills their workers; when a worker is
+ * reaped, a slot whose src is cancelled ends its future cancelled by
+ * copying src's outcome (which cancels a running follower). The worker's
+ * death is one the pool chose (stopped), so it is replaced whatever the
+ * policy. A result that comes in after the cancel is dropped: the cancel
+ * returned XF_OK, so the future ends cancelled.
+ *
  * The manager leaves when the pool is shut down, the queue is empty and no
  * worker is left; it then closes its loop. The pool is shared by the handle
  * and the manager (two references), so whichever leaves last frees it.
@@ -52,6 +85,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -78,10 +112,15 @@ enum { XF__W_STARTING, XF__W_INIT, XF__W_READY, XF__W_RETIRING };
 
 typedef struct xf__slot {
   xf_future_t *fut; /* the queue's reference, now the slot's */
+  /* With kill_on_cancel: the future fut is bound to while it runs, so that
+   * a cancel of fut cancels this one instead (see "Cancelling a running
+   * task" above); the slot's reference. */
+  xf_future_t *src;
   uint64_t id;
   int64_t deadline; /* loop time, or -1 */
   xf_handle_t *timer;
   bool timed_out;
+  bool cancelled; /* src is cancelled: its worker is being killed */
 } xf__slot_t;
 
 typedef struct xf__pp xf__pp_t;
@@ -118,12 +157,22 @@ struct xf__pp {
   uint32_t alive;
   xf_process_worker_t *info; /* max_workers slots, pid 0 when free */
   bool shutdown, broken, terminate;
+  bool cancel_scan; /* a running task was cancelled: look for it */
+  /* The direct path (design notes): the lent worker, NULL when none, its
+   * socket and slot; the future a submitter sent to it (the queue's
+   * reference), and whether that send fell short. */
+  struct xf__pw *lend;
+  int lend_sock;
+  uint32_t lend_index;
+  xf_future_t *lend_fut;
+  bool lend_partial;
   int64_t grace_ns;
 
   /* Set once. */
   uint32_t max_workers, max_tasks, max_in_flight;
   int on_death;
   bool forward_stderr;
+  bool kill_on_cancel;
   char *path;
   char **argv;
   uint8_t *init_frame; /* the INIT frame */
@@ -201,6 +250,33 @@ static void xf__pp_finish(xf__pp_t *pp, xf_future_t *fut, xf_value_t *value,
   xf_future_unref(fut);
 }
 
+/* As xf__pp_finish for a future that ran in a slot, whose src (or NULL)
+ * the slot gave up: a cancelled src ends the future cancelled, whatever
+ * the outcome. The slot's reference to src goes. */
+static void xf__pp_finish_slot(xf__pp_t *pp, xf_future_t *fut, xf_future_t *src,
+                               xf_value_t *value, xf_error_t *err) {
+  if (!src) {
+    xf__pp_finish(pp, fut, value, err);
+    return;
+  }
+  if (xf_future_cancelled(src)) {
+    xf__ptask_release(fut);
+    /* src's outcome is fut's now: a cancelled src cancels the running fut. */
+    xf__future_copy_outcome(src, fut);
+    pthread_mutex_lock(&pp->lock);
+    pp->running--;
+    pp->cancelled++;
+    pthread_mutex_unlock(&pp->lock);
+    xf_future_unref(fut);
+  } else {
+    xf_future_ref(fut);
+    xf__pp_finish(pp, fut, value, err);
+    xf__future_unbind(fut, src, true);
+    xf_future_unref(fut);
+  }
+  xf_future_unref(src);
+}
+
 /* Fail a future that never reached a worker with err (it stays as it is if
  * it was cancelled meanwhile). */
 /* A new error, or the preallocated MemoryError. */
@@ -220,6 +296,8 @@ static void xf__pw_on_pidfd(int fd, void *data);
 static void xf__pw_on_writable(int fd, void *data);
 static void xf__pp_pump(xf__pp_t *pp);
 static void xf__pp_break(xf__pp_t *pp, xf_error_t *err);
+static bool xf__pp_break_only(xf__pp_t *pp, xf_error_t *err);
+static void xf__pp_stop_all(xf__pp_t *pp);
 static void xf__pw_exit(xf__pw_t *w, int status);
 
 static int xf__set_nonblock(int fd) {
@@ -491,9 +569,11 @@ static xf__slot_t *xf__pw_slot(xf__pw_t *w, uint64_t id) {
   return NULL;
 }
 
-/* Take slot s out of w (its future is returned; the caller finishes it). */
-static xf_future_t *xf__pw_take(xf__pw_t *w, xf__slot_t *s) {
+/* Take slot s out of w (its future is returned, and its src in *src; the
+ * caller finishes them with xf__pp_finish_slot). */
+static xf_future_t *xf__pw_take(xf__pw_t *w, xf__slot_t *s, xf_future_t **src) {
   xf_future_t *fut = s->fut;
+  *src = s->src;
   xf__pp_t *pp = w->pp;
   pthread_mutex_lock(&pp->lock);
   if (pp->info[w->index].pid == w->pid && pp->info[w->index].running > 0)
@@ -593,9 +673,10 @@ static void xf__pw_frame(xf__pw_t *w, xf_value_t *frame) {
       xf__pw_protocol_error(w, "the worker sent a result for no task of its own");
       return;
     }
-    if (s->timed_out)
-      return; /* too late: the timeout stands */
-    xf_future_t *fut = xf__pw_take(w, s);
+    if (s->timed_out || s->cancelled)
+      return; /* too late: the timeout or the cancel stands */
+    xf_future_t *src;
+    xf_future_t *fut = xf__pw_take(w, s, &src);
     w->tasks_done++;
     /* Counted before the future finishes, so that whoever it wakes sees the
      * task in the worker's count. */
@@ -603,7 +684,7 @@ static void xf__pw_frame(xf__pw_t *w, xf_value_t *frame) {
     if (pp->info[w->index].pid == w->pid)
       pp->info[w->index].tasks_done = w->tasks_done;
     pthread_mutex_unlock(&pp->lock);
-    xf__pp_finish(pp, fut, type == XF__MSG_RESULT ? b : NULL, err);
+    xf__pp_finish_slot(pp, fut, src, type == XF__MSG_RESULT ? b : NULL, err);
     if (pp->max_tasks && w->tasks_done >= pp->max_tasks && w->state == XF__W_READY) {
       w->retire_for_age = true;
       w->state = XF__W_RETIRING; /* no more tasks; asked to leave once idle */
@@ -626,8 +707,8 @@ static void xf__pw_read(xf__pw_t *w) {
       xf__pw_protocol_error(w, "out of memory while reading from the worker");
       return;
     }
-    ssize_t k =
-        recv(w->sock, w->rbuf.p + w->rbuf.len, w->rbuf.cap - w->rbuf.len, MSG_DONTWAIT);
+    size_t room = w->rbuf.cap - w->rbuf.len;
+    ssize_t k = recv(w->sock, w->rbuf.p + w->rbuf.len, room, MSG_DONTWAIT);
     if (k < 0 && errno == EINTR)
       continue;
     if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -637,6 +718,12 @@ static void xf__pw_read(xf__pw_t *w) {
       break;
     }
     w->rbuf.len += (size_t) k;
+    /* A stream socket's recv takes all that is queued, up to the room: a
+     * short read drained it, and asking again would only cost a system
+     * call that says EAGAIN. The reader is level-triggered, so what comes
+     * later (or the end of file) wakes the loop again. */
+    if ((size_t) k < room)
+      break;
   }
   size_t pos = 0;
   while (w->rbuf.len - pos >= 4) {
@@ -686,14 +773,83 @@ static void xf__pw_read(xf__pw_t *w) {
   }
 }
 
+/* Frames this small always fit in an idle worker's empty socket. */
+#define XF__LANE_MAX 4096
+
+/* Take the lent worker back (manager thread, at the start of a callback);
+ * a task a submitter sent to it enters its in-flight table. */
+static void xf__pp_reclaim(xf__pp_t *pp) {
+  pthread_mutex_lock(&pp->lock);
+  xf__pw_t *w = pp->lend;
+  xf_future_t *fut = pp->lend_fut;
+  bool partial = pp->lend_partial;
+  pp->lend = NULL;
+  pp->lend_fut = NULL;
+  pp->lend_partial = false;
+  pthread_mutex_unlock(&pp->lock);
+  if (!fut)
+    return;
+  xf__ptask_t *t = fut->task_data;
+  xf__slot_t *s = &w->inflight[w->ninflight++];
+  *s = (xf__slot_t){.fut = fut, .id = t->id, .deadline = -1};
+  w->tasks_sent++;
+  if (partial)
+    xf__pw_stop(w, "a task could not be sent to the worker", SIGKILL);
+}
+
+/* Lend an idle worker to the next submitter (manager thread, at the end of
+ * a callback), when nothing waits and the pool runs normally. */
+static void xf__pp_lend(xf__pp_t *pp) {
+  if (pp->leaving || pp->terminating || pp->kill_on_cancel)
+    return;
+  xf__pw_t *idle = NULL;
+  for (uint32_t i = 0; i < pp->max_workers && !idle; i++) {
+    xf__pw_t *w = pp->workers[i];
+    if (w && w->state == XF__W_READY && !w->exited && !w->stopped && w->sock >= 0 &&
+        w->ninflight == 0 && !w->writer_on && w->wpos == w->wbuf.len &&
+        (!pp->max_tasks || w->tasks_sent < pp->max_tasks))
+      idle = w;
+  }
+  if (!idle)
+    return;
+  pthread_mutex_lock(&pp->lock);
+  if (!pp->shutdown && !pp->broken && !pp->terminate && !pp->queue.head) {
+    pp->lend = idle;
+    pp->lend_sock = idle->sock;
+    pp->lend_index = idle->index;
+  }
+  pthread_mutex_unlock(&pp->lock);
+}
+
+/* The direct path's send, under the pool lock: false if it fell short. */
+static bool xf__pp_lane_send(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t k = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return false;
+    if (k < 0)
+      return true; /* the worker is gone; its death fails the task */
+    p += k;
+    n -= (size_t) k;
+  }
+  return true;
+}
+
 static void xf__pw_on_sock(int fd, void *data) {
   (void) fd;
-  xf__pw_read(data);
+  xf__pw_t *w = data;
+  xf__pp_t *pp = w->pp;
+  xf__pp_reclaim(pp);
+  xf__pw_read(w); /* may free w */
+  xf__pp_lend(pp);
 }
 
 static void xf__pw_on_pidfd(int fd, void *data) {
   (void) fd;
   xf__pw_t *w = data;
+  xf__pp_t *pp = w->pp;
   /* A readable pidfd means the process has ended; WNOHANG keeps a stale
    * event (an fd number reused within one batch) from blocking us. */
   int status = 0;
@@ -702,6 +858,7 @@ static void xf__pw_on_pidfd(int fd, void *data) {
     ;
   if (r == 0)
     return;
+  xf__pp_reclaim(pp);
   w->exited = true;
   /* Whatever it sent before it went counts: drain the socket and stderr. */
   if (w->sock >= 0)
@@ -709,6 +866,7 @@ static void xf__pw_on_pidfd(int fd, void *data) {
   if (w->errfd >= 0)
     xf__pw_on_err(w->errfd, w);
   xf__pw_exit(w, status);
+  xf__pp_lend(pp);
 }
 
 /* The worker's process is reaped: judge its death, fail what it held, free
@@ -773,15 +931,18 @@ static void xf__pw_exit(xf__pw_t *w, int status) {
    * policy: the next one would fail to start the same way. The pool is
    * broken before the dead worker's futures fail, so that code woken by
    * one of them (a done callback, a waiter) finds submit refused, as the
-   * stdlib's pool refuses it. */
-  if (!expected && (pp->on_death == XF_WORKER_DEATH_BREAK || !was_ready))
-    xf__pp_break(pp, err);
+   * stdlib's pool refuses it. The other workers are killed only once the
+   * futures failed: a kill wakes the killed process, which the scheduler
+   * may run (its exit takes milliseconds) before this thread goes on. */
+  bool broke = !expected && (pp->on_death == XF_WORKER_DEATH_BREAK || !was_ready) &&
+               xf__pp_break_only(pp, err);
 
   while (w->ninflight > 0) {
     xf__slot_t *s = &w->inflight[w->ninflight - 1];
     bool timed_out = s->timed_out;
-    xf_future_t *fut = xf__pw_take(w, s);
-    if (timed_out) {
+    xf_future_t *src;
+    xf_future_t *fut = xf__pw_take(w, s, &src);
+    if (timed_out && !(src && xf_future_cancelled(src))) {
       xf_error_t *terr = xf__pp_error(XF_ETIMEDOUT, NULL,
                                       "the task ran past its timeout; its worker was "
                                       "killed and will be replaced",
@@ -789,16 +950,18 @@ static void xf__pw_exit(xf__pw_t *w, int status) {
       pthread_mutex_lock(&pp->lock);
       pp->timeouts++;
       pthread_mutex_unlock(&pp->lock);
-      xf__pp_finish(pp, fut, NULL, terr);
+      xf__pp_finish_slot(pp, fut, src, NULL, terr);
       xf_error_unref(terr);
     } else {
-      xf__pp_finish(pp, fut, NULL, err);
+      xf__pp_finish_slot(pp, fut, src, NULL, err);
     }
   }
   xf__cbuf_free(&w->rbuf);
   xf__cbuf_free(&w->wbuf);
   xf__free(w);
   xf_error_unref(err);
+  if (broke)
+    xf__pp_stop_all(pp);
   if (!pp->spawning)
     xf__pp_pump(pp);
 }
@@ -806,9 +969,9 @@ static void xf__pw_exit(xf__pw_t *w, int status) {
 /* ---- The manager ------------------------------------------------------------ */
 
 /* Break the pool: every queued task fails with err, so do the tasks in the
- * other workers, which are stopped; later submissions fail with
- * XF_EBROKEN. */
-static void xf__pp_break(xf__pp_t *pp, xf_error_t *err) {
+ * other workers; later submissions fail with XF_EBROKEN. Returns whether
+ * this call broke it: the caller then stops the workers (xf__pp_stop_all). */
+static bool xf__pp_break_only(xf__pp_t *pp, xf_error_t *err) {
   pthread_mutex_lock(&pp->lock);
   bool was = pp->broken;
   pp->broken = true;
@@ -816,15 +979,28 @@ static void xf__pp_break(xf__pp_t *pp, xf_error_t *err) {
   pthread_mutex_unlock(&pp->lock);
   xf__ptq_fail(list, err);
   if (was)
-    return;
+    return false;
   for (uint32_t i = 0; i < pp->max_workers; i++) {
     xf__pw_t *w = pp->workers[i];
-    if (!w)
-      continue;
-    while (w->ninflight > 0)
-      xf__pp_finish(pp, xf__pw_take(w, &w->inflight[w->ninflight - 1]), NULL, err);
-    xf__pw_stop(w, "the process pool broke", SIGKILL);
+    while (w && w->ninflight > 0) {
+      xf_future_t *src;
+      xf_future_t *fut = xf__pw_take(w, &w->inflight[w->ninflight - 1], &src);
+      xf__pp_finish_slot(pp, fut, src, NULL, err);
+    }
   }
+  return true;
+}
+
+/* Stop every worker of a broken pool. */
+static void xf__pp_stop_all(xf__pp_t *pp) {
+  for (uint32_t i = 0; i < pp->max_workers; i++)
+    if (pp->workers[i])
+      xf__pw_stop(pp->workers[i], "the process pool broke", SIGKILL);
+}
+
+static void xf__pp_break(xf__pp_t *pp, xf_error_t *err) {
+  if (xf__pp_break_only(pp, err))
+    xf__pp_stop_all(pp);
 }
 
 /* Pop the oldest queued future, or NULL. */
@@ -853,6 +1029,53 @@ static void xf__pp_on_kill_timer(void *data) {
       xf__pw_stop(pp->workers[i], NULL, SIGKILL);
 }
 
+/* The inline callback of a slot's src: in the thread that cancelled it,
+ * tell the manager. data is the pool, held by the registration. */
+static void xf__pp_on_src_done(xf_future_t *src, void *data) {
+  xf__pp_t *pp = data;
+  if (!xf_future_cancelled(src))
+    return;
+  pthread_mutex_lock(&pp->lock);
+  pp->cancel_scan = true;
+  pthread_mutex_unlock(&pp->lock);
+  xf__pp_wake(pp);
+}
+
+static void xf__pp_src_free(void *data) {
+  xf__pp_release(data);
+}
+
+/* A new src bound to fut, or NULL without memory (fut then runs as without
+ * kill_on_cancel: a cancel while it runs is refused). */
+static xf_future_t *xf__pp_bind(xf__pp_t *pp, xf_future_t *fut) {
+  xf_future_t *src;
+  if (xf_future_new(&src) != XF_OK)
+    return NULL;
+  atomic_fetch_add_explicit(&pp->refs, 1, memory_order_relaxed);
+  if (xf__future_add_inline(src, xf__pp_on_src_done, pp, xf__pp_src_free) != XF_OK) {
+    xf__pp_release(pp);
+    xf_future_unref(src);
+    return NULL;
+  }
+  xf__future_bind(fut, src);
+  return src;
+}
+
+/* Kill the workers whose tasks were cancelled while they ran. */
+static void xf__pp_kill_cancelled(xf__pp_t *pp) {
+  for (uint32_t i = 0; i < pp->max_workers; i++) {
+    xf__pw_t *w = pp->workers[i];
+    for (uint32_t j = 0; w && j < w->ninflight; j++) {
+      xf__slot_t *s = &w->inflight[j];
+      if (s->src && !s->cancelled && xf_future_cancelled(s->src)) {
+        s->cancelled = true;
+        xf__pw_stop(w, "the worker was stopped because a task in it was cancelled",
+                    SIGKILL);
+      }
+    }
+  }
+}
+
 /* Everything the manager does after an event: terminate when asked, send
  * queued tasks to ready workers, start workers when tasks wait, retire
  * idle workers once shut down, and leave when nothing is left. */
@@ -861,8 +1084,13 @@ static void xf__pp_pump(xf__pp_t *pp) {
     return;
   pthread_mutex_lock(&pp->lock);
   bool shutdown = pp->shutdown, broken = pp->broken, terminate = pp->terminate;
+  bool scan = pp->cancel_scan;
+  pp->cancel_scan = false;
   int64_t grace = pp->grace_ns;
   pthread_mutex_unlock(&pp->lock);
+
+  if (scan)
+    xf__pp_kill_cancelled(pp);
 
   if (terminate && !pp->terminating) {
     pp->terminating = true;
@@ -917,7 +1145,14 @@ static void xf__pp_pump(xf__pp_t *pp) {
     xf_future_t *fut = xf__pp_pop(pp);
     if (!fut)
       break;
+    /* Bound before it runs, so that no cancel finds it running and not
+     * bound yet. */
+    xf_future_t *src = pp->kill_on_cancel ? xf__pp_bind(pp, fut) : NULL;
     if (xf_future_set_running_or_notify_cancel(fut) != XF_OK) {
+      if (src) {
+        xf__future_unbind(fut, src, true);
+        xf_future_unref(src);
+      }
       xf__ptask_release(fut);
       pthread_mutex_lock(&pp->lock);
       pp->cancelled++;
@@ -932,10 +1167,12 @@ static void xf__pp_pump(xf__pp_t *pp) {
     xf__ptask_t *t = fut->task_data;
     xf__slot_t *s = &ready->inflight[ready->ninflight++];
     s->fut = fut;
+    s->src = src;
     s->id = t->id;
     s->deadline = -1;
     s->timer = NULL;
     s->timed_out = false;
+    s->cancelled = false;
     if (t->timeout_ns >= 0) {
       s->deadline = xf_loop_time(pp->loop) + t->timeout_ns;
       if (xf_loop_call_at(pp->loop, s->deadline, xf__pw_on_timer, ready, NULL,
@@ -972,7 +1209,9 @@ static void xf__pp_on_wake(int fd, void *data) {
   uint64_t n;
   while (read(fd, &n, sizeof n) < 0 && errno == EINTR)
     ;
+  xf__pp_reclaim(data);
   xf__pp_pump(data);
+  xf__pp_lend(data);
 }
 
 static void *xf__pp_main(void *arg) {
@@ -991,13 +1230,26 @@ static int xf__pp_submit(void *impl, xf_future_t *fut) {
   xf__pp_t *pp = impl;
   if (fut->task_fn != xf__pp_marker)
     return XF_EINVAL; /* a C function pointer cannot cross a process boundary */
+  xf__ptask_t *t = fut->task_data;
+  bool direct = false, partial = false;
   pthread_mutex_lock(&pp->lock);
   int rc = pp->shutdown ? XF_ESHUTDOWN : pp->broken ? XF_EBROKEN : XF_OK;
-  if (rc == XF_OK) {
+  if (rc == XF_OK && pp->lend && !pp->lend_fut && !pp->queue.head && t->timeout_ns < 0 &&
+      t->len <= XF__LANE_MAX) {
+    /* The direct path (design notes). Nobody else has the future yet, so
+     * it cannot have been cancelled. */
+    direct = true;
+    pp->lend_fut = fut;
+    pp->running++;
+    pp->info[pp->lend_index].running++;
+    xf_future_set_running_or_notify_cancel(fut);
+    partial = pp->lend_partial = !xf__pp_lane_send(pp->lend_sock, t->frame, t->len);
+  } else if (rc == XF_OK) {
     xf__ptq_push(&pp->queue, fut);
   }
   pthread_mutex_unlock(&pp->lock);
-  if (rc == XF_OK)
+  /* A send that fell short needs the manager, to stop that worker. */
+  if (rc == XF_OK && (!direct || partial))
     xf__pp_wake(pp);
   return rc;
 }
@@ -1124,9 +1376,13 @@ int xf_process_pool_new(const xf_process_pool_options_t *opts, xf_executor_t **o
   *out = NULL;
   xf_process_pool_options_t o = XF_PROCESS_POOL_OPTIONS_INIT;
   if (opts) {
-    if (opts->sz < sizeof o)
+    /* A caller built before the later fields existed passes a smaller sz
+     * and gets their defaults. */
+    size_t first = offsetof(xf_process_pool_options_t, kill_on_cancel);
+    if (opts->sz < first)
       return XF_EINVAL;
-    o = *opts;
+    memcpy(&o, opts, opts->sz < sizeof o ? opts->sz : sizeof o);
+    o.sz = sizeof o;
   }
   if (o.on_worker_death != XF_WORKER_DEATH_BREAK &&
       o.on_worker_death != XF_WORKER_DEATH_REPLACE)
@@ -1158,6 +1414,7 @@ int xf_process_pool_new(const xf_process_pool_options_t *opts, xf_executor_t **o
   pp->max_in_flight = o.max_in_flight ? o.max_in_flight : 1;
   pp->on_death = o.on_worker_death;
   pp->forward_stderr = o.forward_stderr;
+  pp->kill_on_cancel = o.kill_on_cancel;
   xf_executor_t *ex = NULL;
   int rc = XF_ENOMEM;
   if (!(pp->path = xf__strdup(path)) || (rc = xf__pp_argv(pp, o.worker_argv)) != XF_OK ||

@@ -40,6 +40,8 @@
 /* The socket of the loop that runs now (one at a time, see above). */
 static int xfw_fd = XF__WORKER_FD;
 
+#define XFW_RCHUNK 65536
+
 static bool xfw_write_all(const uint8_t *p, size_t n) {
   while (n > 0) {
     ssize_t k = send(xfw_fd, p, n, MSG_NOSIGNAL);
@@ -53,15 +55,33 @@ static bool xfw_write_all(const uint8_t *p, size_t n) {
   return true;
 }
 
-static bool xfw_read_all(uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t k = read(xfw_fd, p, n);
+/* Bytes read from the socket and not consumed yet: [pos, len) of buf. One
+ * read takes whatever is queued (the next frame often is there whole), so
+ * a frame costs one system call rather than one for its length and one for
+ * its body, and the body is decoded where it was read. */
+static xf__cbuf_t xfw_in;
+static size_t xfw_pos;
+
+/* Make n bytes available from xfw_pos on; false at end of file, on an
+ * error or without memory. */
+static bool xfw_fill(size_t n) {
+  if (xfw_in.len - xfw_pos >= n)
+    return true;
+  if (xfw_pos > 0) {
+    memmove(xfw_in.p, xfw_in.p + xfw_pos, xfw_in.len - xfw_pos);
+    xfw_in.len -= xfw_pos;
+    xfw_pos = 0;
+  }
+  size_t want = n < XFW_RCHUNK ? XFW_RCHUNK : n;
+  if (xfw_in.cap < want && xf__cbuf_reserve(&xfw_in, want - xfw_in.len) != XF_OK)
+    return false;
+  while (xfw_in.len < n) {
+    ssize_t k = read(xfw_fd, xfw_in.p + xfw_in.len, xfw_in.cap - xfw_in.len);
     if (k < 0 && errno == EINTR)
       continue;
     if (k <= 0)
       return false;
-    p += k;
-    n -= (size_t) k;
+    xfw_in.len += (size_t) k;
   }
   return true;
 }
@@ -69,19 +89,19 @@ static bool xfw_read_all(uint8_t *p, size_t n) {
 /* Read one frame; NULL at end of file or on a malformed frame (either way
  * the conversation is over). */
 static xf_value_t *xfw_read_frame(void) {
-  uint8_t head[4];
-  if (!xfw_read_all(head, 4))
+  if (!xfw_fill(4))
     return NULL;
-  uint32_t n = xf__frame_len(head);
-  if (n == 0 || n > XF__FRAME_MAX)
-    return NULL;
-  uint8_t *body = xf__malloc(n);
-  if (!body)
+  uint32_t n = xf__frame_len(xfw_in.p + xfw_pos);
+  if (n == 0 || n > XF__FRAME_MAX || !xfw_fill(4 + (size_t) n))
     return NULL;
   xf_value_t *frame = NULL;
-  if (xfw_read_all(body, n))
-    xf__cbor_decode(body, n, XF__FRAME_DEPTH, &frame);
-  xf__free(body);
+  xf__cbor_decode(xfw_in.p + xfw_pos + 4, n, XF__FRAME_DEPTH, &frame);
+  xfw_pos += 4 + (size_t) n;
+  if (xfw_pos == xfw_in.len)
+    xfw_pos = xfw_in.len = 0;
+  /* A large frame passed: do not keep its room. */
+  if (xfw_in.len == 0 && xfw_in.cap > 16 * XFW_RCHUNK)
+    xf__cbuf_free(&xfw_in);
   return frame;
 }
 
@@ -293,8 +313,18 @@ static bool xfw_init(const xf_value_t *frame) {
   return xfw_send(&b) && ok;
 }
 
+static int xfw_serve(void);
+
 int xf__worker_serve(int fd) {
   xfw_fd = fd;
+  xfw_pos = 0;
+  int rc = xfw_serve();
+  xf__cbuf_free(&xfw_in);
+  xfw_pos = 0;
+  return rc;
+}
+
+static int xfw_serve(void) {
   if (!xfw_hello())
     return 1;
   xf_value_t *frame = xfw_read_frame();

@@ -2,7 +2,8 @@
  * errors cross as errors; a worker killed with SIGKILL, crashing or calling
  * exit fails its own task with "BrokenProcessPool" and then breaks the pool
  * or is replaced as the policy says; initializers, recycling after
- * max_tasks_per_child, per-task timeouts, shutdown with cancel_futures,
+ * max_tasks_per_child, per-task timeouts, a running task cancelled (which
+ * kills its worker with kill_on_cancel), shutdown with cancel_futures,
  * terminate and kill; and no process, zombie or descriptor left behind.
  *
  * Rendezvous with a running task go through a FIFO: the task writes its
@@ -13,6 +14,7 @@
 #include <poll.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,7 +479,16 @@ END_TEST
 START_TEST(test_bad_options) {
   xf_executor_t *ex = (xf_executor_t *) 1;
   xf_process_pool_options_t o = options(1, XF_WORKER_DEATH_BREAK);
-  o.sz = sizeof o - 1;
+  /* A caller built before kill_on_cancel existed passes the smaller size,
+   * and gets the default for it; a size smaller than that is refused. */
+  o.sz = offsetof(xf_process_pool_options_t, init_payload) + sizeof(xf_value_t *);
+  ck_assert_int_eq(xf_process_pool_new(&o, &ex), XF_OK);
+  xf_future_t *f = submit0(ex, "xft_pid", "int64()");
+  ck_assert_int_gt(xft_result_int(f), 0);
+  xf_future_unref(f);
+  pool_free(ex);
+  ex = (xf_executor_t *) 1;
+  o.sz = offsetof(xf_process_pool_options_t, init_payload) + sizeof(xf_value_t *) - 1;
   ck_assert_int_eq(xf_process_pool_new(&o, &ex), XF_EINVAL);
   ck_assert_ptr_null(ex);
   o = options(1, 7);
@@ -745,6 +756,113 @@ START_TEST(test_timeout) {
 }
 END_TEST
 
+/* ---- Cancelling a running task ----------------------------------------------- */
+
+/* With kill_on_cancel, cancelling a task that runs kills its worker and
+ * ends the future cancelled; the worker is replaced, even under the
+ * breaking policy, since the pool chose to stop it. A queued task is
+ * cancelled as ever, with no worker harmed. */
+START_TEST(test_kill_on_cancel) {
+  xf_process_pool_options_t o = options(1, XF_WORKER_DEATH_BREAK);
+  o.kill_on_cancel = true;
+  xf_executor_t *ex = pool_with(&o);
+  for (int r = 0; r < reps(10); r++) {
+    char path[64];
+    fifo_make(path, sizeof path);
+    xf_future_t *f;
+    int64_t pid = start_blocker(ex, path, &f);
+    xf_future_t *queued = submit0(ex, "xft_pid", "int64()");
+    ck_assert_int_eq(xf_future_cancel(queued), XF_OK);
+    ck_assert(xf_future_cancelled(queued));
+    xf_future_unref(queued);
+    ck_assert_int_eq(xf_future_cancel_msg(f, "no longer wanted"), XF_OK);
+    xf_value_t *v = NULL;
+    ck_assert_int_eq(xf_future_result(f, -1, &v), XF_ECANCELLED);
+    ck_assert(xf_future_cancelled(f));
+    xf_error_t *err = NULL;
+    ck_assert_int_eq(xf_future_error(f, -1, &err), XF_OK);
+    ck_assert_str_eq(xf_error_message(err), "no longer wanted");
+    xf_error_unref(err);
+    /* Its worker was killed and reaped before the future ended. */
+    ck_assert_int_eq(kill((pid_t) pid, 0), -1);
+    ck_assert_int_eq(errno, ESRCH);
+    /* A second cancel finds it cancelled already. */
+    ck_assert_int_eq(xf_future_cancel(f), XF_OK);
+    xf_future_unref(f);
+    ck_assert_int_ne(worker_pid(ex), pid);
+  }
+  xf_process_pool_stats_t ps = XF_PROCESS_POOL_STATS_INIT;
+  ck_assert_int_eq(xf_process_pool_stats(ex, &ps), XF_OK);
+  ck_assert_uint_eq(ps.deaths, 0);
+  ck_assert(!ps.broken);
+  xf_executor_stats_t st = XF_EXECUTOR_STATS_INIT;
+  ck_assert_int_eq(xf_executor_stats(ex, &st), XF_OK);
+  ck_assert_uint_eq(st.cancelled, 2 * (uint64_t) reps(10));
+  /* A task that finished is not disturbed by a late cancel. */
+  xf_future_t *f = submit0(ex, "xft_pid", "int64()");
+  int64_t pid = xft_result_int(f);
+  ck_assert_int_eq(xf_future_cancel(f), XF_ESTATE);
+  xf_future_unref(f);
+  ck_assert_int_eq(worker_pid(ex), pid);
+  pool_free(ex);
+  ck_assert(no_children());
+}
+END_TEST
+
+/* With two tasks in one worker, cancelling one kills the worker: the other
+ * fails as in a death, but the pool goes on. */
+START_TEST(test_kill_on_cancel_in_flight) {
+  xf_process_pool_options_t o = options(1, XF_WORKER_DEATH_BREAK);
+  o.kill_on_cancel = true;
+  o.max_in_flight = 2;
+  xf_executor_t *ex = pool_with(&o);
+  char path[64];
+  fifo_make(path, sizeof path);
+  xf_future_t *f;
+  int64_t pid = start_blocker(ex, path, &f);
+  xf_future_t *behind = submit0(ex, "xft_pid", "int64()");
+  ck_assert_int_eq(xf_future_cancel(f), XF_OK);
+  xf_value_t *v = NULL;
+  ck_assert_int_eq(xf_future_result(f, -1, &v), XF_ECANCELLED);
+  /* The second task was sent to the same worker (max_in_flight), unless
+   * it went to the worker's replacement: either way it ends. */
+  int rc = xf_future_result(behind, -1, &v);
+  if (rc == XF_OK) {
+    int64_t got = 0;
+    ck_assert_int_eq(xf_value_get_int(v, &got), XF_OK);
+    ck_assert_int_ne(got, pid);
+    xf_value_unref(v);
+  } else {
+    assert_broken(behind, "cancelled");
+  }
+  xf_future_unref(behind);
+  xf_future_unref(f);
+  ck_assert_int_ne(worker_pid(ex), pid);
+  xf_process_pool_stats_t ps = XF_PROCESS_POOL_STATS_INIT;
+  ck_assert_int_eq(xf_process_pool_stats(ex, &ps), XF_OK);
+  ck_assert(!ps.broken);
+  pool_free(ex);
+  ck_assert(no_children());
+}
+END_TEST
+
+/* Without the option a running task cannot be cancelled, as in the stdlib. */
+START_TEST(test_cancel_running_without_kill) {
+  xf_executor_t *ex = pool(1, XF_WORKER_DEATH_REPLACE);
+  char path[64];
+  fifo_make(path, sizeof path);
+  xf_future_t *f;
+  int64_t pid = start_blocker(ex, path, &f);
+  ck_assert_int_eq(xf_future_cancel(f), XF_ESTATE);
+  ck_assert(!xf_future_done(f));
+  ck_assert_int_eq(kill((pid_t) pid, SIGKILL), 0);
+  assert_broken(f, "signal 9");
+  xf_future_unref(f);
+  pool_free(ex);
+  ck_assert(no_children());
+}
+END_TEST
+
 /* ---- Shutdown, terminate, kill ---------------------------------------------- */
 
 START_TEST(test_shutdown_cancel_futures) {
@@ -966,6 +1084,13 @@ static Suite *process_pool_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_max_tasks_per_child);
   tcase_add_test(tc, test_timeout);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("kill_on_cancel");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_kill_on_cancel);
+  tcase_add_test(tc, test_kill_on_cancel_in_flight);
+  tcase_add_test(tc, test_cancel_running_without_kill);
   suite_add_tcase(s, tc);
   tc = tcase_create("shutdown");
   tcase_set_timeout(tc, 120);

@@ -17,10 +17,11 @@ protocol, as core/worker/xfworker.c is the "c" one:
 Frames are encoded and decoded by the core's codec through the binding
 (``py_wire_encode``, ``py_wire_decode``); only the 4-byte length prefix is
 written here. A payload is an opaque value of runtime "python" holding
-``pickle.dumps((fn, args, kwargs))``, pickled with cloudpickle in the parent
-when it is importable (so lambdas and functions of ``__main__`` cross) and
-read here with ``pickle.loads`` (which needs cloudpickle only for what
-cloudpickle wrote).
+``pickle.dumps((fn, args, kwargs))``, pickled in the parent by pickle's C
+pickler where that is enough and by cloudpickle (when it is importable) for
+what it is not: lambdas, closures and functions of ``__main__`` (see
+``_dumps``). It is read here with ``pickle.loads``, which needs cloudpickle
+only for what cloudpickle wrote.
 
 Results. A result that is exactly None, a bool, an int within int64, a float,
 a str (valid UTF-8) or bytes is sent as the core's own value: it comes back
@@ -52,6 +53,7 @@ decides), and the worker asks for SIGKILL when its parent's thread dies
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import signal
@@ -67,10 +69,37 @@ FRAME_MAX = 1 << 30
 
 try:
     import cloudpickle as _cloudpickle
-    _dumps = _cloudpickle.dumps
+    _cloud_dumps = _cloudpickle.dumps
+    _by_value = getattr(_cloudpickle, "list_registry_pickle_by_value", None)
 except ImportError:  # pragma: no cover - Debian ships python3-cloudpickle
-    def _dumps(obj):
+    _cloud_dumps = _by_value = None
+
+
+def _dumps(obj):
+    """obj pickled: by pickle's C pickler when that works and what it wrote
+    names neither ``__main__`` (which the other side cannot import) nor a
+    module registered with cloudpickle.register_pickle_by_value, else by
+    cloudpickle, which takes lambdas, closures and those modules' objects by
+    value. cloudpickle alone would do, but its pickler calls back into
+    Python for every object it writes: several times slower for a small
+    task, and for a chunk of map's arguments."""
+    if _cloud_dumps is None:
         return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+    if _by_value is None:  # pragma: no cover - cloudpickle before 2.0
+        return _cloud_dumps(obj)
+    if type(obj) is tuple and obj:
+        fn = obj[0]
+        if type(fn) is functools.partial and fn.func is _process_chunk and fn.args:
+            fn = fn.args[0]  # a chunk of map: the user's function
+        if getattr(fn, "__module__", None) == "__main__":
+            return _cloud_dumps(obj)  # a task of __main__: no need to try pickle first
+    try:
+        data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return _cloud_dumps(obj)
+    if b"__main__" in data or any(m.encode() in data for m in _by_value()):
+        return _cloud_dumps(obj)
+    return data
 
 
 class Opaque:

@@ -83,11 +83,23 @@ typedef struct xf_process_pool_options {
    * NULL and init_language is not. */
   const char *init_language;
   xf_value_t *init_payload;
+  /* Cancelling a task's future while the task runs (xf_future_cancel)
+   * kills the worker that runs it with SIGKILL: the cancel returns XF_OK,
+   * and the future ends cancelled once the worker is reaped, soon after.
+   * Other tasks in that worker (max_in_flight > 1) fail with
+   * "BrokenProcessPool". The worker is replaced as under
+   * XF_WORKER_DEATH_REPLACE, whatever on_worker_death says, and its death
+   * is not counted among the deaths: the pool chose it. A result that
+   * arrives after the cancel is dropped: the future ends cancelled.
+   * false (the default, as the stdlib): a running task cannot be
+   * cancelled (XF_ESTATE). A caller built before this field existed passes
+   * the smaller sz and gets false. */
+  bool kill_on_cancel;
 } xf_process_pool_options_t;
 #define XF_PROCESS_POOL_OPTIONS_INIT                                                     \
   {                                                                                      \
     sizeof(xf_process_pool_options_t), 0, NULL, NULL, 0, XF_WORKER_DEATH_BREAK, 1, NULL, \
-        NULL, NULL, NULL, 0, true, NULL, NULL                                            \
+        NULL, NULL, NULL, 0, true, NULL, NULL, false                                     \
   }
 
 /* A new process pool; opts may be NULL for the defaults. Workers start
