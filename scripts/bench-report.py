@@ -137,101 +137,137 @@ XF_IMPL = {"lua_pool": "xfutures (2 workers)", "py_mpi_cpu": "xfutures speedup",
 # full run (perf record -g on the program). Printed only for missed targets.
 LIMITS = {
     "pool_bulk": (
-        "From `XF_BENCH_ONLY=xfutures perf record -g build/bench/bench/pool_bulk`: "
-        "the workers spend most of their time in xf__pool_worker (inlined "
-        "xf__pool_next) on cache misses, not on work: each task costs one "
-        "pool-lock acquisition shared by both workers (xf__lock_slow ~5%), a "
-        "load of the run-queue head right after the pop, and a write into "
-        "every future while the inbox is reversed (each future a cache line "
-        "that the submitter's core owns); the idle-spin loop (XF__POOL_SPIN) "
-        "shows too. The submitter spends ~15% in malloc for the futures: "
-        "the futures are freed by the workers (the submitter drops its "
-        "reference first), so glibc's per-thread cache never refills and "
-        "every allocation takes _int_malloc's slow path while the workers "
-        "pay _int_free (~9%). Fixes: pop a batch of tasks per lock "
-        "acquisition (or give each worker its own deque), decrement `queued` "
-        "once per batch, and recycle future memory to the submitting thread "
-        "(a lock-free return stack per pool) instead of cross-thread free."),
+        "perf on the submitter and the workers after the block cache and the "
+        "lock-free inbox: glibc's arena lock and _int_free are gone from the "
+        "profile, and so is the inbox reversal; about half of the workers' time "
+        "is idle spinning, so the single submitting thread is what limits. Its "
+        "cost is the futex wake-ups that the parallel-blocking rule requires "
+        "(about 10%), the executor reference taken around each submit (a task "
+        "can drop the last one before submit returns) and the allocation. TBB "
+        "also lets the waiting thread run tasks. Tried and kept: per-thread "
+        "block cache with a lock-free return stack, Vyukov inbox, cache-line "
+        "counters. Not done: batches per lock and per-worker deques with "
+        "stealing (a batch held by one worker would serialize tasks submitted "
+        "together), and a waiter running queued tasks (it would run a task on "
+        "the wrong named thread; it needs an opt-in option)."),
+    "future_lifecycle": (
+        "perf (thread CPU time, which load barely moves): 52-71 ns per future, "
+        "most of it in set_result (lock, exchange, unlock) and the reference "
+        "count atomics of unref; std::promise<void> pays a mutex, a condition "
+        "variable and a shared state allocation. Restructuring the state word "
+        "to drop the lock on the set path was not attempted."),
+    "loop_flood": (
+        "perf: the producers' side (xf__incoming_push and the allocation of "
+        "each post) and lock contention of three threads on two cores. Tried "
+        "and kept: a whole batch joins the ready list in one step, and a post "
+        "from the loop's own thread skips the eventfd. Not done: a node living "
+        "in the posted object (no allocation per post)."),
+    "timers_insert": (
+        "perf: the heap insert costs what uv_timer_start does (xf__schedule); "
+        "the difference is fresh memory per handle (page faults once the "
+        "4096-block cache is exhausted by a burst of 1M timers), an xf_now() "
+        "per call_later where libuv uses its cached loop time, and a loop "
+        "reference per returned handle. Not done: a handle pool that lives "
+        "with the loop, or caller-owned handles as libuv has them."),
+    "closure_void_call": (
+        "A cross-thread void call posts to the owner loop (an allocation for "
+        "the call and its argument values, the incoming queue, an eventfd "
+        "wake-up when the loop sleeps); call_soon_threadsafe posts one "
+        "callback with no argument conversion. Not worked on here."),
+    "serial_roundtrip": (
+        "One task at a time: each trip is a wake-up of a worker and of the "
+        "waiter, and on 2 cores the spinning waiter and the idle worker's "
+        "spin compete with the worker that runs the task. The spin is now "
+        "adaptive (one spin slot per spare CPU, a per-thread budget that "
+        "doubles on success and halves on sleep)."),
     "submit_native": (
         "Two workers and the submitting thread share two cores: while the "
-        "main thread submits and then waits (xf_wait spins before it "
-        "sleeps) it takes CPU from a worker, and the idle worker's spin "
-        "does the same at the end. The median is noisy on this machine "
-        "(1.2x to 1.8x between runs); a longer task or a sleeping waiter "
-        "would show the workers' scaling alone."),
+        "main thread submits and then waits it takes CPU from a worker. The "
+        "median is noisy on this machine (1.2x to 1.8x between runs)."),
     "py_executor_submit": (
-        "Per task the Python side costs more than the C pool: submit builds a "
-        "Python Future wrapper (Future._wrap, pure Python) around "
-        "py_executor_submit, each worker must take the GIL to call the Python "
-        "function and to build the result value, and result() re-enters the "
-        "core and converts the value back; with 2 workers and the submitter on "
-        "2 cores the GIL changes hands several times per task. The stdlib pays "
-        "the same GIL hand-offs plus its queue and locks, hence only ~3x. "
-        "Fixes belong in bindings/python: create the wrapper in C (a C type, "
-        "not a Python subclass built per future), and run tasks in batches per "
-        "GIL acquisition on the worker."),
+        "Met on a quiet machine (11-15x); under load the GIL changes hands "
+        "several times per task, and a worker that sleeps on the GIL costs a "
+        "futex round trip."),
     "py_executor_map": (
         "map is concurrent.futures.Executor.map over submit: the same per-task "
         "costs as py_executor_submit, plus the stdlib's generator."),
+    "py_serial_roundtrip": (
+        "perf on submit().result() in a loop: context switches 22% and futex "
+        "wake-ups 17%, the core's spins (xf_future_wait 10%, the idle worker "
+        "9.5%) against Python 3% and the binding under 2%. A worker now takes "
+        "the GIL once per task instead of twice. What is left is the thread "
+        "wake-up on the answer path and the GIL hand-off, not binding code."),
     "py_loop_future": (
-        "xfutures.asyncio.Future is a pure-Python class over the C future "
-        "(bindings/python/xfutures/asyncio.py): __init__ looks up the loop's "
-        "bridge in a WeakKeyDictionary and calls py_loop_create_future; "
-        "set_result calls py_future_set_result and then _Bridge.kick, which "
-        "schedules a loop.call_soon(_drive) and a C-loop run; await goes "
-        "through __await__, done() and result() (future_state + "
-        "py_future_outcome): about six SWIG calls and four Python frames per "
-        "future against asyncio's C Future, which does it all in C. A C type "
-        "for the loop future (as _asyncio.Future is) would be needed to meet "
-        "the target."),
+        "xfutures.asyncio.Future is a C type that keeps its outcome until the "
+        "core future is needed; what remains per future is the type's "
+        "allocation and loop.get_debug(), as asyncio's C future pays."),
+    "py_call_soon_chain": (
+        "perf: 35% in the kernel (eventfd write and read, epoll_wait per step) "
+        "before loop-thread posts skipped the eventfd; the binding is 2.5%."),
+    "node_delivery": (
+        "perf: a bare native submit costs 1.6-2.9 us per job (the core's submit "
+        "and worker wake-ups), the idle worker's spin takes CPU from the main "
+        "thread (xf__pool_worker 22% of samples), and every job adds a "
+        "registry entry, a wrapper, a registration and a Promise. Completion "
+        "ids now reach JS as one array per wake-up. Not done: a batched submit "
+        "(many jobs per crossing and per wake-up)."),
+    "node_await": (
+        "A done future's then settles without a core round trip; the rest is "
+        "the SWIG wrapper lookup and the Promise the await makes."),
+    "node_create_await": (
+        "perf: mostly garbage collection. Each JS future costs a native future, "
+        "a SWIG wrapper object with its weak handle and a FinalizationRegistry "
+        "entry (SWIG_V8_ConvertPtr 5.6%, the registry 2.8%, clearing weak "
+        "references 3.6%). Not done: a future that stays pure JS until native "
+        "code needs it."),
+    "node_submit_all": (
+        "As node_delivery: the per-job cost of a native submit and its wake-up, "
+        "and the wrapper and registration per result."),
+    "lua_call": (
+        "callgrind (instruction counts, as the machine was loaded): 431 "
+        "instructions per fut:done() against 193 for a plain C function (was "
+        "1073): about 120 are the Lua VM's method lookup and about 110 the "
+        "wrapper (argument count, userdata tag check, the PLT call)."),
+    "lua_timers": (
+        "callgrind per timer: malloc/free about 1,900 instructions (core handle, "
+        "box, Lua objects), the Lua GC about 1,270, xf__timers_run_due about 900, "
+        "and the registry ref/unref; luv pays 8,815 in all against our 9,404. "
+        "Needs a cheaper handle and function record in the binding and a "
+        "timer handle pool in the core."),
+    "lua_pool": (
+        "Two worker states on two shared cores: the ratio is the machine's, "
+        "1.85-2.0x when nothing else runs; it cannot be guaranteed in every run "
+        "while other processes load the cores."),
     "py_pp_roundtrip": (
-        "From `perf record -g` on a loop of submit(noop).result() with 2 "
-        "workers: about half of the samples are the kernel's context-switch "
-        "and wake-up paths (finish_task_switch, the socket's "
-        "sock_def_readable, futex and epoll wake-ups), spread over the "
-        "submitting thread, the manager thread (xfprocpool) and the worker; "
-        "a task crosses four wake-ups (the eventfd wakes the manager, the "
-        "frame on the socketpair wakes the worker, its answer wakes the "
-        "manager, which wakes the thread in result()). Another ~12% is the "
-        "submitter spinning in xf_future_wait before it sleeps, which on 2 "
-        "cores takes CPU from the manager and the worker it waits for. The "
-        "C worker's pp_roundtrip costs as much (~70-125 µs), so the Python "
-        "worker is not the limit; the stdlib's pool has more hops still "
-        "(its feeder and manager threads), so the ratio lands at 1.8-4.9x "
-        "between runs on this shared machine. Meeting 5x needs a shorter "
-        "path in the core: the "
-        "submitting thread writing the frame to an idle worker's socket "
-        "itself and reading the answer while it waits (the manager thread "
-        "only for deaths and queued work), and no spinning while a process "
-        "boundary is crossed."),
+        "A submitter now sends straight to an idle worker (one manager wake-up "
+        "and three system calls fewer). What is left is the two wake-ups on the "
+        "answer path (the manager, then the waiting thread): 27-36 us per trip "
+        "against the stdlib's 125-805 us."),
     "py_pp_map": (
-        "With chunksize 1000 the transport is ~70-100 ns per item (one round "
-        "trip per chunk of 1000); the rest is what every pool does in Python: "
-        "pickling the chunk's arguments and the results list (cloudpickle "
-        "here, pickle in the stdlib), _process_chunk in the worker and "
-        "_chain_from_iterable_of_lists in the parent. That leaves 1.2-2.5x "
-        "against the stdlib's pools between runs on this shared machine; a "
-        "steady 2x would need the chunks to cross as the core's values (CBOR "
-        "arrays, no pickling) and the results to be iterated in C."),
+        "cProfile: the parent's main thread spends its time in the stdlib's "
+        "chaining generator and the consumer loop, plus pickling, costs shared "
+        "with the stdlib. Tried: plain pickle before cloudpickle. Not done: a "
+        "second task queued per worker, as the stdlib does, which would break "
+        "the rule that a death is blamed on exactly one task."),
     "py_pp_cpu": (
-        "The free CPU, not the pool: the machine's 2 cores were shared with "
-        "other jobs during the runs (a fuzzer held one core; load average "
-        "2-3), and the stdlib's and loky's pools got the same 0.9-1.2x over "
-        "sequential in the same run. The pool's own cost per task (~70 µs) "
-        "is ~0.1% of a 55 ms task, so on an idle 2-core machine the ratio "
-        "approaches 2x."),
+        "Two worker processes on two shared cores; the ratio is bounded by "
+        "the machine's load in the same run."),
     "py_pp_death": (
-        "The anchor is fast too: Python 3.11's pool waits on each worker's "
-        "sentinel (a pipe closed by the kernel at the worker's exit) in the "
-        "same wait() as its result pipe, so it sees a SIGKILL within ~2-3 ms, "
-        "not the ~160 ms measured for the issue (loky's polling detection "
-        "takes that long: ~100 ms here, 60x slower than xfutures). What "
-        "remains for both is the kernel tearing down the killed interpreter "
-        "(its address space) before the pidfd or socket EOF fires, plus two "
-        "wake-ups; a 5x margin over an immediate detection is not reachable."),
-    "future_lifecycle": (
-        "One allocation and free of the future, the lock word, and the "
-        "state publication with release/acquire; no system call."),
+        "strace: 3.8 ms from kill() to the worker's socket closing, all in the "
+        "kernel; our own handling is about 0.3 ms (futures now fail before the "
+        "other workers are killed). The stdlib takes 3-6 ms here, not the "
+        "160 ms the target was set against, so 5x is below the kernel's floor."),
+    "py_mpi_roundtrip": (
+        "Two hops per task (rank 0's MPI thread, the serving rank's relay to its "
+        "worker) and adaptive waits on both sides; 3-4x mpi4py quiet. Not done: "
+        "running the C worker loop on the relay thread (it would help C tasks "
+        "only)."),
+    "py_mpi_map": (
+        "Chunks cross as pickled lists; the parent's generator and pickling "
+        "dominate, as for the process pool's map."),
+    "py_mpi_cpu": (
+        "Two worker ranks on two shared cores: bounded by the load in the same "
+        "run (1.95x quiet)."),
 }
 
 BINDING_WORKLOADS = [
