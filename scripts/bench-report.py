@@ -240,9 +240,12 @@ LIMITS = {
         "while other processes load the cores."),
     "py_pp_roundtrip": (
         "A submitter now sends straight to an idle worker (one manager wake-up "
-        "and three system calls fewer). What is left is the two wake-ups on the "
-        "answer path (the manager, then the waiting thread): 27-36 us per trip "
-        "against the stdlib's 125-805 us."),
+        "and three system calls fewer); what is left is the two wake-ups on the "
+        "answer path (the manager, then the waiting thread). A loop of "
+        "submit(noop).result() measured 27-36 us per trip on a loaded machine, "
+        "but this workload's row stays near 250 us on a quiet one: idle virtual "
+        "CPUs wake slowly, and every trip here sleeps twice. Not explained "
+        "further yet."),
     "py_pp_map": (
         "cProfile: the parent's main thread spends its time in the stdlib's "
         "chaining generator and the consumer loop, plus pickling, costs shared "
