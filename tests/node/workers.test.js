@@ -151,6 +151,10 @@ test("a Worker's thread pools stop with it: their threads end", () => {
     const w = new Worker(\`
       const { parentPort } = require('worker_threads');
       const xf = require('xfutures');
+      // A listener keeps the Worker alive until it is terminated: with an
+      // empty event loop it would end by itself, and its pool with it,
+      // before the threads are counted.
+      parentPort.on('message', () => {});
       const pool = new xf.ThreadPool({ maxWorkers: 2, threadNamePrefix: 'xfwt' });
       const labs = xf.symbol('labs');
       xf.all([1, 2, 3, 4].map((i) => pool.submitNative(labs, 'int64(int64)', -i)))
