@@ -101,7 +101,7 @@ typedef struct xf__pool {
   /* Written by workers, read by submitters. */
   XF__PAD(pad1);
   _Atomic uint32_t sleepers;
-  _Atomic uint32_t spinning;    /* 1 while an idle worker spins for work */
+  _Atomic uint32_t spinning; /* 1 while an idle worker spins for work */
   _Atomic uint32_t wake_seq;
   _Atomic uint32_t idle; /* tokens: tasks finished, not yet matched by a submit */
   _Atomic uint32_t space_seq;
@@ -112,7 +112,7 @@ typedef struct xf__pool {
   xf__lock_t lock;
   _Atomic uint32_t busy;    /* workers that took a task and have not finished it */
   xf__qnode_t *in_head;     /* the inbox's first node; under lock */
-  xf__qnode_t stub;         /* the inbox's own node, see xf__pool_pop_locked */
+  xf__qnode_t anchor;       /* the inbox's own node, see xf__pool_pop_locked */
   _Atomic uint64_t dropped; /* cancelled while queued (shutdown) */
 
   /* Read-mostly. */
@@ -174,12 +174,12 @@ static void xf__pool_inbox_push(xf__pool_t *p, xf__qnode_t *n) {
  *
  * The inbox is an intrusive queue of many producers and one consumer at a
  * time (D. Vyukov's): the consumer only reads the submitters' links, and
- * the stub node stands in for an empty queue, so that a submitter always
+ * the anchor node stands in for an empty queue, so that a submitter always
  * has a last node to link from. A node is taken only once its link is
  * written, after which no submitter writes into it. */
 static xf_future_t *xf__pool_pop_locked(xf__pool_t *p) {
   xf__qnode_t *head = p->in_head, *next = xf__link_load(head);
-  if (head == &p->stub) {
+  if (head == &p->anchor) {
     if (!next)
       return NULL;
     p->in_head = head = next;
@@ -189,7 +189,7 @@ static xf_future_t *xf__pool_pop_locked(xf__pool_t *p) {
     /* head is the last node, or a submitter is linking one after it. */
     if (head != atomic_load_explicit(&p->in_tail, memory_order_acquire))
       return NULL;
-    xf__pool_inbox_push(p, &p->stub);
+    xf__pool_inbox_push(p, &p->anchor);
     if (!(next = xf__link_load(head)))
       return NULL;
   }
@@ -526,7 +526,7 @@ static void xf__pool_abandon(xf__pool_t *p) {
     return;
   for (xf__qnode_t *n = p->in_head, *next; n; n = next) {
     next = n->next;
-    if (n != &p->stub)
+    if (n != &p->anchor)
       xf_future_unref(xf__task_of(n));
   }
   xf__free(p->threads);
@@ -614,9 +614,9 @@ int xf_thread_pool_new(const xf_thread_pool_options_t *opts, xf_executor_t **out
   for (uint32_t i = 0; i < o.max_workers; i++)
     p->slots[i].pool = p;
   xf__lock_init(&p->lock);
-  p->stub.next = NULL;
-  p->in_head = &p->stub;
-  atomic_init(&p->in_tail, &p->stub);
+  p->anchor.next = NULL;
+  p->in_head = &p->anchor;
+  atomic_init(&p->in_tail, &p->anchor);
   pthread_mutex_init(&p->join_lock, NULL);
   p->max_workers = o.max_workers;
   p->max_queue = o.max_queue;
